@@ -1,0 +1,1 @@
+"""Example regimes: copy one to scrape a new kind of source table."""

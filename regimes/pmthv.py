@@ -1,0 +1,46 @@
+"""PMT high voltages: content lives in column names (L<ladder>C<col>R<ring>); the HV table is joined
+with its power table, and each source entry fans out into 192 payload rows, one per channel."""
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+from fakers.schemas import PMT_CHANNELS, pmthv_tables
+from scraper import Faker, Regime, Scraper, Source, Target
+
+CHANNEL = re.compile(r"L(\d+)C(\d+)R(\d+)")
+
+
+class PmtHvScraper(Scraper):
+    def changed(self, sv) -> bool:
+        old, new = sv[0], sv[-1]
+        return any(abs(new[c] - old[c]) > self.threshold or new[f"{c}_Pw"] != old[f"{c}_Pw"]
+                   for c in PMT_CHANNELS)
+
+    def propagate(self, sv):
+        inst = sv[-1]
+        for c in PMT_CHANNELS:
+            ladder, col, ring = map(int, CHANNEL.fullmatch(c).groups())
+            yield {"ladder": ladder, "col": col, "ring": ring, "voltage": inst[c], "pw": inst[f"{c}_Pw"]}
+
+
+class PmtHvFaker(Faker):
+    tables = pmthv_tables(sa.MetaData())
+
+    def fake(self, table, id, dt, profile):
+        row = super().fake(table, id, dt, profile)
+        if table.name.endswith("Pw"):
+            return {k: (v if k in ("id", "date_time") else 1) for k, v in row.items()}
+        return {k: (v if k in ("id", "date_time") else 1500.0 + v) for k, v in row.items()}
+
+
+class PmtHv(Regime):
+    sources = [
+        Source("DBNS_AD1_HV", joins=("DBNS_AD1_HVPw",), sitemask=1, subsite=1),
+        Source("DBNS_AD2_HV", joins=("DBNS_AD2_HVPw",), sitemask=1, subsite=2),
+    ]
+    target = Target("DcsPmtHv", ladder=sa.Integer, col=sa.Integer, ring=sa.Integer,
+                    voltage=sa.Float, pw=sa.Integer)
+    scraper = PmtHvScraper
+    faker = PmtHvFaker

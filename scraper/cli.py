@@ -1,0 +1,82 @@
+"""`scr.py`: parse, call one function of scraper.commands, print. Operator mistakes -> one line, exit 2."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from . import commands, config
+from .errors import ConfigError, OperatorError
+
+USAGE = """scr.py -s SECTION [--cfg PATH] [--KEY VALUE ...] [--catchup] [--ALLOW_DROP_CREATE_TABLE]
+              [--DROP_TARGET_TABLES] [--help]"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not usage + traceback-like noise
+        raise OperatorError(f"scr.py: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="scr.py", usage=USAGE, add_help=False,
+                description="Propagate DCS source tables into a DBI-style conditions database.")
+    p.add_argument("-s", "--section", help="section of the config file to run")
+    p.add_argument("--cfg", help="config file (default $SCRAPER_CFG, else ./scraper.cfg)")
+    p.add_argument("-h", "--help", action="store_true", help="with -s: print the section's effective settings")
+    p.add_argument("--catchup", action="store_true", help="run until the sources' latest entries are sampled, then exit 0")
+    p.add_argument("--ALLOW_DROP_CREATE_TABLE", action="store_true", help="create missing target tables")
+    p.add_argument("--DROP_TARGET_TABLES", action="store_true", help="drop the target tables first (tests, re-runs)")
+    keys = p.add_argument_group("overrides (any config key)")
+    for key in config.KEYS.values():
+        keys.add_argument(f"--{key.name}", dest=f"key_{key.name}", metavar="VALUE", help=key.doc)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except OperatorError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str]) -> int:
+    parser = _parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        name = unknown[0].lstrip("-").split("=")[0]
+        if args.section and unknown[0].startswith("--"):
+            raise ConfigError(config.config_path(args.cfg), args.section, name, "unknown key (see docs/config.md)")
+        raise OperatorError(f"scr.py: unrecognized argument {unknown[0]} (see scr.py --help)")
+    overrides = {k[4:]: v for k, v in vars(args).items() if k.startswith("key_") and v is not None}
+    if not args.section:
+        parser.print_help()
+        path = config.config_path(args.cfg)
+        print(f"\nsections in {path}: {', '.join(config.sections(path))}")
+        return 0 if args.help else 2
+    cfg = commands.settings(args.cfg, args.section, overrides)
+    if args.help:
+        print(cfg.describe())
+        return 0
+    logging.basicConfig(level=cfg.loglevel, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = _stop_on_signals()
+    summary = commands.run(cfg, allow_create=args.ALLOW_DROP_CREATE_TABLE, drop=args.DROP_TARGET_TABLES,
+                           catchup=args.catchup, stop=stop)
+    print(summary.text())
+    return 0
+
+
+def _stop_on_signals() -> threading.Event:
+    """SIGTERM/SIGINT finish the current propagation, then the loop exits 0."""
+    stop = threading.Event()
+
+    def handler(signum, _frame):
+        logging.getLogger("scraper").info("received %s: stopping after the current sample",
+                                          signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop

@@ -1,0 +1,34 @@
+"""One library function per CLI verb; the CLI only parses arguments and prints what these return."""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from . import config
+from .config import Settings
+from .engine import Engine, Summary
+
+
+def settings(cfg_path: str | None, section: str, overrides: dict[str, Any] | None = None) -> Settings:
+    return config.load(config.config_path(cfg_path), section, overrides)
+
+
+def run(cfg: Settings, *, allow_create: bool = False, drop: bool = False, catchup: bool = False,
+        stop: threading.Event | None = None):
+    """Run a section in its mode and return its summary (an object with `.text()`)."""
+    if cfg.mode == "faker":
+        from fakers.runner import run_faker  # fakers are optional at run time of a pure scraper
+
+        return run_faker(cfg, stop)
+    if cfg.mode == "averager":
+        raise cfg.error("mode", "averager is not available yet in this version (see issue 3)")
+    return scrape(cfg, allow_create=allow_create, drop=drop, catchup=catchup, stop=stop)
+
+
+def scrape(cfg: Settings, *, allow_create: bool = False, drop: bool = False, catchup: bool = False,
+           stop: threading.Event | None = None) -> Summary:
+    engine = Engine(cfg, allow_create=allow_create, drop=drop, catchup=catchup, stop=stop)
+    try:
+        return engine.run()
+    finally:
+        engine.close()

@@ -1,0 +1,134 @@
+"""Connections, reflection and every dialect difference (SQLite vs MariaDB/MySQL) in one place.
+
+`source`/`target` are either a SQLAlchemy URL or the name of a `~/.my.cnf` section, so that passwords
+live only in the operator's my.cnf, never in scraper.cfg.
+"""
+from __future__ import annotations
+
+import configparser
+import os
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchTableError, OperationalError, ProgrammingError, InterfaceError
+
+from .config import Settings
+
+# DATETIME(6) on MariaDB keeps sub-second DCS stamps (10 Hz monitors); SQLite stores ISO text anyway.
+DateTime = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+CONNECT_ERRORS = (OperationalError, InterfaceError, ProgrammingError)
+
+
+def mycnf_path() -> Path:
+    return Path(os.environ.get("SCRAPER_MYCNF", Path.home() / ".my.cnf"))
+
+
+def url_from_mycnf(name: str) -> URL:
+    """Build a PyMySQL URL from `[name]` of ~/.my.cnf (host, user, password, database, socket, port)."""
+    path = mycnf_path()
+    parser = configparser.ConfigParser(allow_no_value=True, interpolation=None, strict=False)
+    if not parser.read(path):
+        raise LookupError(f'"{name}" is neither a SQLAlchemy URL nor readable in {path} (file missing)')
+    if not parser.has_section(name):
+        raise LookupError(f'"{name}" is neither a SQLAlchemy URL nor a section of {path}')
+    sec = parser[name]
+    query = {"charset": "utf8mb4"}
+    if sec.get("socket"):
+        query["unix_socket"] = sec["socket"].strip("\"'")
+    return URL.create(
+        "mysql+pymysql",
+        username=(sec.get("user") or "").strip("\"'") or None,
+        password=(sec.get("password") or "").strip("\"'") or None,
+        host=(sec.get("host") or "localhost").strip("\"'"),
+        port=int(sec["port"]) if sec.get("port") else None,
+        database=(sec.get("database") or "").strip("\"'") or None,
+        query=query,
+    )
+
+
+def resolve_url(cfg: Settings, key: str) -> URL:
+    """A URL object for `source`/`target`; relative SQLite paths are relative to the config file."""
+    text = getattr(cfg, key)
+    if "://" not in text:
+        try:
+            return url_from_mycnf(text)
+        except LookupError as exc:
+            raise cfg.error(key, str(exc)) from None
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise cfg.error(key, f'"{text}" is not a SQLAlchemy URL') from None
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        db = Path(url.database)
+        if not db.is_absolute():
+            url = url.set(database=str(cfg.base_dir / db))
+    return url
+
+
+def show(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def connect(cfg: Settings, key: str, *, writer: bool = False, create: bool = False) -> Engine:
+    """An engine that has proven it can connect. `writer` engines take SQLite's write lock at BEGIN so
+    two writers serialize instead of failing on lock upgrade; `create` allows a new SQLite file."""
+    url = resolve_url(cfg, key)
+    if url.get_backend_name() == "sqlite":
+        path = url.database
+        if path and path != ":memory:":
+            if not Path(path).exists():
+                if not create:
+                    raise cfg.error(key, f"database file {path} does not exist")
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 60})
+        _sqlite_setup(engine, writer)
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True, pool_recycle=3600, isolation_level="READ COMMITTED")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except CONNECT_ERRORS as exc:
+        engine.dispose()
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+        raise cfg.error(key, f"cannot connect to {show(url)}: {reason}") from None
+    return engine
+
+
+def _sqlite_setup(engine: Engine, writer: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # pragma: no cover - exercised through every SQLite test
+        dbapi_conn.isolation_level = None  # let SQLAlchemy's BEGIN below own the transaction
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")  # readers (status, scraper) never block the writer
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # pragma: no cover
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+
+def reflect(engine: Engine, name: str, cfg: Settings, key: str) -> sa.Table:
+    try:
+        return sa.Table(name, sa.MetaData(), autoload_with=engine)
+    except NoSuchTableError:
+        raise cfg.error(key, f'table "{name}" not found in {show(engine.url)}') from None
+
+
+def table_exists(engine: Engine, name: str) -> bool:
+    return sa.inspect(engine).has_table(name)
+
+
+def database_name(cfg: Settings, key: str) -> str:
+    """The name by which an operator recognises a database: my.cnf section, schema or file stem."""
+    url = resolve_url(cfg, key)
+    if url.get_backend_name() == "sqlite":
+        return Path(url.database or "").stem
+    return url.database or ""

@@ -1,0 +1,162 @@
+"""DBI-style target tables: payload `<kls>`, validity `<kls>Vld` and the shared `LOCALSEQNO`.
+
+Each propagation is ONE transaction: SEQNO allocation, the validity record and all payload rows, so a
+crash leaves either the whole propagation or none of it — which is what makes the target a safe bookmark.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from .db import DateTime
+
+AGGREGATENO = -1
+
+
+@dataclass(frozen=True)
+class Context:
+    """Which chain of validity records a source owns inside one target table."""
+
+    sitemask: int
+    subsite: int
+    simmask: int = 1
+    task: int = 0
+
+
+@dataclass(frozen=True)
+class Validity:
+    seqno: int
+    timestart: datetime
+    timeend: datetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+class DbiTables:
+    """The three tables of one `kls`, declared in Python so they can be created on demand."""
+
+    def __init__(self, kls: str, columns: dict[str, sa.types.TypeEngine]):
+        self.kls = kls
+        self.columns = columns
+        md = sa.MetaData()
+        self.payload = sa.Table(
+            kls, md,
+            sa.Column("SEQNO", sa.Integer, primary_key=True, autoincrement=False),
+            sa.Column("ROW_COUNTER", sa.Integer, primary_key=True, autoincrement=False),
+            *(sa.Column(name, typ, nullable=True) for name, typ in columns.items()),
+        )
+        self.vld = sa.Table(
+            f"{kls}Vld", md,
+            sa.Column("SEQNO", sa.Integer, primary_key=True, autoincrement=False),
+            sa.Column("TIMESTART", DateTime, nullable=False),
+            sa.Column("TIMEEND", DateTime, nullable=False),
+            sa.Column("SITEMASK", sa.SmallInteger),
+            sa.Column("SIMMASK", sa.SmallInteger),
+            sa.Column("SUBSITE", sa.Integer),
+            sa.Column("TASK", sa.Integer),
+            sa.Column("AGGREGATENO", sa.Integer),
+            sa.Column("VERSIONDATE", DateTime, nullable=False),
+            sa.Column("INSERTDATE", DateTime, nullable=False),
+            sa.Index(f"{kls}Vld_context_end", "SITEMASK", "SUBSITE", "TIMEEND"),
+        )
+        self.localseqno = sa.Table(
+            "LOCALSEQNO", md,
+            sa.Column("TABLENAME", sa.String(64), primary_key=True),
+            sa.Column("LASTUSEDSEQNO", sa.Integer, nullable=False),
+        )
+        self.metadata = md
+
+    @property
+    def names(self) -> list[str]:
+        return [self.payload.name, self.vld.name]
+
+
+class DbiWriter:
+    def __init__(self, engine: Engine, tables: DbiTables):
+        self.engine, self.t = engine, tables
+
+    # --- schema -----------------------------------------------------------------------------------
+    def missing(self) -> list[str]:
+        insp = sa.inspect(self.engine)
+        return [name for name in (*self.t.names, "LOCALSEQNO") if not insp.has_table(name)]
+
+    def missing_columns(self) -> list[str]:
+        have = {c["name"] for c in sa.inspect(self.engine).get_columns(self.t.kls)}
+        return [c.name for c in self.t.payload.columns if c.name not in have]
+
+    def drop(self) -> None:
+        """Drop payload + Vld and forget their SEQNO (LOCALSEQNO is shared with other tables)."""
+        with self.engine.begin() as conn:
+            self.t.payload.drop(conn, checkfirst=True)
+            self.t.vld.drop(conn, checkfirst=True)
+            if sa.inspect(conn).has_table("LOCALSEQNO"):
+                conn.execute(self.t.localseqno.delete().where(self.t.localseqno.c.TABLENAME == self.t.kls))
+
+    def create(self) -> None:
+        with self.engine.begin() as conn:
+            self.t.metadata.create_all(conn, checkfirst=True)
+        self._insert_ignore({"TABLENAME": "*", "LASTUSEDSEQNO": 0})
+
+    def prepare(self) -> None:
+        """Make sure LOCALSEQNO has this table's row, starting above any SEQNO already present."""
+        with self.engine.connect() as conn:
+            top = conn.execute(sa.select(sa.func.max(self.t.vld.c.SEQNO))).scalar() or 0
+        self._insert_ignore({"TABLENAME": self.t.kls, "LASTUSEDSEQNO": top})
+
+    def _insert_ignore(self, row: dict[str, Any]) -> None:
+        ls = self.t.localseqno
+        try:
+            with self.engine.begin() as conn:
+                present = conn.execute(sa.select(ls.c.TABLENAME).where(ls.c.TABLENAME == row["TABLENAME"])).first()
+                if present is None:
+                    conn.execute(ls.insert(), row)
+        except IntegrityError:
+            pass  # a concurrent writer inserted it first: that is all we wanted
+
+    # --- reading ----------------------------------------------------------------------------------
+    def last_validity(self, ctx: Context, floor: datetime | None = None) -> Validity | None:
+        v = self.t.vld.c
+        stmt = (sa.select(v.SEQNO, v.TIMESTART, v.TIMEEND)
+                .where(v.SITEMASK == ctx.sitemask, v.SUBSITE == ctx.subsite,
+                       v.SIMMASK == ctx.simmask, v.TASK == ctx.task)
+                .order_by(v.TIMEEND.desc(), v.SEQNO.desc()).limit(1))
+        if floor is not None:
+            stmt = stmt.where(v.TIMEEND >= floor)
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        return Validity(*row) if row else None
+
+    # --- writing ----------------------------------------------------------------------------------
+    def write(self, ctx: Context, timestart: datetime, timeend: datetime, rows: Iterable[dict[str, Any]]) -> int:
+        """One validity record + its payload rows in one transaction; returns the SEQNO used."""
+        payload = [self._payload_row(i, row) for i, row in enumerate(rows, 1)]
+        ls = self.t.localseqno
+        with self.engine.begin() as conn:
+            # The UPDATE takes the row lock (InnoDB) / the write lock (SQLite BEGIN IMMEDIATE) first,
+            # so two writers can never read the same LASTUSEDSEQNO.
+            conn.execute(ls.update().where(ls.c.TABLENAME == self.t.kls)
+                         .values(LASTUSEDSEQNO=ls.c.LASTUSEDSEQNO + 1))
+            seqno = conn.execute(sa.select(ls.c.LASTUSEDSEQNO).where(ls.c.TABLENAME == self.t.kls)).scalar_one()
+            conn.execute(self.t.vld.insert(), {
+                "SEQNO": seqno, "TIMESTART": timestart, "TIMEEND": timeend,
+                "SITEMASK": ctx.sitemask, "SIMMASK": ctx.simmask, "SUBSITE": ctx.subsite, "TASK": ctx.task,
+                "AGGREGATENO": AGGREGATENO, "VERSIONDATE": timestart, "INSERTDATE": utcnow(),
+            })
+            if payload:
+                conn.execute(self.t.payload.insert(), [dict(r, SEQNO=seqno) for r in payload])
+        return seqno
+
+    def _payload_row(self, counter: int, row: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(row) - set(self.t.columns)
+        if unknown:
+            raise ValueError(f"propagate() yielded keys not declared in Target {self.t.kls}: {sorted(unknown)}")
+        out = {name: row.get(name) for name in self.t.columns}
+        out["ROW_COUNTER"] = counter
+        return out

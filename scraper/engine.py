@@ -1,0 +1,173 @@
+"""The scraper loop: resume from the target, sample every source vector, propagate, repeat.
+
+There is no state outside the target: on start each source's vector is rebuilt from its last validity
+record (§5), so stopping at any point — cleanly or by SIGKILL — and restarting gives the same target as
+one uninterrupted run.
+"""
+from __future__ import annotations
+
+import fnmatch
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from . import db
+from .config import Settings
+from .dbi import Context, DbiTables, DbiWriter
+from .plugins import load_regime
+from .reader import SourceReader
+from .regime import Source
+from .sourcevector import SourceVector
+from .timezones import Clock
+
+log = logging.getLogger("scraper.engine")
+svlog = logging.getLogger("scraper.sourcevector")
+
+
+@dataclass
+class Summary:
+    """What one run did, printed at exit so an operator (or the demo) sees it at a glance."""
+
+    section: str
+    entries_read: int = 0
+    samples: int = 0
+    propagations: int = 0
+    queries: int = 0
+    range_utc: tuple[datetime, datetime] | None = None
+    per_source: dict[str, int] = field(default_factory=dict)
+
+    def cover(self, start: datetime, end: datetime) -> None:
+        if self.range_utc is None:
+            self.range_utc = (start, end)
+        else:
+            self.range_utc = (min(self.range_utc[0], start), max(self.range_utc[1], end))
+
+    def text(self) -> str:
+        covered = (f"{self.range_utc[0]:%Y-%m-%d %H:%M:%S} .. {self.range_utc[1]:%Y-%m-%d %H:%M:%S} UTC"
+                   if self.range_utc else "nothing new")
+        return (f"[{self.section}] entries read {self.entries_read}, propagations written {self.propagations}, "
+                f"validity covered {covered}, source queries {self.queries}")
+
+
+def is_production(cfg: Settings) -> bool:
+    names = {cfg.target, db.database_name(cfg, "target")}
+    return any(fnmatch.fnmatch(n, pattern) for n in names for pattern in cfg.production_names)
+
+
+class Engine:
+    def __init__(self, cfg: Settings, *, allow_create: bool = False, drop: bool = False,
+                 catchup: bool = False, stop: threading.Event | None = None):
+        self.cfg = cfg
+        self.catchup = catchup
+        self.stop = stop or threading.Event()
+        self.regime = load_regime(cfg)
+        self.clock = Clock(cfg.source_tz)
+        self.summary = Summary(cfg.section)
+        cfg.require("target")
+        self.source_engine = db.connect(cfg, "source")
+        self.target_engine = db.connect(cfg, "target", writer=True, create=allow_create)
+        target = self.regime.target
+        self.writer = DbiWriter(self.target_engine, DbiTables(cfg.kls or target.kls, target.columns))
+        self._prepare_target(allow_create, drop)
+        self.scraper = self.regime.scraper(cfg, target)
+        self.readers = [SourceReader(self.source_engine, src, cfg, cfg.batch) for src in self.regime.sources]
+        floor = self.clock.to_utc(cfg.timefloor)
+        self.svs = [self._resume(src, reader, floor) for src, reader in zip(self.regime.sources, self.readers)]
+
+    # --- start-up ---------------------------------------------------------------------------------
+    def _prepare_target(self, allow_create: bool, drop: bool) -> None:
+        cfg, writer = self.cfg, self.writer
+        if drop:
+            if not allow_create:
+                raise cfg.error("target", "--DROP_TARGET_TABLES needs --ALLOW_DROP_CREATE_TABLE as well")
+            if is_production(cfg):
+                raise cfg.error("target", f'"{cfg.target}" is a production target (production_names): refusing to drop')
+            log.warning("dropping target tables %s", ", ".join(writer.t.names))
+            writer.drop()
+        missing = writer.missing()
+        if missing:
+            if not allow_create:
+                raise cfg.error("target", f"table(s) {', '.join(missing)} missing in "
+                                f"{db.show(self.target_engine.url)} (create with --ALLOW_DROP_CREATE_TABLE)")
+            writer.create()
+        gone = writer.missing_columns()
+        if gone:
+            raise cfg.error("kls", f"target table {writer.t.kls} lacks column(s) {', '.join(gone)} "
+                            "declared by the regime")
+        writer.prepare()
+
+    def _context(self, src: Source) -> Context:
+        return Context(src.sitemask, src.subsite, src.simmask, self.cfg.task)
+
+    def _resume(self, src: Source, reader: SourceReader, floor: datetime) -> SourceVector:
+        cfg, ctx = self.cfg, self._context(src)
+        reader.floor = cfg.timefloor
+        last = self.writer.last_validity(ctx, floor)
+        if last is None and cfg.seed_target_tables:
+            self._seed(src, ctx)
+            last = self.writer.last_validity(ctx, floor)
+        if last is None:
+            sv = SourceVector(src, cfg.timefloor)
+            log.info("timecursor(local) %s %s: empty target, starting at timefloor", src.label, ctx)
+            return sv
+        first = reader.entry_at(self.clock.local_candidates(last.timeend))
+        if first is None:
+            end = self.clock.to_local(last.timeend)
+            log.warning("%s: source has no entry at the last TIMEEND %s (UTC); the next validity record "
+                        "will not be contiguous", src.label, last.timeend)
+            return SourceVector(src, end + cfg.interval)
+        sv = SourceVector(src, first.t + cfg.interval, first)
+        log.info("timecursor(local) %s %s: resuming after SEQNO %d at %s", src.label, ctx, last.seqno, sv.tcursor)
+        return sv
+
+    def _seed(self, src: Source, ctx: Context) -> None:
+        cfg = self.cfg
+        if is_production(cfg):
+            raise cfg.error("seed_target_tables", f'"{cfg.target}" is a production target: seeding refused')
+        for key in ("seed_timestart", "seed_timeend"):
+            if getattr(cfg, key) is None:
+                raise cfg.error(key, "is required when seed_target_tables = True")
+        start, end = self.clock.to_utc(cfg.seed_timestart), self.clock.to_utc(cfg.seed_timeend)
+        seqno = self.writer.write(ctx, start, end, [self.scraper.seed(src)])
+        log.info("seeded %s %s with SEQNO %d [%s, %s] UTC", self.writer.t.kls, ctx, seqno, start, end)
+
+    # --- the loop ---------------------------------------------------------------------------------
+    def run(self) -> Summary:
+        cfg, rounds = self.cfg, 0
+        verbose = svlog.isEnabledFor(logging.INFO)
+        while not self.stop.is_set():
+            progressed = False
+            for sv, reader in zip(self.svs, self.readers):
+                inst = reader.next_entry(sv.tcursor, sv.last_key, cfg.offset)
+                if inst is None:
+                    continue
+                progressed = True
+                self.summary.samples += 1
+                sv.sample(inst, self.scraper.changed, cfg.maxage)
+                if verbose:
+                    svlog.info(sv.line())
+                if sv.proceed:
+                    self._propagate(sv)
+            rounds += 1
+            if cfg.maxiter and rounds >= cfg.maxiter:
+                break
+            if not progressed:
+                if self.catchup:
+                    break
+                self.stop.wait(cfg.sleep.total_seconds())
+        self.summary.entries_read = sum(r.entries_read for r in self.readers)
+        self.summary.queries = sum(r.queries for r in self.readers)
+        return self.summary
+
+    def _propagate(self, sv: SourceVector) -> None:
+        rows = list(self.scraper.propagate(sv))
+        start, end = self.clock.to_utc(sv[0].t), self.clock.to_utc(sv[-1].t)
+        self.writer.write(self._context(sv.source), start, end, rows)
+        self.summary.propagations += 1
+        self.summary.cover(start, end)
+        sv.advance(self.cfg.interval)
+
+    def close(self) -> None:
+        self.source_engine.dispose()
+        self.target_engine.dispose()

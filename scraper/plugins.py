@@ -1,0 +1,24 @@
+"""Turning `regime = package.module:Class` into the Regime class, with operator-readable failures."""
+from __future__ import annotations
+
+import importlib
+
+from .config import Settings
+from .regime import Regime
+
+
+def load_regime(cfg: Settings) -> type[Regime]:
+    spec = cfg.regime
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise cfg.error("regime", f'"{spec}" is not of the form package.module:RegimeClass')
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise cfg.error("regime", f'cannot import "{module_name}": {exc}') from None
+    kls = getattr(module, attr, None)
+    if not (isinstance(kls, type) and issubclass(kls, Regime)):
+        raise cfg.error("regime", f'"{attr}" in {module_name} is not a scraper.Regime subclass')
+    if not getattr(kls, "sources", None) or getattr(kls, "target", None) is None:
+        raise cfg.error("regime", f'"{spec}" declares no sources or no target')
+    return kls

@@ -1,0 +1,96 @@
+"""The public regime API: what a physicist writes to scrape a new kind of source table.
+
+A regime module declares a Source list, a Target, a Scraper subclass (`changed`, `propagate`) and a
+Faker subclass; a Regime subclass ties them together and is what `regime = pkg.mod:Class` names.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence
+
+import sqlalchemy as sa
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import Settings
+    from .sourcevector import SourceVector
+
+
+@dataclass(frozen=True)
+class Source:
+    """One source table, or a table joined with others on `on` (DCS writes them in lockstep).
+
+    `sitemask`/`subsite` form the DBI context: each Source has its own chain of validity records in
+    the target, so two detectors read from two tables never overwrite each other's bookmark.
+    """
+
+    table: str
+    joins: tuple[str, ...] = ()
+    on: str = "id"
+    sitemask: int = 1
+    subsite: int = 0
+    simmask: int = 1
+
+    @property
+    def label(self) -> str:
+        return "+".join((self.table, *self.joins))
+
+
+class Target:
+    """The target payload table, declared in Python next to the regime: `Target("DcsAdTemp", T=Float)`."""
+
+    def __init__(self, kls: str, **columns: Any):
+        self.kls = kls
+        self.columns: dict[str, sa.types.TypeEngine] = {
+            name: (typ() if isinstance(typ, type) else typ) for name, typ in columns.items()
+        }
+
+
+class Scraper:
+    """Base of a regime's scraper: override `changed` and `propagate`; the engine owns everything else."""
+
+    def __init__(self, cfg: "Settings", target: Target):
+        self.cfg = cfg
+        self.target = target
+        self.threshold: float = cfg.threshold
+
+    def changed(self, sv: "SourceVector") -> bool:
+        """True when sv[-1] differs enough from sv[0] to be worth a propagation (age is the engine's)."""
+        return False
+
+    def propagate(self, sv: "SourceVector") -> Iterable[dict[str, Any]]:
+        """Yield one dict per payload row (keys = target columns) for the validity [sv[0].t, sv[-1].t]."""
+        raise NotImplementedError(f"{type(self).__name__}.propagate")
+
+    def seed(self, source: Source) -> dict[str, Any]:
+        """Payload of a seed validity record; zeros unless the regime knows better."""
+        return {name: 0 for name in self.target.columns}
+
+
+class Faker:
+    """Writes fake entries into a regime's source tables so tests and demos have realistic data.
+
+    `tables` is the fake source schema (SQLAlchemy Tables); `fake` returns one row's values.
+    """
+
+    tables: ClassVar[Sequence[sa.Table]] = ()
+
+    def __init__(self, cfg: "Settings"):
+        self.cfg = cfg
+
+    def fake(self, table: sa.Table, id: int, dt: datetime, profile) -> dict[str, Any]:
+        """Default: every value column follows the configured profile of (id, column index, dt)."""
+        row: dict[str, Any] = {"id": id, "date_time": dt}
+        for index, col in enumerate(c for c in table.columns if c.name not in ("id", "date_time")):
+            value = profile(id, index, dt)
+            row[col.name] = int(value) if isinstance(col.type, sa.Integer) else value
+        return row
+
+
+class Regime:
+    """Umbrella tying together what a regime contributes; subclasses set the class attributes."""
+
+    sources: ClassVar[list[Source]] = []
+    target: ClassVar[Target]
+    scraper: ClassVar[type[Scraper]] = Scraper
+    faker: ClassVar[type[Faker]] = Faker

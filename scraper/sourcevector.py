@@ -1,0 +1,113 @@
+"""Source instances and the SourceVector state machine of DESIGN.md §4 — pure logic, no database."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterator
+
+from .regime import Source
+
+PROCEED_STATES = ("changed", "overage")
+
+
+class Instance:
+    """One source entry (a row, or a joined row); columns as attributes (`inst.Temp_PT1`) or items."""
+
+    __slots__ = ("_values", "aggd")
+
+    def __init__(self, values: dict[str, Any]):
+        self._values = values
+        self.aggd: dict[str, Any] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    @property
+    def t(self) -> datetime:
+        return self._values["date_time"]
+
+    @property
+    def key(self) -> tuple[datetime, int]:
+        """Total order of source entries: (date_time, id)."""
+        return self._values["date_time"], self._values["id"]
+
+    @property
+    def asdict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    def __repr__(self) -> str:
+        return f"Instance(id={self.id}, date_time={self.t})"
+
+
+class SourceVector:
+    """At most two instances: sv[0] (last propagated or first read) and sv[-1] (latest), plus the cursor."""
+
+    def __init__(self, source: Source, tcursor: datetime, first: Instance | None = None):
+        self.source = source
+        self.tcursor = tcursor
+        self._items: list[Instance] = [first] if first is not None else []
+        self.nsample = 0
+        self.state = "empty"
+
+    def __getitem__(self, index: int) -> Instance:
+        return self._items[index]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def full(self) -> bool:
+        return len(self._items) == 2
+
+    @property
+    def last_key(self) -> tuple[datetime, int] | None:
+        """Every entry at or before this key has been collected: the next read starts beyond it."""
+        return self._items[-1].key if self._items else None
+
+    @property
+    def age(self) -> timedelta:
+        return self._items[-1].t - self._items[0].t
+
+    def sample(self, inst: Instance, changed: Callable[["SourceVector"], bool], maxage: timedelta) -> str:
+        """Take one newly read entry and decide: notfull, changed, overage or unchanged (§4 steps 2-3)."""
+        self.nsample += 1
+        if not self._items:
+            self._items = [inst]
+            self.state = "notfull"
+        else:
+            self._items = [self._items[0], inst]
+            if changed(self):
+                self.state = "changed"
+            elif self.age > maxage:
+                self.state = "overage"
+            else:
+                self.state = "unchanged"
+        return self.state
+
+    @property
+    def proceed(self) -> bool:
+        return self.state in PROCEED_STATES
+
+    def advance(self, interval: timedelta) -> None:
+        """After a written propagation: sv[0] := sv[-1], tcursor := sv[-1].t + interval (§4 step 4)."""
+        latest = self._items[-1]
+        self._items = [latest]
+        self.tcursor = latest.t + interval
+
+    def line(self) -> str:
+        """The per-sample log line, e.g.
+        `SV 8   (6, 13)  2011-02-01 00:01:00 full  overage  (00:01:00 00:02:10)  ==> PROCEED`."""
+        ids = "(" + ", ".join(str(i.id) for i in self._items) + ("," if len(self._items) == 1 else "") + ")"
+        times = " ".join(f"{i.t:%H:%M:%S}" for i in self._items) + (" ++" if len(self._items) == 1 else "")
+        fill = "full" if self.full else "partial"
+        action = "PROCEED" if self.proceed else ""
+        return (f"SV {self.nsample:<3} {ids}  {self.tcursor:%Y-%m-%d %H:%M:%S} {fill}  {self.state}  "
+                f"({times})  ==> {action}").rstrip()

@@ -1,0 +1,57 @@
+"""Naive source-local wall-clock times <-> naive UTC times of the target.
+
+DCS databases store wall-clock time without a zone; DBI tables store UTC. At DST changes local time is
+not a function of UTC, so the rule is fixed here, once, and documented in docs/concepts.md:
+
+* ambiguous local times (the repeated hour when clocks go back) are read as the FIRST occurrence
+  (daylight time, `fold=0`);
+* non-existent local times (the skipped hour when clocks go forward) are read with the offset in force
+  BEFORE the jump (`fold=0`), i.e. 02:30 on a spring-forward night of Europe/Zurich is 01:30 UTC.
+
+Both rules are deterministic, so a restart converts every entry exactly as the first run did.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+UTC = timezone.utc
+
+
+@lru_cache(maxsize=None)
+def zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+class Clock:
+    """Converter bound to one source zone."""
+
+    def __init__(self, tzname: str):
+        self.tzname = tzname
+        self.tz = zone(tzname)
+        self._identity = tzname in ("UTC", "Etc/UTC", "Zulu")
+
+    def to_utc(self, local: datetime) -> datetime:
+        if self._identity:
+            return local
+        return local.replace(tzinfo=self.tz, fold=0).astimezone(UTC).replace(tzinfo=None)
+
+    def to_local(self, utc: datetime) -> datetime:
+        """The source-local time to use when starting from a UTC bookmark."""
+        candidates = self.local_candidates(utc)
+        return candidates[0] if candidates else utc.replace(tzinfo=UTC).astimezone(self.tz).replace(tzinfo=None)
+
+    def local_candidates(self, utc: datetime) -> list[datetime]:
+        """Every naive local time that `to_utc` maps onto `utc` (usually one; none only for a UTC
+        instant inside a repeated hour's second pass, which to_utc never produces)."""
+        if self._identity:
+            return [utc]
+        found = set()
+        aware = utc.replace(tzinfo=UTC)
+        for probe in (aware - timedelta(hours=26), aware, aware + timedelta(hours=26)):
+            offset = probe.astimezone(self.tz).utcoffset()
+            local = (utc + offset).replace(tzinfo=None)
+            if self.to_utc(local) == utc:
+                found.add(local)
+        return sorted(found)
