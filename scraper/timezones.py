@@ -5,10 +5,12 @@ not a function of UTC, so the rule is fixed here, once, and documented in docs/c
 
 * ambiguous local times (the repeated hour when clocks go back) are read as the FIRST occurrence
   (daylight time, `fold=0`);
-* non-existent local times (the skipped hour when clocks go forward) are read with the offset in force
-  BEFORE the jump (`fold=0`), i.e. 02:30 on a spring-forward night of Europe/Zurich is 01:30 UTC.
+* non-existent local times (the skipped hour when clocks go forward; a correct DCS clock never writes
+  them) are clamped to the instant of the jump: 02:00..02:59 on a spring-forward night of
+  Europe/Zurich all become 01:00 UTC, like 03:00 local does.
 
-Both rules are deterministic, so a restart converts every entry exactly as the first run did.
+Both rules are deterministic (a restart converts every entry exactly as the first run did) and keep the
+conversion monotonic, so TIMESTART <= TIMEEND holds for every validity record.
 """
 from __future__ import annotations
 
@@ -35,7 +37,21 @@ class Clock:
     def to_utc(self, local: datetime) -> datetime:
         if self._identity:
             return local
-        return local.replace(tzinfo=self.tz, fold=0).astimezone(UTC).replace(tzinfo=None)
+        before = local.replace(tzinfo=self.tz, fold=0).astimezone(UTC)
+        if before.astimezone(self.tz).replace(tzinfo=None) == local:
+            return before.replace(tzinfo=None)
+        return self._jump_instant(local.replace(tzinfo=self.tz, fold=1).astimezone(UTC), before)
+
+    def _jump_instant(self, low: datetime, high: datetime) -> datetime:
+        """First UTC instant whose local time is past the gap (bisection; gaps are rare)."""
+        offset_low = low.astimezone(self.tz).utcoffset()
+        while high - low > timedelta(microseconds=1):
+            mid = low + (high - low) / 2
+            if mid.astimezone(self.tz).utcoffset() == offset_low:
+                low = mid
+            else:
+                high = mid
+        return high.replace(tzinfo=None)
 
     def to_local(self, utc: datetime) -> datetime:
         """The source-local time to use when starting from a UTC bookmark."""

@@ -1,0 +1,64 @@
+"""Fixtures: real SQLite files always; a throwaway MariaDB server (unix socket, temp datadir) when
+mariadbd is installed — skipped with a visible reason otherwise, a failure under CI=true."""
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # tests import support/factories as plain modules
+
+from support import Databases  # noqa: E402
+
+import factories  # noqa: E402
+
+BACKENDS = ["sqlite", "mariadb"]
+_dbnames = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def mariadb_server():
+    from mariadb_server import MariaDBServer, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"MariaDB is required under CI=true: {reason}")
+        pytest.skip(f"MariaDB not available: {reason}")
+    with MariaDBServer() as server:
+        yield server
+
+
+def _databases(backend: str, tmp_path: Path, request) -> Databases:
+    if backend == "sqlite":
+        return Databases(backend, tmp_path, f"sqlite:///{tmp_path / 'fake_dcs.db'}",
+                         f"sqlite:///{tmp_path / 'tmp_offline_db.db'}")
+    server = request.getfixturevalue("mariadb_server")
+    n = next(_dbnames)
+    names = [f"fake_dcs_{n}", f"tmp_offline_db_{n}"]
+    for name in names:
+        server.create_database(name)
+    dbs = Databases(backend, tmp_path, server.url(names[0]), server.url(names[1]))
+    request.addfinalizer(lambda: [server.drop_database(name) for name in names])
+    return dbs
+
+
+@pytest.fixture(params=BACKENDS)
+def dbs(request, tmp_path):
+    """A fresh source + target on each backend; tests using it run once per backend."""
+    factories.reset()
+    d = _databases(request.param, tmp_path, request)
+    yield d
+    d.close()
+
+
+@pytest.fixture
+def sqlite_dbs(request, tmp_path):
+    factories.reset()
+    d = _databases("sqlite", tmp_path, request)
+    yield d
+    d.close()

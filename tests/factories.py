@@ -1,0 +1,74 @@
+"""factory-boy factories for source rows of the example regimes, inserted into real databases."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import factory
+import sqlalchemy as sa
+
+from fakers.schemas import PMT_CHANNELS, PT, adtemp_tables, pmthv_tables
+
+START = datetime(2011, 2, 1, 0, 0, 10)
+STEP = timedelta(seconds=10)
+
+
+class AdTempRowFactory(factory.Factory):
+    """One DBNS_SAB_Temp entry every 10 s from 2011-02-01 00:00:10 (so id 6 is at 00:01:00)."""
+
+    class Meta:
+        model = dict
+
+    id = factory.Sequence(lambda n: n + 1)
+    date_time = factory.LazyAttribute(lambda o: START + (o.id - 1) * STEP)
+    Temp_PT1 = 20.0
+    Temp_PT2 = 21.0
+    Temp_PT3 = 22.0
+    Temp_PT4 = 23.0
+    Temp_PT5 = 24.0
+
+
+class PmtHvRowFactory(factory.Factory):
+    """An HV entry with all 192 channels at `channels` volts (default 1500 V)."""
+
+    class Meta:
+        model = dict
+    id = factory.Sequence(lambda n: n + 1)
+    date_time = factory.LazyAttribute(lambda o: START + (o.id - 1) * STEP)
+
+    @factory.post_generation
+    def channels(obj, create, extracted, **kwargs):
+        for c in PMT_CHANNELS:
+            obj.setdefault(c, extracted if extracted is not None else 1500.0)
+
+
+def reset() -> None:
+    AdTempRowFactory.reset_sequence()
+    PmtHvRowFactory.reset_sequence()
+
+
+def create_adtemp(engine: sa.Engine) -> sa.Table:
+    (table,) = adtemp_tables(sa.MetaData())
+    table.metadata.create_all(engine)
+    return table
+
+
+def create_pmthv(engine: sa.Engine, detectors=("AD1", "AD2")) -> list[sa.Table]:
+    tables = pmthv_tables(sa.MetaData(), detectors)
+    tables[0].metadata.create_all(engine)
+    return tables
+
+
+def insert(engine: sa.Engine, table: sa.Table, rows: list[dict]) -> None:
+    if rows:
+        with engine.begin() as conn:
+            conn.execute(table.insert(), rows)
+
+
+def power_row(hv_row: dict, on: int = 1) -> dict:
+    row = {"id": hv_row["id"], "date_time": hv_row["date_time"]}
+    row.update({f"{c}_Pw": on for c in PMT_CHANNELS})
+    return row
+
+
+__all__ = ["AdTempRowFactory", "PmtHvRowFactory", "PT", "PMT_CHANNELS", "reset", "create_adtemp",
+           "create_pmthv", "insert", "power_row"]
