@@ -34,6 +34,7 @@ class Summary:
     samples: int = 0
     propagations: int = 0
     queries: int = 0
+    caught_up: bool = False  # the run stopped because every source was exhausted, not by maxiter/stop
     range_utc: tuple[datetime, datetime] | None = None
     per_source: dict[str, int] = field(default_factory=dict)
 
@@ -154,6 +155,7 @@ class Engine:
                 break
             if not progressed:
                 if self.catchup:
+                    self.summary.caught_up = True
                     break
                 self.stop.wait(cfg.sleep.total_seconds())
         self.summary.entries_read = sum(r.entries_read for r in self.readers)
