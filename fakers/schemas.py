@@ -20,6 +20,17 @@ def dcs_table(metadata: sa.MetaData, name: str, *columns: sa.Column) -> sa.Table
     )
 
 
+# AD lid sensors (shaped like the real AD1_LidSensor): 19 readings + a Quality flag, every ~5 s.
+LID = ["Ultrasonic_GdLS", "Ultrasonic_LS", "Temp_GdLS", "Temp_LS", "Tilt_X_Cal", "Tilt_Y_Cal",
+       "Tilt1_X", "Tilt1_Y", "Tilt2_X", "Tilt2_Y", "Tilt3_X", "Tilt3_Y", "Capacitance_GdLS",
+       "Capacitance_Temp_GdLS", "Capacitance_LS", "Capacitance_Temp_LS", "Capacitance_MO",
+       "Capacitance_Temp_MO", "Temp_Box"]
+
+
+def adlid_tables(metadata: sa.MetaData, name: str = "AD1_LidSensor") -> list[sa.Table]:
+    return [dcs_table(metadata, name, *(sa.Column(c, sa.Float) for c in LID), sa.Column("Quality", sa.Integer))]
+
+
 def adtemp_tables(metadata: sa.MetaData) -> list[sa.Table]:
     return [dcs_table(metadata, "DBNS_SAB_Temp", *(sa.Column(c, sa.Float) for c in PT))]
 

@@ -21,7 +21,9 @@ def run(cfg: Settings, *, allow_create: bool = False, drop: bool = False, catchu
 
         return run_faker(cfg, stop)
     if cfg.mode == "averager":
-        raise cfg.error("mode", "averager is not available yet in this version (see issue 3)")
+        from .averager import average
+
+        return average(cfg, allow_create=allow_create, drop=drop, stop=stop)
     return scrape(cfg, allow_create=allow_create, drop=drop, catchup=catchup, stop=stop)
 
 

@@ -153,6 +153,31 @@ class DbiWriter:
                 conn.execute(self.t.payload.insert(), [dict(r, SEQNO=seqno) for r in payload])
         return seqno
 
+    def write_many(self, ctx: Context, records: list[tuple[datetime, datetime, list[dict[str, Any]]]]) -> list[int]:
+        """Many validity records (each with its payload rows) in ONE transaction with three statements:
+        one LOCALSEQNO bump for the whole block, then executemany of the Vld rows and of the payload.
+        The averager writes a territory chunk this way: whole or absent, and ~100x fewer round trips
+        than one write() per bin."""
+        if not records:
+            return []
+        ls, now = self.t.localseqno, utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(ls.update().where(ls.c.TABLENAME == self.t.kls)
+                         .values(LASTUSEDSEQNO=ls.c.LASTUSEDSEQNO + len(records)))
+            last = conn.execute(sa.select(ls.c.LASTUSEDSEQNO).where(ls.c.TABLENAME == self.t.kls)).scalar_one()
+            seqnos = list(range(last - len(records) + 1, last + 1))
+            vld, payload = [], []
+            for seqno, (timestart, timeend, rows) in zip(seqnos, records):
+                vld.append({"SEQNO": seqno, "TIMESTART": timestart, "TIMEEND": timeend,
+                            "SITEMASK": ctx.sitemask, "SIMMASK": ctx.simmask, "SUBSITE": ctx.subsite,
+                            "TASK": ctx.task, "AGGREGATENO": AGGREGATENO, "VERSIONDATE": timestart,
+                            "INSERTDATE": now})
+                payload += [dict(self._payload_row(i, row), SEQNO=seqno) for i, row in enumerate(rows, 1)]
+            conn.execute(self.t.vld.insert(), vld)
+            if payload:
+                conn.execute(self.t.payload.insert(), payload)
+        return seqnos
+
     def _payload_row(self, counter: int, row: dict[str, Any]) -> dict[str, Any]:
         unknown = set(row) - set(self.t.columns)
         if unknown:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from . import db
+from .aggregation import Aggregator, check_rows, ensure_sqlite_math, not_null_columns
 from .config import Settings
 from .dbi import Context, DbiTables, DbiWriter
 from .plugins import load_regime
@@ -73,6 +74,7 @@ class Engine:
         self._prepare_target(allow_create, drop)
         self.scraper = self.regime.scraper(cfg, target)
         self.readers = [SourceReader(self.source_engine, src, cfg, cfg.batch) for src in self.regime.sources]
+        self.aggregators = self._aggregators()
         floor = self.clock.to_utc(cfg.timefloor)
         self.svs = [self._resume(src, reader, floor) for src, reader in zip(self.regime.sources, self.readers)]
 
@@ -97,6 +99,14 @@ class Engine:
             raise cfg.error("kls", f"target table {writer.t.kls} lacks column(s) {', '.join(gone)} "
                             "declared by the regime")
         writer.prepare()
+
+    def _aggregators(self) -> list[Aggregator | None]:
+        """One aggregate query per source when `aggregate` is configured (§6); None otherwise."""
+        if not self.cfg.aggregate:
+            return [None] * len(self.readers)
+        ensure_sqlite_math(self.source_engine)
+        self._not_null = not_null_columns(self.target_engine, self.writer.t.kls)
+        return [Aggregator(self.source_engine, r.query, r.dt, self.cfg) for r in self.readers]
 
     def _context(self, src: Source) -> Context:
         return Context(src.sitemask, src.subsite, src.simmask, self.cfg.task)
@@ -139,7 +149,7 @@ class Engine:
         verbose = svlog.isEnabledFor(logging.INFO)
         while not self.stop.is_set():
             progressed = False
-            for sv, reader in zip(self.svs, self.readers):
+            for sv, reader, agg in zip(self.svs, self.readers, self.aggregators):
                 inst = reader.next_entry(sv.tcursor, sv.last_key, cfg.offset)
                 if inst is None:
                     continue
@@ -149,7 +159,7 @@ class Engine:
                 if verbose:
                     svlog.info(sv.line())
                 if sv.proceed:
-                    self._propagate(sv)
+                    self._propagate(sv, agg)
             rounds += 1
             if cfg.maxiter and rounds >= cfg.maxiter:
                 break
@@ -159,11 +169,15 @@ class Engine:
                     break
                 self.stop.wait(cfg.sleep.total_seconds())
         self.summary.entries_read = sum(r.entries_read for r in self.readers)
-        self.summary.queries = sum(r.queries for r in self.readers)
+        self.summary.queries = sum(r.queries for r in self.readers) + sum(a.queries for a in self.aggregators if a)
         return self.summary
 
-    def _propagate(self, sv: SourceVector) -> None:
+    def _propagate(self, sv: SourceVector, agg: Aggregator | None = None) -> None:
+        if agg is not None:  # lazy: the aggregate query runs only if propagate() touches aggd
+            sv[-1].aggd = agg.lazy(sv[0].t, sv[-1].t)
         rows = list(self.scraper.propagate(sv))
+        if agg is not None and self._not_null:
+            check_rows(self.cfg, self.writer.t.kls, self._not_null, rows, sv[-1].aggd, (sv[0].t, sv[-1].t))
         start, end = self.clock.to_utc(sv[0].t), self.clock.to_utc(sv[-1].t)
         self.writer.write(self._context(sv.source), start, end, rows)
         self.summary.propagations += 1

@@ -1,0 +1,184 @@
+"""mode = averager: one validity record per UTC calendar bin (`bin = 1h`), from grouped SQL aggregates.
+
+The territory — from the bin after the target's last record (or the first entry at/after timefloor) up
+to the bin holding the source's latest entry, which is still open and left for the next run — is cut
+into chunks of `territory` DB time. Each chunk costs ONE grouped aggregate query (GROUP BY the bin
+expression of datetimebin.py) and ONE target transaction holding all its bins, written with batched
+inserts (DbiWriter.write_many). A chunk is therefore whole or absent, so a killed averager resumes
+exactly where the target ends: no seams, no duplicates.
+
+Each bin is handed to the regime's `propagate(sv)` like a scraper PROCEED: sv[0] and sv[-1] are the
+first and last aggregated entries of the bin (only `date_time` is set) and sv[-1].aggd holds the bin's
+aggregates, so one regime serves both modes.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from .aggregation import AggregateSpec, check_rows, ensure_sqlite_math, not_null_columns
+from .config import Settings
+from .datetimebin import Bins, Chunk, Segment, territory
+from .dbi import Context
+from .engine import Engine, Summary
+from .reader import SourceReader
+from .regime import Source
+from .sourcevector import Instance
+
+log = logging.getLogger("scraper.averager")
+binlog = logging.getLogger("scraper.datetimebin")
+
+
+class BinVector:
+    """What propagate() sees for one bin: sv[0]/sv[-1] = first/last entry, sv[-1].aggd = aggregates."""
+
+    state = "replay"
+
+    def __init__(self, source: Source, first: datetime, last: datetime, aggd: dict[str, Any]):
+        self.source = source
+        head, tail = Instance({"date_time": first}), Instance({"date_time": last})
+        tail.aggd = aggd
+        self._items = [head, tail]
+
+    def __getitem__(self, index: int) -> Instance:
+        return self._items[index]
+
+    def __len__(self) -> int:
+        return 2
+
+
+def _lit(n: int) -> sa.ColumnElement:
+    return sa.literal_column(str(int(n)), sa.Integer)
+
+
+def bin_expression(dt: sa.ColumnElement, chunk: Chunk, bins: Bins, dialect: str) -> sa.ColumnElement:
+    """SQL for `Chunk.bin_of`: the UTC bin index of a naive local date_time, evaluated per row."""
+    if dialect == "sqlite":
+        epoch = sa.cast(sa.func.strftime("%s", dt), sa.Integer)
+    else:  # TIMESTAMPDIFF, unlike UNIX_TIMESTAMP, ignores the session time_zone
+        epoch = sa.type_coerce(sa.func.timestampdiff(sa.literal_column("SECOND"),
+                                                     sa.literal_column("'1970-01-01 00:00:00'"), dt), sa.Integer)
+
+    def one(seg: Segment) -> sa.ColumnElement:
+        shifted = epoch - _lit(seg.offset_s)
+        expr = shifted // _lit(bins.seconds) if dialect == "sqlite" else shifted.self_group().op("DIV")(_lit(bins.seconds))
+        if seg.floor_bin is not None:
+            expr = (sa.func.max if dialect == "sqlite" else sa.func.greatest)(expr, _lit(seg.floor_bin))
+        return expr
+
+    segs = chunk.segments
+    if len(segs) == 1:
+        return one(segs[0])
+    whens = [(dt < nxt.local_start, one(seg)) for seg, nxt in zip(segs, segs[1:])]
+    return sa.case(*whens, else_=one(segs[-1]))
+
+
+class Averager(Engine):
+    """Reuses the engine's start-up (regime, connections, target preparation, readers)."""
+
+    def __init__(self, cfg: Settings, *, allow_create: bool = False, drop: bool = False,
+                 stop: threading.Event | None = None):
+        if not cfg.aggregate:
+            raise cfg.error("aggregate", "mode averager needs aggregate functions (e.g. aggregate = avg,min,max,std)")
+        try:
+            self.bins = Bins(cfg.bin)
+        except ValueError as exc:
+            raise cfg.error("bin", str(exc)) from None
+        if cfg.territory < cfg.bin or cfg.territory % cfg.bin:
+            raise cfg.error("territory", f"{cfg.territory} is not a multiple of bin = {cfg.bin}")
+        super().__init__(cfg, allow_create=allow_create, drop=drop, catchup=True, stop=stop)
+
+    def _resume(self, src, reader, floor):  # the averager resumes per bin (see _territory_start)
+        return None
+
+    def _aggregators(self):
+        ensure_sqlite_math(self.source_engine)
+        self._not_null = not_null_columns(self.target_engine, self.writer.t.kls)
+        return [None] * len(self.readers)
+
+    def run(self) -> Summary:
+        dialect = self.source_engine.dialect.name
+        for src, reader in zip(self.regime.sources, self.readers):
+            spec = AggregateSpec(self.cfg, AggregateSpec.of_query(reader.query), dialect)
+            self._average(src, reader, spec)
+            if self.stop.is_set():
+                break
+        self.summary.queries = sum(r.queries for r in self.readers)
+        self.summary.caught_up = not self.stop.is_set()
+        return self.summary
+
+    def _territory_start(self, ctx: Context, reader: SourceReader) -> datetime | None:
+        last = self.writer.last_validity(ctx, self.clock.to_utc(self.cfg.timefloor))
+        if last is not None:
+            return self.bins.start(self.bins.index(last.timeend) + 1)
+        reader.queries += 1
+        with self.source_engine.connect() as conn:
+            first = conn.execute(sa.select(sa.func.min(reader.dt)).where(reader.dt >= self.cfg.timefloor)).scalar()
+        return None if first is None else self.bins.floor(self.clock.to_utc(first))
+
+    def _average(self, src: Source, reader: SourceReader, spec: AggregateSpec) -> None:
+        ctx = self._context(src)
+        start, latest = self._territory_start(ctx, reader), reader.latest_time()
+        if start is None or latest is None:
+            log.info("%s %s: no source entries to average", src.label, ctx)
+            return
+        end = self.bins.floor(self.clock.to_utc(latest))  # the bin holding the latest entry is still open
+        if end <= start:
+            log.info("%s %s: no closed bin after %s UTC yet (latest entry %s local)", src.label, ctx, start, latest)
+            return
+        chunks = list(territory(self.clock, self.bins, self.cfg.territory, start, end))
+        for chunk in chunks:
+            binlog.info(chunk.line())
+        log.info("looping over %d territory bins performing grouped aggregate queries in each bin", len(chunks))
+        for chunk in chunks:
+            if self.stop.is_set():
+                log.info("stop requested: leaving the remaining territory for the next run")
+                return
+            records = self._chunk(src, reader, spec, chunk)
+            self.writer.write_many(ctx, records)
+            self.summary.propagations += len(records)
+            if records:
+                self.summary.cover(records[0][0], records[-1][1])
+
+    def _chunk(self, src: Source, reader: SourceReader, spec: AggregateSpec, chunk: Chunk) -> list:
+        cfg, dt, dialect = self.cfg, reader.dt, self.source_engine.dialect.name
+        binx = bin_expression(dt, chunk, self.bins, dialect)
+        stmt = (reader.query.with_only_columns(binx.label("_bin"), sa.func.min(dt).label("_first"),
+                                               sa.func.max(dt).label("_last"), *spec.select_list())
+                .where(dt >= chunk.local_lo, dt < chunk.local_hi, dt >= cfg.timefloor)
+                .group_by(binx).order_by(binx))
+        where = spec.filter()
+        if where is not None:
+            stmt = stmt.where(where)
+        reader.queries += 1
+        with self.source_engine.connect() as conn:
+            result = conn.execute(stmt).mappings().all()
+        records = []
+        for row in result:
+            first, last = row["_first"], row["_last"]
+            start, end = self.clock.to_utc(first), self.clock.to_utc(last)
+            if self.bins.index(start) != row["_bin"] or self.bins.index(end) != row["_bin"]:
+                raise RuntimeError(f"bin expression disagrees with to_utc for {first}..{last} ({row['_bin']})")
+            aggd = spec.aggd(row)
+            sv = BinVector(src, first, last, aggd)
+            rows = list(self.scraper.propagate(sv))
+            if self._not_null:
+                check_rows(cfg, self.writer.t.kls, self._not_null, rows, aggd, (first, last))
+            records.append((start, end, rows))
+            self.summary.entries_read += aggd[spec.count_key]
+            self.summary.samples += 1
+        binlog.debug("%s: %d non-empty bins", chunk.line(), len(records))
+        return records
+
+
+def average(cfg: Settings, *, allow_create: bool = False, drop: bool = False,
+            stop: threading.Event | None = None) -> Summary:
+    averager = Averager(cfg, allow_create=allow_create, drop=drop, stop=stop)
+    try:
+        return averager.run()
+    finally:
+        averager.close()
