@@ -194,6 +194,8 @@ def config_path(cli_path: str | None) -> str:
 def read_config(path: str) -> ConfigObj:
     if not os.path.exists(path):
         raise ConfigError(path, None, None, "config file not found (use --cfg PATH or set SCRAPER_CFG)")
+    if os.path.isdir(path):
+        raise ConfigError(path, None, None, "is a directory, not a config file (use --cfg PATH)")
     try:
         return ConfigObj(path, file_error=True, raise_errors=True, list_values=True, interpolation=False)
     except (ConfigObjError, OSError) as exc:
@@ -207,7 +209,10 @@ def sections(path: str) -> list[str]:
 def load(path: str, section: str, overrides: dict[str, Any] | None = None) -> Settings:
     """Validated settings of one section; raises ConfigError on the first problem found."""
     cfg = read_config(path)
-    if section not in cfg.sections or section == SHARED_SECTION:
+    if section == SHARED_SECTION:
+        raise ConfigError(path, section, None, "holds keys shared by every section; run one of: "
+                          + (", ".join(sections(path)) or "none"))
+    if section not in cfg.sections:
         known = ", ".join(sections(path)) or "none"
         raise ConfigError(path, section, None, f"no such section (sections: {known})")
     layers = [

@@ -30,21 +30,38 @@ def url_from_mycnf(name: str) -> URL:
     """Build a PyMySQL URL from `[name]` of ~/.my.cnf (host, user, password, database, socket, port)."""
     path = mycnf_path()
     parser = configparser.ConfigParser(allow_no_value=True, interpolation=None, strict=False)
-    if not parser.read(path):
-        raise LookupError(f'"{name}" is neither a SQLAlchemy URL nor readable in {path} (file missing)')
+    try:
+        text = path.read_text()
+    except OSError:
+        raise LookupError(f'"{name}" is neither a SQLAlchemy URL nor readable in {path} (file missing)') from None
+    # `!include`/`!includedir` lines are MySQL client directives configparser cannot read; they are
+    # skipped (not followed): the section named in scraper.cfg must be in this file itself.
+    text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("!"))
+    try:
+        parser.read_string(text, source=str(path))
+    except configparser.Error as exc:  # a hand-edited my.cnf is an operator's file, not our bug
+        reason = str(exc).splitlines()[0]
+        raise LookupError(f'"{name}": cannot read {path}: {reason}') from None
     if not parser.has_section(name):
         raise LookupError(f'"{name}" is neither a SQLAlchemy URL nor a section of {path}')
     sec = parser[name]
+
+    def opt(key: str) -> str:
+        return (sec.get(key) or "").strip("\"'")
+
     query = {"charset": "utf8mb4"}
-    if sec.get("socket"):
-        query["unix_socket"] = sec["socket"].strip("\"'")
+    if opt("socket"):
+        query["unix_socket"] = opt("socket")
+    port = opt("port")
+    if port and not port.isdigit():
+        raise LookupError(f'section [{name}] of {path}: port "{port}" is not a number')
     return URL.create(
         "mysql+pymysql",
-        username=(sec.get("user") or "").strip("\"'") or None,
-        password=(sec.get("password") or "").strip("\"'") or None,
-        host=(sec.get("host") or "localhost").strip("\"'"),
-        port=int(sec["port"]) if sec.get("port") else None,
-        database=(sec.get("database") or "").strip("\"'") or None,
+        username=opt("user") or None,
+        password=opt("password") or None,
+        host=opt("host") or "localhost",
+        port=int(port) if port else None,
+        database=opt("database") or None,
         query=query,
     )
 

@@ -11,7 +11,7 @@ from typing import Any, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from .db import DateTime
 
@@ -100,8 +100,16 @@ class DbiWriter:
                 conn.execute(self.t.localseqno.delete().where(self.t.localseqno.c.TABLENAME == self.t.kls))
 
     def create(self) -> None:
-        with self.engine.begin() as conn:
-            self.t.metadata.create_all(conn, checkfirst=True)
+        """Create whichever of the tables is missing. Safe when several scrapers start on one empty
+        target at once: MariaDB commits DDL at once, so between our existence check and our CREATE
+        another process may have created the table — that is success, not an error."""
+        for table in self.t.metadata.sorted_tables:
+            try:
+                with self.engine.begin() as conn:
+                    table.create(conn, checkfirst=True)
+            except (OperationalError, ProgrammingError):
+                if not sa.inspect(self.engine).has_table(table.name):
+                    raise
         self._insert_ignore({"TABLENAME": "*", "LASTUSEDSEQNO": 0})
 
     def prepare(self) -> None:

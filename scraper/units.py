@@ -30,7 +30,8 @@ def format_duration(td: timedelta) -> str:
         size = _UNIT_SECONDS[unit]
         if secs and secs % size == 0:
             return f"{int(secs // size)}{unit}"
-    return f"{secs:g}s"
+    # Not `:g`: it switches to exponent notation (3.45601e+06s), which parse_duration rightly refuses.
+    return f"{int(secs)}s" if secs == int(secs) else f"{secs:f}".rstrip("0") + "s"
 
 
 def parse_time(text: str | datetime) -> datetime:

@@ -1,0 +1,229 @@
+"""Operator mistakes end `scr.py` with ONE line naming file, section and key, exit status 2, no traceback.
+
+Each case runs the real console script in a subprocess, exactly as an operator (or supervisord) would.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+import factories
+from factories import AdTempRowFactory, create_adtemp, insert
+
+ADTEMP = "regime = regimes.adtemp:AdTemp\n"
+SCR = Path(sys.executable).with_name("scr.py")
+
+
+def scr(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    command = [str(SCR)] if SCR.exists() else [sys.executable, "-m", "scraper"]
+    full_env = {k: v for k, v in os.environ.items() if k not in ("SCRAPER_CFG", "SCRAPER_MYCNF")}
+    full_env.update({"HOME": str(cwd), "SCRAPER_MYCNF": str(cwd / "my.cnf"), **(env or {})})
+    return subprocess.run([*command, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=60)
+
+
+def one_line_error(proc: subprocess.CompletedProcess) -> str:
+    assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def assert_names(line: str, cfg: Path, section: str, key: str, *words: str) -> None:
+    assert line.startswith(f"{cfg} [{section}] {key}: "), line
+    for word in words:
+        assert word in line, line
+
+
+@pytest.fixture
+def cfgfile(tmp_path):
+    """Write scraper.cfg; `source`/`target` default to SQLite files that exist (empty)."""
+    for name in ("src.db", "tgt.db"):
+        sqlite3.connect(tmp_path / name).close()
+
+    def write(body: str, shared: str = "") -> Path:
+        path = tmp_path / "scraper.cfg"
+        path.write_text(f"[DEFAULT]\n{shared}\n[other]\n{ADTEMP}source = sqlite:///src.db\n\n{body}")
+        return path
+
+    return write
+
+
+def section(name: str, *lines: str, source: str = "sqlite:///src.db", target: str = "sqlite:///tgt.db") -> str:
+    keys = {"regime": "regimes.adtemp:AdTemp", "source": source, "target": target}
+    body = [f"[{name}]"] + [f"{k} = {v}" for k, v in keys.items() if not any(l.startswith(k + " ") for l in lines)]
+    return "\n".join(body + list(lines)) + "\n"
+
+
+def test_unknown_section_lists_the_sections_there_are(cfgfile, tmp_path):
+    cfg = cfgfile(section("adtemp_scraper"))
+    line = one_line_error(scr("--cfg", str(cfg), "-s", "adtemp_scrapper", cwd=tmp_path))
+    assert line.startswith(f"{cfg} [adtemp_scrapper]: no such section"), line
+    assert "other, adtemp_scraper" in line
+
+
+@pytest.mark.parametrize("where", ["section", "DEFAULT"])
+def test_unknown_key_in_the_file(cfgfile, tmp_path, where):
+    if where == "section":
+        cfg = cfgfile(section("s", "maxagee = 5m"))
+    else:
+        cfg = cfgfile(section("s"), shared="maxagee = 5m\n")
+    line = one_line_error(scr("--cfg", str(cfg), "-s", "s", cwd=tmp_path))
+    assert_names(line, cfg, "s" if where == "section" else "DEFAULT", "maxagee", "unknown key")
+
+
+def test_unknown_key_on_the_command_line(cfgfile, tmp_path):
+    cfg = cfgfile(section("s"))
+    line = one_line_error(scr("--cfg", str(cfg), "-s", "s", "--bogus", "3", cwd=tmp_path))
+    assert_names(line, cfg, "s", "bogus", "unknown key")
+
+
+@pytest.mark.parametrize("in_file, on_cli, shown", [
+    ("maxage = 5 parsecs", [], '"5 parsecs" is not a duration'),
+    ("", ["--maxage", "x"], '"x" is not a duration'),
+    ("interval = -10s", [], "is not a duration"),
+])
+def test_bad_duration(cfgfile, tmp_path, in_file, on_cli, shown):
+    cfg = cfgfile(section("s", in_file))
+    line = one_line_error(scr("--cfg", str(cfg), "-s", "s", *on_cli, cwd=tmp_path))
+    key = "maxage" if "maxage" in in_file or on_cli else "interval"
+    assert_names(line, cfg, "s", key, shown, "10s")
+
+
+@pytest.mark.parametrize("in_file, on_cli", [("timefloor = 2011-02-30 00:00:00", []),
+                                             ("", ["--timefloor", "yesterday"])])
+def test_bad_time_string(cfgfile, tmp_path, in_file, on_cli):
+    cfg = cfgfile(section("s", in_file))
+    line = one_line_error(scr("--cfg", str(cfg), "-s", "s", *on_cli, cwd=tmp_path))
+    assert_names(line, cfg, "s", "timefloor", "is not a time", "2011-02-01 00:00:00")
+
+
+def test_bad_source_tz(cfgfile, tmp_path):
+    cfg = cfgfile(section("s", "source_tz = Europe/Zürich"))
+    line = one_line_error(scr("--cfg", str(cfg), "-s", "s", cwd=tmp_path))
+    assert_names(line, cfg, "s", "source_tz", "IANA")
+
+
+@pytest.mark.parametrize("regime, words", [
+    ("regimes.adtmp:AdTemp", ['cannot import "regimes.adtmp"']),
+    ("regimes.adtemp:AdTmp", ['"AdTmp" in regimes.adtemp']),
+    ("regimes.adtemp", ["package.module:RegimeClass"]),
+])
+def test_unimportable_regime(cfgfile, tmp_path, regime, words):
+    cfg = cfgfile(section("s", f"regime = {regime}"))
+    line = one_line_error(scr("--cfg", str(cfg), "-s", "s", "--catchup", cwd=tmp_path))
+    assert_names(line, cfg, "s", "regime", *words)
+
+
+def test_unreachable_mariadb_socket(cfgfile, tmp_path):
+    url = f"mysql+pymysql://scraper@localhost/dcs?unix_socket={tmp_path}/no/such/mysqld.sock"
+    cfg = cfgfile(section("s", source=url))
+    line = one_line_error(scr("--cfg", str(cfg), "-s", "s", "--catchup", cwd=tmp_path))
+    assert_names(line, cfg, "s", "source", "cannot connect to mysql+pymysql://scraper@localhost/dcs")
+
+
+@pytest.mark.parametrize("key", ["source", "target"])
+def test_sqlite_file_in_a_missing_directory(cfgfile, tmp_path, key):
+    cfg = cfgfile(section("s", **{key: "sqlite:///no/such/dir/dcs.db"}))
+    line = one_line_error(scr("--cfg", str(cfg), "-s", "s", "--catchup", cwd=tmp_path))
+    assert_names(line, cfg, "s", key, f"{tmp_path}/no/such/dir/dcs.db", "does not exist")
+
+
+def test_missing_my_cnf_section(cfgfile, tmp_path):
+    (tmp_path / "my.cnf").write_text("[offline_db]\nuser = dayabay\nhost = localhost\n")
+    cfg = cfgfile(section("s", source="dcs_reader"))
+    line = one_line_error(scr("--cfg", str(cfg), "-s", "s", "--catchup", cwd=tmp_path))
+    assert_names(line, cfg, "s", "source", '"dcs_reader"', f"section of {tmp_path}/my.cnf")
+
+
+def test_missing_my_cnf_file(cfgfile, tmp_path):
+    cfg = cfgfile(section("s", target="tmp_offline_db"))
+    line = one_line_error(scr("--cfg", str(cfg), "-s", "s", "--catchup", cwd=tmp_path))
+    assert_names(line, cfg, "s", "target", '"tmp_offline_db"', "file missing")
+
+
+def test_unreadable_my_cnf(cfgfile, tmp_path):
+    (tmp_path / "my.cnf").write_text("user = dayabay\n[client\n")
+    cfg = cfgfile(section("s", source="dcs_reader"))
+    line = one_line_error(scr("--cfg", str(cfg), "-s", "s", "--catchup", cwd=tmp_path))
+    assert_names(line, cfg, "s", "source", "cannot read")
+
+
+@pytest.mark.parametrize("how", ["--cfg", "SCRAPER_CFG", "./scraper.cfg"])
+def test_config_file_that_does_not_exist(tmp_path, how):
+    missing = tmp_path / "etc" / "scraper.cfg"
+    args, env = ["-s", "s"], {}
+    if how == "--cfg":
+        args += ["--cfg", str(missing)]
+    elif how == "SCRAPER_CFG":
+        env["SCRAPER_CFG"] = str(missing)
+    line = one_line_error(scr(*args, cwd=tmp_path, env=env))
+    shown = "scraper.cfg" if how == "./scraper.cfg" else str(missing)
+    assert line == f"{shown}: config file not found (use --cfg PATH or set SCRAPER_CFG)"
+
+
+def test_missing_source_table(dbs):
+    dbs.engine("source").connect().close()  # the database (SQLite file) exists, the table does not
+    cfg = dbs.write_cfg({"s": {"regime": "regimes.adtemp:AdTemp"}})
+    line = one_line_error(scr("--cfg", str(cfg), "-s", "s", "--catchup", "--ALLOW_DROP_CREATE_TABLE",
+                              cwd=dbs.tmp_path))
+    assert_names(line, cfg, "s", "source", 'table "DBNS_SAB_Temp" not found')
+
+
+def test_missing_target_tables_need_the_explicit_flag(dbs):
+    src = dbs.engine("source")
+    insert(src, create_adtemp(src), AdTempRowFactory.build_batch(20))
+    dbs.engine("target").connect().close()  # the database (SQLite file) exists, its tables do not
+    cfg = dbs.write_cfg({"s": {"regime": "regimes.adtemp:AdTemp", "timefloor": "2011-02-01 00:00:00"}})
+    line = one_line_error(scr("--cfg", str(cfg), "-s", "s", "--catchup", cwd=dbs.tmp_path))
+    assert_names(line, cfg, "s", "target", "DcsAdTemp, DcsAdTempVld, LOCALSEQNO", "--ALLOW_DROP_CREATE_TABLE")
+    ok = scr("--cfg", str(cfg), "-s", "s", "--catchup", "--ALLOW_DROP_CREATE_TABLE", cwd=dbs.tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert "entries read 20, propagations written" in ok.stdout
+
+
+def test_a_my_cnf_section_reaches_a_real_mariadb(mariadb_server, tmp_path):
+    """The contrast to the error cases: a correct my.cnf section is all a target needs, no password
+    or socket in scraper.cfg."""
+    mariadb_server.create_database("cli_mycnf_target")
+    factories.reset()
+    try:
+        src = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'src.db'}")
+        insert(src, create_adtemp(src), AdTempRowFactory.build_batch(20))
+        src.dispose()
+        (tmp_path / "my.cnf").write_text(
+            "!includedir /etc/mysql/conf.d/\n[tmp_offline_db]\nuser = root\n"
+            f"database = cli_mycnf_target\nsocket = {mariadb_server.socket}\n")
+        (tmp_path / "scraper.cfg").write_text(
+            "[s]\nregime = regimes.adtemp:AdTemp\nsource = sqlite:///src.db\ntarget = tmp_offline_db\n"
+            "timefloor = 2011-02-01 00:00:00\nmaxage = 1m\n")
+        ok = scr("-s", "s", "--catchup", "--ALLOW_DROP_CREATE_TABLE", cwd=tmp_path)
+        assert ok.returncode == 0, ok.stderr
+        assert "entries read 20" in ok.stdout
+        with mariadb_server.connect("cli_mycnf_target") as conn, conn.cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM DcsAdTempVld")
+            assert cur.fetchone()[0] >= 1
+    finally:
+        mariadb_server.drop_database("cli_mycnf_target")
+
+
+def test_help_prints_effective_settings_with_defaults_and_provenance(cfgfile, tmp_path):
+    cfg = cfgfile(section("adtemp_scraper", "maxage = 7m", "threshold = 0.5"),
+                  shared="source_tz = Asia/Shanghai\nthreshold = 2.0\n")
+    proc = scr("-s", "adtemp_scraper", "--maxage", "3m", "--help", cwd=tmp_path,
+               env={"SCRAPER_CFG": str(cfg)})
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"# effective settings of [adtemp_scraper] from {cfg}"
+    rows = {line.split()[0]: line for line in lines[2:]}
+    assert rows["maxage"].split() == ["maxage", "3m", "10m", "command", "line"]
+    assert rows["threshold"].split() == ["threshold", "0.5", "1.0", "[adtemp_scraper]"]
+    assert rows["source_tz"].split() == ["source_tz", "Asia/Shanghai", "UTC", "[DEFAULT]"]
+    assert rows["interval"].split() == ["interval", "10s", "10s", "default"]
+    assert rows["regime"].split() == ["regime", "regimes.adtemp:AdTemp", "[adtemp_scraper]"]

@@ -1,0 +1,153 @@
+"""SEQNO allocation under concurrent writers (DESIGN §7): two OS processes writing into one target.
+
+Two scrapers (two sections, two regimes, or two detectors) may share one `kls` and so one LOCALSEQNO
+row; a SEQNO handed out twice would attach one process's payload to the other's validity record.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from factories import AdTempRowFactory, create_adtemp, insert
+from support import target_rows
+
+KLS = "DcsRace"
+T0 = datetime(2011, 2, 1)
+WRITES, ROWS_PER_WRITE = 60, 3
+
+
+def _writer(cfg_path: str, writer_id: int, fresh: bool, ready, done) -> None:
+    """Child process: connect like the engine does, then write WRITES validity records as fast as possible."""
+    from scraper import config, db
+    from scraper.dbi import Context, DbiTables, DbiWriter
+
+    cfg = config.load(cfg_path, "race")
+    engine = db.connect(cfg, "target", writer=True, create=True)
+    writer = DbiWriter(engine, DbiTables(KLS, {"WRITER": sa.Integer, "K": sa.Integer, "VALUE": sa.Float}))
+    ready.wait(60)  # every process connected and imported: now they really run at the same time
+    if fresh:  # both processes find an empty target and create it at the same moment
+        writer.create()
+    writer.prepare()
+    ctx = Context(sitemask=1, subsite=writer_id)
+    for k in range(WRITES):
+        time.sleep(0.002)  # a scraper reads between propagations; without a pause SQLite's busy
+        start = T0 + timedelta(seconds=k)  # handler lets one process take every write in turn
+        writer.write(ctx, start, start + timedelta(seconds=1),
+                     [{"WRITER": writer_id, "K": k, "VALUE": k + r / 10} for r in range(ROWS_PER_WRITE)])
+    engine.dispose()
+    done.put(writer_id)
+
+
+def race(dbs, writers: int, fresh: bool) -> None:
+    cfg = dbs.write_cfg({"race": {"regime": "regimes.adtemp:AdTemp"}})
+    if not fresh:
+        from scraper import config, db
+        from scraper.dbi import DbiTables, DbiWriter
+
+        settings = config.load(str(cfg), "race")
+        engine = db.connect(settings, "target", writer=True, create=True)
+        DbiWriter(engine, DbiTables(KLS, {"WRITER": sa.Integer, "K": sa.Integer, "VALUE": sa.Float})).create()
+        engine.dispose()
+    mp = multiprocessing.get_context("spawn")
+    ready, done = mp.Barrier(writers), mp.Queue()
+    procs = [mp.Process(target=_writer, args=(str(cfg), w, fresh, ready, done)) for w in range(1, writers + 1)]
+    try:
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(120)
+        assert [p.exitcode for p in procs] == [0] * writers
+        assert sorted(done.get(timeout=5) for _ in procs) == list(range(1, writers + 1))
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+
+
+def check_target(engine: sa.Engine, writers: int) -> None:
+    md = sa.MetaData()
+    vld = sa.Table(f"{KLS}Vld", md, autoload_with=engine)
+    payload = sa.Table(KLS, md, autoload_with=engine)
+    ls = sa.Table("LOCALSEQNO", md, autoload_with=engine)
+    with engine.connect() as conn:
+        vrows = conn.execute(sa.select(vld.c.SEQNO, vld.c.SUBSITE, vld.c.TIMESTART)).all()
+        prows = conn.execute(sa.select(payload.c.SEQNO, payload.c.ROW_COUNTER, payload.c.WRITER, payload.c.K)).all()
+        last = dict(conn.execute(sa.select(ls.c.TABLENAME, ls.c.LASTUSEDSEQNO)).all())
+    seqnos = [r.SEQNO for r in vrows]
+    order = [r.SUBSITE for r in sorted(vrows)]
+    assert sum(a != b for a, b in zip(order, order[1:])) > 5, "the writers did not overlap: no race was tested"
+    assert len(seqnos) == writers * WRITES
+    assert len(set(seqnos)) == len(seqnos), "a SEQNO was handed out twice"
+    assert last[KLS] == max(seqnos) == len(seqnos), "LOCALSEQNO must equal the highest SEQNO, no holes"
+    assert last["*"] == 0
+    by_seqno = {r.SEQNO: r for r in vrows}
+    counters = defaultdict(list)
+    for p in prows:
+        v = by_seqno[p.SEQNO]  # every payload row has exactly one validity record (SEQNO is unique)
+        assert v.SUBSITE == p.WRITER and v.TIMESTART == T0 + timedelta(seconds=p.K), \
+            "a payload row sits under another writer's validity record"
+        counters[p.SEQNO].append(p.ROW_COUNTER)
+    assert set(counters) == set(seqnos)
+    assert all(sorted(c) == list(range(1, ROWS_PER_WRITE + 1)) for c in counters.values())
+    for w in range(1, writers + 1):  # each process's own records are in SEQNO order
+        mine = sorted((r.SEQNO, r.TIMESTART) for r in vrows if r.SUBSITE == w)
+        assert [t for _, t in mine] == [T0 + timedelta(seconds=k) for k in range(WRITES)]
+
+
+def test_two_processes_never_share_a_seqno(dbs):
+    race(dbs, writers=2, fresh=False)
+    check_target(dbs.engine("target"), writers=2)
+
+
+def test_three_processes_creating_an_empty_target_at_once(dbs):
+    race(dbs, writers=3, fresh=True)
+    check_target(dbs.engine("target"), writers=3)
+
+
+def test_two_scraper_processes_into_one_kls_match_their_solo_runs(dbs):
+    """Two real `scr.py` processes (two sections, TASK 0 and 1) catch up into the same DcsAdTemp at once.
+    Each chain must equal what that section writes alone, and the SEQNOs must still be unique."""
+    src = dbs.engine("source")
+    rows = AdTempRowFactory.build_batch(400)
+    for r in rows:  # PT1 alternates every 3rd entry: a propagation roughly every 30 s of DB time
+        r["Temp_PT1"] = 20.0 + 2.0 * ((r["id"] // 3) % 2)
+    insert(src, create_adtemp(src), rows)
+    common = {"regime": "regimes.adtemp:AdTemp", "interval": "10s", "maxage": "1m", "threshold": 1.0,
+              "timefloor": "2011-02-01 00:00:00", "loglevel": "WARNING", "batch": 1}
+    sections = {"task0": {**common, "task": 0}, "task1": {**common, "task": 1},
+                "solo": {**common, "kls": "SoloAdTemp", "task": 0}}
+    cfg = dbs.write_cfg(sections)
+    scr = [str(Path(sys.executable).with_name("scr.py"))]
+    run = lambda section: subprocess.Popen(  # noqa: E731
+        [*scr, "--cfg", str(cfg), "-s", section, "--catchup", "--ALLOW_DROP_CREATE_TABLE"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    solo = run("solo")
+    assert solo.wait(120) == 0, solo.stderr.read()
+    procs = [run("task0"), run("task1")]
+    try:
+        outs = [p.communicate(timeout=120) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert [p.returncode for p in procs] == [0, 0], outs
+    tgt = dbs.engine("target")
+    expected = target_rows(tgt, "SoloAdTemp")
+    assert len(expected) > 50
+    got = target_rows(tgt, "DcsAdTemp")
+    for task in (0, 1):
+        chain = [r for r in got if r[5] == task]
+        assert [r[:5] + r[6:] for r in chain] == [r[:5] + r[6:] for r in expected], f"task {task}"
+    vld = sa.Table("DcsAdTempVld", sa.MetaData(), autoload_with=tgt)
+    with tgt.connect() as conn:
+        seqnos = conn.execute(sa.select(vld.c.SEQNO)).scalars().all()
+        order = conn.execute(sa.select(vld.c.TASK).order_by(vld.c.SEQNO)).scalars().all()
+    assert sum(a != b for a, b in zip(order, order[1:])) > 5, "the two scrapers did not overlap"
+    assert len(seqnos) == 2 * len(expected) and max(seqnos) == len(set(seqnos)) == len(seqnos)
+    assert Counter(r[5] for r in got) == {0: len(expected), 1: len(expected)}

@@ -1,0 +1,121 @@
+"""The SourceVector state machine of DESIGN §4, as pure logic (no database)."""
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+import pytest
+
+from scraper.regime import Source
+from scraper.sourcevector import Instance, SourceVector
+
+T0 = datetime(2011, 2, 1, 0, 1, 0)
+MAXAGE = timedelta(minutes=1)
+INTERVAL = timedelta(seconds=10)
+
+
+def entry(id: int, seconds: float, value: float = 20.0) -> Instance:
+    return Instance({"id": id, "date_time": T0 + timedelta(seconds=seconds), "Temp_PT1": value})
+
+
+def by_threshold(threshold: float):
+    return lambda sv: abs(sv[-1].Temp_PT1 - sv[0].Temp_PT1) > threshold
+
+
+def never(sv) -> bool:
+    return False
+
+
+def fresh() -> SourceVector:
+    return SourceVector(Source("DBNS_SAB_Temp"), T0)
+
+
+def test_first_entry_fills_sv0_and_proceeds_nothing():
+    sv = fresh()
+    assert sv.sample(entry(6, 0), never, MAXAGE) == "notfull"
+    assert len(sv) == 1 and not sv.full and not sv.proceed
+    assert sv[0] is sv[-1] and sv[0].id == 6
+
+
+def test_second_entry_becomes_sv_minus_one_and_replaces_the_previous_one():
+    sv = fresh()
+    sv.sample(entry(6, 0), never, MAXAGE)
+    sv.sample(entry(7, 10), never, MAXAGE)
+    assert sv.full and (sv[0].id, sv[-1].id) == (6, 7) and sv.state == "unchanged"
+    sv.sample(entry(8, 20), never, MAXAGE)
+    assert (sv[0].id, sv[-1].id) == (6, 8)
+
+
+def test_maxage_is_strict_exactly_maxage_is_unchanged():
+    sv = fresh()
+    sv.sample(entry(6, 0), never, MAXAGE)
+    assert sv.sample(entry(12, 60), never, MAXAGE) == "unchanged"
+    assert sv.sample(entry(13, 60.000001), never, MAXAGE) == "overage"
+    assert sv.proceed
+
+
+def test_changed_wins_over_overage():
+    sv = fresh()
+    sv.sample(entry(6, 0, 20.0), never, MAXAGE)
+    assert sv.sample(entry(30, 600, 25.0), by_threshold(1.0), MAXAGE) == "changed"
+    assert sv.proceed
+
+
+def test_change_is_measured_against_sv0_not_against_the_previous_entry():
+    """Slow drift: each step is below threshold, but the sum against sv[0] crosses it."""
+    sv = fresh()
+    changed = by_threshold(1.0)
+    sv.sample(entry(1, 0, 20.0), changed, MAXAGE)
+    states = [sv.sample(entry(i, 10 * i, 20.0 + 0.3 * i), changed, MAXAGE) for i in range(1, 5)]
+    assert states == ["unchanged", "unchanged", "unchanged", "changed"]
+
+
+def test_advance_moves_sv0_and_the_cursor():
+    sv = fresh()
+    sv.sample(entry(6, 0), never, MAXAGE)
+    sv.sample(entry(13, 70), never, MAXAGE)
+    sv.advance(INTERVAL)
+    assert len(sv) == 1 and sv[0].id == 13
+    assert sv.tcursor == T0 + timedelta(seconds=80)
+    assert sv.sample(entry(14, 80), never, MAXAGE) == "unchanged"  # full again, not notfull
+    assert (sv[0].id, sv[-1].id) == (13, 14)
+
+
+def test_resumed_vector_starts_full_with_the_bookmarked_entry():
+    sv = SourceVector(Source("DBNS_SAB_Temp"), T0 + INTERVAL, entry(6, 0))
+    assert sv.sample(entry(7, 10), never, MAXAGE) == "unchanged"
+
+
+def test_log_lines_follow_the_documented_format():
+    sv = fresh()
+    sv.sample(entry(6, 0), never, MAXAGE)
+    assert sv.line() == "SV 1   (6,)  2011-02-01 00:01:00 partial  notfull  (00:01:00 ++)  ==>"
+    for i in range(7, 14):
+        sv.sample(entry(i, 10 * (i - 6)), never, MAXAGE)
+    assert sv.line() == "SV 8   (6, 13)  2011-02-01 00:01:00 full  overage  (00:01:00 00:02:10)  ==> PROCEED"
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_streams_give_contiguous_validities_and_only_justified_proceeds(seed):
+    """Property: drive §4 with random values and gaps; every decision agrees with its definition."""
+    rng = random.Random(seed)
+    threshold = rng.choice([0.5, 1.0, 2.0])
+    maxage = timedelta(seconds=rng.choice([30, 60, 300]))
+    changed = by_threshold(threshold)
+    sv, value, seconds = fresh(), 20.0, 0.0
+    validities = []
+    for i in range(1, 400):
+        seconds += rng.choice([10, 10, 10, 20, 60, 0.5])
+        value += rng.choice([0, 0, 0, rng.uniform(-1.5, 1.5)])
+        state = sv.sample(entry(i, seconds, value), changed, maxage)
+        if i == 1:
+            assert state == "notfull"
+            continue
+        delta, age = abs(sv[-1].Temp_PT1 - sv[0].Temp_PT1), sv[-1].t - sv[0].t
+        assert state == ("changed" if delta > threshold else "overage" if age > maxage else "unchanged")
+        if sv.proceed:
+            validities.append((sv[0].t, sv[-1].t))
+            sv.advance(INTERVAL)
+    assert validities, "the stream should propagate at least once"
+    assert all(a[1] == b[0] for a, b in zip(validities, validities[1:]))  # contiguous
+    assert all(start < end for start, end in validities)
