@@ -23,7 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="scr.py", usage=USAGE, add_help=False,
                 description="Propagate DCS source tables into a DBI-style conditions database.")
     p.add_argument("-s", "--section", help="section of the config file to run")
-    p.add_argument("--cfg", help="config file (default $SCRAPER_CFG, else ./scraper.cfg)")
+    p.add_argument("--cfg", metavar="PATH", help="config file (default $SCRAPER_CFG, else ./scraper.cfg)")
     p.add_argument("-h", "--help", action="store_true", help="with -s: print the section's effective settings")
     p.add_argument("--catchup", action="store_true", help="run until the sources' latest entries are sampled, then exit 0")
     p.add_argument("--ALLOW_DROP_CREATE_TABLE", action="store_true", help="create missing target tables")
@@ -52,10 +52,7 @@ def _main(argv: list[str]) -> int:
         raise OperatorError(f"scr.py: unrecognized argument {unknown[0]} (see scr.py --help)")
     overrides = {k[4:]: v for k, v in vars(args).items() if k.startswith("key_") and v is not None}
     if not args.section:
-        parser.print_help()
-        path = config.config_path(args.cfg)
-        print(f"\nsections in {path}: {', '.join(config.sections(path))}")
-        return 0 if args.help else 2
+        return _without_section(parser, args)
     cfg = commands.settings(args.cfg, args.section, overrides)
     if args.help:
         print(cfg.describe())
@@ -66,6 +63,21 @@ def _main(argv: list[str]) -> int:
                            catchup=args.catchup, stop=stop)
     print(summary.text())
     return 0
+
+
+def _without_section(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """`scr.py --help` is a question (full help, exit 0, even without a config file); a bare `scr.py`
+    is a mistake: one line saying what to type and which sections exist, exit 2."""
+    path = config.config_path(args.cfg)
+    try:
+        known = f"sections in {path}: {', '.join(config.sections(path)) or 'none'}"
+    except ConfigError as exc:
+        known = str(exc)
+    if args.help:
+        parser.print_help()
+        print(f"\n{known}")
+        return 0
+    raise OperatorError(f"scr.py: no section given: run scr.py -s SECTION ({known}); scr.py --help lists every option")
 
 
 def _stop_on_signals() -> threading.Event:

@@ -178,11 +178,12 @@ class Settings:
 
     def describe(self) -> str:
         """What `scr.py -s SECTION --help` prints: every key, its effective value and its default."""
+        rows = [(k.name, k.show(self._values[k.name]), k.show(k.default), self._origin[k.name]) for k in _KEYS]
+        # Columns as wide as their longest cell: a long URL must not push "set in" out of line.
+        w = [max(len(r[i]) for r in rows + [("key", "value", "default", "")]) for i in range(3)]
         lines = [f"# effective settings of [{self.section}] from {self.path}",
-                 f"{'key':<20} {'value':<28} {'default':<22} set in"]
-        for key in _KEYS:
-            value = key.show(self._values[key.name])
-            lines.append(f"{key.name:<20} {value:<28} {key.show(key.default):<22} {self._origin[key.name]}")
+                 f"{'key':<{w[0]}}  {'value':<{w[1]}}  {'default':<{w[2]}}  set in"]
+        lines += [f"{n:<{w[0]}}  {v:<{w[1]}}  {d:<{w[2]}}  {o}" for n, v, d, o in rows]
         return "\n".join(lines)
 
 
