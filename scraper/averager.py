@@ -3,7 +3,8 @@
 The territory — from the bin after the target's last record (or the first entry at/after timefloor) up
 to the bin holding the source's latest entry, which is still open and left for the next run — is cut
 into chunks of `territory` DB time. Each chunk costs ONE grouped aggregate query (GROUP BY the bin
-expression of datetimebin.py) and ONE target transaction holding all its bins, written with batched
+expression of datetimebin.py; preceded by an index-only lookup of the chunk's id range, skipped
+chunks without entries cost only that) and ONE target transaction holding all its bins, written with batched
 inserts (DbiWriter.write_many). A chunk is therefore whole or absent, so a killed averager resumes
 exactly where the target ends: no seams, no duplicates.
 
@@ -146,17 +147,23 @@ class Averager(Engine):
 
     def _chunk(self, src: Source, reader: SourceReader, spec: AggregateSpec, chunk: Chunk) -> list:
         cfg, dt, dialect = self.cfg, reader.dt, self.source_engine.dialect.name
+        window = (dt >= chunk.local_lo, dt < chunk.local_hi, dt >= cfg.timefloor)
         binx = bin_expression(dt, chunk, self.bins, dialect)
         stmt = (reader.query.with_only_columns(binx.label("_bin"), sa.func.min(dt).label("_first"),
                                                sa.func.max(dt).label("_last"), *spec.select_list())
-                .where(dt >= chunk.local_lo, dt < chunk.local_hi, dt >= cfg.timefloor)
-                .group_by(binx).order_by(binx))
+                .where(*window).group_by(binx).order_by(binx))
         where = spec.filter()
         if where is not None:
             stmt = stmt.where(where)
-        reader.queries += 1
         with self.source_engine.connect() as conn:
-            result = conn.execute(stmt).mappings().all()
+            # The window's id range, from the date_time index alone: bounding the grouped query by it
+            # lets both databases walk the table in primary-key order instead of fetching each row
+            # through the date_time index (1.5x faster on InnoDB; exact even if ids are not in time order).
+            reader.queries += 2
+            lo, hi = conn.execute(sa.select(sa.func.min(reader.id), sa.func.max(reader.id)).where(*window)).one()
+            if lo is None:
+                return []
+            result = conn.execute(stmt.where(reader.id >= lo, reader.id <= hi)).mappings().all()
         records = []
         for row in result:
             first, last = row["_first"], row["_last"]

@@ -71,6 +71,19 @@ def _names(text: Any) -> tuple[str, ...]:
     return tuple(i.strip() for i in items if i.strip() and i.strip() != "None")
 
 
+# Union over the dialects; scraper/aggregation.py FUNCTIONS says which backend has which.
+AGGREGATE_FUNCTIONS = ("avg", "min", "max", "sum", "count", "std", "stddev", "stddev_pop", "stddev_samp",
+                       "variance", "var_pop", "var_samp", "total", "bit_and", "bit_or", "bit_xor")
+
+
+def _aggregates(text: Any) -> tuple[str, ...]:
+    names = tuple(n.lower() for n in _names(text))
+    for name in names:
+        if name not in AGGREGATE_FUNCTIONS:
+            raise ValueError(f'"{name}" is not an aggregate function (use {", ".join(AGGREGATE_FUNCTIONS)})')
+    return names
+
+
 def _mode(text: Any) -> str:
     value = str(text).strip()
     if value not in MODES:
@@ -128,7 +141,7 @@ _KEYS = [
     Key("timefloor", parse_time, datetime(2010, 1, 1), "ignore source entries before this source-local time"),
     Key("batch", _int_at_least(1), 1000, "source entries fetched per query when behind (catch-up)"),
     Key("task", _int_at_least(0), 0, "TASK column of the validity records written"),
-    Key("aggregate", _names, (), "SQL aggregate functions applied to every source column (issue 3)"),
+    Key("aggregate", _aggregates, (), "SQL aggregate functions applied to every source column (issue 3)"),
     Key("aggregate_count", _text, "count", "aggd key holding the number of aggregated entries"),
     Key("aggregate_skips", _names, ("id", "date_time"), "source columns not aggregated"),
     Key("aggregate_filter", _text, "", "SQL condition added to the aggregate query (operator-trusted)"),

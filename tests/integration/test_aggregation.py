@@ -182,3 +182,15 @@ def test_bad_aggregate_settings_stop_at_start_with_the_key_named(dbs, key, value
     with pytest.raises(ConfigError) as err:
         scrape(dbs.settings(**{**ADLID, key: value}))
     assert err.value.key == key and needle in err.value.message
+
+
+def test_a_function_the_source_backend_lacks_is_refused_naming_the_key(sqlite_dbs):
+    from scraper.aggregation import FUNCTIONS
+    from scraper.config import AGGREGATE_FUNCTIONS
+
+    assert set(AGGREGATE_FUNCTIONS) == set().union(*FUNCTIONS.values())  # the config check is the union
+    create_lid(sqlite_dbs.engine("source"), lid_rows(10))
+    with pytest.raises(ConfigError) as err:
+        scrape(sqlite_dbs.settings(**{**ADLID, "aggregate": "avg,bit_and"}))
+    assert err.value.key == "aggregate" and '"bit_and" is not an aggregate function' in err.value.message
+    assert "on sqlite" in err.value.message

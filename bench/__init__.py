@@ -1,0 +1,1 @@
+"""Benchmarks of issue 3 (not tests): `python -m bench` or `make bench`. See docs/performance.md."""
