@@ -141,6 +141,17 @@ class DbiWriter:
             row = conn.execute(stmt).first()
         return Validity(*row) if row else None
 
+    def recent_validities(self, ctx: Context, limit: int) -> list[Validity]:
+        """The newest `limit` validity records of one context, newest first: what a resume replays
+        from when the last record alone does not pin the source entry down."""
+        v = self.t.vld.c
+        stmt = (sa.select(v.SEQNO, v.TIMESTART, v.TIMEEND)
+                .where(v.SITEMASK == ctx.sitemask, v.SUBSITE == ctx.subsite,
+                       v.SIMMASK == ctx.simmask, v.TASK == ctx.task)
+                .order_by(v.TIMEEND.desc(), v.SEQNO.desc()).limit(limit))
+        with self.engine.connect() as conn:
+            return [Validity(*row) for row in conn.execute(stmt)]
+
     # --- writing ----------------------------------------------------------------------------------
     def write(self, ctx: Context, timestart: datetime, timeend: datetime, rows: Iterable[dict[str, Any]]) -> int:
         """One validity record + its payload rows in one transaction; returns the SEQNO used."""
