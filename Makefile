@@ -14,12 +14,15 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
-## demo: install into .venv, fake a day of DCS data into var/fake_dcs.db, scrape it into var/tmp_offline_db.db
+## demo: install into .venv, fake a day of DCS data (with duplicates, gaps, late rows, bad Quality) into
+## var/fake_dcs.db with the fakers of the example regimes, scrape it into var/tmp_offline_db.db
 demo: install
 	$(BIN)/scr.py -s adtemp_faker
 	$(BIN)/scr.py -s pmthv_faker
+	$(BIN)/scr.py -s adlid_faker
 	$(BIN)/scr.py -s adtemp_scraper --catchup --ALLOW_DROP_CREATE_TABLE --DROP_TARGET_TABLES --loglevel WARNING
 	$(BIN)/scr.py -s pmthv_scraper --catchup --ALLOW_DROP_CREATE_TABLE --DROP_TARGET_TABLES --loglevel WARNING
+	$(BIN)/scr.py -s adlid_scraper --catchup --ALLOW_DROP_CREATE_TABLE --DROP_TARGET_TABLES --loglevel WARNING
 
 $(TSTAMP): $(STAMP)
 	$(BIN)/pip install -q -e '.[test]'

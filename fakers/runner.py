@@ -1,26 +1,34 @@
 """mode = faker: write fake entries into a regime's source tables (DESIGN.md §9).
 
 All tables of a regime advance in lockstep (same id, same date_time), as DCS writes an HV table and its
-power table together. Without `faker_dropsrc` the faker continues after the newest entry present, so a
-faker can be stopped and restarted like a real DCS.
+power table together. Ids are given in commit order, like an AUTO_INCREMENT column, so a late entry
+(older date_time) gets a higher id than the newer entries already present. Without `faker_dropsrc` the
+faker continues after the newest entry present, so a faker can be stopped and restarted like a real DCS.
 """
 from __future__ import annotations
 
 import logging
+import random
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
 from scraper import db
 from scraper.config import Settings
 from scraper.plugins import load_regime
+from scraper.regime import Faker
 
-from .profiles import PROFILES
+from . import ddl
+from .profiles import Profile, make_profile
+from .realism import DUPLICATE, LATE, Plan, Planned, Realism
 
 log = logging.getLogger("scraper.faker")
 CHUNK = 2000  # rows per transaction when writing as fast as possible
+QUALITY = "Quality"
 
 
 @dataclass
@@ -29,63 +37,125 @@ class FakerSummary:
     written: int = 0
     first: datetime | None = None
     last: datetime | None = None
+    events: dict[str, int] = field(default_factory=lambda: {"duplicate": 0, "late": 0, "gap": 0, "Quality=0": 0})
 
     def text(self) -> str:
         span = f"{self.first} .. {self.last} (source-local)" if self.first else "nothing"
-        return f"[{self.section}] fake entries written {self.written} per table, covering {span}"
+        extra = ", ".join(f"{k} {v}" for k, v in self.events.items() if v)
+        return (f"[{self.section}] fake entries written {self.written} per table, covering {span}"
+                + (f"; realism: {extra}" if extra else ""))
 
 
 def run_faker(cfg: Settings, stop: threading.Event | None = None) -> FakerSummary:
     stop = stop or threading.Event()
     regime = load_regime(cfg)
     faker = regime.faker(cfg)
-    if cfg.profile not in PROFILES:
-        raise cfg.error("profile", f'unknown profile "{cfg.profile}" (use one of {", ".join(PROFILES)})')
-    profile = PROFILES[cfg.profile]
+    profile = make_profile(cfg)
     if not faker.tables:
         raise cfg.error("regime", f"{cfg.regime} has a Faker without fake source tables")
     engine = db.connect(cfg, "source", writer=True, create=True)
-    metadata = faker.tables[0].metadata
     try:
-        with engine.begin() as conn:
-            if cfg.faker_dropsrc:
-                metadata.drop_all(conn, tables=list(faker.tables), checkfirst=True)
-            metadata.create_all(conn, tables=list(faker.tables), checkfirst=True)
-        next_id, dt = _start(engine, faker.tables, cfg)
-        summary = FakerSummary(cfg.section)
-        pending: dict[str, list[dict]] = {t.name: [] for t in faker.tables}
-        fast = cfg.sleep.total_seconds() == 0
-        while not stop.is_set() and (cfg.maxiter == 0 or summary.written < cfg.maxiter):
-            for table in faker.tables:
-                pending[table.name].append(faker.fake(table, next_id, dt, profile))
-            summary.first = summary.first or dt
-            summary.last = dt
-            summary.written += 1
-            next_id += 1
-            dt += cfg.interval
-            if not fast or len(pending[faker.tables[0].name]) >= CHUNK:
-                _flush(engine, faker.tables, pending)
-            if not fast:
-                stop.wait(cfg.sleep.total_seconds())
-        _flush(engine, faker.tables, pending)
+        tables = prepare_tables(engine, cfg, list(faker.tables))
+        writer = _Writer(engine, tables, faker, profile)
+        return writer.run(cfg, stop)
     finally:
         engine.dispose()
-    return summary
 
 
-def _start(engine, tables, cfg: Settings) -> tuple[int, datetime]:
-    """Continue after the newest entry present, or begin at faker_timestart with id 1."""
-    with engine.connect() as conn:
-        top_id = max((conn.execute(sa.select(sa.func.max(t.c.id))).scalar() or 0) for t in tables)
-        times = [conn.execute(sa.select(sa.func.max(t.c.date_time))).scalar() for t in tables]
-    times = [t for t in times if t is not None]
-    return top_id + 1, (max(times) + cfg.interval) if times else cfg.faker_timestart
+def prepare_tables(engine: sa.Engine, cfg: Settings, declared: list[sa.Table]) -> list[sa.Table]:
+    """Create (or with faker_dropsrc, drop and recreate) the fake source tables, from the regime's
+    declared schema or from the `faker_ddl` mysqldump file; returns the tables to write into."""
+    if not cfg.faker_ddl:
+        metadata = declared[0].metadata
+        with engine.begin() as conn:
+            if cfg.faker_dropsrc:
+                metadata.drop_all(conn, tables=declared, checkfirst=True)
+            metadata.create_all(conn, tables=declared, checkfirst=True)
+        return declared
+    if db.is_sqlite(engine):
+        raise cfg.error("faker_ddl", "a mysqldump file needs a MariaDB/MySQL source, not SQLite")
+    path = Path(cfg.faker_ddl)
+    path = path if path.is_absolute() else cfg.base_dir / path
+    if not path.is_file():
+        raise cfg.error("faker_ddl", f"file {path} not found")
+    names = [t.name for t in declared]
+    try:
+        ddl.apply(engine, path, names, drop=cfg.faker_dropsrc)
+    except LookupError as exc:
+        raise cfg.error("faker_ddl", str(exc)) from None
+    except sa.exc.DBAPIError as exc:
+        raise cfg.error("faker_ddl", f"{path}: {str(exc.orig).splitlines()[0]}") from None
+    reflected = sa.MetaData()
+    tables = [sa.Table(name, reflected, autoload_with=engine) for name in names]
+    for table in tables:
+        missing = [c for c in ("id", "date_time") if c not in table.c]
+        if missing:
+            raise cfg.error("faker_ddl", f'{path}: table "{table.name}" has no column {", ".join(missing)}')
+    return tables
 
 
-def _flush(engine, tables, pending: dict[str, list[dict]]) -> None:
-    if not pending[tables[0].name]:
-        return
-    with engine.begin() as conn:
-        for table in tables:
-            conn.execute(table.insert(), pending[table.name])
-            pending[table.name].clear()
+class _Writer:
+    """Turns planned entries into rows of every table and commits them (per entry, or in chunks)."""
+
+    def __init__(self, engine: sa.Engine, tables: list[sa.Table], faker: Faker, profile: Profile):
+        self.engine, self.tables, self.faker, self.profile = engine, tables, faker, profile
+        self.pending: list[list[dict[str, Any]]] = [[] for _ in tables]
+        self.previous: list[dict[str, Any]] | None = None
+
+    def run(self, cfg: Settings, stop: threading.Event) -> FakerSummary:
+        realism = Realism.from_cfg(cfg)
+        next_id, start = self._start(cfg)
+        plan = Plan(start, cfg.interval, realism, random.Random(cfg.profile_seed))
+        summary = FakerSummary(cfg.section)
+        fast = cfg.sleep.total_seconds() == 0
+        entries = iter(plan)
+        while not stop.is_set() and (cfg.maxiter == 0 or summary.written < cfg.maxiter):
+            entry = next(entries)
+            self._add(entry, next_id, realism, summary)
+            next_id += 1
+            if not fast or len(self.pending[0]) >= CHUNK:
+                self._flush()
+            if not fast:
+                stop.wait(cfg.sleep.total_seconds())
+        for entry in plan.drain():  # commit held-back entries late rather than lose them
+            self._add(entry, next_id, realism, summary)
+            next_id += 1
+        self._flush()
+        summary.events["gap"] = plan.gaps
+        return summary
+
+    def _start(self, cfg: Settings) -> tuple[int, datetime]:
+        """Continue after the newest entry present, or begin at faker_timestart with id 1."""
+        with self.engine.connect() as conn:
+            top_id = max((conn.execute(sa.select(sa.func.max(t.c.id))).scalar() or 0) for t in self.tables)
+            times = [conn.execute(sa.select(sa.func.max(t.c.date_time))).scalar() for t in self.tables]
+        times = [t for t in times if t is not None]
+        return top_id + 1, (max(times) + cfg.interval) if times else cfg.faker_timestart
+
+    def _add(self, entry: Planned, id: int, realism: Realism, summary: FakerSummary) -> None:
+        if entry.kind == DUPLICATE and self.previous is not None:
+            rows = [{**row, "id": id} for row in self.previous]  # a DCS re-insert: same reading again
+        else:
+            rows = [self.faker.fake(table, id, entry.dt, self.profile) for table in self.tables]
+        if realism.bad_quality > 0 and any(QUALITY in t.c for t in self.tables):
+            for table, row in zip(self.tables, rows):
+                if QUALITY in table.c:
+                    row[QUALITY] = 0 if entry.bad else 1
+            summary.events["Quality=0"] += entry.bad
+        for pending, row in zip(self.pending, rows):
+            pending.append(row)
+        if entry.kind != LATE:
+            self.previous = rows
+        if entry.kind in (DUPLICATE, LATE):
+            summary.events[entry.kind] += 1
+        summary.first = min(summary.first or entry.dt, entry.dt)
+        summary.last = max(summary.last or entry.dt, entry.dt)
+        summary.written += 1
+
+    def _flush(self) -> None:
+        if not self.pending[0]:
+            return
+        with self.engine.begin() as conn:
+            for table, rows in zip(self.tables, self.pending):
+                conn.execute(table.insert(), rows)
+                rows.clear()

@@ -52,6 +52,13 @@ def _float(text: Any) -> float:
         raise ValueError(f'"{text}" is not a number') from None
 
 
+def _probability(text: Any) -> float:
+    value = _float(text)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{value} is not a probability (use a number from 0 to 1, e.g. 0.01)")
+    return value
+
+
 def _optional_float(text: Any) -> float | None:
     return None if str(text).strip() in ("", "None") else _float(text)
 
@@ -155,7 +162,20 @@ _KEYS = [
     Key("production_names", _names, ("offline_db",), "target names that are production: never seeded or dropped"),
     Key("faker_timestart", parse_time, datetime(2011, 2, 1), "date_time of the first fake entry (source-local)"),
     Key("faker_dropsrc", _bool, False, "faker: drop and recreate the fake source tables first"),
-    Key("profile", _text, "modulo_ramp", "faker value profile"),
+    Key("profile", _text, "modulo_ramp", "faker value profile: modulo_ramp, constant, step, random_walk, sine"),
+    Key("faker_ddl", _text, "", "faker: no-data mysqldump file whose CREATE TABLEs make the fake source (MariaDB)"),
+    Key("profile_seed", _int_at_least(0), 1, "faker: seed of random_walk and of the realism options"),
+    Key("step_every", parse_duration, timedelta(hours=1), "profile step: DB time between two steps"),
+    Key("step_size", _float, 1.0, "profile step: size of each step"),
+    Key("walk_step", _float, 0.1, "profile random_walk: standard deviation of one step per entry"),
+    Key("sine_period", parse_duration, timedelta(days=1), "profile sine: period of the swing"),
+    Key("sine_amplitude", _float, 2.0, "profile sine: amplitude of the swing"),
+    Key("faker_duplicates", _probability, 0.0, "faker: probability that an entry is re-inserted (same date_time)"),
+    Key("faker_gaps", _probability, 0.0, "faker: probability that the source falls silent after an entry"),
+    Key("faker_gap", parse_duration, timedelta(minutes=10), "faker: how long (DB time) a gap lasts"),
+    Key("faker_badquality", _probability, 0.0, "faker: probability of Quality = 0 (tables with a Quality column)"),
+    Key("faker_late", _probability, 0.0, "faker: probability that an entry is committed late (behind newer ones)"),
+    Key("faker_late_by", _int_at_least(1), 5, "faker: a late entry is committed after this many newer entries"),
     Key("loglevel", _loglevel, "INFO", "logging level: DEBUG, INFO, WARNING, ERROR"),
 ]
 KEYS: dict[str, Key] = {k.name: k for k in _KEYS}

@@ -19,7 +19,7 @@ from .dbi import Context, DbiTables, DbiWriter
 from .plugins import load_regime
 from .reader import SourceReader
 from .regime import Source
-from .sourcevector import SourceVector
+from .sourcevector import Instance, SourceVector
 from .timezones import Clock
 
 log = logging.getLogger("scraper.engine")
@@ -35,6 +35,7 @@ class Summary:
     samples: int = 0
     propagations: int = 0
     queries: int = 0
+    late: int = 0  # source entries committed behind the cursor: detected, logged, never propagated
     caught_up: bool = False  # the run stopped because every source was exhausted, not by maxiter/stop
     range_utc: tuple[datetime, datetime] | None = None
     per_source: dict[str, int] = field(default_factory=dict)
@@ -49,7 +50,8 @@ class Summary:
         covered = (f"{self.range_utc[0]:%Y-%m-%d %H:%M:%S} .. {self.range_utc[1]:%Y-%m-%d %H:%M:%S} UTC"
                    if self.range_utc else "nothing new")
         return (f"[{self.section}] entries read {self.entries_read}, propagations written {self.propagations}, "
-                f"validity covered {covered}, source queries {self.queries}")
+                f"validity covered {covered}, source queries {self.queries}"
+                + (f", late entries not propagated {self.late}" if self.late else ""))
 
 
 def is_production(cfg: Settings) -> bool:
@@ -122,7 +124,10 @@ class Engine:
             sv = SourceVector(src, cfg.timefloor)
             log.info("timecursor(local) %s %s: empty target, starting at timefloor", src.label, ctx)
             return sv
-        first = reader.entry_at(self.clock.local_candidates(last.timeend))
+        at_end = reader.entries_at(self.clock.local_candidates(last.timeend), 2)
+        first = at_end[0] if at_end else None
+        if len(at_end) > 1:
+            first = self._replay(src, reader, last, first) or first
         if first is None:
             end = self.clock.to_local(last.timeend)
             log.warning("%s: source has no entry at the last TIMEEND %s (UTC); the next validity record "
@@ -131,6 +136,27 @@ class Engine:
         sv = SourceVector(src, first.t + cfg.interval, first)
         log.info("timecursor(local) %s %s: resuming after SEQNO %d at %s", src.label, ctx, last.seqno, sv.tcursor)
         return sv
+
+    def _replay(self, src: Source, reader: SourceReader, last, end: Instance) -> Instance | None:
+        """Several entries share the last TIMEEND (a DCS re-insert): which one did that propagation end
+        on? Replaying the last validity range with the same rules answers it exactly (one batched read
+        of the range, only at start-up, only in this case). None when the replay cannot tell — e.g. the
+        record is a seed — and the earliest entry is used."""
+        start = reader.entry_at(self.clock.local_candidates(last.timestart))
+        if start is None:
+            return None
+        read_before, found = reader.entries_read, None
+        sv = SourceVector(src, start.t + self.cfg.interval, start)
+        while (inst := reader.next_entry(sv.tcursor, sv.last_key, self.cfg.offset)) is not None:
+            if inst.t > end.t:
+                break
+            sv.sample(inst, self.scraper.changed, self.cfg.maxage)
+            if sv.proceed:
+                found = inst if inst.t == end.t else None
+                break
+        reader.reset()
+        reader.entries_read = read_before
+        return found
 
     def _seed(self, src: Source, ctx: Context) -> None:
         cfg = self.cfg
@@ -169,6 +195,7 @@ class Engine:
                     break
                 self.stop.wait(cfg.sleep.total_seconds())
         self.summary.entries_read = sum(r.entries_read for r in self.readers)
+        self.summary.late = sum(r.late for r in self.readers)
         self.summary.queries = sum(r.queries for r in self.readers) + sum(a.queries for a in self.aggregators if a)
         return self.summary
 

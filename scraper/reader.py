@@ -4,9 +4,16 @@ The per-sample rule (§4.1: first entry with date_time >= tcursor beyond every c
 `offset`) is applied to an in-memory buffer holding a contiguous, ordered run of the source. Because the
 buffer is exactly what the per-sample query would have returned, batched catch-up and sample-by-sample
 live running select the same entries (as long as the source appends in time order; see docs).
+
+Sources do not always append in time order: DCS readout may commit a row late, with a date_time older
+than entries already read. Such a row can no longer be selected by §4.1 and is never propagated (that
+would rewrite closed validity ranges). Each batch query also counts, in the same statement and hence
+the same snapshot, the rows committed since the previous batch query (id above the previous highest
+id) that are out of reach; they are reported as `late`, never silently lost (docs/fakers.md).
 """
 from __future__ import annotations
 
+import logging
 from collections import deque
 from datetime import datetime
 
@@ -17,6 +24,9 @@ from . import db
 from .config import Settings
 from .regime import Source
 from .sourcevector import Instance
+
+log = logging.getLogger("scraper.reader")
+_MAXID, _LATE, _LATE_FIRST, _LATE_LAST = "_scraper_maxid", "_scraper_late", "_scraper_late_first", "_scraper_late_last"
 
 
 class SourceReader:
@@ -47,6 +57,8 @@ class SourceReader:
         self.floor: datetime | None = None
         self.queries = 0
         self.entries_read = 0
+        self.late = 0  # rows committed behind the reader's position (never propagated), see module doc
+        self._watermark: int | None = None  # highest id seen by the previous batch query
         self._buf: deque[Instance] = deque()
 
     def _run(self, stmt) -> list[Instance]:
@@ -73,7 +85,7 @@ class SourceReader:
         if len(buf) <= offset:
             stmt = (self.query.where(self._after(tcursor, after))
                     .order_by(self.dt, self.id).limit(max(self.batch, offset + 1)))
-            buf = self._buf = deque(self._run(stmt))
+            buf = self._buf = deque(self._fetch(stmt, tcursor, after))
             if len(buf) <= offset:
                 return None
         for _ in range(offset):
@@ -81,12 +93,52 @@ class SourceReader:
         self.entries_read += 1
         return buf.popleft()
 
+    def _fetch(self, stmt, tcursor: datetime, after: tuple[datetime, int] | None) -> list[Instance]:
+        """The batch query, LEFT JOINed to a one-row check of the rows committed since the previous batch
+        query: one statement, so the check and the batch see the same snapshot and a row is never both
+        read and counted late, nor counted twice."""
+        if self._watermark is None:  # first query of this process: it only sets the watermark
+            none = sa.null()
+            check = sa.select(sa.func.max(self.id).label(_MAXID), none.label(_LATE), none.label(_LATE_FIRST),
+                              none.label(_LATE_LAST)).subquery("late_check")
+        else:
+            fresh = self.id > self._watermark  # a primary-key range: only rows new since the last query
+            unreachable = sa.not_(self._after(tcursor, after))
+            if self.floor is not None:
+                unreachable = sa.and_(unreachable, self.dt >= self.floor)
+            check = sa.select(
+                sa.func.max(self.id).label(_MAXID),
+                sa.func.sum(sa.case((unreachable, 1), else_=0)).label(_LATE),
+                sa.func.min(sa.case((unreachable, self.dt))).label(_LATE_FIRST),
+                sa.func.max(sa.case((unreachable, self.dt))).label(_LATE_LAST),
+            ).where(fresh).subquery("late_check")
+        batch = stmt.subquery("batch")
+        joined = (sa.select(check, batch).select_from(check.outerjoin(batch, sa.true()))
+                  .order_by(batch.c.date_time, batch.c.id))
+        self.queries += 1
+        with self.engine.connect() as conn:
+            rows = conn.execute(joined).mappings().all()
+        head = rows[0]
+        if head[_MAXID] is not None:
+            self._watermark = head[_MAXID]
+        if head[_LATE]:
+            self.late += head[_LATE]
+            log.warning("%s: %d entries committed late behind the cursor %s (date_time %s .. %s) "
+                        "will not be propagated; %d late so far", self.main.name, head[_LATE],
+                        after[0] if after else tcursor, head[_LATE_FIRST], head[_LATE_LAST], self.late)
+        skip = (_MAXID, _LATE, _LATE_FIRST, _LATE_LAST)
+        return [Instance({k: v for k, v in r.items() if k not in skip}) for r in rows if r["id"] is not None]
+
     def entry_at(self, times: list[datetime]) -> Instance | None:
         """The entry a bookmark points at: earliest (date_time, id) among the candidate local times."""
+        found = self.entries_at(times, 1)
+        return found[0] if found else None
+
+    def entries_at(self, times: list[datetime], limit: int) -> list[Instance]:
+        """Up to `limit` entries at the candidate local times, in (date_time, id) order."""
         if not times:
-            return None
-        rows = self._run(self.query.where(self.dt.in_(times)).order_by(self.dt, self.id).limit(1))
-        return rows[0] if rows else None
+            return []
+        return self._run(self.query.where(self.dt.in_(times)).order_by(self.dt, self.id).limit(limit))
 
     def latest_time(self) -> datetime | None:
         self.queries += 1

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 import factory
 import sqlalchemy as sa
 
-from fakers.schemas import PMT_CHANNELS, PT, adtemp_tables, pmthv_tables
+from fakers.schemas import LID, PMT_CHANNELS, PT, adlid_tables, adtemp_tables, pmthv_tables
 
 START = datetime(2011, 2, 1, 0, 0, 10)
 STEP = timedelta(seconds=10)
@@ -41,9 +41,45 @@ class PmtHvRowFactory(factory.Factory):
             obj.setdefault(c, extracted if extracted is not None else 1500.0)
 
 
+class PmtHvPwRowFactory(factory.Factory):
+    """A power-table entry (all 192 channels `on`); pair it with the HV entry of the same id."""
+
+    class Meta:
+        model = dict
+    id = factory.Sequence(lambda n: n + 1)
+    date_time = factory.LazyAttribute(lambda o: START + (o.id - 1) * STEP)
+
+    @factory.post_generation
+    def on(obj, create, extracted, **kwargs):
+        for c in PMT_CHANNELS:
+            obj.setdefault(f"{c}_Pw", extracted if extracted is not None else 1)
+
+
+LID_STEP = timedelta(seconds=5)
+
+
+class AdLidRowFactory(factory.Factory):
+    """An AD1_LidSensor entry every 5 s: 19 readings at plausible levels, Quality 1 (good).
+    `AdLidRowFactory(bad=True)` is a reading the DCS flagged (Quality = 0)."""
+
+    class Meta:
+        model = dict
+        exclude = ("bad",)
+
+    bad = False
+    id = factory.Sequence(lambda n: n + 1)
+    date_time = factory.LazyAttribute(lambda o: START + (o.id - 1) * LID_STEP)
+    Quality = factory.LazyAttribute(lambda o: 0 if o.bad else 1)
+
+    @factory.post_generation
+    def readings(obj, create, extracted, **kwargs):
+        for k, c in enumerate(LID):
+            obj.setdefault(c, extracted if extracted is not None else 10.0 * (k + 1))
+
+
 def reset() -> None:
-    AdTempRowFactory.reset_sequence()
-    PmtHvRowFactory.reset_sequence()
+    for f in (AdTempRowFactory, PmtHvRowFactory, PmtHvPwRowFactory, AdLidRowFactory):
+        f.reset_sequence()
 
 
 def create_adtemp(engine: sa.Engine) -> sa.Table:
@@ -58,6 +94,12 @@ def create_pmthv(engine: sa.Engine, detectors=("AD1", "AD2")) -> list[sa.Table]:
     return tables
 
 
+def create_adlid(engine: sa.Engine) -> sa.Table:
+    (table,) = adlid_tables(sa.MetaData())
+    table.metadata.create_all(engine)
+    return table
+
+
 def insert(engine: sa.Engine, table: sa.Table, rows: list[dict]) -> None:
     if rows:
         with engine.begin() as conn:
@@ -70,5 +112,5 @@ def power_row(hv_row: dict, on: int = 1) -> dict:
     return row
 
 
-__all__ = ["AdTempRowFactory", "PmtHvRowFactory", "PT", "PMT_CHANNELS", "reset", "create_adtemp",
-           "create_pmthv", "insert", "power_row"]
+__all__ = ["AdTempRowFactory", "PmtHvRowFactory", "PmtHvPwRowFactory", "AdLidRowFactory", "PT", "PMT_CHANNELS",
+           "LID", "reset", "create_adtemp", "create_pmthv", "create_adlid", "insert", "power_row"]

@@ -1,0 +1,185 @@
+"""A faker writing into the fake source in one OS process while the scraper scrapes it in another, as the
+original framework intended (docs/fakers.md). Whatever happens to the scraper meanwhile — running live
+alongside, stopped and restarted, SIGKILLed at random moments — its target must end up identical
+(ignoring SEQNO/INSERTDATE) to ONE `--catchup` run over the final source into a fresh table.
+"""
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from support import target_rows
+
+FAKER = {"mode": "faker", "faker_dropsrc": True, "faker_timestart": "2011-02-01 00:00:00",
+         "profile": "random_walk", "walk_step": 0.2, "profile_seed": 17,
+         "faker_duplicates": 0.02, "faker_gaps": 0.01, "faker_gap": "5m", "sleep": 0.004}
+SCRAPER = {"mode": "scraper", "timefloor": "2011-02-01 00:00:00", "sleep": 0.05, "heartbeat": 0.1,
+           "batch": 50}
+REGIMES = {
+    "adtemp": ({"regime": "regimes.adtemp:AdTemp", "interval": "10s", "maxage": "2m", "threshold": 0.5},
+               "DcsAdTemp", 600),
+    "pmthv": ({"regime": "regimes.pmthv:PmtHv", "interval": "1m", "maxage": "10m", "threshold": 0.5,
+               "profile": "step", "step_every": "7m", "step_size": 1.0}, "DcsPmtHv", 150),
+    "adlid": ({"regime": "regimes.adlid:AdLid", "interval": "5s", "maxage": "1m", "threshold": 0.3,
+               "aggregate": "avg,min,max,std", "aggregate_skips": "id,date_time,Quality",
+               "aggregate_filter": "Quality != 0", "aggregate_none": 0, "faker_badquality": 0.05},
+              "DcsAdLidSensor", 400),
+}
+DEADLINE = 60.0  # seconds any single process may take before the test fails (and kills it)
+
+
+class Processes:
+    """Starts `scr.py` sections as real processes; every one is killed at teardown, pass or fail."""
+
+    def __init__(self, cfg_path: Path, logdir: Path):
+        self.cfg_path, self.logdir = cfg_path, logdir
+        self.started: list[tuple[str, subprocess.Popen, Path]] = []
+
+    def start(self, section: str, *args: str) -> subprocess.Popen:
+        log = self.logdir / f"{len(self.started):02d}-{section}.log"
+        with open(log, "wb") as out:  # a file, not a pipe: an unread pipe would block a chatty process
+            proc = subprocess.Popen([sys.executable, "-m", "scraper", "--cfg", str(self.cfg_path), "-s", section,
+                                     *args], stdout=out, stderr=subprocess.STDOUT)
+        self.started.append((section, proc, log))
+        return proc
+
+    def run(self, section: str, *args: str) -> str:
+        """Run to completion; fail with the process's own output unless it exits 0."""
+        proc = self.start(section, *args)
+        code = proc.wait(timeout=DEADLINE)
+        assert code == 0, self.output(proc)
+        return self.output(proc)
+
+    def output(self, proc: subprocess.Popen, tail: int = 3000) -> str:
+        log = next(path for _, p, path in self.started if p is proc)
+        return log.read_text(errors="replace")[-tail:]
+
+    def says(self, proc: subprocess.Popen, text: str) -> bool:
+        return text in self.output(proc, tail=0)
+
+    def kill_all(self) -> None:
+        for _, proc, _ in self.started:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=30)
+
+
+@pytest.fixture
+def procs(dbs, request):
+    """A config with the faker, scraper and reference sections of one regime, and a process starter."""
+    name = getattr(request, "param", "adtemp")
+    keys, kls, entries = REGIMES[name]
+    path = dbs.write_cfg({
+        "faker": {**FAKER, **keys, "maxiter": entries},
+        "scraper": {**SCRAPER, **{k: v for k, v in keys.items() if not k.startswith(("faker_", "profile", "step_"))}},
+        "reference": {**SCRAPER, **{k: v for k, v in keys.items() if not k.startswith(("faker_", "profile", "step_"))},
+                      "kls": f"Ref{kls}"},
+    })
+    p = Processes(path, dbs.tmp_path)
+    p.kls = kls
+    yield p
+    p.kill_all()
+
+
+def source_has_rows(dbs) -> bool:
+    eng = dbs.engine("source")
+    try:
+        names = sa.inspect(eng).get_table_names()
+        if not names:
+            return False
+        with eng.connect() as conn:
+            return all(conn.execute(sa.text(f"SELECT COUNT(*) FROM {n}")).scalar() > 0 for n in names)
+    except sa.exc.DBAPIError:
+        return False
+    finally:
+        eng.dispose()
+
+
+def validity_count(dbs, kls: str) -> int:
+    eng = dbs.engine("target")
+    try:
+        with eng.connect() as conn:
+            return conn.execute(sa.text(f"SELECT COUNT(*) FROM {kls}Vld")).scalar()
+    except sa.exc.DBAPIError:
+        return 0  # not created yet
+    finally:
+        eng.dispose()
+
+
+def wait_until(condition, what: str, timeout: float = DEADLINE) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def start_faker(dbs, procs: Processes) -> subprocess.Popen:
+    faker = procs.start("faker")
+    wait_until(lambda: source_has_rows(dbs) or faker.poll() is not None, "the faker's first entries")
+    assert faker.poll() in (None, 0), procs.output(faker)
+    return faker
+
+
+def assert_same_as_one_catchup(dbs, procs: Processes) -> list[tuple]:
+    procs.run("scraper", "--catchup")  # whatever the live scraper had not reached yet
+    procs.run("reference", "--catchup", "--ALLOW_DROP_CREATE_TABLE")
+    tgt = dbs.engine("target")
+    got, expected = target_rows(tgt, procs.kls), target_rows(tgt, f"Ref{procs.kls}")
+    assert len(expected) >= 5
+    assert got == expected
+    return got
+
+
+@pytest.mark.parametrize("procs", list(REGIMES), indirect=True)
+def test_live_scraper_alongside_a_live_faker_writes_what_one_catchup_writes(dbs, procs):
+    faker = start_faker(dbs, procs)
+    scraper = procs.start("scraper", "--ALLOW_DROP_CREATE_TABLE")
+    written_while_faking = 0
+    while faker.poll() is None:
+        written_while_faking = validity_count(dbs, procs.kls)
+        time.sleep(0.1)
+    assert faker.returncode == 0, procs.output(faker)
+    assert scraper.poll() is None, procs.output(scraper)
+    assert written_while_faking > 0, "the scraper should propagate while the faker is still writing"
+    scraper.send_signal(signal.SIGTERM)
+    assert scraper.wait(timeout=DEADLINE) == 0, procs.output(scraper)
+    assert_same_as_one_catchup(dbs, procs)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_scraper_stopped_and_restarted_while_the_faker_keeps_writing_loses_nothing(dbs, procs, signum):
+    """Each scraper run is interrupted at a random moment (while starting, reading, or writing) and
+    restarted: it catches up from the target's last validity record while the faker writes on."""
+    rng = random.Random(int(signum) * 1000 + len(dbs.backend))
+    faker = start_faker(dbs, procs)
+    stops, clean = 0, 0
+    while faker.poll() is None or stops < 3:
+        scraper = procs.start("scraper", "--ALLOW_DROP_CREATE_TABLE")
+        if rng.random() < 0.25:  # now and then while Python is still starting up
+            time.sleep(rng.uniform(0.0, 0.3))
+        else:  # mostly once it runs (a loaded machine may take seconds to start it), mid-read or mid-write
+            wait_until(lambda: procs.says(scraper, "timecursor(local)") or scraper.poll() is not None,
+                       "the scraper to resume")
+            time.sleep(rng.uniform(0.05, 1.0))
+        scraper.send_signal(signum)
+        code = scraper.wait(timeout=DEADLINE)
+        stops += 1
+        # a SIGTERM that lands while Python is still importing, before scr.py installs its handler,
+        # kills like SIGKILL would; once running, SIGTERM finishes the current sample and exits 0
+        assert code in (0, -signum), procs.output(scraper)
+        clean += code == 0
+        assert stops < 40, "the faker should finish within a few scraper restarts"
+    if signum == signal.SIGTERM:
+        assert clean > 0
+    assert faker.returncode == 0, procs.output(faker)
+    before = validity_count(dbs, procs.kls)
+    assert before > 0, "the interrupted runs should have propagated (and resumed) before the final catch-up"
+    got = assert_same_as_one_catchup(dbs, procs)
+    print(f"{stops} interrupted runs wrote {before} of {len(got)} validity records")
