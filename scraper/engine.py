@@ -88,7 +88,9 @@ class Engine:
                 raise cfg.error("target", "--DROP_TARGET_TABLES needs --ALLOW_DROP_CREATE_TABLE as well")
             if is_production(cfg):
                 raise cfg.error("target", f'"{cfg.target}" is a production target (production_names): refusing to drop')
-            log.warning("dropping target tables %s", ", ".join(writer.t.names))
+            present = [name for name in writer.t.names if name not in writer.missing()]
+            if present:  # on a fresh target there is nothing to drop: say nothing rather than alarm
+                log.warning("dropping target tables %s", ", ".join(present))
             writer.drop()
         missing = writer.missing()
         if missing:
