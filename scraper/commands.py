@@ -13,6 +13,20 @@ def settings(cfg_path: str | None, section: str, overrides: dict[str, Any] | Non
     return config.load(config.config_path(cfg_path), section, overrides)
 
 
+def status(cfg_path: str | None) -> list:
+    """`scr.py status`: a SectionStatus for every section of the config (see scraper/status.py)."""
+    from .status import status as section_statuses
+
+    return section_statuses(config.config_path(cfg_path))
+
+
+def supervisord(cfg_path: str | None, section: str, dest: str) -> list:
+    """`scr.py -S PATH -s SECTION|ALL`: write supervisord program files, return their paths."""
+    from .supervisord import write_programs
+
+    return write_programs(config.config_path(cfg_path), section, dest)
+
+
 def run(cfg: Settings, *, allow_create: bool = False, drop: bool = False, catchup: bool = False,
         stop: threading.Event | None = None):
     """Run a section in its mode and return its summary (an object with `.text()`)."""

@@ -140,7 +140,8 @@ _KEYS = [
     Key("interval", parse_duration, timedelta(seconds=10), "DB-time quantum: cursor := propagated time + interval"),
     Key("heartbeat", parse_duration, timedelta(seconds=3), "expected source update period (sleep tuning)"),
     Key("offset", _int_at_least(0), 0, "read every (offset+1)-th source entry; 0 reads all"),
-    Key("sleep", parse_duration, timedelta(seconds=3), "real-time sleep when no new source entry is found"),
+    Key("sleep", parse_duration, timedelta(seconds=3),
+        "initial real-time sleep when no new source entry is found; tuned to ~heartbeat once running"),
     Key("tunesleepmod", _int_at_least(1), 1, "tune sleep after every N-th propagation"),
     Key("maxage", parse_duration, timedelta(minutes=10), "propagate when sv[-1].t - sv[0].t > maxage"),
     Key("threshold", _float, 1.0, "number available to changed() as self.threshold"),
@@ -176,6 +177,15 @@ _KEYS = [
     Key("faker_badquality", _probability, 0.0, "faker: probability of Quality = 0 (tables with a Quality column)"),
     Key("faker_late", _probability, 0.0, "faker: probability that an entry is committed late (behind newer ones)"),
     Key("faker_late_by", _int_at_least(1), 5, "faker: a late entry is committed after this many newer entries"),
+    Key("exit_sentinel", _text, "var/PLEASE-EXIT-{section}",
+        "file whose appearance stops the section cleanly (exit 0; consumed); {section} is filled in, "
+        "relative paths are relative to the config file; empty disables"),
+    Key("metrics", _bool, True, "write self-metrics (lag_s, propagations, ...) to scraper_metrics in the target"),
+    Key("metrics_every", parse_duration, timedelta(minutes=1), "real time between two writes of the metrics"),
+    Key("progress_every", parse_duration, timedelta(seconds=10),
+        "real time between two catch-up progress log lines when not on a terminal"),
+    Key("backoff_cap", parse_duration, timedelta(minutes=1),
+        "longest wait between two retries while a database is down (backoff doubles from 0.5s)"),
     Key("loglevel", _loglevel, "INFO", "logging level: DEBUG, INFO, WARNING, ERROR"),
 ]
 KEYS: dict[str, Key] = {k.name: k for k in _KEYS}

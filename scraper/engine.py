@@ -16,6 +16,8 @@ from . import db
 from .aggregation import Aggregator, check_rows, ensure_sqlite_math, not_null_columns
 from .config import Settings
 from .dbi import Context, DbiTables, DbiWriter
+from .operations import Operations
+from .outage import Stopped
 from .plugins import load_regime
 from .reader import SourceReader
 from .regime import Source
@@ -79,6 +81,7 @@ class Engine:
         self.aggregators = self._aggregators()
         floor = self.clock.to_utc(cfg.timefloor)
         self.svs = [self._resume(src, reader, floor) for src, reader in zip(self.regime.sources, self.readers)]
+        self.ops = Operations(self)  # outage retries, sleep tuning, metrics, progress
 
     # --- start-up ---------------------------------------------------------------------------------
     def _prepare_target(self, allow_create: bool, drop: bool) -> None:
@@ -173,12 +176,27 @@ class Engine:
 
     # --- the loop ---------------------------------------------------------------------------------
     def run(self) -> Summary:
-        cfg, rounds = self.cfg, 0
         verbose = svlog.isEnabledFor(logging.INFO)
+        try:
+            self._loop(verbose)
+        except Stopped:
+            pass  # stop requested while a database was down: the target holds only whole propagations
+        except BaseException:
+            self.ops.close(failed=True)  # no metrics write that could mask the real error
+            raise
+        self.ops.close()
+        self.summary.entries_read = sum(r.entries_read for r in self.readers)
+        self.summary.late = sum(r.late for r in self.readers)
+        self.summary.queries = sum(r.queries for r in self.readers) + sum(a.queries for a in self.aggregators if a)
+        return self.summary
+
+    def _loop(self, verbose: bool) -> None:
+        cfg, rounds, ops = self.cfg, 0, self.ops
+        ops.start()
         while not self.stop.is_set():
             progressed = False
             for sv, reader, agg in zip(self.svs, self.readers, self.aggregators):
-                inst = reader.next_entry(sv.tcursor, sv.last_key, cfg.offset)
+                inst = ops.retry("source", reader.next_entry, sv.tcursor, sv.last_key, cfg.offset)
                 if inst is None:
                     continue
                 progressed = True
@@ -189,29 +207,34 @@ class Engine:
                 if sv.proceed:
                     self._propagate(sv, agg)
             rounds += 1
+            ops.round()
             if cfg.maxiter and rounds >= cfg.maxiter:
                 break
             if not progressed:
                 if self.catchup:
                     self.summary.caught_up = True
                     break
-                self.stop.wait(cfg.sleep.total_seconds())
-        self.summary.entries_read = sum(r.entries_read for r in self.readers)
-        self.summary.late = sum(r.late for r in self.readers)
-        self.summary.queries = sum(r.queries for r in self.readers) + sum(a.queries for a in self.aggregators if a)
-        return self.summary
+                self.stop.wait(ops.idle())
 
     def _propagate(self, sv: SourceVector, agg: Aggregator | None = None) -> None:
         if agg is not None:  # lazy: the aggregate query runs only if propagate() touches aggd
             sv[-1].aggd = agg.lazy(sv[0].t, sv[-1].t)
-        rows = list(self.scraper.propagate(sv))
+        rows = self.ops.retry("source", lambda: list(self.scraper.propagate(sv)))  # aggd may query
         if agg is not None and self._not_null:
             check_rows(self.cfg, self.writer.t.kls, self._not_null, rows, sv[-1].aggd, (sv[0].t, sv[-1].t))
         start, end = self.clock.to_utc(sv[0].t), self.clock.to_utc(sv[-1].t)
-        self.writer.write(self._context(sv.source), start, end, rows)
+        ctx = self._context(sv.source)
+        self.ops.retry("target", self.writer.write, ctx, start, end, rows,
+                       recovered=lambda: self._written(ctx, start, end))
         self.summary.propagations += 1
         self.summary.cover(start, end)
         sv.advance(self.cfg.interval)
+        self.ops.propagated()
+
+    def _written(self, ctx: Context, start: datetime, end: datetime) -> bool:
+        """After a lost connection: did the COMMIT of [start, end] reach the target before it died?"""
+        last = self.writer.last_validity(ctx)
+        return last is not None and (last.timestart, last.timeend) == (start, end)
 
     def close(self) -> None:
         self.source_engine.dispose()

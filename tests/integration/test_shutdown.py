@@ -1,0 +1,84 @@
+"""Clean shutdown: SIGTERM/SIGINT or the sentinel file end a section with exit 0 within one sample,
+whether it is sleeping (live, long heartbeat) or catching up in batches."""
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from factories import AdTempRowFactory, create_adtemp, insert
+from processes import newest, running, spawn, terminate, wait_for
+from support import scrape, target_rows
+
+REGIME = {"regime": "regimes.adtemp:AdTemp", "interval": "10s", "maxage": "2m", "threshold": 0.5}
+SLEEPY = {**REGIME, "heartbeat": "1h", "sleep": "1h"}  # a sleeping scraper must still stop at once
+
+
+def _sleeping_scraper(dbs, **extra):
+    src = dbs.engine("source")
+    insert(src, create_adtemp(src), AdTempRowFactory.build_batch(30))
+    cfg = dbs.write_cfg({"scraper": {**SLEEPY, **extra}})
+    log = cfg.parent / "scraper.log"
+    proc = spawn(cfg, "scraper", "--ALLOW_DROP_CREATE_TABLE", log=log)
+    return cfg, log, proc
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_a_sleeping_scraper_at_once_with_exit_0(sqlite_dbs, signum):
+    _, log, proc = _sleeping_scraper(sqlite_dbs)
+    with running(proc):
+        wait_for(lambda: "caught up" in log.read_text() or "tune detects" in log.read_text(), 20, "idle")
+        time.sleep(0.3)
+        status, took, out = terminate(proc, signum)
+    assert status == 0, log.read_text()[-2000:]
+    assert took < 1.5
+    assert f"received {signum.name}: stopping after the current sample" in log.read_text()
+    assert "entries read 30" in out
+
+
+def test_sentinel_file_stops_the_section_and_is_consumed(sqlite_dbs):
+    cfg, log, proc = _sleeping_scraper(sqlite_dbs)
+    sentinel = cfg.parent / "var" / "PLEASE-EXIT-scraper"  # default: var/PLEASE-EXIT-{section}
+    with running(proc):
+        wait_for(lambda: "tune detects" in log.read_text(), 20, "idle")
+        sentinel.parent.mkdir(exist_ok=True)
+        t0 = time.monotonic()
+        sentinel.touch()
+        assert proc.wait(timeout=5) == 0
+        took = time.monotonic() - t0
+    assert took < 1.5
+    assert f"found sentinel {sentinel}: stopping" in log.read_text()
+    assert not sentinel.exists(), "consumed, so the next start runs normally"
+
+
+def test_configured_sentinel_also_stops_a_faker(sqlite_dbs, tmp_path):
+    sentinel = tmp_path / "stop-now"
+    cfg = sqlite_dbs.write_cfg({"faker": {"regime": "regimes.adtemp:AdTemp", "mode": "faker", "sleep": "0.05s",
+                                          "maxiter": 0, "exit_sentinel": str(sentinel)}})
+    src = sqlite_dbs.engine("source")
+    proc = spawn(cfg, "faker")
+    with running(proc):
+        wait_for(lambda: newest(src, "DBNS_SAB_Temp", "date_time") is not None, 20, "fake entries")
+        sentinel.touch()
+        assert proc.wait(timeout=5) == 0
+
+
+def test_sigterm_during_batch_catch_up_exits_promptly_and_restart_completes_the_target(dbs):
+    src = dbs.engine("source")
+    rows = AdTempRowFactory.build_batch(12000)
+    for i, r in enumerate(rows):
+        r["Temp_PT1"] = float(i // 7)  # a propagation every 7 entries: a long catch-up
+    insert(src, create_adtemp(src), rows)
+    cfg = dbs.write_cfg({"scraper": {**REGIME, "batch": 200}})
+    proc = spawn(cfg, "scraper", "--catchup", "--ALLOW_DROP_CREATE_TABLE")
+    tgt = dbs.engine("target")
+    with running(proc):
+        wait_for(lambda: newest(tgt, "DcsAdTempVld", "TIMEEND") is not None, 30, "the first propagations")
+        status, took, _ = terminate(proc)
+    assert status == 0
+    assert took < 2.0
+    assert newest(tgt, "DcsAdTempVld", "TIMEEND") < rows[-1]["date_time"], "stopped before the end"
+    scrape(dbs.settings(**REGIME))  # resume in-process
+    scrape(dbs.settings(**REGIME, kls="Reference"))
+    assert target_rows(tgt, "DcsAdTemp") == target_rows(tgt, "Reference")
