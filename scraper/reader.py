@@ -27,6 +27,7 @@ from .sourcevector import Instance
 
 log = logging.getLogger("scraper.reader")
 _MAXID, _LATE, _LATE_FIRST, _LATE_LAST = "_scraper_maxid", "_scraper_late", "_scraper_late_first", "_scraper_late_last"
+_CHECK = (_MAXID, _LATE, _LATE_FIRST, _LATE_LAST)  # the late-check columns, first in every batch row
 
 
 class SourceReader:
@@ -117,8 +118,12 @@ class SourceReader:
                   .order_by(batch.c.date_time, batch.c.id))
         self.queries += 1
         with self.engine.connect() as conn:
-            rows = conn.execute(joined).mappings().all()
-        head = rows[0]
+            result = conn.execute(joined)
+            keys = list(result.keys())
+            rows = result.all()  # plain tuples: a mapping per row costs more than the query (bench/)
+        width = len(_CHECK)
+        assert tuple(keys[:width]) == _CHECK, keys
+        head = dict(zip(_CHECK, rows[0]))
         if head[_MAXID] is not None:
             self._watermark = head[_MAXID]
         if head[_LATE]:
@@ -126,8 +131,8 @@ class SourceReader:
             log.warning("%s: %d entries committed late behind the cursor %s (date_time %s .. %s) "
                         "will not be propagated; %d late so far", self.main.name, head[_LATE],
                         after[0] if after else tcursor, head[_LATE_FIRST], head[_LATE_LAST], self.late)
-        skip = (_MAXID, _LATE, _LATE_FIRST, _LATE_LAST)
-        return [Instance({k: v for k, v in r.items() if k not in skip}) for r in rows if r["id"] is not None]
+        names, at_id = keys[width:], keys.index("id")
+        return [Instance(dict(zip(names, r[width:]))) for r in rows if r[at_id] is not None]
 
     def entry_at(self, times: list[datetime]) -> Instance | None:
         """The entry a bookmark points at: earliest (date_time, id) among the candidate local times."""
