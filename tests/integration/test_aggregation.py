@@ -194,3 +194,53 @@ def test_a_function_the_source_backend_lacks_is_refused_naming_the_key(sqlite_db
         scrape(sqlite_dbs.settings(**{**ADLID, "aggregate": "avg,bit_and"}))
     assert err.value.key == "aggregate" and '"bit_and" is not an aggregate function' in err.value.message
     assert "on sqlite" in err.value.message
+
+
+def test_sv0_aggd_is_none_after_start_then_the_previous_ranges_aggd(dbs):
+    create_lid(dbs.engine("source"), lid_rows(120))
+    seen = []
+
+    def run(**keys):
+        eng = _engine(dbs.settings(**ADLID, **keys))
+        original = eng.scraper.propagate
+
+        def capture(sv):
+            seen.append((sv[0].aggd, sv[-1].aggd))
+            return original(sv)
+
+        eng.scraper.propagate = capture
+        try:
+            return eng.run()
+        finally:
+            eng.close()
+
+    run(maxiter=60)
+    first_run = len(seen)
+    run()  # a restart resumes from the target: sv[0] is re-read, without aggd
+    assert first_run >= 2 and len(seen) > first_run + 1
+    for k, (before, latest) in enumerate(seen):
+        assert latest["count"] > 0
+        if k in (0, first_run):
+            assert before is None
+        else:
+            assert before is seen[k - 1][1]
+
+
+def test_joined_sources_aggregate_the_joined_columns_too(dbs):
+    from factories import PmtHvRowFactory, create_pmthv, power_row
+
+    src = dbs.engine("source")
+    hv1, pw1, hv2, pw2 = create_pmthv(src)
+    rows = [PmtHvRowFactory(channels=1500.0 + (i % 4)) for i in range(12)]
+    insert(src, hv1, rows)
+    insert(src, pw1, [power_row(r, on=i % 2) for i, r in enumerate(rows)])
+    eng = _engine(dbs.settings(regime="regimes.pmthv:PmtHv", timefloor="2011-02-01 00:00:00",
+                               aggregate="avg,max", aggregate_skips="id,date_time"))
+    try:
+        start = rows[0]["date_time"]
+        aggd = eng.aggregators[0].compute(start, rows[8]["date_time"])  # entries 0..7
+    finally:
+        eng.close()
+    assert aggd["count"] == 8
+    assert close(aggd["L1C1R1_avg"], statistics.fmean(1500.0 + (i % 4) for i in range(8)))
+    assert aggd["L8C3R8_Pw_max"] == 1 and close(aggd["L8C3R8_Pw_avg"], 0.5)
