@@ -25,6 +25,8 @@ from .sourcevector import Instance, SourceVector
 from .timezones import Clock
 
 log = logging.getLogger("scraper.engine")
+REPLAY_RECORDS = 2000  # how far back a resume may look for an unambiguous start (a repeated DST hour
+                       # sampled every 10 s with a change each sample holds 360 records)
 svlog = logging.getLogger("scraper.sourcevector")
 
 
@@ -143,11 +145,24 @@ class Engine:
         return sv
 
     def _replay(self, src: Source, reader: SourceReader, last, end: Instance) -> Instance | None:
-        """Several entries share the last TIMEEND (a DCS re-insert): which one did that propagation end
-        on? Replaying the last validity range with the same rules answers it exactly (one batched read
-        of the range, only at start-up, only in this case). None when the replay cannot tell — e.g. the
-        record is a seed — and the earliest entry is used."""
-        start = reader.entry_at(self.clock.local_candidates(last.timestart))
+        """Several entries share the last TIMEEND (a DCS re-insert, or both passes through the repeated
+        hour when DST ends): which one did that propagation end on? Replay the same rules from the
+        newest record whose TIMESTART is one entry (or twins with identical values) and whose
+        predecessor ends there: at that point the uninterrupted run's state is known exactly (sv[0] =
+        that entry, tcursor = its time + interval). In a repeated DST hour every TIMESTART is shared by
+        two entries with different values, hence the walk back. Only at start-up, only in this case.
+        None when the replay cannot tell, and the earliest entry is used."""
+        chain = self.writer.recent_validities(self._context(src), REPLAY_RECORDS)
+        start = None
+        for rec, older in zip(chain, chain[1:]):
+            if older.timeend != rec.timestart:
+                break
+            twins = reader.entries_at(self.clock.local_candidates(rec.timestart), 50)
+            if twins and all(_same_values(twins[0], twin) for twin in twins[1:]):
+                start = twins[0]  # identical re-inserts: whichever was sv[0], decisions are the same
+                break
+        if start is None:  # best effort: the earliest entry at the last record's start
+            start = reader.entry_at(self.clock.local_candidates(last.timestart))
         if start is None:
             return None
         read_before, found = reader.entries_read, None
@@ -157,8 +172,10 @@ class Engine:
                 break
             sv.sample(inst, self.scraper.changed, self.cfg.maxage)
             if sv.proceed:
-                found = inst if inst.t == end.t else None
-                break
+                if self.clock.to_utc(inst.t) == last.timeend:
+                    found = inst
+                    break
+                sv.advance(self.cfg.interval)  # an earlier record of the replayed stretch
         reader.reset()
         reader.entries_read = read_before
         return found
@@ -239,3 +256,8 @@ class Engine:
     def close(self) -> None:
         self.source_engine.dispose()
         self.target_engine.dispose()
+
+
+def _same_values(a: Instance, b: Instance) -> bool:
+    """Twins that differ only in id lead §4 to the same decisions."""
+    return {k: v for k, v in a.asdict.items() if k != "id"} == {k: v for k, v in b.asdict.items() if k != "id"}
