@@ -108,8 +108,9 @@ def bench_backend(name: str, source_url: str, target_url: str, args, workdir: Pa
 
     fast = run_worker(cfg, "bench_scraper", "scraper")
     out["catchup"] = fast
-    print(f"[{name}] catch-up {fast['run_s']:.2f}s for {fast['samples']} samples ({1e6 * fast['run_s'] / fast['samples']:.1f}"
-          f" us/sample), {fast['propagations']} propagations ({100 * fast['propagations'] / fast['samples']:.2f} %), "
+    per = 1e6 * fast["run_s"] / fast["samples"]
+    print(f"[{name}] catch-up {fast['run_s']:.2f}s for {fast['samples']} samples ({per:.1f} us/sample), "
+          f"{fast['propagations']} propagations ({100 * fast['propagations'] / fast['samples']:.2f} %), "
           f"{fast['queries']} source queries; peak RSS {fast['peak_rss_mb']:.0f} MB", flush=True)
     naives = []
     for mode in ("naive", "naive_dbapi"):

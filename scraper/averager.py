@@ -66,7 +66,9 @@ def bin_expression(dt: sa.ColumnElement, chunk: Chunk, bins: Bins, dialect: str)
 
     def one(seg: Segment) -> sa.ColumnElement:
         shifted = epoch - _lit(seg.offset_s)
-        expr = shifted // _lit(bins.seconds) if dialect == "sqlite" else shifted.self_group().op("DIV")(_lit(bins.seconds))
+        width = _lit(bins.seconds)
+        # SQLite's / of integers truncates; MariaDB needs DIV (and the parentheses: DIV binds tighter than -)
+        expr = shifted // width if dialect == "sqlite" else shifted.self_group().op("DIV")(width)
         if seg.floor_bin is not None:
             expr = (sa.func.max if dialect == "sqlite" else sa.func.greatest)(expr, _lit(seg.floor_bin))
         return expr
