@@ -45,8 +45,8 @@ def rows_changing_every(n: int, k: int) -> list[dict]:
 def test_server_restart_mid_run_is_retried_and_loses_nothing(own_server):
     server, dbs = own_server
     src, tgt = dbs.engine("source"), dbs.engine("target")
-    rows = rows_changing_every(6000, 3)
-    insert(src, create_adtemp(src), rows[:4000])
+    rows = rows_changing_every(3000, 3)
+    insert(src, create_adtemp(src), rows[:2000])
     cfg = dbs.write_cfg({"scraper": REGIME})
     log = cfg.parent / "scraper.log"
     proc = spawn(cfg, "scraper", "--ALLOW_DROP_CREATE_TABLE", log=log)
@@ -56,7 +56,7 @@ def test_server_restart_mid_run_is_retried_and_loses_nothing(own_server):
         src.dispose(), tgt.dispose()
         time.sleep(1.5)
         server.start()
-        insert(src, src_table(src), rows[4000:])  # the source kept writing while we were down
+        insert(src, src_table(src), rows[2000:])  # the source kept writing while we were down
         wait_for(lambda: newest(tgt, "DcsAdTempVld", "TIMEEND") == rows[-1]["date_time"] - pytest_approx_end(),
                  60, "the scraper to catch up after the outage")
         status, _, _ = terminate(proc)
@@ -79,7 +79,7 @@ def src_table(engine: sa.Engine) -> sa.Table:
 
 
 def pytest_approx_end():
-    """The last change is at entry 5997 (every 3rd entry changes): the final TIMEEND is 2 entries back."""
+    """The last change is at entry 2997 (every 3rd entry changes): the final TIMEEND is 2 entries back."""
     from datetime import timedelta
 
     return timedelta(seconds=20)

@@ -66,7 +66,7 @@ def test_configured_sentinel_also_stops_a_faker(sqlite_dbs, tmp_path):
 
 def test_sigterm_during_batch_catch_up_exits_promptly_and_restart_completes_the_target(dbs):
     src = dbs.engine("source")
-    rows = AdTempRowFactory.build_batch(12000)
+    rows = AdTempRowFactory.build_batch(6000)
     for i, r in enumerate(rows):
         r["Temp_PT1"] = float(i // 7)  # a propagation every 7 entries: a long catch-up
     insert(src, create_adtemp(src), rows)
