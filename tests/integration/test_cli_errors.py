@@ -227,3 +227,24 @@ def test_help_prints_effective_settings_with_defaults_and_provenance(cfgfile, tm
     assert rows["source_tz"].split() == ["source_tz", "Asia/Shanghai", "UTC", "[DEFAULT]"]
     assert rows["interval"].split() == ["interval", "10s", "10s", "default"]
     assert rows["regime"].split() == ["regime", "regimes.adtemp:AdTemp", "[adtemp_scraper]"]
+
+
+@pytest.mark.parametrize("text, words", [
+    ("[s]\nregime = a\nregime = b\n", "cannot parse: Duplicate keyword name at line 3"),
+    ('[s]\nregime = "regimes.adtemp:AdTemp\n', "cannot parse: Parse error in value at line 2"),
+    (None, "is a directory, not a config file"),
+])
+def test_config_file_that_cannot_be_read(tmp_path, text, words):
+    path = tmp_path / "scraper.cfg"
+    if text is None:
+        path.mkdir()
+    else:
+        path.write_text(text)
+    line = one_line_error(scr("--cfg", str(path), "-s", "s", cwd=tmp_path))
+    assert line.startswith(f"{path}: {words}"), line
+
+
+def test_the_shared_section_is_not_runnable(cfgfile, tmp_path):
+    cfg = cfgfile(section("adtemp_scraper"))
+    line = one_line_error(scr("--cfg", str(cfg), "-s", "DEFAULT", cwd=tmp_path))
+    assert line == f"{cfg} [DEFAULT]: holds keys shared by every section; run one of: other, adtemp_scraper"
