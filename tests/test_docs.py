@@ -340,3 +340,14 @@ def test_docs_index_in_readme_links_every_doc_and_links_resolve():
     for path in markdown_files():
         for target in re.findall(r"\]\(([^)#\s]+\.md)(?:#[\w-]+)?\)", path.read_text()):
             assert (path.parent / target).exists(), f"{path.name} links to missing {target}"
+
+
+def test_readme_layout_names_every_engine_module_regime_and_top_level_directory():
+    section = README.read_text().split("## Layout", 1)[1]
+    words = set(re.findall(r"[\w.]+", FENCE.search(section)[2]))
+    for package in ("scraper", "regimes", "fakers"):
+        for module in (ROOT / package).glob("*.py"):
+            if not module.stem.startswith("__"):
+                assert module.stem in words, f"README layout does not mention {package}/{module.name}"
+    listed = {w.rstrip("/") for w in re.findall(r"^(\w+)/", FENCE.search(section)[2], re.M)}
+    assert all((ROOT / d).is_dir() for d in listed), f"README layout lists a directory that does not exist: {listed}"
