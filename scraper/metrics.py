@@ -15,6 +15,7 @@ which survives restarts and sums correctly over any time range; gauges are the v
 | entries_read | counter | source entries sampled                                               |
 | queries      | counter | source queries issued                                                |
 | errors       | counter | failed database attempts (outages; each retry counts)                |
+| late         | counter | source entries committed behind the cursor: reported, not propagated |
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ log = logging.getLogger("scraper.metrics")
 
 TABLE = "scraper_metrics"
 GAUGES = ("lag_s", "sleep_s")
-COUNTERS = ("propagations", "entries_read", "queries", "errors")
+COUNTERS = ("propagations", "entries_read", "queries", "errors", "late")
 NAMES = GAUGES + COUNTERS
 
 

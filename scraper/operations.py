@@ -126,7 +126,8 @@ class Operations:
             gauges = {"lag_s": max(lag, timedelta(0)).total_seconds() if lag is not None else None,
                       "sleep_s": self.tuner.sleep}
             totals = {"propagations": engine.summary.propagations, "entries_read": self.entries(),
-                      "queries": sum(r.queries for r in engine.readers), "errors": self.retrier.errors}
+                      "queries": sum(r.queries for r in engine.readers), "errors": self.retrier.errors,
+                      "late": sum(r.late for r in engine.readers)}
             self.metrics.write(gauges, totals)
             if self._metrics_down:
                 log.warning("metrics: writing to %s works again", self.metrics.table.name)

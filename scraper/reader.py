@@ -127,7 +127,7 @@ class SourceReader:
         if head[_MAXID] is not None:
             self._watermark = head[_MAXID]
         if head[_LATE]:
-            self.late += head[_LATE]
+            self.late += int(head[_LATE])  # MariaDB's SUM is a DECIMAL
             log.warning("%s: %d entries committed late behind the cursor %s (date_time %s .. %s) "
                         "will not be propagated; %d late so far", self.main.name, head[_LATE],
                         after[0] if after else tcursor, head[_LATE_FIRST], head[_LATE_LAST], self.late)

@@ -13,6 +13,7 @@ import logging
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from factories import START, STEP, AdTempRowFactory, create_adtemp, insert
 from scraper.engine import Engine
@@ -92,6 +93,10 @@ def test_rows_committed_late_behind_the_cursor_are_counted_once_and_logged(dbs, 
         assert engine.run().late == 3  # counted once, not again at every query
     finally:
         engine.close()
+    metrics = sa.Table("scraper_metrics", sa.MetaData(), autoload_with=dbs.engine("target"))
+    with dbs.engine("target").connect() as conn:
+        late_metric = conn.execute(sa.select(sa.func.sum(metrics.c.value)).where(metrics.c.name == "late")).scalar()
+    assert late_metric == 3  # the per-period `late` counter of scraper_metrics adds up to the same count
 
 
 def test_late_rows_before_the_timefloor_are_not_reported(sqlite_dbs):
