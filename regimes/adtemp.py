@@ -9,7 +9,8 @@ from scraper import Faker, Regime, Scraper, Source, Target
 
 class AdTempScraper(Scraper):
     def changed(self, sv) -> bool:
-        return any(abs(sv[-1][c] - sv[0][c]) > self.threshold for c in PT)
+        first, last = sv[0], sv[-1]
+        return any(abs(last[c] - first[c]) > self.threshold for c in PT)
 
     def propagate(self, sv):
         yield {c: sv[-1][c] for c in PT}

@@ -7,6 +7,7 @@ one uninterrupted run.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -84,6 +85,8 @@ class Engine:
         floor = self.clock.to_utc(cfg.timefloor)
         self.svs = [self._resume(src, reader, floor) for src, reader in zip(self.regime.sources, self.readers)]
         self.ops = Operations(self)  # outage retries, sleep tuning, metrics, progress
+        for reader in self.readers:
+            reader.guard = functools.partial(self.ops.retry, "source")
 
     # --- start-up ---------------------------------------------------------------------------------
     def _prepare_target(self, allow_create: bool, drop: bool) -> None:
@@ -208,24 +211,26 @@ class Engine:
         return self.summary
 
     def _loop(self, verbose: bool) -> None:
-        cfg, rounds, ops = self.cfg, 0, self.ops
+        cfg, rounds, ops, summary = self.cfg, 0, self.ops, self.summary
+        offset, maxage, maxiter, changed = cfg.offset, cfg.maxage, cfg.maxiter, self.scraper.changed  # hot loop
+        vectors = list(zip(self.svs, self.readers, self.aggregators))
         ops.start()
         while not self.stop.is_set():
             progressed = False
-            for sv, reader, agg in zip(self.svs, self.readers, self.aggregators):
-                inst = ops.retry("source", reader.next_entry, sv.tcursor, sv.last_key, cfg.offset)
+            for sv, reader, agg in vectors:
+                inst = reader.next_entry(sv.tcursor, sv.last_key, offset)
                 if inst is None:
                     continue
                 progressed = True
-                self.summary.samples += 1
-                sv.sample(inst, self.scraper.changed, cfg.maxage)
+                summary.samples += 1
+                sv.sample(inst, changed, maxage)
                 if verbose:
                     svlog.info(sv.line())
                 if sv.proceed:
                     self._propagate(sv, agg)
             rounds += 1
             ops.round()
-            if cfg.maxiter and rounds >= cfg.maxiter:
+            if maxiter and rounds >= maxiter:
                 break
             if not progressed:
                 if self.catchup:

@@ -52,7 +52,7 @@ class Operations:
             self.tune()
 
     def round(self) -> None:
-        if self.progress.active:
+        if self.progress.due():  # position and entries cost a pass over the sources: only when shown
             self.progress.update(self.position(), self.entries())
         if self.metrics is not None and self.metrics.due():
             self.write_metrics()

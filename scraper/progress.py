@@ -50,13 +50,13 @@ class Progress:
         return (f"catch-up {frac:4.0%} {entries - self._entries0} entries, DB time {position:%Y-%m-%d %H:%M:%S} "
                 f"of {self._end:%Y-%m-%d %H:%M:%S}, ETA {human(eta) if eta is not None else '?'}")
 
+    def due(self) -> bool:
+        return self.active and time.monotonic() - self._shown >= (REDRAW if self.tty else self.every)
+
     def update(self, position: datetime, entries: int) -> None:
-        if not self.active:
+        if not self.due():
             return
-        now = time.monotonic()
-        if now - self._shown < (REDRAW if self.tty else self.every):
-            return
-        self._shown = now
+        self._shown = time.monotonic()
         if self.tty:
             frac = self.fraction(position)
             bar = "#" * int(WIDTH * frac) + "-" * (WIDTH - int(WIDTH * frac))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from datetime import datetime
+from typing import Any, Callable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -28,6 +29,10 @@ from .sourcevector import Instance
 log = logging.getLogger("scraper.reader")
 _MAXID, _LATE, _LATE_FIRST, _LATE_LAST = "_scraper_maxid", "_scraper_late", "_scraper_late_first", "_scraper_late_last"
 _CHECK = (_MAXID, _LATE, _LATE_FIRST, _LATE_LAST)  # the late-check columns, first in every batch row
+
+
+def _call(fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(*args)
 
 
 class SourceReader:
@@ -61,6 +66,9 @@ class SourceReader:
         self.late = 0  # rows committed behind the reader's position (never propagated), see module doc
         self._watermark: int | None = None  # highest id seen by the previous batch query
         self._buf: deque[Instance] = deque()
+        # wraps each batch query (the engine installs its outage retrier): only queries can fail, and
+        # wrapping them rather than every buffered sample keeps catch-up's per-sample cost low
+        self.guard: Callable[..., Any] = _call
 
     def _run(self, stmt) -> list[Instance]:
         self.queries += 1
@@ -86,7 +94,7 @@ class SourceReader:
         if len(buf) <= offset:
             stmt = (self.query.where(self._after(tcursor, after))
                     .order_by(self.dt, self.id).limit(max(self.batch, offset + 1)))
-            buf = self._buf = deque(self._fetch(stmt, tcursor, after))
+            buf = self._buf = deque(self.guard(self._fetch, stmt, tcursor, after))
             if len(buf) <= offset:
                 return None
         for _ in range(offset):

@@ -9,42 +9,48 @@ from .regime import Source
 PROCEED_STATES = ("changed", "overage")
 
 
-class Instance:
-    """One source entry (a row, or a joined row); columns as attributes (`inst.Temp_PT1`) or items."""
+class Instance(dict):
+    """One source entry (a row, or a joined row); columns as items (`inst["Temp_PT1"]`) or attributes
+    (`inst.Temp_PT1`; a column named like a dict method, e.g. `items`, needs item access).
 
-    __slots__ = ("_values", "aggd")
+    A dict subclass because item access is the per-sample hot path of catch-up (bench/): C-speed lookups.
+    """
+
+    __slots__ = ("aggd",)
 
     def __init__(self, values: dict[str, Any]):
-        self._values = values
+        super().__init__(values)
         self.aggd: dict[str, Any] | None = None
 
     def __getattr__(self, name: str) -> Any:
         try:
-            return self._values[name]
+            return self[name]
         except KeyError:
             raise AttributeError(name) from None
 
-    def __getitem__(self, name: str) -> Any:
-        return self._values[name]
+    __hash__ = object.__hash__  # an entry read once is one object (sets/dicts of instances keep working)
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __ne__(self, other: object) -> bool:
+        return self is not other
 
     @property
     def t(self) -> datetime:
-        return self._values["date_time"]
+        return self["date_time"]
 
     @property
     def key(self) -> tuple[datetime, int]:
         """Total order of source entries: (date_time, id)."""
-        return self._values["date_time"], self._values["id"]
+        return self["date_time"], self["id"]
 
     @property
     def asdict(self) -> dict[str, Any]:
-        return dict(self._values)
+        return dict(self)
 
     def __repr__(self) -> str:
-        return f"Instance(id={self.id}, date_time={self.t})"
+        return f"Instance(id={self.get('id')}, date_time={self.get('date_time')})"
 
 
 class SourceVector:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from factories import create_adtemp
 from processes import newest, wait_for
@@ -45,6 +46,11 @@ def test_bad_section_writes_no_program_file(sqlite_dbs, tmp_path, capsys):
     assert cli.main(["--cfg", str(cfg), "-S", str(tmp_path / "all"), "-s", "ALL"]) == 2
     assert "[typo] maxage" in capsys.readouterr().err
     assert not (tmp_path / "all").exists()
+
+
+def entries(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM DBNS_SAB_Temp")).scalar()
 
 
 SUPERVISORD_CONF = """\
@@ -117,7 +123,8 @@ def test_supervised_scraper_survives_stop_start_and_kill_9_with_an_identical_tar
         assert sup.state("broken") == "EXITED"
         broken_log = (cfg.parent / "var/log/broken.log").read_text().splitlines()
         assert len(broken_log) == 1 and "does not exist" in broken_log[0]
-        time.sleep(0.5)
+        # enough source for the comparison below to mean something (> 20 records: one per ~10 entries)
+        wait_for(lambda: entries(src) >= 300, 60, "the supervised faker's first 300 entries")
         assert sup.ctl("stop", "faker") == "faker: stopped"
         assert sup.ctl("stop", "scraper") == "scraper: stopped"
     finally:
