@@ -1,6 +1,7 @@
 """factory-boy factories for source rows of the example regimes, inserted into real databases."""
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta
 
 import factory
@@ -100,6 +101,25 @@ def create_adlid(engine: sa.Engine) -> sa.Table:
     return table
 
 
+def lid_rows(n: int, start: datetime = datetime(2011, 2, 1), step: timedelta = timedelta(seconds=5),
+             first_id: int = 1, seed: int = 7, sigma: float = 0.05, bad_every: int = 7) -> list[dict]:
+    """Noisy AD lid readings around realistic levels (ids from `first_id`, reproducible per seed);
+    every `bad_every`-th entry has Quality = 0, as the DCS flags bad readings."""
+    rng = random.Random(seed * 1_000_003 + first_id)
+    rows = []
+    for i in range(first_id, first_id + n):
+        row = {"id": i, "date_time": start + (i - first_id) * step, "Quality": 0 if i % bad_every == 0 else 1}
+        row.update({c: round(20.0 + k + rng.gauss(0, sigma), 3) for k, c in enumerate(LID)})
+        rows.append(row)
+    return rows
+
+
+def create_lid(engine: sa.Engine, rows: list[dict]) -> sa.Table:
+    table = create_adlid(engine)
+    insert(engine, table, rows)
+    return table
+
+
 def insert(engine: sa.Engine, table: sa.Table, rows: list[dict]) -> None:
     if rows:
         with engine.begin() as conn:
@@ -113,4 +133,4 @@ def power_row(hv_row: dict, on: int = 1) -> dict:
 
 
 __all__ = ["AdTempRowFactory", "PmtHvRowFactory", "PmtHvPwRowFactory", "AdLidRowFactory", "PT", "PMT_CHANNELS",
-           "LID", "reset", "create_adtemp", "create_pmthv", "create_adlid", "insert", "power_row"]
+           "LID", "reset", "create_adtemp", "create_pmthv", "create_adlid", "create_lid", "lid_rows", "insert", "power_row"]

@@ -3,15 +3,14 @@ over the same source rows read back from the database."""
 from __future__ import annotations
 
 import math
-import random
 import statistics
 from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from fakers.schemas import LID, adlid_tables
-from factories import insert
+from fakers.schemas import LID
+from factories import create_lid, insert, lid_rows
 from scraper.engine import Engine
 from scraper.errors import ConfigError
 from support import scrape, target_rows
@@ -21,25 +20,6 @@ ADLID = {"regime": "regimes.adlid:AdLid", "interval": "5s", "maxage": "2m", "thr
          "timefloor": "2011-02-01 00:00:00", "aggregate": "avg,min,max,std",
          "aggregate_skips": "id,date_time,Quality", "aggregate_filter": "Quality != 0"}
 FNS = {"avg": statistics.fmean, "min": min, "max": max, "std": statistics.pstdev}
-
-
-def lid_rows(n: int, seed: int = 7, step: timedelta = timedelta(seconds=5), bad_every: int = 7) -> list[dict]:
-    """Noisy readings around realistic levels; every `bad_every`-th entry has Quality = 0."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(1, n + 1):
-        row = {"id": i, "date_time": START + (i - 1) * step, "Quality": 0 if i % bad_every == 0 else 1}
-        for k, c in enumerate(LID):
-            row[c] = round(20.0 + k + rng.gauss(0, 0.05), 3)
-        rows.append(row)
-    return rows
-
-
-def create_lid(engine: sa.Engine, rows: list[dict]) -> sa.Table:
-    (table,) = adlid_tables(sa.MetaData())
-    table.metadata.create_all(engine)
-    insert(engine, table, rows)
-    return table
 
 
 def source_rows(engine: sa.Engine, table: sa.Table) -> list[dict]:

@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from fakers.schemas import LID, adlid_tables
-from factories import insert
+from fakers.schemas import LID
+import factories
+from factories import create_lid, insert
 from scraper import commands
 from scraper.errors import ConfigError
 from scraper.timezones import Clock
@@ -27,21 +28,8 @@ KLS = "DcsAdLidSensor"
 FNS = {"avg": statistics.fmean, "min": min, "max": max, "std": statistics.pstdev}
 
 
-def lid_rows(start: datetime, n: int, step: timedelta, first_id: int = 1, seed: int = 3) -> list[dict]:
-    rng = random.Random(seed + first_id)
-    rows = []
-    for i in range(first_id, first_id + n):
-        row = {"id": i, "date_time": start + (i - first_id) * step, "Quality": 0 if i % 7 == 0 else 1}
-        row.update({c: round(20.0 + k + rng.gauss(0, 0.2), 3) for k, c in enumerate(LID)})
-        rows.append(row)
-    return rows
-
-
-def create_lid(engine: sa.Engine, rows: list[dict]) -> sa.Table:
-    (table,) = adlid_tables(sa.MetaData())
-    table.metadata.create_all(engine)
-    insert(engine, table, rows)
-    return table
+def lid_rows(start: datetime, n: int, step: timedelta, first_id: int = 1) -> list[dict]:
+    return factories.lid_rows(n, start, step, first_id=first_id, seed=3, sigma=0.2)
 
 
 def average(cfg, **kw):
