@@ -149,7 +149,7 @@ _KEYS = [
     Key("timefloor", parse_time, datetime(2010, 1, 1), "ignore source entries before this source-local time"),
     Key("batch", _int_at_least(1), 1000, "source entries fetched per query when behind (catch-up)"),
     Key("task", _int_at_least(0), 0, "TASK column of the validity records written"),
-    Key("aggregate", _aggregates, (), "SQL aggregate functions applied to every source column (issue 3)"),
+    Key("aggregate", _aggregates, (), "SQL aggregate functions applied to every source column (docs/aggregation.md)"),
     Key("aggregate_count", _text, "count", "aggd key holding the number of aggregated entries"),
     Key("aggregate_skips", _names, ("id", "date_time"), "source columns not aggregated"),
     Key("aggregate_filter", _text, "", "SQL condition added to the aggregate query (operator-trusted)"),

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from .regime import Source
 
@@ -44,10 +44,6 @@ class Instance(dict):
     def key(self) -> tuple[datetime, int]:
         """Total order of source entries: (date_time, id)."""
         return self["date_time"], self["id"]
-
-    @property
-    def asdict(self) -> dict[str, Any]:
-        return dict(self)
 
     def __repr__(self) -> str:
         return f"Instance(id={self.get('id')}, date_time={self.get('date_time')})"
