@@ -81,6 +81,12 @@ class DbiTables:
 class DbiWriter:
     def __init__(self, engine: Engine, tables: DbiTables):
         self.engine, self.t = engine, tables
+        # built once: a propagation is written per changed entry, so statement construction counts
+        ls = tables.localseqno
+        self._bump = (ls.update().where(ls.c.TABLENAME == sa.bindparam("kls"))
+                      .values(LASTUSEDSEQNO=ls.c.LASTUSEDSEQNO + sa.bindparam("n", type_=sa.Integer)))
+        self._lastused = sa.select(ls.c.LASTUSEDSEQNO).where(ls.c.TABLENAME == sa.bindparam("kls"))
+        self._insert_vld, self._insert_payload = tables.vld.insert(), tables.payload.insert()
 
     # --- schema -----------------------------------------------------------------------------------
     def missing(self) -> list[str]:
@@ -155,35 +161,20 @@ class DbiWriter:
     # --- writing ----------------------------------------------------------------------------------
     def write(self, ctx: Context, timestart: datetime, timeend: datetime, rows: Iterable[dict[str, Any]]) -> int:
         """One validity record + its payload rows in one transaction; returns the SEQNO used."""
-        payload = [self._payload_row(i, row) for i, row in enumerate(rows, 1)]
-        ls = self.t.localseqno
-        with self.engine.begin() as conn:
-            # The UPDATE takes the row lock (InnoDB) / the write lock (SQLite BEGIN IMMEDIATE) first,
-            # so two writers can never read the same LASTUSEDSEQNO.
-            conn.execute(ls.update().where(ls.c.TABLENAME == self.t.kls)
-                         .values(LASTUSEDSEQNO=ls.c.LASTUSEDSEQNO + 1))
-            seqno = conn.execute(sa.select(ls.c.LASTUSEDSEQNO).where(ls.c.TABLENAME == self.t.kls)).scalar_one()
-            conn.execute(self.t.vld.insert(), {
-                "SEQNO": seqno, "TIMESTART": timestart, "TIMEEND": timeend,
-                "SITEMASK": ctx.sitemask, "SIMMASK": ctx.simmask, "SUBSITE": ctx.subsite, "TASK": ctx.task,
-                "AGGREGATENO": AGGREGATENO, "VERSIONDATE": timestart, "INSERTDATE": utcnow(),
-            })
-            if payload:
-                conn.execute(self.t.payload.insert(), [dict(r, SEQNO=seqno) for r in payload])
-        return seqno
+        return self.write_many(ctx, [(timestart, timeend, list(rows))])[0]
 
     def write_many(self, ctx: Context, records: list[tuple[datetime, datetime, list[dict[str, Any]]]]) -> list[int]:
-        """Many validity records (each with its payload rows) in ONE transaction with three statements:
-        one LOCALSEQNO bump for the whole block, then executemany of the Vld rows and of the payload.
-        The averager writes a territory chunk this way: whole or absent, and ~100x fewer round trips
-        than one write() per bin."""
+        """Validity records (each with its payload rows) in ONE transaction with four statements: one
+        LOCALSEQNO bump for the whole block, its read-back, then executemany of the Vld rows and of the
+        payload. The averager writes a territory chunk this way: whole or absent, and ~100x fewer round
+        trips than one transaction per bin. The bump (an UPDATE) takes the row lock (InnoDB) / the write
+        lock (SQLite BEGIN IMMEDIATE) first, so two writers can never read the same LASTUSEDSEQNO."""
         if not records:
             return []
-        ls, now = self.t.localseqno, utcnow()
+        now = utcnow()
         with self.engine.begin() as conn:
-            conn.execute(ls.update().where(ls.c.TABLENAME == self.t.kls)
-                         .values(LASTUSEDSEQNO=ls.c.LASTUSEDSEQNO + len(records)))
-            last = conn.execute(sa.select(ls.c.LASTUSEDSEQNO).where(ls.c.TABLENAME == self.t.kls)).scalar_one()
+            conn.execute(self._bump, {"kls": self.t.kls, "n": len(records)})
+            last = conn.execute(self._lastused, {"kls": self.t.kls}).scalar_one()
             seqnos = list(range(last - len(records) + 1, last + 1))
             vld, payload = [], []
             for seqno, (timestart, timeend, rows) in zip(seqnos, records):
@@ -192,9 +183,9 @@ class DbiWriter:
                             "TASK": ctx.task, "AGGREGATENO": AGGREGATENO, "VERSIONDATE": timestart,
                             "INSERTDATE": now})
                 payload += [dict(self._payload_row(i, row), SEQNO=seqno) for i, row in enumerate(rows, 1)]
-            conn.execute(self.t.vld.insert(), vld)
+            conn.execute(self._insert_vld, vld)
             if payload:
-                conn.execute(self.t.payload.insert(), payload)
+                conn.execute(self._insert_payload, payload)
         return seqnos
 
     def _payload_row(self, counter: int, row: dict[str, Any]) -> dict[str, Any]:

@@ -74,7 +74,7 @@ class SourceReader:
         self.queries += 1
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).mappings().all()
-        return [Instance(dict(r)) for r in rows]
+        return [Instance(r) for r in rows]
 
     def _after(self, tcursor: datetime, after: tuple[datetime, int] | None) -> sa.ColumnElement[bool]:
         """SQL for 'date_time >= tcursor and (date_time, id) > after', simplified where one implies the other."""
@@ -140,7 +140,7 @@ class SourceReader:
                         "will not be propagated; %d late so far", self.main.name, head[_LATE],
                         after[0] if after else tcursor, head[_LATE_FIRST], head[_LATE_LAST], self.late)
         names, at_id = keys[width:], keys.index("id")
-        return [Instance(dict(zip(names, r[width:]))) for r in rows if r[at_id] is not None]
+        return [Instance(zip(names, r[width:])) for r in rows if r[at_id] is not None]
 
     def entry_at(self, times: list[datetime]) -> Instance | None:
         """The entry a bookmark points at: earliest (date_time, id) among the candidate local times."""

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Mapping
 
 from .regime import Source
 
@@ -18,7 +18,7 @@ class Instance(dict):
 
     __slots__ = ("aggd",)
 
-    def __init__(self, values: dict[str, Any]):
+    def __init__(self, values: Mapping[str, Any] | Iterable[tuple[str, Any]]):
         super().__init__(values)
         self.aggd: dict[str, Any] | None = None
 
