@@ -56,6 +56,7 @@ def naive_loop(engine: Engine, max_samples: int) -> tuple[int, int]:
             sv.sample(Instance(dict(row)), engine.scraper.changed, cfg.maxage)
             if sv.proceed:
                 engine._propagate(sv)
+                engine.flush()  # the original wrote each propagation in its own transaction
                 propagations += 1
     return samples, propagations
 
@@ -89,6 +90,7 @@ def naive_dbapi_loop(engine: Engine, max_samples: int) -> tuple[int, int]:
             sv.sample(Instance(values), engine.scraper.changed, cfg.maxage)
             if sv.proceed:
                 engine._propagate(sv)
+                engine.flush()  # the original wrote each propagation in its own transaction
                 propagations += 1
     finally:
         raw.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from fakers.schemas import LID, adlid_tables
-from scraper import Faker, Regime, Scraper, Source, Target
+from scraper import Faker, Regime, Scraper, Source, Target, moved
 
 FUNCTIONS = ("avg", "min", "max", "std")
 WATCHED = ("Temp_GdLS", "Temp_LS")
@@ -21,6 +21,9 @@ class AdLidScraper(Scraper):
         old, new = sv[0], sv[-1]
         return any(new[c] is not None and old[c] is not None and abs(new[c] - old[c]) > self.threshold
                    for c in WATCHED)
+
+    def changed_sql(self, first, c):
+        return moved(c, first, WATCHED, self.threshold)  # a superset: NULLs are left to changed()
 
     def propagate(self, sv):
         aggd = sv[-1].aggd

@@ -7,7 +7,7 @@ import re
 import sqlalchemy as sa
 
 from fakers.schemas import PMT_CHANNELS, pmthv_tables
-from scraper import Faker, Regime, Scraper, Source, Target
+from scraper import Faker, Regime, Scraper, Source, Target, moved
 
 CHANNEL = re.compile(r"L(\d+)C(\d+)R(\d+)")
 
@@ -17,6 +17,11 @@ class PmtHvScraper(Scraper):
         old, new = sv[0], sv[-1]
         return any(abs(new[c] - old[c]) > self.threshold or new[f"{c}_Pw"] != old[f"{c}_Pw"]
                    for c in PMT_CHANNELS)
+
+    def changed_sql(self, first, c):
+        power = [c[f"{ch}_Pw"] != first[f"{ch}_Pw"] for ch in PMT_CHANNELS]  # NULLs: see moved()
+        return sa.or_(moved(c, first, PMT_CHANNELS, self.threshold), *power,
+                      *(c[f"{ch}_Pw"].is_(None) for ch in PMT_CHANNELS))
 
     def propagate(self, sv):
         inst = sv[-1]

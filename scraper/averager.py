@@ -143,10 +143,10 @@ class Averager(Engine):
                 log.info("stop requested: leaving the remaining territory for the next run")
                 return
             records = self._chunk(src, reader, spec, chunk, aggregates)
-            self.writer.write_many(ctx, records)
+            self.writer.write_many(records)
             self.summary.propagations += len(records)
             if records:
-                self.summary.cover(records[0][0], records[-1][1])
+                self.summary.cover(records[0][1], records[-1][2])
 
     def _chunk(self, src: Source, reader: SourceReader, spec: AggregateSpec, chunk: Chunk,
                aggregates: list[sa.ColumnElement]) -> list:
@@ -168,7 +168,7 @@ class Averager(Engine):
             if lo is None:
                 return []
             result = conn.execute(stmt.where(reader.id >= lo, reader.id <= hi)).mappings().all()
-        records = []
+        records, ctx = [], self._context(src)
         for row in result:
             first, last = row["_first"], row["_last"]
             start, end = self.clock.to_utc(first), self.clock.to_utc(last)
@@ -179,7 +179,7 @@ class Averager(Engine):
             rows = list(self.scraper.propagate(sv))
             if self._not_null:
                 check_rows(cfg, self.writer.t.kls, self._not_null, rows, aggd, (first, last))
-            records.append((start, end, rows))
+            records.append((ctx, start, end, rows))
             self.summary.entries_read += aggd[spec.count_key]
             self.summary.samples += 1
         binlog.debug("%s: %d non-empty bins", chunk.line(), len(records))

@@ -148,6 +148,9 @@ _KEYS = [
     Key("maxiter", _int_at_least(0), 0, "stop after N samples (faker: N writes); 0 = no limit"),
     Key("timefloor", parse_time, datetime(2010, 1, 1), "ignore source entries before this source-local time"),
     Key("batch", _int_at_least(1), 1000, "source entries fetched per query when behind (catch-up)"),
+    Key("use_changed_sql", _bool, True,
+        "let the database skip entries the regime's changed_sql() calls unchanged (same target, far fewer "
+        "rows read); False judges every entry in Python"),
     Key("task", _int_at_least(0), 0, "TASK column of the validity records written"),
     Key("aggregate", _aggregates, (), "SQL aggregate functions applied to every source column (docs/aggregation.md)"),
     Key("aggregate_count", _text, "count", "aggd key holding the number of aggregated entries"),

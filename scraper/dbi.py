@@ -161,13 +161,13 @@ class DbiWriter:
     # --- writing ----------------------------------------------------------------------------------
     def write(self, ctx: Context, timestart: datetime, timeend: datetime, rows: Iterable[dict[str, Any]]) -> int:
         """One validity record + its payload rows in one transaction; returns the SEQNO used."""
-        return self.write_many(ctx, [(timestart, timeend, list(rows))])[0]
+        return self.write_many([(ctx, timestart, timeend, list(rows))])[0]
 
-    def write_many(self, ctx: Context, records: list[tuple[datetime, datetime, list[dict[str, Any]]]]) -> list[int]:
-        """Validity records (each with its payload rows) in ONE transaction with four statements: one
-        LOCALSEQNO bump for the whole block, its read-back, then executemany of the Vld rows and of the
-        payload. The averager writes a territory chunk this way: whole or absent, and ~100x fewer round
-        trips than one transaction per bin. The bump (an UPDATE) takes the row lock (InnoDB) / the write
+    def write_many(self, records: list[tuple[Context, datetime, datetime, list[dict[str, Any]]]]) -> list[int]:
+        """Validity records (each with its context and payload rows) in ONE transaction with four
+        statements: one LOCALSEQNO bump for the whole block, its read-back, then executemany of the Vld
+        rows and of the payload. The averager writes a territory chunk this way, a catch-up a group of
+        propagations: whole or absent, and ~100x fewer round trips than one transaction per record. The bump (an UPDATE) takes the row lock (InnoDB) / the write
         lock (SQLite BEGIN IMMEDIATE) first, so two writers can never read the same LASTUSEDSEQNO."""
         if not records:
             return []
@@ -177,7 +177,7 @@ class DbiWriter:
             last = conn.execute(self._lastused, {"kls": self.t.kls}).scalar_one()
             seqnos = list(range(last - len(records) + 1, last + 1))
             vld, payload = [], []
-            for seqno, (timestart, timeend, rows) in zip(seqnos, records):
+            for seqno, (ctx, timestart, timeend, rows) in zip(seqnos, records):
                 vld.append({"SEQNO": seqno, "TIMESTART": timestart, "TIMEEND": timeend,
                             "SITEMASK": ctx.sitemask, "SIMMASK": ctx.simmask, "SUBSITE": ctx.subsite,
                             "TASK": ctx.task, "AGGREGATENO": AGGREGATENO, "VERSIONDATE": timestart,

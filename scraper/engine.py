@@ -10,6 +10,7 @@ import fnmatch
 import functools
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,6 +23,7 @@ from .outage import Stopped
 from .plugins import load_regime
 from .reader import SourceReader
 from .regime import Source
+from .skipping import Skipper, UnderSelected
 from .sourcevector import Instance, SourceVector
 from .timezones import Clock
 
@@ -29,6 +31,14 @@ log = logging.getLogger("scraper.engine")
 REPLAY_RECORDS = 2000  # how far back a resume may look for an unambiguous start (a repeated DST hour
                        # sampled every 10 s with a change each sample holds 360 records)
 svlog = logging.getLogger("scraper.sourcevector")
+# While catching up (--catchup, or the sleep tuner measured a lag of many heartbeats) without the
+# per-sample log (whose "==> PROCEED" line promises a committed propagation), propagations are
+# committed in groups: one target transaction per COMMIT_RECORDS propagations or COMMIT_SECONDS of real
+# time, and whenever a round finds nothing new or the run ends. Each group is whole or absent, so the
+# target stays a safe bookmark; a killed run redoes at most one group. That saves a transaction (0.1-1 ms)
+# per propagation; live, each propagation is committed at once, as before.
+COMMIT_RECORDS = 500
+COMMIT_SECONDS = 0.25
 
 
 @dataclass
@@ -41,6 +51,7 @@ class Summary:
     propagations: int = 0
     queries: int = 0
     late: int = 0  # source entries committed behind the cursor: detected, logged, never propagated
+    skipped: int = 0  # of entries_read, those judged unchanged by the database (changed_sql, skipping.py)
     caught_up: bool = False  # the run stopped because every source was exhausted, not by maxiter/stop
     range_utc: tuple[datetime, datetime] | None = None
     per_source: dict[str, int] = field(default_factory=dict)
@@ -54,7 +65,8 @@ class Summary:
     def text(self) -> str:
         covered = (f"{self.range_utc[0]:%Y-%m-%d %H:%M:%S} .. {self.range_utc[1]:%Y-%m-%d %H:%M:%S} UTC"
                    if self.range_utc else "nothing new")
-        return (f"[{self.section}] entries read {self.entries_read}, propagations written {self.propagations}, "
+        judged = f" ({self.skipped} judged in SQL)" if self.skipped else ""
+        return (f"[{self.section}] entries read {self.entries_read}{judged}, propagations written {self.propagations}, "
                 f"validity covered {covered}, source queries {self.queries}"
                 + (f", late entries not propagated {self.late}" if self.late else ""))
 
@@ -84,6 +96,9 @@ class Engine:
         self.aggregators = self._aggregators()
         floor = self.clock.to_utc(cfg.timefloor)
         self.svs = [self._resume(src, reader, floor) for src, reader in zip(self.regime.sources, self.readers)]
+        self._pending: list[tuple[Context, datetime, datetime, list]] = []  # propagations not yet committed
+        self._pending_since = 0.0
+        self._verbose = True  # until run() knows whether the per-sample log is on
         self.ops = Operations(self)  # outage retries, sleep tuning, metrics, progress
         for reader in self.readers:
             reader.guard = functools.partial(self.ops.retry, "source")
@@ -196,47 +211,91 @@ class Engine:
 
     # --- the loop ---------------------------------------------------------------------------------
     def run(self) -> Summary:
-        verbose = svlog.isEnabledFor(logging.INFO)
+        verbose = self._verbose = svlog.isEnabledFor(logging.INFO)
         try:
             self._loop(verbose)
+            self.flush()
         except Stopped:
             pass  # stop requested while a database was down: the target holds only whole propagations
         except BaseException:
             self.ops.close(failed=True)  # no metrics write that could mask the real error
             raise
         self.ops.close()
+        self.summary.samples = sum(sv.nsample for sv in self.svs)
         self.summary.entries_read = sum(r.entries_read for r in self.readers)
         self.summary.late = sum(r.late for r in self.readers)
+        self.summary.skipped = sum(r.skipped for r in self.readers)
         self.summary.queries = sum(r.queries for r in self.readers) + sum(a.queries for a in self.aggregators if a)
         return self.summary
 
     def _loop(self, verbose: bool) -> None:
-        cfg, rounds, ops, summary = self.cfg, 0, self.ops, self.summary
+        cfg, rounds, ops = self.cfg, 0, self.ops
         offset, maxage, maxiter, changed = cfg.offset, cfg.maxage, cfg.maxiter, self.scraper.changed  # hot loop
         vectors = list(zip(self.svs, self.readers, self.aggregators))
+        self._enable_skipping(verbose)
         ops.start()
         while not self.stop.is_set():
             progressed = False
             for sv, reader, agg in vectors:
-                inst = reader.next_entry(sv.tcursor, sv.last_key, offset)
-                if inst is None:
-                    continue
+                skipper = reader.skipper
+                if skipper is not None and not reader.buffered and len(sv) and skipper.worthwhile(sv):
+                    try:
+                        if not skipper.sample(sv, changed, maxage):
+                            continue
+                    except UnderSelected as exc:
+                        self._under_selected(sv, reader, exc)
+                        progressed = True
+                        continue
+                else:
+                    inst = reader.next_entry(sv.tcursor, sv.last_key, offset)
+                    if inst is None:
+                        continue
+                    sv.sample(inst, changed, maxage)
                 progressed = True
-                summary.samples += 1
-                sv.sample(inst, changed, maxage)
                 if verbose:
                     svlog.info(sv.line())
                 if sv.proceed:
+                    if skipper is not None:
+                        skipper.proceeded(sv)
                     self._propagate(sv, agg)
             rounds += 1
             ops.round()
             if maxiter and rounds >= maxiter:
                 break
             if not progressed:
+                self.flush()
                 if self.catchup:
                     self.summary.caught_up = True
                     break
                 self.stop.wait(ops.idle())
+            elif self._pending and time.monotonic() - self._pending_since >= COMMIT_SECONDS:
+                self.flush()
+
+    def _enable_skipping(self, verbose: bool) -> None:
+        """Let the database skip unchanged entries (skipping.py) where that changes nothing observable:
+        the regime states changed() in SQL, every entry is read (offset 0), no sample budget (maxiter)
+        and no per-sample log line to print."""
+        cfg = self.cfg
+        if not cfg.use_changed_sql or verbose or cfg.offset or cfg.maxiter:
+            return
+        for reader in self.readers:
+            reader.skipper = Skipper.build(reader, self.scraper.changed_sql)
+        if any(r.skipper for r in self.readers):
+            log.info("the database skips entries that changed_sql() calls unchanged")
+
+    def _under_selected(self, sv: SourceVector, reader: SourceReader, exc: UnderSelected) -> None:
+        """The SQL form missed a change: sample the stretch again, every entry in Python (nothing of it
+        has been written), and do so for the rest of the run."""
+        reader.entries_read -= sv.rewind()
+        reader.skipped -= reader.skipper.skipped_since_first
+        reader.reset()
+        for r in self.readers:
+            if r.skipper is not None:
+                r.skipper.close()
+            r.skipper = None
+        log.error("%s: %s: %s.changed_sql() disagrees with changed(); reading every entry in Python from "
+                  "%s on (fix changed_sql, or set use_changed_sql = False)", sv.source.label, exc,
+                  type(self.scraper).__name__, sv[0].t)
 
     def _propagate(self, sv: SourceVector, agg: Aggregator | None = None) -> None:
         if agg is not None:  # lazy: the aggregate query runs only if propagate() touches aggd
@@ -244,14 +303,26 @@ class Engine:
         rows = self.ops.retry("source", lambda: list(self.scraper.propagate(sv)))  # aggd may query
         if agg is not None and self._not_null:
             check_rows(self.cfg, self.writer.t.kls, self._not_null, rows, sv[-1].aggd, (sv[0].t, sv[-1].t))
-        start, end = self.clock.to_utc(sv[0].t), self.clock.to_utc(sv[-1].t)
-        ctx = self._context(sv.source)
-        self.ops.retry("target", self.writer.write, ctx, start, end, rows,
-                       recovered=lambda: self._written(ctx, start, end))
-        self.summary.propagations += 1
-        self.summary.cover(start, end)
+        if not self._pending:
+            self._pending_since = time.monotonic()
+        self._pending.append((self._context(sv.source), self.clock.to_utc(sv[0].t), self.clock.to_utc(sv[-1].t), rows))
         sv.advance(self.cfg.interval)
         self.ops.propagated()
+        if len(self._pending) >= COMMIT_RECORDS or not self._grouping():
+            self.flush()
+
+    def _grouping(self) -> bool:
+        return (self.catchup or self.ops.tuner.catching_up) and not self._verbose
+
+    def flush(self) -> None:
+        """Commit the pending propagations: ONE target transaction, whole or absent (see COMMIT_RECORDS)."""
+        if not self._pending:
+            return
+        records, self._pending = self._pending, []
+        ctx, start, end, _rows = records[-1]
+        self.ops.retry("target", self.writer.write_many, records, recovered=lambda: self._written(ctx, start, end))
+        self.summary.propagations += len(records)
+        self.summary.cover(min(r[1] for r in records), max(r[2] for r in records))
 
     def _written(self, ctx: Context, start: datetime, end: datetime) -> bool:
         """After a lost connection: did the COMMIT of [start, end] reach the target before it died?"""
@@ -259,6 +330,9 @@ class Engine:
         return last is not None and (last.timestart, last.timeend) == (start, end)
 
     def close(self) -> None:
+        for reader in self.readers:
+            if reader.skipper is not None:
+                reader.skipper.close()
         self.source_engine.dispose()
         self.target_engine.dispose()
 

@@ -43,32 +43,43 @@ class SourceReader:
         for col in ("id", "date_time"):
             if col not in main.c:
                 raise cfg.error("source", f'table "{main.name}" has no column "{col}"')
-        selectable: sa.FromClause = main
-        columns: list[sa.ColumnElement] = list(main.c)
-        seen = set(main.c.keys())
         for other in tables[1:]:
             if source.on not in other.c:
                 raise cfg.error("source", f'joined table "{other.name}" has no column "{source.on}"')
-            selectable = selectable.join(other, main.c[source.on] == other.c[source.on])
-            for col in other.c:
-                if col.name in ("id", "date_time", source.on):
-                    continue
-                label = col.name if col.name not in seen else f"{other.name}_{col.name}"
-                seen.add(label)
-                columns.append(col.label(label))
+        self.tables = tables
+        selectable, columns = self.joined(tables)
         self.main = main
         self.dt, self.id = main.c.date_time, main.c.id
         self.query = sa.select(*columns).select_from(selectable)
+        self.skipper: Any = None  # a skipping.Skipper when the regime's changed_sql() may be used
         self.columns = [c.name for c in columns]
         self.floor: datetime | None = None
         self.queries = 0
         self.entries_read = 0
         self.late = 0  # rows committed behind the reader's position (never propagated), see module doc
+        self.skipped = 0  # entries judged unchanged by the database (skipping.py), counted in entries_read
         self._watermark: int | None = None  # highest id seen by the previous batch query
         self._buf: deque[Instance] = deque()
         # wraps each batch query (the engine installs its outage retrier): only queries can fail, and
         # wrapping them rather than every buffered sample keeps catch-up's per-sample cost low
         self.guard: Callable[..., Any] = _call
+
+    def joined(self, tables: list[sa.Table]) -> tuple[sa.FromClause, list[sa.ColumnElement]]:
+        """The source's FROM (main table joined with the others on `on`) and its columns, joined-table
+        columns labelled uniquely. Also built from aliases, where a statement needs the source twice."""
+        main, on = tables[0], self.source.on
+        selectable: sa.FromClause = main
+        columns: list[sa.ColumnElement] = list(main.c)
+        seen = set(main.c.keys())
+        for other in tables[1:]:
+            selectable = selectable.join(other, main.c[on] == other.c[on])
+            for col in other.c:
+                if col.name in ("id", "date_time", on):
+                    continue
+                label = col.name if col.name not in seen else f"{other.name}_{col.name}"
+                seen.add(label)
+                columns.append(col.label(label))
+        return selectable, columns
 
     def _run(self, stmt) -> list[Instance]:
         self.queries += 1
@@ -103,32 +114,53 @@ class SourceReader:
         return buf.popleft()
 
     def _fetch(self, stmt, tcursor: datetime, after: tuple[datetime, int] | None) -> list[Instance]:
-        """The batch query, LEFT JOINed to a one-row check of the rows committed since the previous batch
-        query: one statement, so the check and the batch see the same snapshot and a row is never both
-        read and counted late, nor counted twice."""
-        if self._watermark is None:  # first query of this process: it only sets the watermark
+        """The batch query, checked for late rows (see `checked`)."""
+        watermark = None if self._watermark is None else sa.literal(self._watermark)
+        names, rows = self.checked(stmt.subquery("batch"), self._after(tcursor, after), watermark,
+                                   after[0] if after else tcursor)
+        return [Instance(zip(names, r)) for r in rows]
+
+    def late_check(self, reachable: sa.ColumnElement[bool], watermark: sa.ColumnElement | None) -> sa.Subquery:
+        """One row: the highest id, and how many rows committed since the previous query (id above
+        `watermark`) lie out of reach (not `reachable`, at or after timefloor). Without a watermark (the
+        first query of this process) it only sets one."""
+        if watermark is None:
             none = sa.null()
-            check = sa.select(sa.func.max(self.id).label(_MAXID), none.label(_LATE), none.label(_LATE_FIRST),
-                              none.label(_LATE_LAST)).subquery("late_check")
-        else:
-            fresh = self.id > self._watermark  # a primary-key range: only rows new since the last query
-            unreachable = sa.not_(self._after(tcursor, after))
-            if self.floor is not None:
-                unreachable = sa.and_(unreachable, self.dt >= self.floor)
-            check = sa.select(
-                sa.func.max(self.id).label(_MAXID),
-                sa.func.sum(sa.case((unreachable, 1), else_=0)).label(_LATE),
-                sa.func.min(sa.case((unreachable, self.dt))).label(_LATE_FIRST),
-                sa.func.max(sa.case((unreachable, self.dt))).label(_LATE_LAST),
-            ).where(fresh).subquery("late_check")
-        batch = stmt.subquery("batch")
-        joined = (sa.select(check, batch).select_from(check.outerjoin(batch, sa.true()))
-                  .order_by(batch.c.date_time, batch.c.id))
+            return sa.select(sa.func.max(self.id).label(_MAXID), none.label(_LATE), none.label(_LATE_FIRST),
+                             none.label(_LATE_LAST)).subquery("late_check")
+        unreachable = sa.not_(reachable)
+        if self.floor is not None:
+            unreachable = sa.and_(unreachable, self.dt >= self.floor)
+        return sa.select(
+            sa.func.max(self.id).label(_MAXID),
+            sa.func.sum(sa.case((unreachable, 1), else_=0)).label(_LATE),
+            sa.func.min(sa.case((unreachable, self.dt))).label(_LATE_FIRST),
+            sa.func.max(sa.case((unreachable, self.dt))).label(_LATE_LAST),
+        ).where(self.id > watermark).subquery("late_check")  # a primary-key range: only rows new since
+
+    def checked_statement(self, batch: sa.Subquery, reachable: sa.ColumnElement[bool],
+                          watermark: sa.ColumnElement | None) -> sa.Select:
+        """`batch` LEFT JOINed to the late check: one statement, so the check and the batch see the same
+        snapshot and a row is never both read and counted late, nor counted twice."""
+        check = self.late_check(reachable, watermark)
+        return (sa.select(check, batch).select_from(check.outerjoin(batch, sa.true()))
+                .order_by(batch.c.date_time, batch.c.id))
+
+    def checked(self, batch: sa.Subquery, reachable: sa.ColumnElement[bool],
+                watermark: sa.ColumnElement | None, position: datetime) -> tuple[list[str], list[tuple]]:
+        """Run a batch with its late check; returns the batch's column names and rows as plain tuples
+        (a mapping per row costs more than the query)."""
+        joined = self.checked_statement(batch, reachable, watermark)
         self.queries += 1
         with self.engine.connect() as conn:
             result = conn.execute(joined)
             keys = list(result.keys())
-            rows = result.all()  # plain tuples: a mapping per row costs more than the query (bench/)
+            rows = result.all()
+        return self.unchecked(keys, rows, position)
+
+    def unchecked(self, keys: list[str], rows: list[tuple], position: datetime) -> tuple[list[str], list[tuple]]:
+        """Take the late check off the rows of a `checked_statement`: count and report late rows, move
+        the watermark, return the batch's names and rows."""
         width = len(_CHECK)
         assert tuple(keys[:width]) == _CHECK, keys
         head = dict(zip(_CHECK, rows[0]))
@@ -138,9 +170,9 @@ class SourceReader:
             self.late += int(head[_LATE])  # MariaDB's SUM is a DECIMAL
             log.warning("%s: %d entries committed late behind the cursor %s (date_time %s .. %s) "
                         "will not be propagated; %d late so far", self.main.name, head[_LATE],
-                        after[0] if after else tcursor, head[_LATE_FIRST], head[_LATE_LAST], self.late)
+                        position, head[_LATE_FIRST], head[_LATE_LAST], self.late)
         names, at_id = keys[width:], keys.index("id")
-        return [Instance(zip(names, r[width:])) for r in rows if r[at_id] is not None]
+        return names, [r[width:] for r in rows if r[at_id] is not None]
 
     def entry_at(self, times: list[datetime]) -> Instance | None:
         """The entry a bookmark points at: earliest (date_time, id) among the candidate local times."""
@@ -157,6 +189,11 @@ class SourceReader:
         self.queries += 1
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.max(self.dt))).scalar()
+
+    @property
+    def buffered(self) -> bool:
+        """Entries read ahead by the last batch query and not yet sampled."""
+        return bool(self._buf)
 
     def reset(self) -> None:
         self._buf.clear()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
 
@@ -57,6 +57,15 @@ class Scraper:
     def changed(self, sv: "SourceVector") -> bool:
         """True when sv[-1] differs enough from sv[0] to be worth a propagation (age is the engine's)."""
         return False
+
+    def changed_sql(self, first: Mapping[str, Any], c: sa.ColumnCollection) -> sa.ColumnElement[bool] | None:
+        """Optional: `changed()` as an SQL condition on a source row `c` (columns by name, as in sv[-1])
+        against `first` (sv[0]'s values, as SQL parameters), so that a catch-up lets the database skip
+        entries that cannot be changed (skipping.py). It may be true for more rows than changed() is
+        (Python judges every row it lets through), never for fewer; `scraper.moved()` writes the usual
+        any-column-moved-by-threshold test. None (the default): every entry is judged in Python.
+        Only for a changed() that depends on sv[0] and sv[-1] alone, not on state kept between calls."""
+        return None
 
     def propagate(self, sv: "SourceVector") -> Iterable[dict[str, Any]]:
         """Yield one dict per payload row (keys = target columns) for the validity [sv[0].t, sv[-1].t]."""

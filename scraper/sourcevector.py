@@ -57,6 +57,7 @@ class SourceVector:
         self.tcursor = tcursor
         self._items: list[Instance] = [first] if first is not None else []
         self.nsample = 0
+        self.run_start = 0  # nsample when sv[0] was taken: entries sampled since = nsample - run_start
         self.state = "empty"
 
     def __getitem__(self, index: int) -> Instance:
@@ -83,6 +84,7 @@ class SourceVector:
         self.nsample += 1
         if not self._items:
             self._items = [inst]
+            self.run_start = self.nsample
             self.state = "notfull"
         else:
             self._items = [self._items[0], inst]
@@ -103,6 +105,16 @@ class SourceVector:
         latest = self._items[-1]
         self._items = [latest]
         self.tcursor = latest.t + interval
+        self.run_start = self.nsample
+
+    def rewind(self) -> int:
+        """Forget every entry sampled after sv[0] (nothing of them was written); returns how many, so
+        that they can be sampled again."""
+        n = self.nsample - self.run_start
+        self._items = self._items[:1]
+        self.nsample = self.run_start
+        self.state = "rewound"
+        return n
 
     def line(self) -> str:
         """The per-sample log line, e.g.

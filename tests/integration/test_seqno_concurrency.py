@@ -36,11 +36,16 @@ def _writer(cfg_path: str, writer_id: int, fresh: bool, ready, done) -> None:
         writer.create()
     writer.prepare()
     ctx = Context(sitemask=1, subsite=writer_id)
-    for k in range(WRITES):
-        time.sleep(0.002)  # a scraper reads between propagations; without a pause SQLite's busy
-        start = T0 + timedelta(seconds=k)  # handler lets one process take every write in turn
-        writer.write(ctx, start, start + timedelta(seconds=1),
-                     [{"WRITER": writer_id, "K": k, "VALUE": k + r / 10} for r in range(ROWS_PER_WRITE)])
+    k = 0
+    while k < WRITES:  # single records (live) and groups of 2-3 (catch-up commits), interleaved
+        # a scraper reads between propagations; without a pause SQLite's busy handler lets one process
+        # take every write in turn
+        time.sleep(0.002)
+        group = range(k, min(WRITES, k + 1 + k % 3))
+        writer.write_many([(ctx, T0 + timedelta(seconds=j), T0 + timedelta(seconds=j + 1),
+                            [{"WRITER": writer_id, "K": j, "VALUE": j + r / 10} for r in range(ROWS_PER_WRITE)])
+                           for j in group])
+        k = group.stop
     engine.dispose()
     done.put(writer_id)
 
@@ -113,14 +118,15 @@ def test_three_processes_creating_an_empty_target_at_once(dbs):
 
 def test_two_scraper_processes_into_one_kls_match_their_solo_runs(dbs):
     """Two real `scr.py` processes (two sections, TASK 0 and 1) catch up into the same DcsAdTemp at once.
-    Each chain must equal what that section writes alone, and the SEQNOs must still be unique."""
+    Each chain must equal what that section writes alone, and the SEQNOs must still be unique. At INFO
+    every propagation is its own transaction (engine.COMMIT_RECORDS), so the two interleave finely."""
     src = dbs.engine("source")
     rows = AdTempRowFactory.build_batch(400)
     for r in rows:  # PT1 alternates every 3rd entry: a propagation roughly every 30 s of DB time
         r["Temp_PT1"] = 20.0 + 2.0 * ((r["id"] // 3) % 2)
     insert(src, create_adtemp(src), rows)
     common = {"regime": "regimes.adtemp:AdTemp", "interval": "10s", "maxage": "1m", "threshold": 1.0,
-              "timefloor": "2011-02-01 00:00:00", "loglevel": "WARNING", "batch": 1}
+              "timefloor": "2011-02-01 00:00:00", "loglevel": "INFO", "batch": 1}
     sections = {"task0": {**common, "task": 0}, "task1": {**common, "task": 1},
                 "solo": {**common, "kls": "SoloAdTemp", "task": 0}}
     cfg = dbs.write_cfg(sections)

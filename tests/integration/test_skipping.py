@@ -1,0 +1,231 @@
+"""The database skipping unchanged entries (scraper/skipping.py) must change nothing but the speed: the
+same target, the same counts, and restart invariance, compared with judging every entry in Python."""
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from factories import START, AdTempRowFactory, PmtHvRowFactory, create_adtemp, create_pmthv, insert, power_row
+from fakers.schemas import PT
+from regimes.adtemp import AdTemp, AdTempScraper
+from scraper import moved
+from scraper import engine as engine_module
+from scraper.engine import Engine
+from support import target_rows
+
+REGIME = {"regime": "regimes.adtemp:AdTemp", "interval": "10s", "maxage": "10m", "threshold": 0.5,
+          "timefloor": "2011-02-01 00:00:00", "loglevel": "WARNING"}
+
+
+class PT2OnlyScraper(AdTempScraper):
+    """A wrong SQL form: it watches PT2 only, while changed() watches every sensor."""
+
+    def changed_sql(self, first, c):
+        return moved(c, first, ["Temp_PT2"], self.threshold)
+
+
+class PT2OnlyAdTemp(AdTemp):
+    scraper = PT2OnlyScraper
+
+
+def dcs_rows(n: int, seed: int, *, grid: float = 0.0) -> list[dict]:
+    """Quiet stretches (maxage), steps in one sensor or another, re-inserted timestamps and gaps: about
+    40 entries per propagation, so the database does skip (skipping.MIN_STRETCH). With
+    `grid`, values are multiples of it (0.01 against threshold 0.5: differences land on the threshold)."""
+    rng = random.Random(seed)
+    rows, values, t = [], {c: 20.0 + k for k, c in enumerate(PT)}, START - timedelta(seconds=10)
+    for i in range(1, n + 1):
+        roll = rng.random()
+        if roll < 0.02:
+            c = rng.choice(PT)
+            values[c] += rng.choice([-1, 1]) * rng.uniform(0.2, 1.2)
+        elif roll < 0.025:
+            t += timedelta(minutes=rng.choice([3, 7]))  # a gap: the next entry is overage
+        if grid:
+            values = {c: round(round(v / grid) * grid, 2) for c, v in values.items()}
+        dup = rng.random() < 0.02
+        if not dup:
+            t += timedelta(seconds=10)
+        rows.append({"id": i, "date_time": t, **values})
+    return rows
+
+
+def run(dbs, kls: str, *, stop_after_flushes: int | None = None, **keys) -> Engine:
+    """One catch-up run in-process; with `stop_after_flushes` it is killed (no clean exit: the pending
+    group of propagations is lost, as with SIGKILL) when it starts its n-th target transaction."""
+    cfg = dbs.settings(**{**REGIME, "kls": kls, **keys})
+    engine = Engine(cfg, allow_create=True, catchup=True)
+    if stop_after_flushes is not None:
+        calls, write_many = [0], engine.writer.write_many
+
+        def crashing(records):
+            calls[0] += 1
+            if calls[0] >= stop_after_flushes:
+                raise Killed
+            return write_many(records)
+
+        engine.writer.write_many = crashing
+    try:
+        engine.run()
+    except Killed:
+        pass
+    finally:
+        engine.close()
+    return engine
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: not an Exception, so nothing in the engine catches it."""
+
+
+def test_skipping_in_sql_writes_the_target_and_counts_of_judging_every_entry_in_python(dbs):
+    src = dbs.engine("source")
+    insert(src, create_adtemp(src), dcs_rows(1500, seed=5))
+    python = run(dbs, "InPython", use_changed_sql=False)
+    skipping = run(dbs, "Skipping")
+    assert python.readers[0].skipper is None and skipping.readers[0].skipper is not None
+    tgt = dbs.engine("target")
+    expected = target_rows(tgt, "InPython")
+    assert len(expected) > 30
+    assert target_rows(tgt, "Skipping") == expected
+    p, s = python.summary, skipping.summary
+    assert (s.entries_read, s.samples, s.propagations, s.range_utc) == (p.entries_read, p.samples,
+                                                                         p.propagations, p.range_utc)
+    assert 1450 < s.entries_read <= 1500  # re-inserts of a propagated timestamp lie behind the cursor
+    assert s.propagations == len(expected)
+    assert s.skipped > 1000  # most entries never reached Python
+    assert "judged in SQL" in s.text() and "judged in SQL" not in p.text()
+
+
+def test_values_on_the_threshold_are_judged_alike_in_sql_and_python(dbs):
+    """Readings on a 0.01 grid against threshold 0.5: many differences are 0.5 in decimal but not in
+    binary, and MariaDB FLOAT columns hold single-precision values. moved()'s slack keeps SQL a superset."""
+    src = dbs.engine("source")
+    rows = dcs_rows(1200, seed=11, grid=0.01)
+    rng = random.Random(3)
+    for r in rows:  # steps of exactly +-0.49, 0.50 or 0.51 in PT3
+        if rng.random() < 0.1:
+            r["Temp_PT3"] = round(22.0 + rng.choice([-0.51, -0.5, -0.49, 0.49, 0.5, 0.51]), 2)
+    insert(src, create_adtemp(src), rows)
+    run(dbs, "InPython", use_changed_sql=False, maxage="1h")
+    skipping = run(dbs, "Skipping", maxage="1h")
+    tgt = dbs.engine("target")
+    assert target_rows(tgt, "Skipping") == target_rows(tgt, "InPython")
+    assert skipping.readers[0].skipper is not None  # no under-selection was detected on the way
+
+
+def test_skipping_on_joined_tables_of_two_detectors_equals_python(sqlite_dbs):
+    src = sqlite_dbs.engine("source")
+    tables = create_pmthv(src)
+    rng = random.Random(8)
+    for k, (hv, pw) in enumerate([tables[:2], tables[2:]]):
+        PmtHvRowFactory.reset_sequence()
+        rows = PmtHvRowFactory.build_batch(300)
+        volts = 1500.0
+        for r in rows:
+            if rng.random() < 0.03:
+                volts += rng.choice([-8.0, 8.0])
+            r["L2C3R4"] = volts
+        power = [power_row(r) for r in rows]
+        for p in power[100 + 40 * k:110 + 40 * k]:
+            p["L8C1R1_Pw"] = 0  # a channel switched off for a while: changed through the power table
+        insert(src, hv, rows), insert(src, pw, power)
+    keys = {"regime": "regimes.pmthv:PmtHv", "maxage": "5m", "threshold": 5.0}
+    python = run(sqlite_dbs, "InPython", use_changed_sql=False, **keys)
+    skipping = run(sqlite_dbs, "Skipping", **keys)
+    tgt = sqlite_dbs.engine("target")
+    expected = target_rows(tgt, "InPython")
+    assert len(expected) > 15
+    assert target_rows(tgt, "Skipping") == expected
+    assert skipping.summary.entries_read == python.summary.entries_read == 600
+    assert skipping.summary.skipped > 300
+
+
+def test_killed_at_any_target_transaction_and_restarted_gives_the_uninterrupted_target(dbs, monkeypatch):
+    src = dbs.engine("source")
+    insert(src, create_adtemp(src), dcs_rows(2500, seed=21))
+    run(dbs, "Reference", use_changed_sql=False)
+    expected = target_rows(dbs.engine("target"), "Reference")
+    rng = random.Random(2027)
+    for trial in range(3 if dbs.backend == "sqlite" else 2):
+        kls, runs = f"Killed{trial}", 0
+        while True:
+            runs += 1
+            # groups of 1-7 propagations per commit, a crash at the 1st, 2nd or 3rd commit of a run
+            monkeypatch.setattr(engine_module, "COMMIT_RECORDS", rng.randint(1, 7))
+            engine = run(dbs, kls, stop_after_flushes=rng.randint(1, 3), batch=rng.choice([1, 50, 1000]))
+            if engine.summary.caught_up:
+                break
+            assert runs < 200
+        assert runs > 2
+        assert target_rows(dbs.engine("target"), kls) == expected, f"trial {trial}"
+
+
+def test_a_changed_sql_that_misses_changes_is_caught_and_the_target_stays_exact(sqlite_dbs, caplog):
+    """PT1 steps that the wrong SQL form cannot see: the first entry the database returns for another
+    reason (over maxage) is changed for Python but not for SQL, which exposes the SQL form."""
+    src = sqlite_dbs.engine("source")
+    rows = AdTempRowFactory.build_batch(800)
+    for r in rows:
+        r["Temp_PT1"] = 20.0 + (r["id"] // 170)  # a 1-degree step every 170 entries, PT2 constant
+    insert(src, create_adtemp(src), rows)
+    run(sqlite_dbs, "InPython", use_changed_sql=False)
+    with caplog.at_level(logging.ERROR, logger="scraper.engine"):
+        wrong = run(sqlite_dbs, "Wrong", regime="test_skipping:PT2OnlyAdTemp")
+    tgt = sqlite_dbs.engine("target")
+    assert target_rows(tgt, "Wrong") == target_rows(tgt, "InPython")
+    assert wrong.readers[0].skipper is None
+    assert "only over maxage for the database" in caplog.text
+    assert "PT2OnlyScraper.changed_sql() disagrees with changed()" in caplog.text
+    assert wrong.summary.entries_read == 800 and wrong.summary.skipped < 170
+
+
+@pytest.mark.parametrize("keys", [{"offset": 1}, {"maxiter": 50}, {"loglevel": "INFO"}, {"use_changed_sql": False}],
+                         ids=["offset", "maxiter", "per-sample-log", "off"])
+def test_every_entry_goes_through_python_where_skipping_would_show(sqlite_dbs, keys):
+    """offset counts entries, maxiter counts samples, the INFO log prints every sample: there the
+    database must not skip, and the switch turns it off."""
+    src = sqlite_dbs.engine("source")
+    insert(src, create_adtemp(src), dcs_rows(100, seed=1))
+    if keys.get("loglevel") == "INFO":
+        logging.getLogger("scraper.sourcevector").setLevel(logging.INFO)
+    try:
+        engine = run(sqlite_dbs, "Plain", **keys)
+    finally:
+        logging.getLogger("scraper.sourcevector").setLevel(logging.NOTSET)
+    assert engine.readers[0].skipper is None and engine.summary.skipped == 0
+    assert engine.summary.entries_read > 0
+
+
+def test_a_regime_without_changed_sql_is_judged_in_python(sqlite_dbs):
+    src = sqlite_dbs.engine("source")
+    insert(src, create_adtemp(src), dcs_rows(50, seed=1))
+    engine = run(sqlite_dbs, "NoSql", regime="test_skipping:PythonOnlyAdTemp")
+    assert engine.readers[0].skipper is None and engine.summary.entries_read == 50
+
+
+class PythonOnlyScraper(AdTempScraper):
+    def changed_sql(self, first, c):
+        return None  # what the Scraper base class says: no SQL form
+
+
+class PythonOnlyAdTemp(AdTemp):
+    scraper = PythonOnlyScraper
+
+
+def test_moved_treats_nulls_as_candidates(sqlite_dbs):
+    """A NULL reading would make changed() raise in Python: the SQL form must not hide it."""
+    src = sqlite_dbs.engine("source")
+    table = create_adtemp(src)
+    rows = AdTempRowFactory.build_batch(3)
+    rows[2]["Temp_PT4"] = None
+    insert(src, table, rows)
+    first = {c: sa.literal(20.0 + k) for k, c in enumerate(PT)}
+    cond = moved(table.c, first, PT, 0.5)
+    with src.connect() as conn:
+        ids = conn.execute(sa.select(table.c.id).where(cond)).scalars().all()
+    assert ids == [3]
