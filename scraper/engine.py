@@ -215,14 +215,16 @@ class Engine:
         try:
             self._loop(verbose)
             self.flush()
+            for reader in self.readers:
+                if reader.skipper is not None:
+                    reader.skipper.settle(final=True)
         except Stopped:
             pass  # stop requested while a database was down: the target holds only whole propagations
         except BaseException:
             self.ops.close(failed=True)  # no metrics write that could mask the real error
             raise
         self.ops.close()
-        self.summary.samples = sum(sv.nsample for sv in self.svs)
-        self.summary.entries_read = sum(r.entries_read for r in self.readers)
+        self.summary.entries_read = self.summary.samples = sum(r.entries for r in self.readers)
         self.summary.late = sum(r.late for r in self.readers)
         self.summary.skipped = sum(r.skipped for r in self.readers)
         self.summary.queries = sum(r.queries for r in self.readers) + sum(a.queries for a in self.aggregators if a)
@@ -287,7 +289,8 @@ class Engine:
         """The SQL form missed a change: sample the stretch again, every entry in Python (nothing of it
         has been written), and do so for the rest of the run."""
         reader.entries_read -= sv.rewind()
-        reader.skipped -= reader.skipper.skipped_since_first
+        reader.skipper.settle()
+        reader.skipper.rewind()
         reader.reset()
         for r in self.readers:
             if r.skipper is not None:

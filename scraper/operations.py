@@ -73,7 +73,7 @@ class Operations:
 
     # --- measurements -----------------------------------------------------------------------------
     def entries(self) -> int:
-        return sum(r.entries_read for r in self.engine.readers)
+        return sum(r.entries for r in self.engine.readers)
 
     def position(self) -> datetime:
         """Reading position: the newest entry sampled (slowest source), else its cursor."""

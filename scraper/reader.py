@@ -57,7 +57,7 @@ class SourceReader:
         self.queries = 0
         self.entries_read = 0
         self.late = 0  # rows committed behind the reader's position (never propagated), see module doc
-        self.skipped = 0  # entries judged unchanged by the database (skipping.py), counted in entries_read
+        self.skipped = 0  # entries judged unchanged by the database (skipping.py), not in entries_read
         self._watermark: int | None = None  # highest id seen by the previous batch query
         self._buf: deque[Instance] = deque()
         # wraps each batch query (the engine installs its outage retrier): only queries can fail, and
@@ -120,14 +120,14 @@ class SourceReader:
                                    after[0] if after else tcursor)
         return [Instance(zip(names, r)) for r in rows]
 
-    def late_check(self, reachable: sa.ColumnElement[bool], watermark: sa.ColumnElement | None) -> sa.Subquery:
+    def late_check(self, reachable: sa.ColumnElement[bool], watermark: sa.ColumnElement | None) -> sa.Select:
         """One row: the highest id, and how many rows committed since the previous query (id above
-        `watermark`) lie out of reach (not `reachable`, at or after timefloor). Without a watermark (the
-        first query of this process) it only sets one."""
+        `watermark`) lie out of reach (not `reachable`, at or after timefloor), with their first and last
+        date_time. Without a watermark (the first query of this process) it only sets one."""
         if watermark is None:
             none = sa.null()
             return sa.select(sa.func.max(self.id).label(_MAXID), none.label(_LATE), none.label(_LATE_FIRST),
-                             none.label(_LATE_LAST)).subquery("late_check")
+                             none.label(_LATE_LAST))
         unreachable = sa.not_(reachable)
         if self.floor is not None:
             unreachable = sa.and_(unreachable, self.dt >= self.floor)
@@ -136,13 +136,13 @@ class SourceReader:
             sa.func.sum(sa.case((unreachable, 1), else_=0)).label(_LATE),
             sa.func.min(sa.case((unreachable, self.dt))).label(_LATE_FIRST),
             sa.func.max(sa.case((unreachable, self.dt))).label(_LATE_LAST),
-        ).where(self.id > watermark).subquery("late_check")  # a primary-key range: only rows new since
+        ).where(self.id > watermark)  # a primary-key range: only rows new since
 
     def checked_statement(self, batch: sa.Subquery, reachable: sa.ColumnElement[bool],
                           watermark: sa.ColumnElement | None) -> sa.Select:
         """`batch` LEFT JOINed to the late check: one statement, so the check and the batch see the same
         snapshot and a row is never both read and counted late, nor counted twice."""
-        check = self.late_check(reachable, watermark)
+        check = self.late_check(reachable, watermark).subquery("late_check")
         return (sa.select(check, batch).select_from(check.outerjoin(batch, sa.true()))
                 .order_by(batch.c.date_time, batch.c.id))
 
@@ -163,16 +163,23 @@ class SourceReader:
         the watermark, return the batch's names and rows."""
         width = len(_CHECK)
         assert tuple(keys[:width]) == _CHECK, keys
-        head = dict(zip(_CHECK, rows[0]))
-        if head[_MAXID] is not None:
-            self._watermark = head[_MAXID]
-        if head[_LATE]:
-            self.late += int(head[_LATE])  # MariaDB's SUM is a DECIMAL
-            log.warning("%s: %d entries committed late behind the cursor %s (date_time %s .. %s) "
-                        "will not be propagated; %d late so far", self.main.name, head[_LATE],
-                        position, head[_LATE_FIRST], head[_LATE_LAST], self.late)
+        self.note_check(*rows[0][:width], position)
         names, at_id = keys[width:], keys.index("id")
         return names, [r[width:] for r in rows if r[at_id] is not None]
+
+    def note_check(self, maxid: int | None, late: Any, first: Any, last: Any, position: datetime) -> None:
+        """The late check's result: move the watermark, count and report rows committed late."""
+        if maxid is not None:
+            self._watermark = maxid
+        if late:
+            self.late += int(late)  # MariaDB's SUM is a DECIMAL
+            log.warning("%s: %d entries committed late behind the cursor %s (date_time %s .. %s) "
+                        "will not be propagated; %d late so far", self.main.name, late,
+                        position, first, last, self.late)
+
+    def late_values(self, reachable: sa.ColumnElement[bool], watermark: sa.ColumnElement | None) -> sa.Select:
+        """`late_check` as a plain SELECT (max id, late count, first and last late date_time)."""
+        return sa.select(*self.late_check(reachable, watermark).c)
 
     def entry_at(self, times: list[datetime]) -> Instance | None:
         """The entry a bookmark points at: earliest (date_time, id) among the candidate local times."""
@@ -189,6 +196,11 @@ class SourceReader:
         self.queries += 1
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.max(self.dt))).scalar()
+
+    @property
+    def entries(self) -> int:
+        """Entries sampled so far: read into Python, or judged in the database (counted in arrears)."""
+        return self.entries_read + self.skipped
 
     @property
     def buffered(self) -> bool:

@@ -17,8 +17,8 @@ Exactness does not rest on the SQL form being perfect:
   written for the skipped stretch — and every entry is read in Python for the rest of the run, with an
   ERROR line. (A wrong SQL form that no returned entry exposes stays unseen: test a new changed_sql()
   against use_changed_sql = False, as tests/integration/test_skipping.py does for the example regimes);
-* the statement also counts the entries it skipped, in the same snapshot, so `entries_read`, the
-  summary and the metrics are what sample-by-sample running reports.
+* the entries skipped are counted (Skipper), so `entries_read`, the summary and the metrics report
+  what sample-by-sample running does.
 
 It is used only where skipping changes nothing observable: `offset = 0`, `maxiter = 0`, the per-sample
 INFO log line off, `use_changed_sql = True`, and while stretches between propagations are long enough
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -86,23 +87,52 @@ def moved(c: sa.ColumnCollection, first: Mapping[str, Any], names: list[str] | t
     Errs towards candidates, as `changed_sql` must: a NULL on either side is a candidate (Python then
     decides, as it would have), and the threshold is lowered by a relative SLACK so that single-precision
     columns (MariaDB FLOAT) can never be judged unchanged in SQL but changed in Python."""
+    def number(x: float) -> sa.ColumnElement:  # constants inline: fewer parameters to send per call
+        return sa.literal_column(repr(float(x)))
+
     tests: list[sa.ColumnElement[bool]] = []
     for n in names:
         col, old = c[n], first[n]
-        slack = (sa.func.abs(old) + abs(threshold) + 1) * SLACK
-        tests += [col.is_(None), old.is_(None), sa.func.abs(col - old) > threshold - slack]
+        slack = (sa.func.abs(old) + number(abs(threshold) + 1)) * number(SLACK)
+        tests += [col.is_(None), old.is_(None), sa.func.abs(col - old) > number(threshold) - slack]
     return sa.or_(*tests)
 
 
+@dataclass(frozen=True)
+class Span:
+    """The entries one skip query judged in SQL: beyond `after` (from `lo` on) and before `upto`, the
+    entry it returned (which Python samples and counts like any other)."""
+
+    lo: datetime
+    after: tuple[datetime, int]
+    upto: tuple[datetime, int]
+    inside: int = 0  # entries returned by the database (sampled in Python) inside a merged span
+
+    def _replace_empty(self) -> "Span":
+        """A span holding no entry (upto = after): pads a counting query."""
+        return Span(self.lo, self.after, self.after)
+
+
 class Skipper:
-    """The skip search of one source: a prebuilt statement (bound parameters only, so SQLAlchemy
-    compiles it once) and the running estimate that decides when it is worth using."""
+    """The skip search of one source: a prebuilt statement (bound parameters only, compiled once) and
+    the running estimate that decides when it is worth using.
+
+    Entries skipped are counted afterwards, a few hundred spans per query: a count in the skip
+    statement itself would have to be bounded by the candidate it finds, and MariaDB cannot use a
+    correlated bound as an index range (it counted to the end of the table, per query). Spans before
+    sv[0] are counted whenever the entry count is asked for (progress, metrics); the current stretch,
+    which a rewind may still undo, when the run ends."""
+
+    COUNT_SPANS = 64  # spans per counting query
 
     def __init__(self, reader: "SourceReader", first: First, condition: sa.ColumnElement[bool]):
         self.reader, self.first, self._changed_sql = reader, first, condition
         self.stretch = float("inf")  # entries per propagation, estimated; optimistic until measured
-        self.skipped_since_first = 0  # of reader.skipped, the entries after sv[0] (undone by a rewind)
+        self._closed: list[Span] = []  # spans before sv[0]: final
+        self._open: list[Span] = []  # spans after sv[0]: dropped by a rewind
+        self._open_estimate = 0  # entries in the open spans, estimated from ids (the heuristic only)
         self._statements: dict[bool, PreparedQuery] = {}
+        self._counter: PreparedQuery | None = None
 
     @classmethod
     def build(cls, reader: "SourceReader", changed_sql: Callable[..., Any]) -> "Skipper | None":
@@ -120,60 +150,126 @@ class Skipper:
                        sa.or_(dt > t, sa.and_(dt == t, id_ > sa.bindparam("_i", type_=self.reader.id.type))))
 
     def statement(self, with_watermark: bool) -> PreparedQuery:
-        """First candidate beyond sv[-1] (changed_sql or over maxage), else the latest entry; with the
-        number of entries up to it, all in one statement and hence one snapshot."""
+        """One UNION ALL, hence one snapshot: the first candidate beyond sv[-1] (changed_sql, or over
+        maxage; _kind 0), the latest entry (1) — with no candidate, every entry up to it was judged
+        unchanged — and the late check (2 and 3, in the id, date_time and _sqlchanged columns).
+
+        Flat rather than nested: MariaDB spent ~1 ms optimizing derived tables per call, and PyMySQL
+        parses every column's description per call (~10 us each), so the check shares the columns."""
         stmt = self._statements.get(with_watermark)
         if stmt is not None:
             return stmt
         r = self.reader
         dt, id_, q = r.dt, r.id, r.query
+        cols = list(q.selected_columns)
         after = self._after(dt, id_)
         overage = dt > sa.bindparam("_limit", type_=dt.type)
-        flag = sa.case((self._changed_sql, 1), else_=0).label("_sqlchanged")  # why the candidate qualified
-        cand = (q.add_columns(flag).where(after, sa.or_(self._changed_sql, overage))
-                .order_by(dt, id_).limit(1).subquery("cand"))
-        tail = (q.add_columns(sa.literal_column("0").label("_sqlchanged")).where(after)
-                .order_by(dt.desc(), id_.desc()).limit(1).subquery("tail"))
-        both = sa.union_all(sa.select(sa.literal_column("0").label("_kind"), *cand.c),
-                            sa.select(sa.literal_column("1"), *tail.c)).subquery("both")
-        pick = sa.select(both).order_by(both.c._kind).limit(1).subquery("pick")
-        aliases = [t.alias(f"_n{k}") for k, t in enumerate(r.tables)]
-        counted, _ = r.joined(aliases)
-        a = aliases[0].c
-        upto = sa.or_(a.date_time < pick.c.date_time, sa.and_(a.date_time == pick.c.date_time, a.id <= pick.c.id))
-        n = (sa.select(sa.func.count()).select_from(counted)
-             .where(self._after(a.date_time, a.id), upto).scalar_subquery())
-        batch = sa.select(pick, n.label("_n")).subquery("batch")
+        one, zero = sa.literal_column("1"), sa.literal_column("0")
+        flag = sa.case((self._changed_sql, one), else_=zero).label("_sqlchanged")  # why it qualified
+        cand = (q.with_only_columns(sa.literal_column("0").label("_kind"), *cols, flag)
+                .where(after, sa.or_(self._changed_sql, overage)).order_by(dt, id_).limit(1))
+        tail = (q.with_only_columns(one.label("_kind"), *cols, zero.label("_sqlchanged"))
+                .where(after).order_by(dt.desc(), id_.desc()).limit(1))
+        sqlite = r.engine.dialect.name == "sqlite"
+        if not sqlite:  # the id range of `after` would make InnoDB weigh a primary-key scan: ~0.1 ms a call
+            cand = cand.with_hint(r.main, "IGNORE INDEX (PRIMARY)")
+            tail = tail.with_hint(r.main, "IGNORE INDEX (PRIMARY)")
         watermark = sa.bindparam("_wm", type_=id_.type) if with_watermark else None
-        stmt = self._statements[with_watermark] = PreparedQuery(r.engine, r.checked_statement(batch, after, watermark))
+        maxid, late, first, last = r.late_check(after, watermark).selected_columns
+        nulls = [sa.null()] * (len(cols) - 2)
+        check = sa.select(sa.literal_column("2"), maxid, first, *nulls, late)
+        check_last = sa.select(sa.literal_column("3"), sa.null(), last, *nulls, sa.null())
+        if watermark is not None:
+            check, check_last = check.where(id_ > watermark), check_last.where(id_ > watermark)
+        parts = [cand, tail, check, check_last]
+        if sqlite:  # SQLite takes ORDER BY/LIMIT only on a whole compound: wrap those two
+            parts = [sa.select(*p.subquery().c) if p._limit_clause is not None else p for p in parts]
+        stmt = self._statements[with_watermark] = PreparedQuery(r.engine, sa.union_all(*parts))
         return stmt
+
+    def counter(self) -> PreparedQuery:
+        """Entries in COUNT_SPANS spans, each an index range; built once like the skip statement."""
+        if self._counter is None:
+            r = self.reader
+            aliases = [t.alias(f"_n{k}") for k, t in enumerate(r.tables)]  # the source as batches see it
+            counted_from, _ = r.joined(aliases)
+            dt, id_ = aliases[0].c.date_time, aliases[0].c.id
+            counts = []
+            for k in range(self.COUNT_SPANS):  # a count per span: an OR of them costs MariaDB all per row
+                lo, t, ut = (sa.bindparam(f"_{n}{k}", type_=dt.type) for n in ("lo", "t", "ut"))
+                i, ui = (sa.bindparam(f"_{n}{k}", type_=id_.type) for n in ("i", "ui"))
+                count = sa.select(sa.func.count().label("n")).select_from(counted_from).where(
+                    dt >= lo, dt <= ut, sa.or_(dt > t, sa.and_(dt == t, id_ > i)),
+                    sa.or_(dt < ut, sa.and_(dt == ut, id_ < ui)))
+                if r.engine.dialect.name != "sqlite":  # index-only date_time ranges, not a primary-key merge
+                    count = count.with_hint(aliases[0], "IGNORE INDEX (PRIMARY)")
+                counts.append(count)
+            stmt = sa.union_all(*counts)
+            self._counter = PreparedQuery(r.engine, stmt)
+        return self._counter
+
+    def _count(self, spans: list[Span]) -> int:
+        """Entries judged in SQL within the spans: one query per COUNT_SPANS spans."""
+        total = 0
+        for k in range(0, len(spans), self.COUNT_SPANS):
+            chunk = spans[k:k + self.COUNT_SPANS]
+            params: dict[str, Any] = {}
+            for n in range(self.COUNT_SPANS):
+                sp = chunk[n] if n < len(chunk) else chunk[0]._replace_empty()
+                params.update({f"_lo{n}": sp.lo, f"_t{n}": sp.after[0], f"_i{n}": sp.after[1],
+                               f"_ut{n}": sp.upto[0], f"_ui{n}": sp.upto[1]})
+            rows = self.reader.guard(self._run, self.counter(), params)
+            total += sum(row[0] for row in rows) - sum(sp.inside for sp in chunk)
+        return total
 
     def _run(self, stmt: PreparedQuery, params: dict[str, Any]) -> list[tuple]:
         self.reader.queries += 1
         return stmt.execute(params)
 
+    # --- counting ---------------------------------------------------------------------------------
+    def settle(self, final: bool = False) -> None:
+        """Count the spans before sv[0] (and, when `final`, the open stretch too) into reader.skipped."""
+        spans = self._closed + (self._open if final else [])
+        if spans:
+            self.reader.skipped += self._count(spans)
+        self._closed = []
+        if final:
+            self._open, self._open_estimate = [], 0
+
+    def rewind(self) -> None:
+        """sv was rewound to sv[0]: the open stretch will be read again, in Python."""
+        self._open, self._open_estimate = [], 0
+
     def close(self) -> None:
-        for stmt in self._statements.values():
+        for stmt in (*self._statements.values(), *([self._counter] if self._counter else [])):
             stmt.close()
 
     # --- sampling ---------------------------------------------------------------------------------
     def worthwhile(self, sv: SourceVector) -> bool:
         """Skip while propagations are far apart: judged by the recent stretches and the current one."""
-        return self.stretch >= MIN_STRETCH or sv.nsample - sv.run_start >= MIN_STRETCH
+        return self.stretch >= MIN_STRETCH or self._since_first(sv) >= MIN_STRETCH
+
+    def _since_first(self, sv: SourceVector) -> int:
+        return sv.nsample - sv.run_start + self._open_estimate
 
     def proceeded(self, sv: SourceVector) -> None:
         """A PROCEED of this source: fold its stretch (entries since the previous one) into the estimate;
         if that says skip again, drop what a batch query read ahead rather than judge it all in Python."""
-        stretch = sv.nsample - sv.run_start
-        self.skipped_since_first = 0
+        stretch = self._since_first(sv)
+        if self._open:  # contiguous spans of one stretch: one range, less the entries returned inside
+            first, last = self._open[0], self._open[-1]
+            self._closed.append(Span(first.lo, first.after, last.upto, len(self._open) - 1))
+        self._open, self._open_estimate = [], 0
         self.stretch = stretch if self.stretch == float("inf") else (
             (1 - _SMOOTHING) * self.stretch + _SMOOTHING * stretch)
         if self.stretch >= MIN_STRETCH and self.reader.buffered:
             self.reader.reset()
+        if len(self._closed) >= self.COUNT_SPANS:  # keeps the counts near current at one query per 200
+            self.settle()
 
-    def sample(self, sv: SourceVector, changed: Callable[[SourceVector], bool], maxage: timedelta) -> int:
-        """Sample the next entry worth Python's attention into `sv`; returns how many entries that
-        covered (skipped ones included), 0 when the source has nothing beyond sv[-1]."""
+    def sample(self, sv: SourceVector, changed: Callable[[SourceVector], bool], maxage: timedelta) -> bool:
+        """Sample the next entry worth Python's attention into `sv`, the entries before it judged
+        unchanged by the database; False when the source has nothing beyond sv[-1]."""
         r = self.reader
         t, i = sv.last_key
         lo = max(sv.tcursor, t)
@@ -183,24 +279,25 @@ class Skipper:
         if r._watermark is not None:
             params["_wm"] = r._watermark
         stmt = self.statement(r._watermark is not None)
-        names, rows = r.unchecked(stmt.keys, r.guard(self._run, stmt, params), lo)
-        if not rows:
-            return 0
-        row = rows[0]
-        kind, sql_changed, n = row[0], row[-2], int(row[-1])
-        inst = Instance(zip(names[1:-2], row[1:-2]))
-        r.entries_read += n
+        by_kind = {row[0]: row for row in r.guard(self._run, stmt, params)}
+        check, check_last = by_kind[2], by_kind[3]
+        r.note_check(check[1], check[-1], check[2], check_last[2], lo)
+        row = by_kind.get(0) or by_kind.get(1)  # the candidate when there is one, else the latest entry
+        if row is None:
+            return False
+        kind, sql_changed = row[0], row[-1]
+        inst = Instance(zip(stmt.keys[1:-1], row[1:-1]))
+        self._open.append(Span(lo, (t, i), inst.key))
+        self._open_estimate += max(1, inst["id"] - i) - 1  # ids mostly count entries: good enough here
+        r.entries_read += 1
         sv.sample(inst, changed, maxage)
-        sv.nsample += n - 1
-        r.skipped += n - 1
-        self.skipped_since_first += n - 1
         # changed_sql() must hold wherever changed() does; where it does not, entries before this one
         # may have been skipped wrongly too. (An overage the database did not see: the same, for time.)
         if (sv.state == "changed" and not sql_changed) or (kind == 1 and sv.state == "overage"):
             raise UnderSelected(f"entry id={inst['id']} ({_show(inst.t)}) is {sv.state} for Python but "
                                 f"was {'the latest entry, no candidate' if kind == 1 else 'only over maxage'} "
                                 "for the database")
-        return n
+        return True
 
 
 def _show(t: datetime) -> str:
