@@ -288,7 +288,7 @@ class Skipper:
         kind, sql_changed = row[0], row[-1]
         inst = Instance(zip(stmt.keys[1:-1], row[1:-1]))
         self._open.append(Span(lo, (t, i), inst.key))
-        self._open_estimate += max(1, inst["id"] - i) - 1  # ids mostly count entries: good enough here
+        self._open_estimate += max(1, int(inst["id"]) - int(i)) - 1  # ids mostly count entries: enough here
         r.entries_read += 1
         sv.sample(inst, changed, maxage)
         # changed_sql() must hold wherever changed() does; where it does not, entries before this one
