@@ -41,7 +41,7 @@ regime = regimes.adlid:AdLid
 mode = averager
 kls = BenchLidHourly
 bin = 1h
-territory = 1d
+territory = 1w
 aggregate = avg,min,max,std
 aggregate_skips = id,date_time,Quality
 aggregate_filter = Quality != 0

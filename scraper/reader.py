@@ -114,11 +114,23 @@ class SourceReader:
         return buf.popleft()
 
     def _fetch(self, stmt, tcursor: datetime, after: tuple[datetime, int] | None) -> list[Instance]:
-        """The batch query, checked for late rows (see `checked`)."""
+        """The batch query, LEFT JOINed to the late check: one statement, so the check and the batch see
+        the same snapshot and a row is never both read and counted late, nor counted twice."""
         watermark = None if self._watermark is None else sa.literal(self._watermark)
-        names, rows = self.checked(stmt.subquery("batch"), self._after(tcursor, after), watermark,
-                                   after[0] if after else tcursor)
-        return [Instance(zip(names, r)) for r in rows]
+        check = self.late_check(self._after(tcursor, after), watermark).subquery("late_check")
+        batch = stmt.subquery("batch")
+        joined = (sa.select(check, batch).select_from(check.outerjoin(batch, sa.true()))
+                  .order_by(batch.c.date_time, batch.c.id))
+        self.queries += 1
+        with self.engine.connect() as conn:
+            result = conn.execute(joined)
+            keys = list(result.keys())
+            rows = result.all()  # plain tuples: a mapping per row costs more than the query (bench/)
+        width = len(_CHECK)
+        assert tuple(keys[:width]) == _CHECK, keys
+        self.note_check(*rows[0][:width], after[0] if after else tcursor)
+        names, at_id = keys[width:], keys.index("id")
+        return [Instance(zip(names, r[width:])) for r in rows if r[at_id] is not None]
 
     def late_check(self, reachable: sa.ColumnElement[bool], watermark: sa.ColumnElement | None) -> sa.Select:
         """One row: the highest id, and how many rows committed since the previous query (id above
@@ -138,35 +150,6 @@ class SourceReader:
             sa.func.max(sa.case((unreachable, self.dt))).label(_LATE_LAST),
         ).where(self.id > watermark)  # a primary-key range: only rows new since
 
-    def checked_statement(self, batch: sa.Subquery, reachable: sa.ColumnElement[bool],
-                          watermark: sa.ColumnElement | None) -> sa.Select:
-        """`batch` LEFT JOINed to the late check: one statement, so the check and the batch see the same
-        snapshot and a row is never both read and counted late, nor counted twice."""
-        check = self.late_check(reachable, watermark).subquery("late_check")
-        return (sa.select(check, batch).select_from(check.outerjoin(batch, sa.true()))
-                .order_by(batch.c.date_time, batch.c.id))
-
-    def checked(self, batch: sa.Subquery, reachable: sa.ColumnElement[bool],
-                watermark: sa.ColumnElement | None, position: datetime) -> tuple[list[str], list[tuple]]:
-        """Run a batch with its late check; returns the batch's column names and rows as plain tuples
-        (a mapping per row costs more than the query)."""
-        joined = self.checked_statement(batch, reachable, watermark)
-        self.queries += 1
-        with self.engine.connect() as conn:
-            result = conn.execute(joined)
-            keys = list(result.keys())
-            rows = result.all()
-        return self.unchecked(keys, rows, position)
-
-    def unchecked(self, keys: list[str], rows: list[tuple], position: datetime) -> tuple[list[str], list[tuple]]:
-        """Take the late check off the rows of a `checked_statement`: count and report late rows, move
-        the watermark, return the batch's names and rows."""
-        width = len(_CHECK)
-        assert tuple(keys[:width]) == _CHECK, keys
-        self.note_check(*rows[0][:width], position)
-        names, at_id = keys[width:], keys.index("id")
-        return names, [r[width:] for r in rows if r[at_id] is not None]
-
     def note_check(self, maxid: int | None, late: Any, first: Any, last: Any, position: datetime) -> None:
         """The late check's result: move the watermark, count and report rows committed late."""
         if maxid is not None:
@@ -176,10 +159,6 @@ class SourceReader:
             log.warning("%s: %d entries committed late behind the cursor %s (date_time %s .. %s) "
                         "will not be propagated; %d late so far", self.main.name, late,
                         position, first, last, self.late)
-
-    def late_values(self, reachable: sa.ColumnElement[bool], watermark: sa.ColumnElement | None) -> sa.Select:
-        """`late_check` as a plain SELECT (max id, late count, first and last late date_time)."""
-        return sa.select(*self.late_check(reachable, watermark).c)
 
     def entry_at(self, times: list[datetime]) -> Instance | None:
         """The entry a bookmark points at: earliest (date_time, id) among the candidate local times."""

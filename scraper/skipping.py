@@ -108,7 +108,7 @@ class Span:
     upto: tuple[datetime, int]
     inside: int = 0  # entries returned by the database (sampled in Python) inside a merged span
 
-    def _replace_empty(self) -> "Span":
+    def empty(self) -> "Span":
         """A span holding no entry (upto = after): pads a counting query."""
         return Span(self.lo, self.after, self.after)
 
@@ -117,11 +117,11 @@ class Skipper:
     """The skip search of one source: a prebuilt statement (bound parameters only, compiled once) and
     the running estimate that decides when it is worth using.
 
-    Entries skipped are counted afterwards, a few hundred spans per query: a count in the skip
+    Entries skipped are counted afterwards, COUNT_SPANS stretches per query: a count in the skip
     statement itself would have to be bounded by the candidate it finds, and MariaDB cannot use a
-    correlated bound as an index range (it counted to the end of the table, per query). Spans before
-    sv[0] are counted whenever the entry count is asked for (progress, metrics); the current stretch,
-    which a rewind may still undo, when the run ends."""
+    correlated bound as an index range (it counted to the end of the table, per query). Stretches
+    before sv[0] are counted once COUNT_SPANS of them have closed; the current one, which a rewind may
+    still undo, when the run ends — so progress and metrics lag by at most that many stretches."""
 
     COUNT_SPANS = 64  # spans per counting query
 
@@ -215,7 +215,7 @@ class Skipper:
             chunk = spans[k:k + self.COUNT_SPANS]
             params: dict[str, Any] = {}
             for n in range(self.COUNT_SPANS):
-                sp = chunk[n] if n < len(chunk) else chunk[0]._replace_empty()
+                sp = chunk[n] if n < len(chunk) else chunk[0].empty()
                 params.update({f"_lo{n}": sp.lo, f"_t{n}": sp.after[0], f"_i{n}": sp.after[1],
                                f"_ut{n}": sp.upto[0], f"_ui{n}": sp.upto[1]})
             rows = self.reader.guard(self._run, self.counter(), params)
