@@ -131,8 +131,10 @@ class Skipper:
         self._closed: list[Span] = []  # spans before sv[0]: final
         self._open: list[Span] = []  # spans after sv[0]: dropped by a rewind
         self._open_estimate = 0  # entries in the open spans, estimated from ids (the heuristic only)
-        self._statements: dict[bool, PreparedQuery] = {}
+        self._statements: dict[tuple[bool, bool], PreparedQuery] = {}
         self._counter: PreparedQuery | None = None
+        self._verify: PreparedQuery | None = None
+        self._names: list[str] = []  # the source columns, as the skip statements return them
 
     @classmethod
     def build(cls, reader: "SourceReader", changed_sql: Callable[..., Any]) -> "Skipper | None":
@@ -149,14 +151,18 @@ class Skipper:
         return sa.and_(dt >= sa.bindparam("_lo", type_=self.reader.dt.type),
                        sa.or_(dt > t, sa.and_(dt == t, id_ > sa.bindparam("_i", type_=self.reader.id.type))))
 
-    def statement(self, with_watermark: bool) -> PreparedQuery:
+    def statement(self, with_watermark: bool, with_tail: bool) -> PreparedQuery:
         """One UNION ALL, hence one snapshot: the first candidate beyond sv[-1] (changed_sql, or over
-        maxage; _kind 0), the latest entry (1) — with no candidate, every entry up to it was judged
-        unchanged — and the late check (2 and 3, in the id, date_time and _sqlchanged columns).
+        maxage; _kind 0), with `with_tail` the latest entry (1) — with no candidate, every entry up to
+        it was judged unchanged — and the late check (2: highest id in `id`, late rows in `_late`).
 
-        Flat rather than nested: MariaDB spent ~1 ms optimizing derived tables per call, and PyMySQL
-        parses every column's description per call (~10 us each), so the check shares the columns."""
-        stmt = self._statements.get(with_watermark)
+        Lean because MariaDB's cost is mostly per statement: nested derived tables took ~1 ms to
+        optimize, a second copy of changed_sql (to say why a row qualified) ~0.1 ms, each further UNION
+        branch ~0.05 ms; PyMySQL parses every column's description per call. So the latest entry is
+        asked for only after a search found no candidate, and the late rows' date_times only when
+        there are any."""
+        key = (with_watermark, with_tail)
+        stmt = self._statements.get(key)
         if stmt is not None:
             return stmt
         r = self.reader
@@ -164,28 +170,45 @@ class Skipper:
         cols = list(q.selected_columns)
         after = self._after(dt, id_)
         overage = dt > sa.bindparam("_limit", type_=dt.type)
-        one, zero = sa.literal_column("1"), sa.literal_column("0")
-        flag = sa.case((self._changed_sql, one), else_=zero).label("_sqlchanged")  # why it qualified
-        cand = (q.with_only_columns(sa.literal_column("0").label("_kind"), *cols, flag)
+        cand = (q.with_only_columns(sa.literal_column("0").label("_kind"), *cols, sa.null().label("_late"))
                 .where(after, sa.or_(self._changed_sql, overage)).order_by(dt, id_).limit(1))
-        tail = (q.with_only_columns(one.label("_kind"), *cols, zero.label("_sqlchanged"))
+        tail = (q.with_only_columns(sa.literal_column("1").label("_kind"), *cols, sa.null().label("_late"))
                 .where(after).order_by(dt.desc(), id_.desc()).limit(1))
         sqlite = r.engine.dialect.name == "sqlite"
         if not sqlite:  # the id range of `after` would make InnoDB weigh a primary-key scan: ~0.1 ms a call
             cand = cand.with_hint(r.main, "IGNORE INDEX (PRIMARY)")
             tail = tail.with_hint(r.main, "IGNORE INDEX (PRIMARY)")
         watermark = sa.bindparam("_wm", type_=id_.type) if with_watermark else None
-        maxid, late, first, last = r.late_check(after, watermark).selected_columns
-        nulls = [sa.null()] * (len(cols) - 2)
-        check = sa.select(sa.literal_column("2"), maxid, first, *nulls, late)
-        check_last = sa.select(sa.literal_column("3"), sa.null(), last, *nulls, sa.null())
+        maxid, late, _first, _last = r.late_check(after, watermark).selected_columns
+        check = sa.select(sa.literal_column("2"), maxid, *[sa.null()] * (len(cols) - 1), late)
         if watermark is not None:
-            check, check_last = check.where(id_ > watermark), check_last.where(id_ > watermark)
-        parts = [cand, tail, check, check_last]
-        if sqlite:  # SQLite takes ORDER BY/LIMIT only on a whole compound: wrap those two
+            check = check.where(id_ > watermark)
+        parts = [cand, *([tail] if with_tail else []), check]
+        if sqlite:  # SQLite takes ORDER BY/LIMIT only on a whole compound: wrap those
             parts = [sa.select(*p.subquery().c) if p._limit_clause is not None else p for p in parts]
-        stmt = self._statements[with_watermark] = PreparedQuery(r.engine, sa.union_all(*parts))
+        stmt = self._statements[key] = PreparedQuery(r.engine, sa.union_all(*parts))
         return stmt
+
+    def _late_range(self, params: dict[str, Any]) -> tuple[Any, Any]:
+        """First and last date_time of the rows the check just counted late (for the log line only)."""
+        r = self.reader
+        after = sa.and_(r.dt >= params["_lo"], sa.or_(r.dt > params["_t"],
+                                                     sa.and_(r.dt == params["_t"], r.id > params["_i"])))
+        _maxid, _late, first, last = r.late_check(after, sa.literal(params["_wm"])).selected_columns
+        r.queries += 1
+        with r.engine.connect() as conn:
+            return tuple(conn.execute(sa.select(first, last).where(r.id > params["_wm"])).one())
+
+    def _qualifies(self, sv: SourceVector) -> bool:
+        """Does changed_sql() hold for sv[-1] against sv[0]? Asked only for an entry over maxage that
+        Python calls changed: the search does not say which of the two made it a candidate."""
+        if self._verify is None:
+            r = self.reader
+            stmt = r.query.with_only_columns(sa.literal_column("1")).where(
+                r.id == sa.bindparam("_row", type_=r.id.type), self._changed_sql)
+            self._verify = PreparedQuery(r.engine, stmt)
+        params = {"_row": sv[-1]["id"], **self.first.values(sv[0])}
+        return bool(self.reader.guard(self._run, self._verify, params))
 
     def counter(self) -> PreparedQuery:
         """Entries in COUNT_SPANS spans, each an index range; built once like the skip statement."""
@@ -222,6 +245,20 @@ class Skipper:
             total += sum(row[0] for row in rows) - sum(sp.inside for sp in chunk)
         return total
 
+    def _search(self, params: dict[str, Any], with_tail: bool) -> tuple | None:
+        """Run the skip statement; note its late check; the candidate's row, else (with_tail) the
+        latest entry's, else None."""
+        r = self.reader
+        stmt = self.statement("_wm" in params, with_tail)
+        by_kind = {row[0]: row for row in r.guard(self._run, stmt, params)}
+        check = by_kind[2]
+        if check[-1]:
+            r.note_check(check[1], check[-1], *self._late_range(params), params["_lo"])
+        else:
+            r.note_check(check[1], None, None, None, params["_lo"])
+        self._names = stmt.keys[1:-1]
+        return by_kind.get(0) or by_kind.get(1)
+
     def _run(self, stmt: PreparedQuery, params: dict[str, Any]) -> list[tuple]:
         self.reader.queries += 1
         return stmt.execute(params)
@@ -241,8 +278,9 @@ class Skipper:
         self._open, self._open_estimate = [], 0
 
     def close(self) -> None:
-        for stmt in (*self._statements.values(), *([self._counter] if self._counter else [])):
-            stmt.close()
+        for stmt in (*self._statements.values(), self._counter, self._verify):
+            if stmt is not None:
+                stmt.close()
 
     # --- sampling ---------------------------------------------------------------------------------
     def worthwhile(self, sv: SourceVector) -> bool:
@@ -278,22 +316,24 @@ class Skipper:
         params = {"_lo": lo, "_t": t, "_i": i, "_limit": sv[0].t + maxage, **self.first.values(sv[0])}
         if r._watermark is not None:
             params["_wm"] = r._watermark
-        stmt = self.statement(r._watermark is not None)
-        by_kind = {row[0]: row for row in r.guard(self._run, stmt, params)}
-        check, check_last = by_kind[2], by_kind[3]
-        r.note_check(check[1], check[-1], check[2], check_last[2], lo)
-        row = by_kind.get(0) or by_kind.get(1)  # the candidate when there is one, else the latest entry
+        row = self._search(params, with_tail=False)
+        if row is None:  # no candidate: again, now with the latest entry (and rows since counted once)
+            if r._watermark is not None:
+                params["_wm"] = r._watermark
+            row = self._search(params, with_tail=True)
         if row is None:
             return False
-        kind, sql_changed = row[0], row[-1]
-        inst = Instance(zip(stmt.keys[1:-1], row[1:-1]))
+        kind = row[0]
+        inst = Instance(zip(self._names, row[1:-1]))
         self._open.append(Span(lo, (t, i), inst.key))
         self._open_estimate += max(1, int(inst["id"]) - int(i)) - 1  # ids mostly count entries: enough here
         r.entries_read += 1
         sv.sample(inst, changed, maxage)
         # changed_sql() must hold wherever changed() does; where it does not, entries before this one
         # may have been skipped wrongly too. (An overage the database did not see: the same, for time.)
-        if (sv.state == "changed" and not sql_changed) or (kind == 1 and sv.state == "overage"):
+        # A candidate within maxage qualified by changed_sql(); one beyond it may have by age alone.
+        if (kind == 1 and sv.proceed) or (
+                sv.state == "changed" and inst.t > params["_limit"] and not self._qualifies(sv)):
             raise UnderSelected(f"entry id={inst['id']} ({_show(inst.t)}) is {sv.state} for Python but "
                                 f"was {'the latest entry, no candidate' if kind == 1 else 'only over maxage'} "
                                 "for the database")
