@@ -10,10 +10,10 @@ Exactness does not rest on the SQL form being perfect:
 
 * it may over-select: every entry the database returns goes through the Python `changed()` and maxage
   rule as before; one that Python calls unchanged is sampled as such and the search goes on from it;
-* it must not under-select. Each returned entry carries whether changed_sql() holds for it; when the
-  search finds no candidate, the same statement returns the source's latest entry instead, judged by
-  Python too. Should Python call an entry changed where the SQL form did not (or overage where the
-  database saw no candidate), the SQL form is wrong: the vector is rewound to sv[0] — nothing has been
+* it must not under-select. When the search finds no candidate, a statement that repeats it also
+  returns the source's latest entry, judged by Python too; a candidate beyond maxage that Python calls
+  changed is checked against changed_sql(). Should Python call an entry changed where the SQL form
+  did not (or overage where the database saw no candidate), the SQL form is wrong: the vector is rewound to sv[0] — nothing has been
   written for the skipped stretch — and every entry is read in Python for the rest of the run, with an
   ERROR line. (A wrong SQL form that no returned entry exposes stays unseen: test a new changed_sql()
   against use_changed_sql = False, as tests/integration/test_skipping.py does for the example regimes);
