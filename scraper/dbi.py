@@ -167,8 +167,9 @@ class DbiWriter:
         """Validity records (each with its context and payload rows) in ONE transaction with four
         statements: one LOCALSEQNO bump for the whole block, its read-back, then executemany of the Vld
         rows and of the payload. The averager writes a territory chunk this way, a catch-up a group of
-        propagations: whole or absent, and ~100x fewer round trips than one transaction per record. The bump (an UPDATE) takes the row lock (InnoDB) / the write
-        lock (SQLite BEGIN IMMEDIATE) first, so two writers can never read the same LASTUSEDSEQNO."""
+        propagations: whole or absent, and ~100x fewer round trips than one transaction per record. The
+        bump (an UPDATE) takes the row lock (InnoDB) / the write lock (SQLite BEGIN IMMEDIATE) first, so
+        two writers can never read the same LASTUSEDSEQNO."""
         if not records:
             return []
         now = utcnow()

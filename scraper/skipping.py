@@ -192,12 +192,11 @@ class Skipper:
     def _late_range(self, params: dict[str, Any]) -> tuple[Any, Any]:
         """First and last date_time of the rows the check just counted late (for the log line only)."""
         r = self.reader
-        after = sa.and_(r.dt >= params["_lo"], sa.or_(r.dt > params["_t"],
-                                                     sa.and_(r.dt == params["_t"], r.id > params["_i"])))
-        _maxid, _late, first, last = r.late_check(after, sa.literal(params["_wm"])).selected_columns
+        check = r.late_check(r._after(params["_lo"], (params["_t"], params["_i"])), sa.literal(params["_wm"]))
         r.queries += 1
         with r.engine.connect() as conn:
-            return tuple(conn.execute(sa.select(first, last).where(r.id > params["_wm"])).one())
+            _maxid, _late, first, last = conn.execute(check).one()
+        return first, last
 
     def _qualifies(self, sv: SourceVector) -> bool:
         """Does changed_sql() hold for sv[-1] against sv[0]? Asked only for an entry over maxage that
@@ -302,7 +301,7 @@ class Skipper:
             (1 - _SMOOTHING) * self.stretch + _SMOOTHING * stretch)
         if self.stretch >= MIN_STRETCH and self.reader.buffered:
             self.reader.reset()
-        if len(self._closed) >= self.COUNT_SPANS:  # keeps the counts near current at one query per 200
+        if len(self._closed) >= self.COUNT_SPANS:  # keeps the counts near current: one query per COUNT_SPANS
             self.settle()
 
     def sample(self, sv: SourceVector, changed: Callable[[SourceVector], bool], maxage: timedelta) -> bool:
