@@ -7,7 +7,7 @@ import re
 import sqlalchemy as sa
 
 from fakers.schemas import PMT_CHANNELS, pmthv_tables
-from scraper import Faker, Regime, Scraper, Source, Target, moved
+from scraper import Faker, Regime, Scraper, Source, Target, any_of, moved
 
 CHANNEL = re.compile(r"L(\d+)C(\d+)R(\d+)")
 
@@ -19,9 +19,10 @@ class PmtHvScraper(Scraper):
                    for c in PMT_CHANNELS)
 
     def changed_sql(self, first, c):
-        power = [c[f"{ch}_Pw"] != first[f"{ch}_Pw"] for ch in PMT_CHANNELS]  # NULLs: see moved()
-        return sa.or_(moved(c, first, PMT_CHANNELS, self.threshold), *power,
-                      *(c[f"{ch}_Pw"].is_(None) for ch in PMT_CHANNELS))
+        # `!=` is NULL when either side is: a NULL power state on either side is a candidate, as in moved()
+        power = [sa.or_(c[p] != first[p], c[p].is_(None), first[p].is_(None))
+                 for p in (f"{ch}_Pw" for ch in PMT_CHANNELS)]
+        return sa.or_(moved(c, first, PMT_CHANNELS, self.threshold), any_of(power))
 
     def propagate(self, sv):
         inst = sv[-1]

@@ -27,7 +27,7 @@ INFO log line off, `use_changed_sql = True`, and while stretches between propaga
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable
@@ -80,6 +80,18 @@ class First(Mapping):
         return {p.key: inst[name] for name, p in self._params.items()}
 
 
+def any_of(conditions: Iterable[sa.ColumnElement[bool]], width: int = 32) -> sa.ColumnElement[bool]:
+    """OR of many conditions, grouped in parenthesised blocks of `width`. SQLite parses `a OR b OR ...`
+    one level deeper per term and refuses expressions deeper than 1000: the 192 channels of pmthv,
+    three terms each plus the power states, were already at 960."""
+    terms = list(conditions)
+    while len(terms) > width:
+        # `(block) IS TRUE`: SQLAlchemy flattens a nested or_() (even in parentheses) back into one
+        # chain; a comparison it leaves alone, and in a WHERE clause it means the same (NULL is not true)
+        terms = [sa.or_(*terms[k:k + width]).is_(sa.true()) for k in range(0, len(terms), width)]
+    return sa.or_(*terms)
+
+
 def moved(c: sa.ColumnCollection, first: Mapping[str, Any], names: list[str] | tuple[str, ...],
           threshold: float) -> sa.ColumnElement[bool]:
     """`changed_sql` of the commonest `changed()`: any |sv[-1][n] - sv[0][n]| > threshold for n in names.
@@ -95,7 +107,7 @@ def moved(c: sa.ColumnCollection, first: Mapping[str, Any], names: list[str] | t
         col, old = c[n], first[n]
         slack = (sa.func.abs(old) + number(abs(threshold) + 1)) * number(SLACK)
         tests += [col.is_(None), old.is_(None), sa.func.abs(col - old) > number(threshold) - slack]
-    return sa.or_(*tests)
+    return any_of(tests)
 
 
 @dataclass(frozen=True)

@@ -229,3 +229,29 @@ def test_moved_treats_nulls_as_candidates(sqlite_dbs):
     with src.connect() as conn:
         ids = conn.execute(sa.select(table.c.id).where(cond)).scalars().all()
     assert ids == [3]
+
+
+
+def test_a_null_power_state_in_sv0_is_a_candidate_not_an_exposed_miss(sqlite_dbs, caplog):
+    """Python's `!=` calls any power state changed against a NULL one; SQL's `!=` is NULL there. The
+    SQL form must say candidate, not leave it to the under-selection check (which would read the rest
+    of the run in Python)."""
+    src = sqlite_dbs.engine("source")
+    hv, pw = create_pmthv(src)[:2]
+    PmtHvRowFactory.reset_sequence()
+    rows = PmtHvRowFactory.build_batch(40)
+    for r in rows[19:]:
+        r["L2C3R4"] = 1520.0  # a step at entry 20, after a stretch long enough to switch to skipping
+    power = [power_row(r) for r in rows]
+    power[19]["L1C1R1_Pw"] = None  # so sv[0] of the skip searches from entry 20 on has a NULL power state
+    insert(src, hv, rows), insert(src, pw, power)
+    keys = {"regime": "regimes.pmthv:PmtHv", "maxage": "1h", "threshold": 5.0}
+    run(sqlite_dbs, "InPython", use_changed_sql=False, **keys)
+    with caplog.at_level(logging.ERROR, logger="scraper.engine"):
+        skipping = run(sqlite_dbs, "Skipping", **keys)
+    tgt = sqlite_dbs.engine("target")
+    assert target_rows(tgt, "Skipping") == target_rows(tgt, "InPython")
+    assert len(target_rows(tgt, "InPython")) >= 2  # entry 20 (the step) and 21 (power NULL -> 1)
+    assert skipping.summary.skipped > 0
+    assert "disagrees with changed()" not in caplog.text
+    assert skipping.readers[0].skipper is not None
