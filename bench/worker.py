@@ -55,7 +55,7 @@ def naive_loop(engine: Engine, max_samples: int) -> tuple[int, int]:
             samples += 1
             sv.sample(Instance(dict(row)), engine.scraper.changed, cfg.maxage)
             if sv.proceed:
-                engine._propagate(sv)
+                engine._propagate(sv, reader)
                 engine.flush()  # the original wrote each propagation in its own transaction
                 propagations += 1
     return samples, propagations
@@ -89,7 +89,7 @@ def naive_dbapi_loop(engine: Engine, max_samples: int) -> tuple[int, int]:
             samples += 1
             sv.sample(Instance(values), engine.scraper.changed, cfg.maxage)
             if sv.proceed:
-                engine._propagate(sv)
+                engine._propagate(sv, reader)
                 engine.flush()  # the original wrote each propagation in its own transaction
                 propagations += 1
     finally:

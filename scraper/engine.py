@@ -23,7 +23,7 @@ from .outage import Stopped
 from .plugins import load_regime
 from .reader import SourceReader
 from .regime import Source
-from .skipping import Skipper, UnderSelected
+from .skipping import Disordered, Skipper, UnderSelected
 from .sourcevector import Instance, SourceVector
 from .timezones import Clock
 
@@ -98,6 +98,9 @@ class Engine:
         self.svs = [self._resume(src, reader, floor) for src, reader in zip(self.regime.sources, self.readers)]
         self._pending: list[tuple[Context, datetime, datetime, list]] = []  # propagations not yet committed
         self._pending_since = 0.0
+        # per reader (entries_read, late, watermark) at its last propagation, and with skipped at the last commit
+        self._proceeded: dict[SourceReader, tuple[int, int, int | None]] = {}
+        self._committed = [(r.entries_read, r.skipped, r.late, r._watermark) for r in self.readers]
         self._verbose = True  # until run() knows whether the per-sample log is on
         self.ops = Operations(self)  # outage retries, sleep tuning, metrics, progress
         for reader in self.readers:
@@ -213,11 +216,16 @@ class Engine:
     def run(self) -> Summary:
         verbose = self._verbose = svlog.isEnabledFor(logging.INFO)
         try:
-            self._loop(verbose)
-            self.flush()
-            for reader in self.readers:
-                if reader.skipper is not None:
-                    reader.skipper.settle(final=True)
+            self._enable_skipping(verbose)
+            self.ops.start()
+            while True:
+                try:
+                    self._loop(verbose)
+                    self.flush()
+                    self._settle(final=True)
+                    break
+                except Disordered as exc:
+                    self._disordered(exc)
         except Stopped:
             pass  # stop requested while a database was down: the target holds only whole propagations
         except BaseException:
@@ -234,8 +242,6 @@ class Engine:
         cfg, rounds, ops = self.cfg, 0, self.ops
         offset, maxage, maxiter, changed = cfg.offset, cfg.maxage, cfg.maxiter, self.scraper.changed  # hot loop
         vectors = list(zip(self.svs, self.readers, self.aggregators))
-        self._enable_skipping(verbose)
-        ops.start()
         while not self.stop.is_set():
             progressed = False
             for sv, reader, agg in vectors:
@@ -259,7 +265,7 @@ class Engine:
                 if sv.proceed:
                     if skipper is not None:
                         skipper.proceeded(sv)
-                    self._propagate(sv, agg)
+                    self._propagate(sv, reader, agg)
             rounds += 1
             ops.round()
             if maxiter and rounds >= maxiter:
@@ -278,6 +284,10 @@ class Engine:
         the regime states changed() in SQL, every entry is read (offset 0), no sample budget (maxiter)
         and no per-sample log line to print."""
         cfg = self.cfg
+        for reader in self.readers:  # a second run() of this engine starts afresh
+            if reader.skipper is not None:
+                reader.skipper.close()
+            reader.skipper = None
         if not cfg.use_changed_sql or verbose or cfg.offset or cfg.maxiter:
             return
         for reader in self.readers:
@@ -300,7 +310,30 @@ class Engine:
                   "%s on (fix changed_sql, or set use_changed_sql = False)", sv.source.label, exc,
                   type(self.scraper).__name__, sv[0].t)
 
-    def _propagate(self, sv: SourceVector, agg: Aggregator | None = None) -> None:
+    def _settle(self, final: bool = False) -> None:
+        """Count the entries judged in SQL and check the id-order stretches (Disordered): before each
+        commit, for the stretches it rests on; at the end, for the open ones too."""
+        for reader in self.readers:
+            if reader.skipper is not None:
+                reader.skipper.settle(final)
+
+    def _disordered(self, exc: Disordered) -> None:
+        """An id-order skip search may have missed a candidate: forget everything decided since the
+        last commit and resume from the target, as a restart would, searching that source in
+        (date_time, id) order from now on. Nothing uncertain was committed: flush() checks first."""
+        dropped, self._pending, self._proceeded = len(self._pending), [], {}
+        for reader, mark in zip(self.readers, self._committed):
+            reader.entries_read, reader.skipped, reader.late, reader._watermark = mark
+            reader.reset()
+            if reader.skipper is not None:
+                reader.skipper.forget()
+        exc.reader.skipper.by_id = False
+        floor = self.clock.to_utc(self.cfg.timefloor)
+        self.svs = [self._resume(src, reader, floor) for src, reader in zip(self.regime.sources, self.readers)]
+        log.warning("%s; %d propagation(s) not committed are redone, searching in (date_time, id) order",
+                    exc, dropped)
+
+    def _propagate(self, sv: SourceVector, reader: SourceReader, agg: Aggregator | None = None) -> None:
         if agg is not None:  # lazy: the aggregate query runs only if propagate() touches aggd
             sv[-1].aggd = agg.lazy(sv[0].t, sv[-1].t)
         rows = self.ops.retry("source", lambda: list(self.scraper.propagate(sv)))  # aggd may query
@@ -309,6 +342,7 @@ class Engine:
         if not self._pending:
             self._pending_since = time.monotonic()
         self._pending.append((self._context(sv.source), self.clock.to_utc(sv[0].t), self.clock.to_utc(sv[-1].t), rows))
+        self._proceeded[reader] = (reader.entries_read, reader.late, reader._watermark)
         sv.advance(self.cfg.interval)
         self.ops.propagated()
         if len(self._pending) >= COMMIT_RECORDS or not self._grouping():
@@ -321,11 +355,20 @@ class Engine:
         """Commit the pending propagations: ONE target transaction, whole or absent (see COMMIT_RECORDS)."""
         if not self._pending:
             return
+        self._settle()
         records, self._pending = self._pending, []
         ctx, start, end, _rows = records[-1]
         self.ops.retry("target", self.writer.write_many, records, recovered=lambda: self._written(ctx, start, end))
+        self._mark()
         self.summary.propagations += len(records)
         self.summary.cover(min(r[1] for r in records), max(r[2] for r in records))
+
+    def _mark(self) -> None:
+        """Each reader's counters as of the target's last commit: where _disordered() resumes."""
+        for k, reader in enumerate(self.readers):
+            entries, _skipped, late, wm = self._committed[k]
+            entries, late, wm = self._proceeded.pop(reader, (entries, late, wm))
+            self._committed[k] = (entries, reader.skipped, late, wm)
 
     def _written(self, ctx: Context, start: datetime, end: datetime) -> bool:
         """After a lost connection: did the COMMIT of [start, end] reach the target before it died?"""

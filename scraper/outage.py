@@ -140,7 +140,10 @@ class Retrier:
             return False
 
     def _up(self, which: str, attempts: int) -> None:
-        down_for = time.monotonic() - self._down.pop(which)
+        since = self._down.pop(which, None)  # the counting thread (skipping.py) may have said so already
+        if since is None:
+            return
+        down_for = time.monotonic() - since
         log.warning("%s DB back up after %.1fs (%d failed attempts)", which, down_for, attempts)
 
     @property

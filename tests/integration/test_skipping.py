@@ -15,6 +15,7 @@ from regimes.adtemp import AdTemp, AdTempScraper
 from scraper import moved
 from scraper import engine as engine_module
 from scraper.engine import Engine
+from scraper.skipping import Skipper
 from support import target_rows
 
 REGIME = {"regime": "regimes.adtemp:AdTemp", "interval": "10s", "maxage": "10m", "threshold": 0.5,
@@ -163,6 +164,62 @@ def test_killed_at_any_target_transaction_and_restarted_gives_the_uninterrupted_
             assert runs < 200
         assert runs > 2
         assert target_rows(dbs.engine("target"), kls) == expected, f"trial {trial}"
+
+
+@pytest.mark.parametrize("commit_records", [3, 500])
+def test_ids_that_do_not_follow_time_are_caught_and_the_target_stays_exact(dbs, monkeypatch, caplog, commit_records):
+    """The seen rows are searched in id order (cheaper), which is exact only where ids follow time. Here
+    two blocks of entries were written with their ids reversed, across steps: an id-order search returns
+    a later entry than the first candidate. The check before each commit must catch that, and the run
+    resume from its last commit in (date_time, id) order, ending with the target and counts of Python."""
+    src = dbs.engine("source")
+    rows = dcs_rows(1500, seed=5)
+    steps = [k for k in range(1, len(rows)) if rows[k]["Temp_PT1"] != rows[k - 1]["Temp_PT1"]
+             or rows[k]["Temp_PT2"] != rows[k - 1]["Temp_PT2"]]
+    for at in (steps[len(steps) // 3], steps[2 * len(steps) // 3]):  # 80 entries around a step, ids reversed
+        block = rows[at - 40:at + 40]
+        for row, new_id in zip(block, reversed([r["id"] for r in block])):
+            row["id"] = new_id
+    insert(src, create_adtemp(src), rows)
+    python = run(dbs, "InPython", use_changed_sql=False)
+    monkeypatch.setattr(engine_module, "COMMIT_RECORDS", commit_records)
+    with caplog.at_level(logging.WARNING, logger="scraper.engine"):
+        skipping = run(dbs, "Skipping")
+    tgt = dbs.engine("target")
+    assert target_rows(tgt, "Skipping") == target_rows(tgt, "InPython")
+    p, s = skipping.summary, python.summary
+    assert (p.entries_read, p.samples, p.propagations, p.range_utc, p.late) == (
+        s.entries_read, s.samples, s.propagations, s.range_utc, s.late)
+    warnings = [r.getMessage() for r in caplog.records if "ids do not follow date_time" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert "DBNS_SAB_Temp" in warnings[0] and "searching in (date_time, id) order" in warnings[0]
+    assert skipping.readers[0].skipper is not None and not skipping.readers[0].skipper.by_id
+    assert p.skipped > 1000  # still judged in SQL, in time order
+
+
+def test_a_row_committed_late_inside_a_skipped_stretch_is_late_and_not_read(dbs, monkeypatch):
+    """Searches see only the rows the last late check saw (id <= watermark): a row committed meanwhile
+    behind the cursor, in the stretch the database just judged and has not counted yet, is reported
+    late once and never counted as read — as reading every entry in Python reports it."""
+    src = dbs.engine("source")
+    table = create_adtemp(src)
+    rows = dcs_rows(1500, seed=5)
+    insert(src, table, rows)
+    reference = run(dbs, "Reference", use_changed_sql=False)
+    searches, search = [], Skipper._search
+
+    def search_then_insert(self, params, seen):
+        row = search(self, params, seen)
+        searches.append(row)
+        if len(searches) == 10:  # 5 s before the entry just returned: inside the stretch it ended
+            insert(src, table, [{**rows[0], "id": len(rows) + 1, "date_time": row[2] - timedelta(seconds=5)}])
+        return row
+
+    monkeypatch.setattr(Skipper, "_search", search_then_insert)
+    summary = run(dbs, "Late").summary
+    assert len(searches) > 10 and summary.skipped > 1000
+    assert summary.late == 1
+    assert summary.entries_read == reference.summary.entries_read
 
 
 def test_a_changed_sql_that_misses_changes_is_caught_and_the_target_stays_exact(sqlite_dbs, caplog):
