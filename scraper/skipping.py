@@ -40,7 +40,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -69,12 +69,14 @@ class UnderSelected(Exception):
 
 
 class Disordered(Exception):
-    """An id-order search stretch holds an entry whose id does not lie between the stretch's ends: the
-    search may have missed a candidate, so nothing decided since the last commit can be trusted."""
+    """An id-order search stretch holds an entry whose id does not lie between the stretch's ends and
+    which Python calls changed or overage: the search missed it, so nothing decided since the last
+    commit can be trusted."""
 
-    def __init__(self, reader: "SourceReader", span: Span):
+    def __init__(self, reader: "SourceReader", span: "Span", inst: Instance):
         super().__init__(f"{reader.main.name}: ids do not follow date_time between {_show(span.after[0])} "
-                         f"(id {span.after[1]}) and {_show(span.upto[0])} (id {span.upto[1]})")
+                         f"(id {span.after[1]}) and {_show(span.upto[0])} (id {span.upto[1]}): entry id={inst['id']} "
+                         f"({_show(inst.t)}) was missed")
         self.reader = reader
 
 
@@ -142,8 +144,9 @@ class Span:
     after: tuple[datetime, int]
     upto: tuple[datetime, int]
     wm: int  # the rows the search could see: id <= wm (the others are late: see Skipper.statement)
-    by_id: bool = False  # searched in id order: exact only if every entry in it has an id in (after, upto)
+    by_id: bool = False  # searched in id order: exact unless an entry with an id outside (after, upto) is a candidate
     inside: int = 0  # entries returned by the database (sampled in Python) inside a merged span
+    first: Instance | None = field(default=None, compare=False)  # sv[0] during an id-order search
 
     def empty(self) -> "Span":
         """A span holding no entry (upto = after): pads a counting query."""
@@ -184,6 +187,7 @@ class Skipper:
         # off for the rest of the run once a span shows they do not (Disordered)
         self.by_id = True
         self._seen_by_id = False  # the last search was one in id order
+        self._rules: tuple[Callable[[SourceVector], bool], timedelta] | None = None  # changed(), maxage
 
     @classmethod
     def build(cls, reader: "SourceReader", changed_sql: Callable[..., Any]) -> "Skipper | None":
@@ -316,8 +320,25 @@ class Skipper:
         rows = self.reader.guard(self.counter().execute, params)
         for k, _n, disorder in rows:
             if disorder and k < len(chunk):
-                raise Disordered(self.reader, chunk[k])
+                self._judge_disordered(chunk[k])
         return sum(row[1] for row in rows) - sum(sp.inside for sp in chunk)
+
+    def _judge_disordered(self, sp: Span) -> None:
+        """Entries out of id order in an id-order span (a DCS row committed late, say) were not looked
+        at by its search; harmless unless one is a candidate. Python judges each against that span's
+        sv[0] (rarely more than a few rows); Disordered for the first it calls changed or overage."""
+        r = self.reader
+        dt, id_ = r.dt, r.id
+        (t, i), (ut, ui), (di, du) = sp.after, sp.upto, sp.id_bounds()
+        stmt = r.query.where(dt >= sp.lo, sa.or_(dt > t, sa.and_(dt == t, id_ > i)),
+                             sa.or_(dt < ut, sa.and_(dt == ut, id_ < ui)), id_ <= sp.wm,
+                             sa.or_(id_ <= di, id_ >= du)).order_by(dt, id_)
+        changed, maxage = self._rules
+        for inst in r.guard(r._run, stmt):
+            sv = SourceVector(r.source, sp.lo, sp.first)
+            sv.sample(inst, changed, maxage)
+            if sv.proceed:
+                raise Disordered(r, sp, inst)
 
     def _search(self, params: dict[str, Any], seen: bool) -> tuple | None:
         """Run a skip statement (and note its late check): the candidate's row, else the latest entry's
@@ -419,6 +440,7 @@ class Skipper:
         """Sample the next entry worth Python's attention into `sv`, the entries before it judged
         unchanged by the database; False when the source has nothing beyond sv[-1]."""
         r = self.reader
+        self._rules = (changed, maxage)  # for the counting thread's judgement of disordered entries
         t, i = sv.last_key
         lo = max(sv.tcursor, t)
         if r.floor is not None and lo < r.floor:
@@ -434,7 +456,8 @@ class Skipper:
             return False
         kind = row[0]
         inst = Instance(zip(self._names, row[1:-1]))
-        self._open.append(Span(lo, (t, i), inst.key, r._watermark, by_id=kind == 0 and self._seen_by_id))
+        by_id = kind == 0 and self._seen_by_id
+        self._open.append(Span(lo, (t, i), inst.key, r._watermark, by_id=by_id, first=sv[0] if by_id else None))
         self._open_estimate += max(1, int(inst["id"]) - int(i)) - 1  # ids mostly count entries: enough here
         r.entries_read += 1
         sv.sample(inst, changed, maxage)

@@ -16,7 +16,7 @@ from scraper import moved
 from scraper import engine as engine_module
 from scraper.engine import Engine
 from scraper.skipping import Skipper
-from support import target_rows
+from support import target_rows, validities
 
 REGIME = {"regime": "regimes.adtemp:AdTemp", "interval": "10s", "maxage": "10m", "threshold": 0.5,
           "timefloor": "2011-02-01 00:00:00", "loglevel": "WARNING"}
@@ -195,6 +195,39 @@ def test_ids_that_do_not_follow_time_are_caught_and_the_target_stays_exact(dbs, 
     assert "DBNS_SAB_Temp" in warnings[0] and "searching in (date_time, id) order" in warnings[0]
     assert skipping.readers[0].skipper is not None and not skipping.readers[0].skipper.by_id
     assert p.skipped > 1000  # still judged in SQL, in time order
+
+
+def test_entries_out_of_id_order_that_are_not_candidates_cost_no_rewind(dbs, monkeypatch, caplog):
+    """DCS commits some rows late: a higher id than newer rows. An id-order search does not look at
+    them, which is harmless unless one is a candidate; Python judges each (against that stretch's sv[0])
+    and, none being one, the run goes on in id order, with the target and counts of Python."""
+    src = dbs.engine("source")
+    rows = dcs_rows(1500, seed=5)
+    insert(src, create_adtemp(src), rows)
+    run(dbs, "Original", use_changed_sql=False)
+    ends = {end for _start, end in validities(dbs.engine("target"), "Original")}
+    times = [r["date_time"] for r in rows]
+    quiet = [k for k in range(1, len(rows) - 1) if times.count(times[k]) == 1  # no twin: same order
+             and all(abs(times[k] - end) > timedelta(seconds=30) for end in ends)]
+    late = random.Random(8).sample(quiet, 12)
+    for n, k in enumerate(sorted(late), 1):  # committed after everything else
+        rows[k]["id"] = len(rows) + n
+    with dbs.engine("source").begin() as conn:
+        conn.execute(sa.text("DELETE FROM DBNS_SAB_Temp"))
+    insert(src, create_adtemp(src), rows)
+    python = run(dbs, "InPython", use_changed_sql=False)
+    judged, judge = [], Skipper._judge_disordered
+    monkeypatch.setattr(Skipper, "_judge_disordered", lambda self, sp: (judged.append(sp), judge(self, sp)))
+    with caplog.at_level(logging.WARNING, logger="scraper.engine"):
+        skipping = run(dbs, "Skipping")
+    tgt = dbs.engine("target")
+    assert target_rows(tgt, "Skipping") == target_rows(tgt, "InPython") == target_rows(tgt, "Original")
+    p, s = python.summary, skipping.summary
+    assert (s.entries_read, s.propagations, s.range_utc, s.late) == (p.entries_read, p.propagations,
+                                                                    p.range_utc, p.late)
+    assert len(judged) >= 6  # the out-of-order entries were seen by the check ...
+    assert not [r for r in caplog.records if "ids do not follow" in r.getMessage()]  # ... and cleared
+    assert skipping.readers[0].skipper.by_id
 
 
 def test_a_row_committed_late_inside_a_skipped_stretch_is_late_and_not_read(dbs, monkeypatch):
