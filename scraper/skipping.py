@@ -25,11 +25,12 @@ Two things make the common search a single cheap SELECT (bench/: MariaDB catch-u
 * it looks only at the rows the last late check saw (id <= watermark). Rows committed since are left
   to the next check, made with the search whenever the seen rows hold no candidate; it counts those
   behind the cursor as late, as a batch query does (reader.py), so none is both read and late;
-* it walks the seen rows in id order, the table's own: where ids follow time, as DCS tables' do, the
-  first candidate by id is the first by time. Where they do not, it may not be: each such stretch is
-  checked by the counting query before anything resting on it is committed, and if one holds an
-  entry with an id outside its ends (Disordered) the engine drops what is not committed, resumes
-  from the target as a restart would, and searches that source in (date_time, id) order from then on.
+* it walks the seen rows in id order, the table's own: where ids follow time, as they mostly do in
+  DCS tables, the first candidate by id is the first by time. Where they do not, it may not be: the
+  counting query checks each such stretch before anything resting on it is committed, Python judges
+  the entries it finds out of id order (a row committed late, say: harmless unless a candidate), and
+  if one is a candidate (Disordered) the engine drops what is not committed, resumes from the target
+  as a restart would, and searches that source in (date_time, id) order from then on.
 
 It is used only where skipping changes nothing observable: `offset = 0`, `maxiter = 0`, the per-sample
 INFO log line off, `use_changed_sql = True`, and while stretches between propagations are long enough
