@@ -94,13 +94,12 @@ class Engine:
         self.scraper = self.regime.scraper(cfg, target)
         self.readers = [SourceReader(self.source_engine, src, cfg, cfg.batch) for src in self.regime.sources]
         self.aggregators = self._aggregators()
-        floor = self.clock.to_utc(cfg.timefloor)
-        self.svs = [self._resume(src, reader, floor) for src, reader in zip(self.regime.sources, self.readers)]
+        self.svs = self._resume_all()
         self._pending: list[tuple[Context, datetime, datetime, list]] = []  # propagations not yet committed
         self._pending_since = 0.0
-        # per reader (entries_read, late, watermark) at its last propagation, and with skipped at the last commit
+        # per reader: its bookmark at its last propagation; with its skipped count, at the last commit
         self._proceeded: dict[SourceReader, tuple[int, int, int | None]] = {}
-        self._committed = [(r.entries_read, r.skipped, r.late, r._watermark) for r in self.readers]
+        self._committed = [(r.bookmark(), r.skipped) for r in self.readers]
         self._verbose = True  # until run() knows whether the per-sample log is on
         self.ops = Operations(self)  # outage retries, sleep tuning, metrics, progress
         for reader in self.readers:
@@ -140,6 +139,10 @@ class Engine:
 
     def _context(self, src: Source) -> Context:
         return Context(src.sitemask, src.subsite, src.simmask, self.cfg.task)
+
+    def _resume_all(self) -> list[SourceVector]:
+        floor = self.clock.to_utc(self.cfg.timefloor)
+        return [self._resume(src, reader, floor) for src, reader in zip(self.regime.sources, self.readers)]
 
     def _resume(self, src: Source, reader: SourceReader, floor: datetime) -> SourceVector:
         cfg, ctx = self.cfg, self._context(src)
@@ -322,14 +325,12 @@ class Engine:
         last commit and resume from the target, as a restart would, searching that source in
         (date_time, id) order from now on. Nothing uncertain was committed: flush() checks first."""
         dropped, self._pending, self._proceeded = len(self._pending), [], {}
-        for reader, mark in zip(self.readers, self._committed):
-            reader.entries_read, reader.skipped, reader.late, reader._watermark = mark
-            reader.reset()
+        for reader, (bookmark, skipped) in zip(self.readers, self._committed):
+            reader.restore(bookmark, skipped)
             if reader.skipper is not None:
                 reader.skipper.forget()
         exc.reader.skipper.by_id = False
-        floor = self.clock.to_utc(self.cfg.timefloor)
-        self.svs = [self._resume(src, reader, floor) for src, reader in zip(self.regime.sources, self.readers)]
+        self.svs = self._resume_all()
         log.warning("%s; %d propagation(s) not committed are redone, searching in (date_time, id) order",
                     exc, dropped)
 
@@ -342,7 +343,7 @@ class Engine:
         if not self._pending:
             self._pending_since = time.monotonic()
         self._pending.append((self._context(sv.source), self.clock.to_utc(sv[0].t), self.clock.to_utc(sv[-1].t), rows))
-        self._proceeded[reader] = (reader.entries_read, reader.late, reader._watermark)
+        self._proceeded[reader] = reader.bookmark()
         sv.advance(self.cfg.interval)
         self.ops.propagated()
         if len(self._pending) >= COMMIT_RECORDS or not self._grouping():
@@ -366,9 +367,8 @@ class Engine:
     def _mark(self) -> None:
         """Each reader's counters as of the target's last commit: where _disordered() resumes."""
         for k, reader in enumerate(self.readers):
-            entries, _skipped, late, wm = self._committed[k]
-            entries, late, wm = self._proceeded.pop(reader, (entries, late, wm))
-            self._committed[k] = (entries, reader.skipped, late, wm)
+            bookmark = self._proceeded.pop(reader, self._committed[k][0])
+            self._committed[k] = (bookmark, reader.skipped)
 
     def _written(self, ctx: Context, start: datetime, end: datetime) -> bool:
         """After a lost connection: did the COMMIT of [start, end] reach the target before it died?"""

@@ -188,3 +188,13 @@ class SourceReader:
 
     def reset(self) -> None:
         self._buf.clear()
+
+    def bookmark(self) -> tuple[int, int, int | None]:
+        """(entries read, late rows, watermark): what restore() returns to when the engine resumes from
+        its last commit (engine.Engine._disordered)."""
+        return self.entries_read, self.late, self._watermark
+
+    def restore(self, bookmark: tuple[int, int, int | None], skipped: int) -> None:
+        self.entries_read, self.late, self._watermark = bookmark
+        self.skipped = skipped
+        self.reset()

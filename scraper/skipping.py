@@ -331,10 +331,9 @@ class Skipper:
         sv[0] (rarely more than a few rows); Disordered for the first it calls changed or overage."""
         r = self.reader
         dt, id_ = r.dt, r.id
-        (t, i), (ut, ui), (di, du) = sp.after, sp.upto, sp.id_bounds()
-        stmt = r.query.where(dt >= sp.lo, sa.or_(dt > t, sa.and_(dt == t, id_ > i)),
-                             sa.or_(dt < ut, sa.and_(dt == ut, id_ < ui)), id_ <= sp.wm,
-                             sa.or_(id_ <= di, id_ >= du)).order_by(dt, id_)
+        (ut, ui), (di, du) = sp.upto, sp.id_bounds()
+        stmt = r.query.where(r._after(sp.lo, sp.after), sa.or_(dt < ut, sa.and_(dt == ut, id_ < ui)),
+                             id_ <= sp.wm, sa.or_(id_ <= di, id_ >= du)).order_by(dt, id_)
         changed, maxage = self._rules
         for inst in r.guard(r._run, stmt):
             sv = SourceVector(r.source, sp.lo, sp.first)
