@@ -287,10 +287,7 @@ class Engine:
         the regime states changed() in SQL, every entry is read (offset 0), no sample budget (maxiter)
         and no per-sample log line to print."""
         cfg = self.cfg
-        for reader in self.readers:  # a second run() of this engine starts afresh
-            if reader.skipper is not None:
-                reader.skipper.close()
-            reader.skipper = None
+        self._drop_skippers()  # a second run() of this engine starts afresh
         if not cfg.use_changed_sql or verbose or cfg.offset or cfg.maxiter:
             return
         for reader in self.readers:
@@ -305,13 +302,16 @@ class Engine:
         reader.skipper.settle()
         reader.skipper.rewind()
         reader.reset()
-        for r in self.readers:
-            if r.skipper is not None:
-                r.skipper.close()
-            r.skipper = None
+        self._drop_skippers()
         log.error("%s: %s: %s.changed_sql() disagrees with changed(); reading every entry in Python from "
                   "%s on (fix changed_sql, or set use_changed_sql = False)", sv.source.label, exc,
                   type(self.scraper).__name__, sv[0].t)
+
+    def _drop_skippers(self) -> None:
+        for reader in self.readers:
+            if reader.skipper is not None:
+                reader.skipper.close()
+            reader.skipper = None
 
     def _settle(self, final: bool = False) -> None:
         """Count the entries judged in SQL and check the id-order stretches (Disordered): before each
@@ -376,7 +376,7 @@ class Engine:
         return last is not None and (last.timestart, last.timeend) == (start, end)
 
     def close(self) -> None:
-        for reader in self.readers:
+        for reader in self.readers:  # left in place: what a run used stays inspectable
             if reader.skipper is not None:
                 reader.skipper.close()
         self.source_engine.dispose()

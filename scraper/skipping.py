@@ -178,16 +178,15 @@ class Skipper:
         self._closed: list[Span] = []  # spans before sv[0]: final
         self._open: list[Span] = []  # spans after sv[0]: dropped by a rewind
         self._open_estimate = 0  # entries in the open spans, estimated from ids (the heuristic only)
-        self._statements: dict[tuple[bool, bool], PreparedQuery] = {}
+        self._statements: dict[tuple[bool, bool, bool], PreparedQuery] = {}
         self._counter: PreparedQuery | None = None
         self._pool: ThreadPoolExecutor | None = None  # the counting thread, started by the first count
-        self._counting: list[Future[int]] = []  # counts under way, oldest first
+        self._counting: list[Future[tuple[int, list[Span]]]] = []  # counts under way, oldest first
         self._verify: PreparedQuery | None = None
         self._names: list[str] = []  # the source columns, as the skip statements return them
         # search the seen rows in id order (see statement): where ids follow time, as DCS tables' do;
         # off for the rest of the run once a span shows they do not (Disordered)
         self.by_id = True
-        self._seen_by_id = False  # the last search was one in id order
         self._rules: tuple[Callable[[SourceVector], bool], timedelta] | None = None  # changed(), maxage
 
     @classmethod
@@ -309,9 +308,9 @@ class Skipper:
             self._counter = PreparedQuery(r.engine, stmt)
         return self._counter
 
-    def _count(self, chunk: list[Span]) -> int:
-        """Entries judged in SQL within up to COUNT_SPANS spans, in one query (on the counting thread);
-        Disordered if an id-order span holds an entry with an id beyond its ends."""
+    def _count(self, chunk: list[Span]) -> tuple[int, list[Span]]:
+        """Entries judged in SQL within up to COUNT_SPANS spans, in one query (on the counting thread),
+        and the id-order spans holding entries with an id beyond their ends (for _judge_disordered)."""
         params: dict[str, Any] = {}
         for n in range(self.COUNT_SPANS):
             sp = chunk[n] if n < len(chunk) else chunk[0].empty()
@@ -320,10 +319,8 @@ class Skipper:
                            f"_ut{n}": sp.upto[0], f"_ui{n}": sp.upto[1], f"_wm{n}": sp.wm,
                            f"_di{n}": di, f"_du{n}": du})
         rows = self.reader.guard(self.counter().execute, params)
-        for k, _n, disorder in rows:
-            if disorder and k < len(chunk):
-                self._judge_disordered(chunk[k])
-        return sum(row[1] for row in rows) - sum(sp.inside for sp in chunk)
+        suspects = [chunk[k] for k, _n, disorder in rows if disorder and k < len(chunk)]
+        return sum(row[1] for row in rows) - sum(sp.inside for sp in chunk), suspects
 
     def _judge_disordered(self, sp: Span) -> None:
         """Entries out of id order in an id-order span (a DCS row committed late, say) were not looked
@@ -347,7 +344,6 @@ class Skipper:
         r = self.reader
         stmt = self.statement(seen, "_wm" in params)
         rows = r.guard(self._run, stmt, params)
-        self._seen_by_id = seen and self.by_id
         if seen:
             self._names = stmt.keys
             return (0, *rows[0], None) if rows else None
@@ -368,27 +364,29 @@ class Skipper:
     def settle(self, final: bool = False) -> None:
         """Count the spans before sv[0] (and, when `final`, the open stretch too) into reader.skipped,
         waiting for every count under way: what a commit rests on is then checked (Disordered)."""
-        spans = self._closed + (self._open if final else [])
+        self._submit(self._closed + (self._open if final else []))
         self._closed = []
         if final:
             self._open, self._open_estimate = [], 0
-        for k in range(0, len(spans), self.COUNT_SPANS):
-            self._submit(spans[k:k + self.COUNT_SPANS])
         self._collect(wait=True)
 
-    def _submit(self, chunk: list[Span]) -> None:
-        """Count on a thread of its own (own connection), while the searches go on: the database works
-        on the count while Python works on the propagation (MariaDB catch-up: ~10 % of the run, bench/)."""
-        if self._pool is None:
+    def _submit(self, spans: list[Span]) -> None:
+        """Count on a thread of its own (own connection), COUNT_SPANS spans a query, while the searches go
+        on: the database counts while Python works on the propagation (MariaDB catch-up: ~10 %, bench/)."""
+        if spans and self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scraper-count")
-        self._counting.append(self._pool.submit(self._count, chunk))
+        for k in range(0, len(spans), self.COUNT_SPANS):
+            self._counting.append(self._pool.submit(self._count, spans[k:k + self.COUNT_SPANS]))
 
     def _collect(self, wait: bool) -> None:
-        """Add the finished counts (all, with `wait`), in order; re-raise what a count raised."""
+        """Add the finished counts (all, with `wait`), in order, and judge their suspect spans here, on
+        the engine's thread; re-raise what a count raised."""
         while self._counting and (wait or self._counting[0].done()):
-            done = self._counting.pop(0)
+            skipped, suspects = self._counting.pop(0).result()
             self.reader.queries += 1
-            self.reader.skipped += done.result()
+            self.reader.skipped += skipped
+            for sp in suspects:
+                self._judge_disordered(sp)
 
     def rewind(self) -> None:
         """sv was rewound to sv[0]: the open stretch will be read again, in Python."""
@@ -441,7 +439,7 @@ class Skipper:
         """Sample the next entry worth Python's attention into `sv`, the entries before it judged
         unchanged by the database; False when the source has nothing beyond sv[-1]."""
         r = self.reader
-        self._rules = (changed, maxage)  # for the counting thread's judgement of disordered entries
+        self._rules = (changed, maxage)  # for judging disordered entries when their count comes back
         t, i = sv.last_key
         lo = max(sv.tcursor, t)
         if r.floor is not None and lo < r.floor:
@@ -451,13 +449,13 @@ class Skipper:
         if r._watermark is not None:
             params["_wm"] = r._watermark
             row = self._search(params, seen=True)
+        by_id = row is not None and self.by_id  # found by the seen-rows search, in id order
         if row is None:  # no candidate among the rows seen: look at all, check for late rows
             row = self._search(params, seen=False)
         if row is None:
             return False
         kind = row[0]
         inst = Instance(zip(self._names, row[1:-1]))
-        by_id = kind == 0 and self._seen_by_id
         self._open.append(Span(lo, (t, i), inst.key, r._watermark, by_id=by_id, first=sv[0] if by_id else None))
         self._open_estimate += max(1, int(inst["id"]) - int(i)) - 1  # ids mostly count entries: enough here
         r.entries_read += 1
