@@ -13,10 +13,11 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from regimes.adlid import FUNCTIONS
-from scraper import commands, db
-from scraper.averager import Averager
-from scraper.engine import Engine
-from scraper.sourcevector import Instance
+from scraper import commands
+from scraper import db
+from scraper.modes.average import Averager
+from scraper.modes.scrape import Engine
+from scraper.core.sourcevector import Instance
 from fakers.schemas import LID
 
 

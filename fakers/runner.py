@@ -19,8 +19,8 @@ import sqlalchemy as sa
 
 from scraper import db
 from scraper.config import Settings
-from scraper.plugins import load_regime
-from scraper.regime import Faker
+from scraper.config.plugins import load_regime
+from scraper.api import Faker
 
 from . import ddl
 from .profiles import Profile, make_profile

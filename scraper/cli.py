@@ -8,9 +8,10 @@ import sys
 import threading
 from pathlib import Path
 
-from . import commands, config
-from .errors import ConfigError, OperatorError
-from .shutdown import StopRequest, sentinel_path
+from scraper import commands
+from scraper import config
+from scraper.errors import ConfigError, OperatorError
+from scraper.runtime.stop import StopRequest, sentinel_path
 
 USAGE = """scr.py -s SECTION [--cfg PATH] [--KEY VALUE ...] [--catchup] [--ALLOW_DROP_CREATE_TABLE]
               [--DROP_TARGET_TABLES] [--help]
@@ -60,7 +61,7 @@ def _main(argv: list[str]) -> int:
         raise OperatorError(f"scr.py: unrecognized argument {unknown[0]} (see scr.py --help)")
     overrides = {k[4:]: v for k, v in vars(args).items() if k.startswith("key_") and v is not None}
     if args.verb == "status":
-        from .status import table
+        from scraper.runtime.status import table
 
         rows = commands.status(args.cfg)
         print(table(rows))

@@ -4,9 +4,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from . import config
-from .config import Settings
-from .engine import Engine, Summary
+from scraper import config
+from scraper.config import Settings
+from scraper.modes.scrape import Engine, Summary
 
 
 def settings(cfg_path: str | None, section: str, overrides: dict[str, Any] | None = None) -> Settings:
@@ -15,14 +15,14 @@ def settings(cfg_path: str | None, section: str, overrides: dict[str, Any] | Non
 
 def status(cfg_path: str | None) -> list:
     """`scr.py status`: a SectionStatus for every section of the config (see scraper/status.py)."""
-    from .status import status as section_statuses
+    from scraper.runtime.status import status as section_statuses
 
     return section_statuses(config.config_path(cfg_path))
 
 
 def supervisord(cfg_path: str | None, section: str, dest: str) -> list:
     """`scr.py -S PATH -s SECTION|ALL`: write supervisord program files, return their paths."""
-    from .supervisord import write_programs
+    from scraper.runtime.supervisord import write_programs
 
     return write_programs(config.config_path(cfg_path), section, dest)
 
@@ -35,7 +35,7 @@ def run(cfg: Settings, *, allow_create: bool = False, drop: bool = False, catchu
 
         return run_faker(cfg, stop)
     if cfg.mode == "averager":
-        from .averager import average
+        from scraper.modes.average import average
 
         return average(cfg, allow_create=allow_create, drop=drop, stop=stop)
     return scrape(cfg, allow_create=allow_create, drop=drop, catchup=catchup, stop=stop)

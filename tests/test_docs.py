@@ -21,7 +21,10 @@ import pytest
 import sqlalchemy as sa
 from configobj import ConfigObj
 
-from scraper import cli, commands, config, configdoc
+from scraper import cli
+from scraper import commands
+from scraper import config
+from scraper.config import doc as configdoc
 from scraper.config import KEYS
 
 ROOT = Path(__file__).resolve().parents[1]

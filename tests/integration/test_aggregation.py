@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from fakers.schemas import LID
 from factories import create_lid, insert, lid_rows
-from scraper.engine import Engine
+from scraper.modes.scrape import Engine
 from scraper.errors import ConfigError
 from support import scrape, target_rows
 
@@ -134,7 +134,7 @@ def test_none_into_a_not_null_target_column_names_aggregate_none_and_writes_noth
     src, tgt = dbs.engine("source"), dbs.engine("target")
     create_lid(src, lid_rows(60, bad_every=1))
     from regimes.adlid import AdLid
-    from scraper.dbi import DbiTables
+    from scraper.targets.dbi import DbiTables
 
     tables = DbiTables("DcsAdLidSensor", AdLid.target.columns)
     for col in tables.payload.c:  # a DBI table made by other tooling: every payload column NOT NULL
@@ -165,7 +165,7 @@ def test_bad_aggregate_settings_stop_at_start_with_the_key_named(dbs, key, value
 
 
 def test_a_function_the_source_backend_lacks_is_refused_naming_the_key(sqlite_dbs):
-    from scraper.aggregation import FUNCTIONS
+    from scraper.sources.sql.aggregation import FUNCTIONS
     from scraper.config import AGGREGATE_FUNCTIONS
 
     assert set(AGGREGATE_FUNCTIONS) == set().union(*FUNCTIONS.values())  # the config check is the union

@@ -18,7 +18,7 @@ import factories
 from factories import create_lid, insert
 from scraper import commands
 from scraper.errors import ConfigError
-from scraper.timezones import Clock
+from scraper.core.timezones import Clock
 from support import target_rows, validities
 
 AVG = {"regime": "regimes.adlid:AdLid", "mode": "averager", "timefloor": "2011-01-01 00:00:00",

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from factories import START, STEP, AdTempRowFactory, create_adtemp, insert
-from scraper.engine import Engine
+from scraper.modes.scrape import Engine
 from support import scrape, target_rows, validities
 
 REGIME = {"regime": "regimes.adtemp:AdTemp", "interval": "10s", "maxage": "1h", "threshold": 0.5,

@@ -8,8 +8,9 @@ import sqlalchemy as sa
 
 from factories import AdTempRowFactory, create_adtemp, insert
 from processes import running, spawn, terminate, wait_for
-from scraper import cli, metrics
-from scraper.status import section_status, status
+from scraper import cli
+from scraper.runtime import metrics
+from scraper.runtime.status import section_status, status
 from support import scrape
 
 REGIME = {"regime": "regimes.adtemp:AdTemp", "interval": "10s", "maxage": "2m", "threshold": 0.5,
@@ -81,7 +82,7 @@ def test_status_reports_every_section_with_its_health(dbs, capsys):
     assert got["broken"].health == "ERROR" and '[broken] maxage: "10x" is not a duration' in got["broken"].note
     # nothing written for longer than maxage + 2 heartbeats: STALE, however close to the source it is
     later = done.last_write_age + timedelta(minutes=2, seconds=21)
-    from scraper.dbi import utcnow
+    from scraper.targets.dbi import utcnow
     assert section_status(str(path), "done", now=utcnow() + later).health == "STALE"
     assert cli.main(["--cfg", str(path), "status"]) == 1  # not every section is OK
     table = capsys.readouterr().out.splitlines()

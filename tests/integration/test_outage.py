@@ -13,7 +13,8 @@ import sqlalchemy as sa
 
 from factories import AdTempRowFactory, create_adtemp, insert
 from processes import newest, running, spawn, terminate, wait_for
-from scraper import cli, metrics
+from scraper import cli
+from scraper.runtime import metrics
 from support import Databases, scrape, target_rows
 
 REGIME = {"regime": "regimes.adtemp:AdTemp", "interval": "10s", "maxage": "2m", "threshold": 0.5,

@@ -25,8 +25,9 @@ WRITES, ROWS_PER_WRITE = 60, 3
 
 def _writer(cfg_path: str, writer_id: int, fresh: bool, ready, done) -> None:
     """Child process: connect like the engine does, then write WRITES validity records as fast as possible."""
-    from scraper import config, db
-    from scraper.dbi import Context, DbiTables, DbiWriter
+    from scraper import config
+    from scraper import db
+    from scraper.targets.dbi import Context, DbiTables, DbiWriter
 
     cfg = config.load(cfg_path, "race")
     engine = db.connect(cfg, "target", writer=True, create=True)
@@ -53,8 +54,9 @@ def _writer(cfg_path: str, writer_id: int, fresh: bool, ready, done) -> None:
 def race(dbs, writers: int, fresh: bool) -> None:
     cfg = dbs.write_cfg({"race": {"regime": "regimes.adtemp:AdTemp"}})
     if not fresh:
-        from scraper import config, db
-        from scraper.dbi import DbiTables, DbiWriter
+        from scraper import config
+        from scraper import db
+        from scraper.targets.dbi import DbiTables, DbiWriter
 
         settings = config.load(str(cfg), "race")
         engine = db.connect(settings, "target", writer=True, create=True)

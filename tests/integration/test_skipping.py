@@ -13,9 +13,9 @@ from factories import START, AdTempRowFactory, PmtHvRowFactory, create_adtemp, c
 from fakers.schemas import PT
 from regimes.adtemp import AdTemp, AdTempScraper
 from scraper import moved
-from scraper import engine as engine_module
-from scraper.engine import Engine
-from scraper.skipping import Skipper
+from scraper.modes import scrape as engine_module
+from scraper.modes.scrape import Engine
+from scraper.sources.sql.skipping import Skipper
 from support import target_rows, validities
 
 REGIME = {"regime": "regimes.adtemp:AdTemp", "interval": "10s", "maxage": "10m", "threshold": 0.5,

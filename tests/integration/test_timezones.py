@@ -15,9 +15,9 @@ import sqlalchemy as sa
 
 from factories import create_adtemp, insert
 from fakers.schemas import adtemp_tables
-from scraper.timezones import Clock
+from scraper.core.timezones import Clock
 from regimes.adtemp import AdTemp
-from scraper.regime import Source
+from scraper.api import Source
 from support import scrape, target_rows, validities
 
 ZURICH = ZoneInfo("Europe/Zurich")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import threading
 import time
 
-from scraper.outage import Backoff
-from scraper.shutdown import POLL, StopRequest
+from scraper.runtime.retry import Backoff
+from scraper.runtime.stop import POLL, StopRequest
 
 
 def test_backoff_doubles_from_half_a_second_up_to_the_cap():

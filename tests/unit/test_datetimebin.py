@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from scraper.datetimebin import Bins, ctime, local_of, territory, transitions
-from scraper.timezones import Clock
+from scraper.core.bins import Bins, ctime, local_of, territory, transitions
+from scraper.core.timezones import Clock
 
 ZONES = ["UTC", "Asia/Shanghai", "Europe/Zurich", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"]
 # Windows around both DST transitions of 2011 in the northern and southern hemisphere.

@@ -5,7 +5,7 @@ from datetime import timedelta as T
 
 import pytest
 
-from scraper.tuning import FAR_BEHIND, STEADY_FRACTION, SleepTuner, human
+from scraper.core.tuning import FAR_BEHIND, STEADY_FRACTION, SleepTuner, human
 
 
 @pytest.mark.parametrize("offset", [0, 1, 5])

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from scraper.regime import Source
-from scraper.sourcevector import Instance, SourceVector
+from scraper.api import Source
+from scraper.core.sourcevector import Instance, SourceVector
 
 T0 = datetime(2011, 2, 1, 0, 1, 0)
 MAXAGE = timedelta(minutes=1)

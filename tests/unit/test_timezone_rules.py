@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scraper.timezones import Clock
+from scraper.core.timezones import Clock
 
 ZURICH = Clock("Europe/Zurich")
 D = datetime

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from scraper.units import format_duration, format_time, parse_duration, parse_time
+from scraper.core.units import format_duration, format_time, parse_duration, parse_time
 
 
 @pytest.mark.parametrize("text, seconds", [

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Callable, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
-from .metrics import MetricsWriter
-from .outage import Retrier, Stopped, checked, classify, reason
-from .progress import Progress
-from .tuning import SleepTuner
+from scraper.runtime.metrics import MetricsWriter
+from scraper.runtime.retry import Retrier, Stopped, checked, classify, reason
+from scraper.runtime.progress import Progress
+from scraper.core.tuning import SleepTuner
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .engine import Engine
+    from scraper.modes.scrape import Engine
 
 log = logging.getLogger("scraper.operations")
 T = TypeVar("T")

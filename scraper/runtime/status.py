@@ -21,13 +21,15 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from . import config, db, metrics
-from .config import Settings
-from .errors import OperatorError
-from .plugins import load_regime
-from .timezones import Clock
-from .tuning import human
-from .dbi import utcnow
+from scraper import config
+from scraper import db
+from scraper.runtime import metrics
+from scraper.config import Settings
+from scraper.errors import OperatorError
+from scraper.config.plugins import load_regime
+from scraper.core.timezones import Clock
+from scraper.core.tuning import human
+from scraper.targets.dbi import utcnow
 
 HEALTH_ORDER = ("OK", "LAGGING", "STALE", "ERROR")
 

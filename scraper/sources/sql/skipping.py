@@ -47,11 +47,11 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import sqlalchemy as sa
 
-from .db import PreparedQuery
-from .sourcevector import Instance, SourceVector
+from scraper.db import PreparedQuery
+from scraper.core.sourcevector import Instance, SourceVector
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .reader import SourceReader
+    from scraper.sources.sql.reader import SourceReader
 
 log = logging.getLogger("scraper.skipping")
 

@@ -17,7 +17,7 @@ import logging
 import time
 from datetime import timedelta
 
-from .config import Settings
+from scraper.config import Settings
 
 log = logging.getLogger("scraper.tune")
 

@@ -23,14 +23,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .aggregation import AggregateSpec, check_rows, ensure_sqlite_math, not_null_columns
-from .config import Settings
-from .datetimebin import Bins, Chunk, Segment, territory
-from .dbi import Context
-from .engine import Engine, Summary
-from .reader import SourceReader
-from .regime import Source
-from .sourcevector import Instance
+from scraper.sources.sql.aggregation import AggregateSpec, check_rows, ensure_sqlite_math, not_null_columns
+from scraper.config import Settings
+from scraper.core.bins import Bins, Chunk, Segment, territory
+from scraper.targets.dbi import Context
+from scraper.modes.scrape import Engine, Summary
+from scraper.sources.sql.reader import SourceReader
+from scraper.api import Source
+from scraper.core.sourcevector import Instance
 
 log = logging.getLogger("scraper.averager")
 binlog = logging.getLogger("scraper.datetimebin")

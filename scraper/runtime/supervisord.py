@@ -20,7 +20,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from . import config, db
+from scraper import config
+from scraper import db
 
 STOPWAITSECS = 60
 

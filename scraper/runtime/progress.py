@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timedelta
 from typing import TextIO
 
-from .tuning import human
+from scraper.core.tuning import human
 
 log = logging.getLogger("scraper.progress")
 REDRAW = 0.1  # seconds between bar redraws

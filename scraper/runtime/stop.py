@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from .config import Settings
+from scraper.config import Settings
 
 log = logging.getLogger("scraper")
 POLL = 0.25  # seconds

@@ -14,18 +14,18 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from . import db
-from .aggregation import Aggregator, check_rows, ensure_sqlite_math, not_null_columns
-from .config import Settings
-from .dbi import Context, DbiTables, DbiWriter
-from .operations import Operations
-from .outage import Stopped
-from .plugins import load_regime
-from .reader import SourceReader
-from .regime import Source
-from .skipping import Disordered, Skipper, UnderSelected
-from .sourcevector import Instance, SourceVector
-from .timezones import Clock
+from scraper import db
+from scraper.sources.sql.aggregation import Aggregator, check_rows, ensure_sqlite_math, not_null_columns
+from scraper.config import Settings
+from scraper.targets.dbi import Context, DbiTables, DbiWriter
+from scraper.runtime.operations import Operations
+from scraper.runtime.retry import Stopped
+from scraper.config.plugins import load_regime
+from scraper.sources.sql.reader import SourceReader
+from scraper.api import Source
+from scraper.sources.sql.skipping import Disordered, Skipper, UnderSelected
+from scraper.core.sourcevector import Instance, SourceVector
+from scraper.core.timezones import Clock
 
 log = logging.getLogger("scraper.engine")
 REPLAY_RECORDS = 2000  # how far back a resume may look for an unambiguous start (a repeated DST hour

@@ -21,10 +21,10 @@ from typing import Any, Callable
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from . import db
-from .config import Settings
-from .regime import Source
-from .sourcevector import Instance
+from scraper import db
+from scraper.config import Settings
+from scraper.api import Source
+from scraper.core.sourcevector import Instance
 
 log = logging.getLogger("scraper.reader")
 _MAXID, _LATE, _LATE_FIRST, _LATE_LAST = "_scraper_maxid", "_scraper_late", "_scraper_late_first", "_scraper_late_last"

@@ -27,7 +27,7 @@ from typing import Mapping
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .db import DateTime
+from scraper.db import DateTime
 
 log = logging.getLogger("scraper.metrics")
 

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping, Sequence
 import sqlalchemy as sa
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import Settings
-    from .sourcevector import SourceVector
+    from scraper.config import Settings
+    from scraper.core.sourcevector import SourceVector
 
 
 @dataclass(frozen=True)

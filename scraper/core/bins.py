@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
-from .timezones import Clock
+from scraper.core.timezones import Clock
 
 EPOCH = datetime(1970, 1, 1)
 _MICRO = timedelta(microseconds=1)

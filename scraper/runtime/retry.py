@@ -22,8 +22,8 @@ from typing import Callable, TypeVar
 
 from sqlalchemy.exc import DBAPIError
 
-from .config import Settings
-from .errors import OperatorError
+from scraper.config import Settings
+from scraper.errors import OperatorError
 
 log = logging.getLogger("scraper.outage")
 T = TypeVar("T")

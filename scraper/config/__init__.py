@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from configobj import ConfigObj, ConfigObjError
 
-from .errors import ConfigError
-from .units import format_duration, format_time, parse_duration, parse_time
+from scraper.errors import ConfigError
+from scraper.core.units import format_duration, format_time, parse_duration, parse_time
 
 SHARED_SECTION = "DEFAULT"
 MODES = ("scraper", "faker", "averager")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import importlib
 
-from .config import Settings
-from .regime import Regime
+from scraper.config import Settings
+from scraper.api import Regime
 
 
 def load_regime(cfg: Settings) -> type[Regime]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping
 
-from .regime import Source
+from scraper.api import Source
 
 PROCEED_STATES = ("changed", "overage")
 

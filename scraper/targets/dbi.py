@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
-from .db import DateTime
+from scraper.db import DateTime
 
 AGGREGATENO = -1
 
