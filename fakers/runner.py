@@ -11,7 +11,7 @@ import logging
 import random
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ import sqlalchemy as sa
 
 from scraper import db
 from scraper.config import Settings
+from scraper.config.keys import Key
+from scraper.runtime.runner import RunOptions
 from scraper.config.plugins import load_regime
 from scraper.api import Faker
 
@@ -44,6 +46,32 @@ class FakerSummary:
         extra = ", ".join(f"{k} {v}" for k, v in self.events.items() if v)
         return (f"[{self.section}] fake entries written {self.written} per table, covering {span}"
                 + (f"; realism: {extra}" if extra else ""))
+
+
+KEYS = [
+    Key("faker_timestart", "time", datetime(2011, 2, 1), "date_time of the first fake entry (source-local)"),
+    Key("faker_dropsrc", "boolean", False, "faker: drop and recreate the fake source tables first"),
+    Key("profile", "text", "modulo_ramp", "faker value profile: modulo_ramp, constant, step, random_walk, sine"),
+    Key("faker_ddl", "text", "", "faker: no-data mysqldump file whose CREATE TABLEs make the fake source (MariaDB)"),
+    Key("profile_seed", "integer(min=0)", 1, "faker: seed of random_walk and of the realism options"),
+    Key("step_every", "positive_duration", timedelta(hours=1), "profile step: DB time between two steps"),
+    Key("step_size", "finite", 1.0, "profile step: size of each step"),
+    Key("walk_step", "finite", 0.1, "profile random_walk: standard deviation of one step per entry"),
+    Key("sine_period", "positive_duration", timedelta(days=1), "profile sine: period of the swing"),
+    Key("sine_amplitude", "finite", 2.0, "profile sine: amplitude of the swing"),
+    Key("faker_duplicates", "probability", 0.0, "faker: probability that an entry is re-inserted (same date_time)"),
+    Key("faker_gaps", "probability", 0.0, "faker: probability that the source falls silent after an entry"),
+    Key("faker_gap", "positive_duration", timedelta(minutes=10), "faker: how long (DB time) a gap lasts"),
+    Key("faker_badquality", "probability", 0.0, "faker: probability of Quality = 0 (tables with a Quality column)"),
+    Key("faker_late", "probability", 0.0, "faker: probability that an entry is committed late (behind newer ones)"),
+    Key("faker_late_by", "integer(min=1)", 5, "faker: a late entry is committed after this many newer entries"),
+]
+USES = ("interval", "sleep", "maxiter")
+
+
+def run(cfg: Settings, options: RunOptions) -> FakerSummary:
+    """Write fake entries into the regime's source tables (the section's `source`)."""
+    return run_faker(cfg, options.stop)
 
 
 def run_faker(cfg: Settings, stop: threading.Event | None = None) -> FakerSummary:

@@ -17,6 +17,7 @@ WATCHED = ("Temp_GdLS", "Temp_LS")
 
 
 class AdLidScraper(Scraper):
+    aggregates = FUNCTIONS
     def changed(self, sv) -> bool:
         old, new = sv[0], sv[-1]
         return any(new[c] is not None and old[c] is not None and abs(new[c] - old[c]) > self.threshold

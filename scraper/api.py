@@ -47,12 +47,18 @@ class Target:
 
 
 class Scraper:
-    """Base of a regime's scraper: override `changed` and `propagate`; the engine owns everything else."""
+    """Base of a regime's scraper: override `changed` and `propagate`; the engine owns everything else.
+
+    `aggregates` names the SQL aggregate functions whose results propagate() reads from sv[-1].aggd
+    (e.g. ("avg", "min", "max", "std")): a section's `aggregate` key must provide them, and only a
+    regime that aggregates can run as an averager. Both are checked before any database is opened."""
+
+    aggregates: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cfg: "Settings", target: Target):
         self.cfg = cfg
         self.target = target
-        self.threshold: float = cfg.threshold
+        self.threshold: float | None = cfg.get("threshold")  # the averager has no threshold
 
     def changed(self, sv: "SourceVector") -> bool:
         """True when sv[-1] differs enough from sv[0] to be worth a propagation (age is the engine's)."""

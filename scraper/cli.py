@@ -8,15 +8,17 @@ import sys
 import threading
 from pathlib import Path
 
-from scraper import commands
-from scraper import config
-from scraper.errors import ConfigError, OperatorError
+from scraper import commands, config, modes
+from scraper.errors import ConfigError, OperatorError, RegimeError
+from scraper.runtime.runner import RunOptions
 from scraper.runtime.stop import StopRequest, sentinel_path
 
 USAGE = """scr.py -s SECTION [--cfg PATH] [--KEY VALUE ...] [--catchup] [--ALLOW_DROP_CREATE_TABLE]
               [--DROP_TARGET_TABLES] [--help]
        scr.py status [--cfg PATH]
-       scr.py -S PATH -s SECTION|ALL [--cfg PATH]"""
+       scr.py -S PATH -s SECTION|ALL [--cfg PATH]
+       scr.py new-regime NAME [--dir DIR]"""
+VERBS = ("status", "new-regime")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,10 +37,34 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--catchup", action="store_true", help="run until the sources' latest entries are sampled, then exit 0")
     p.add_argument("--ALLOW_DROP_CREATE_TABLE", action="store_true", help="create missing target tables")
     p.add_argument("--DROP_TARGET_TABLES", action="store_true", help="drop the target tables first (tests, re-runs)")
-    keys = p.add_argument_group("overrides (any config key)")
-    for key in config.KEYS.values():
+    p.add_argument("--dry-run", action="store_true", help="say what would be changed, change nothing (decimator)")
+    keys = p.add_argument_group("overrides (any config key of the section's mode: --KEY VALUE)")
+    for key in modes.all_keys().values():
         keys.add_argument(f"--{key.name}", dest=f"key_{key.name}", metavar="VALUE", help=key.doc)
     return p
+
+
+def _split_overrides(argv: list[str]) -> tuple[list[str], dict[str, str]]:
+    """`--KEY VALUE` pairs for config keys, taken before argparse sees them: a value may start with
+    '-' (`--interval -10s` is then reported on the key `interval`, not as a missing argument)."""
+    known = modes.all_keys()
+    rest, overrides, i = [], {}, 0
+    while i < len(argv):
+        word = argv[i]
+        name, eq, value = word[2:].partition("=") if word.startswith("--") else ("", "", "")
+        if name in known:
+            if eq:
+                overrides[name] = value
+            elif i + 1 < len(argv):
+                overrides[name] = argv[i + 1]
+                i += 1
+            else:
+                rest.append(word)  # argparse says "expected one argument" for --KEY at the very end
+            i += 1
+            continue
+        rest.append(word)
+        i += 1
+    return rest, overrides
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,19 +73,25 @@ def main(argv: list[str] | None = None) -> int:
     except OperatorError as exc:
         print(exc, file=sys.stderr)
         return 2
+    except RegimeError as exc:
+        print(exc, file=sys.stderr)
+        return RegimeError.exit_status
 
 
 def _main(argv: list[str]) -> int:
     parser = _parser()
+    argv, overrides = _split_overrides(argv)
     args, unknown = parser.parse_known_args(argv)
-    # the one verb is a bare word, not a positional argument: `--bogus 3` must stay an unknown key
-    args.verb = unknown.pop(0) if unknown and unknown[0] == "status" else None
+    # verbs are bare words, not positional arguments: `--bogus 3` must stay an unknown key
+    args.verb = unknown.pop(0) if unknown and unknown[0] in VERBS else None
+    if args.verb == "new-regime":
+        return _new_regime(unknown)
     if unknown:
         name = unknown[0].lstrip("-").split("=")[0]
         if args.section and unknown[0].startswith("--"):
             raise ConfigError(config.config_path(args.cfg), args.section, name, "unknown key (see docs/config.md)")
         raise OperatorError(f"scr.py: unrecognized argument {unknown[0]} (see scr.py --help)")
-    overrides = {k[4:]: v for k, v in vars(args).items() if k.startswith("key_") and v is not None}
+    overrides.update({k[4:]: v for k, v in vars(args).items() if k.startswith("key_") and v is not None})
     if args.verb == "status":
         from scraper.runtime.status import table
 
@@ -80,9 +112,24 @@ def _main(argv: list[str]) -> int:
         return 0
     logging.basicConfig(level=cfg.loglevel, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = _stop_on_signals(sentinel_path(cfg))
-    summary = commands.run(cfg, allow_create=args.ALLOW_DROP_CREATE_TABLE, drop=args.DROP_TARGET_TABLES,
-                           catchup=args.catchup, stop=stop)
+    summary = commands.run(cfg, RunOptions(allow_create=args.ALLOW_DROP_CREATE_TABLE, drop=args.DROP_TARGET_TABLES,
+                                           catchup=args.catchup, dry_run=args.dry_run, stop=stop))
     print(summary.text())
+    return 0
+
+
+def _new_regime(words: list[str]) -> int:
+    dest = "."
+    if "--dir" in words:
+        at = words.index("--dir")
+        if at + 1 >= len(words):
+            raise OperatorError("scr.py new-regime: --dir needs a directory")
+        dest = words[at + 1]
+        del words[at:at + 2]
+    if len(words) != 1 or words[0].startswith("-"):
+        raise OperatorError("scr.py new-regime: give the regime's module name, e.g. scr.py new-regime gaspressure")
+    for path in commands.new_regime(words[0], dest):
+        print(f"wrote {path}")
     return 0
 
 

@@ -1,20 +1,24 @@
 """One library function per CLI verb; the CLI only parses arguments and prints what these return."""
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-from scraper import config
+from scraper import config, modes
 from scraper.config import Settings
-from scraper.modes.scrape import Engine, Summary
+from scraper.config.plugins import load_regime
+from scraper.runtime.runner import RunOptions
 
 
 def settings(cfg_path: str | None, section: str, overrides: dict[str, Any] | None = None) -> Settings:
-    return config.load(config.config_path(cfg_path), section, overrides)
+    """A section's settings, checked against its mode's keys, and the regime/config agreement
+    checked too: everything that can be known before any database is touched."""
+    cfg = modes.settings(config.config_path(cfg_path), section, overrides)
+    modes.mode(cfg.mode).validate(cfg, load_regime(cfg))
+    return cfg
 
 
 def status(cfg_path: str | None) -> list:
-    """`scr.py status`: a SectionStatus for every section of the config (see scraper/status.py)."""
+    """`scr.py status`: a SectionStatus for every section of the config (see scraper/runtime/status.py)."""
     from scraper.runtime.status import status as section_statuses
 
     return section_statuses(config.config_path(cfg_path))
@@ -24,27 +28,21 @@ def supervisord(cfg_path: str | None, section: str, dest: str) -> list:
     """`scr.py -S PATH -s SECTION|ALL`: write supervisord program files, return their paths."""
     from scraper.runtime.supervisord import write_programs
 
-    return write_programs(config.config_path(cfg_path), section, dest)
+    path = config.config_path(cfg_path)
+    for name in (config.sections(path) if section == "ALL" else [section]):
+        settings(path, name)  # the same checks as a run: no program file for a section that exits 2
+    return write_programs(path, section, dest)
 
 
-def run(cfg: Settings, *, allow_create: bool = False, drop: bool = False, catchup: bool = False,
-        stop: threading.Event | None = None):
-    """Run a section in its mode and return its summary (an object with `.text()`)."""
-    if cfg.mode == "faker":
-        from fakers.runner import run_faker  # fakers are optional at run time of a pure scraper
+def run(cfg: Settings, options: RunOptions | None = None, **flags: Any):
+    """Run a section in its mode and return its summary (an object with `.text()`).
 
-        return run_faker(cfg, stop)
-    if cfg.mode == "averager":
-        from scraper.modes.average import average
-
-        return average(cfg, allow_create=allow_create, drop=drop, stop=stop)
-    return scrape(cfg, allow_create=allow_create, drop=drop, catchup=catchup, stop=stop)
+    `flags` (allow_create=, drop=, catchup=, stop=, dry_run=) are a shorthand for RunOptions."""
+    return modes.mode(cfg.mode).run(cfg, options or RunOptions(**flags))
 
 
-def scrape(cfg: Settings, *, allow_create: bool = False, drop: bool = False, catchup: bool = False,
-           stop: threading.Event | None = None) -> Summary:
-    engine = Engine(cfg, allow_create=allow_create, drop=drop, catchup=catchup, stop=stop)
-    try:
-        return engine.run()
-    finally:
-        engine.close()
+def new_regime(name: str, dest: str = ".") -> list:
+    """`scr.py new-regime NAME`: write a regime module, its config sections and a kit test."""
+    from scraper.newregime import new_regime as write
+
+    return write(name, dest)

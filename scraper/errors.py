@@ -17,3 +17,12 @@ class ConfigError(OperatorError):
         if key:
             where += f" {key}"
         super().__init__(f"{where}: {message}")
+
+
+class RegimeError(Exception):
+    """A regime's own code failed on an entry (a bug, or data it did not expect): neither an outage
+    nor an operator mistake. One line naming regime, method, source, entry and the exception; exit
+    status 3, which the generated supervisord programs treat as expected (no restart loop: the same
+    entry would fail again at every restart)."""
+
+    exit_status = 3

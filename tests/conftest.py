@@ -62,3 +62,22 @@ def sqlite_dbs(request, tmp_path):
     d = _databases("sqlite", tmp_path, request)
     yield d
     d.close()
+
+
+@pytest.fixture
+def own_server(tmp_path):
+    """A private MariaDB server this test may stop and start without disturbing the session's one,
+    with databases fake_dcs and tmp_offline_db."""
+    from mariadb_server import MariaDBServer, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"MariaDB is required under CI=true: {reason}")
+        pytest.skip(reason)
+    with MariaDBServer() as server:
+        for name in ("fake_dcs", "tmp_offline_db"):
+            server.create_database(name)
+        dbs = Databases("mariadb", tmp_path, server.url("fake_dcs"), server.url("tmp_offline_db"))
+        yield server, dbs
+        dbs.close()

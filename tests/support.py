@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from scraper import commands
+from scraper import commands, modes
 from scraper.config import Settings
 
 
@@ -29,7 +29,10 @@ class Databases:
         lines = []
         for section, keys in sections.items():
             lines.append(f"[{section}]")
-            keys = {"source": self.source_url, "target": self.target_url, **keys}
+            where = {"source": self.source_url}
+            if keys.get("mode") != "faker":  # a faker writes its source; `target` is no key of its mode
+                where["target"] = self.target_url
+            keys = {**where, **keys}
             lines += [f"{k} = {v}" for k, v in keys.items()]
             lines.append("")
         path.write_text("\n".join(lines))
@@ -44,10 +47,16 @@ class Databases:
             eng.dispose()
 
 
+def for_mode(mode: str, keys: dict[str, Any]) -> dict[str, Any]:
+    """The keys of `keys` that a section of `mode` may set (a regime's test keys serve several modes)."""
+    known = modes.mode(mode).keys
+    return {k: v for k, v in keys.items() if k in known}
+
+
 def scrape(cfg: Settings, **kw):
     kw.setdefault("allow_create", True)
     kw.setdefault("catchup", True)
-    return commands.scrape(cfg, **kw)
+    return commands.run(cfg, **kw)
 
 
 def target_rows(engine: sa.Engine, kls: str) -> list[tuple]:

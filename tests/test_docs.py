@@ -21,11 +21,14 @@ import pytest
 import sqlalchemy as sa
 from configobj import ConfigObj
 
+from scraper import modes
 from scraper import cli
 from scraper import commands
 from scraper import config
-from scraper.config import doc as configdoc
-from scraper.config import KEYS
+from scraper.modes import reference as configdoc
+from scraper.modes import all_keys
+
+KEYS = all_keys()
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -97,7 +100,7 @@ def test_every_config_key_has_a_reference_entry_and_every_entry_is_a_real_key():
     missing, unknown = sorted(set(KEYS) - documented), sorted(documented - set(KEYS))
     assert not missing, (f"docs/config.md has no reference entry for {missing}: add '#### `key`' followed by "
                          "'Default: `...`. Example: `key = value`' and a paragraph, then run "
-                         "`python -m scraper.configdoc --write docs/config.md`")
+                         "`python -m scraper.modes.reference --write docs/config.md`")
     assert not unknown, f"docs/config.md documents keys that scraper/config.py KEYS does not have: {unknown}"
 
 
@@ -111,16 +114,18 @@ def test_reference_entry_states_the_real_default_and_an_example_an_operator_can_
     assert m["default"] == configdoc.shown_default(KEYS[name]), f"docs/config.md `{name}`: wrong default"
     assert m["key"] == name
     # The example goes through the same configobj parsing and validation as an operator's file.
-    keys = {"regime": "regimes.adtemp:AdTemp", "source": "sqlite:///x.db", name: m["value"]}
+    mode = modes.modes_using(name)[0]
+    keys = {"regime": "regimes.adlid:AdLid", "source": "sqlite:///x.db", "mode": mode,
+            **({"aggregate": "avg"} if mode == "averager" else {}), name: m["value"]}
     cfg = tmp_path / "example.cfg"
     cfg.write_text("[example]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items()))
-    settings = config.load(str(cfg), "example")
+    settings = modes.settings(str(cfg), "example")
     assert settings.origin(name) == "[example]"
 
 
 def test_generated_key_table_in_config_md_is_current():
     text = CONFIG_MD.read_text()
-    assert configdoc.refresh(text) == text, "run `python -m scraper.configdoc --write docs/config.md`"
+    assert configdoc.refresh(text) == text, "run `python -m scraper.modes.reference --write docs/config.md`"
     for key in KEYS.values():
         assert f"[`{key.name}`](#{key.name})" in text
 
@@ -151,7 +156,7 @@ def test_config_snippets_in_docs_use_only_real_keys_with_valid_values(path):
 def test_every_section_of_the_shipped_scraper_cfg_loads():
     path = str(ROOT / "scraper.cfg")
     for section in config.sections(path):
-        config.load(path, section)
+        modes.settings(path, section)
 
 
 # --- CLI output shown in the docs ---------------------------------------------------------------------
@@ -177,11 +182,11 @@ def demo_state(tmp_path_factory) -> Path:
     shutil.copy(ROOT / "scraper.cfg", home / "scraper.cfg")
     path = str(home / "scraper.cfg")
     sections = config.sections(path)
-    modes = {section: config.load(path, section).mode for section in sections}
+    mode_of = {section: modes.settings(path, section).mode for section in sections}
     # In-process (no interpreter start-up per section); fakers first, so every source table exists.
-    for section in sorted(sections, key=lambda s: modes[s] != "faker"):
-        overrides = {"maxiter": "50"} if modes[section] == "faker" else {}
-        commands.run(config.load(path, section, overrides), allow_create=True, catchup=True)
+    for section in sorted(sections, key=lambda s: mode_of[s] != "faker"):
+        overrides = {"maxiter": "50"} if mode_of[section] == "faker" else {}
+        commands.run(modes.settings(path, section, overrides), allow_create=True, catchup=True)
     return home
 
 
@@ -349,8 +354,8 @@ def test_readme_layout_names_every_engine_module_regime_and_top_level_directory(
     section = README.read_text().split("## Layout", 1)[1]
     words = set(re.findall(r"[\w.]+", FENCE.search(section)[2]))
     for package in ("scraper", "regimes", "fakers"):
-        for module in (ROOT / package).glob("*.py"):
+        for module in (ROOT / package).rglob("*.py"):
             if not module.stem.startswith("__"):
-                assert module.stem in words, f"README layout does not mention {package}/{module.name}"
+                assert {module.stem, module.name} & words, f"README layout does not mention {module.relative_to(ROOT)}"
     listed = {w.rstrip("/") for w in re.findall(r"^(\w+)/", FENCE.search(section)[2], re.M)}
     assert all((ROOT / d).is_dir() for d in listed), f"README layout lists a directory that does not exist: {listed}"

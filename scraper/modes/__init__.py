@@ -1,1 +1,67 @@
-"""modes."""
+"""The registry of modes: what `mode = NAME` in a section runs.
+
+A mode is a module. It declares the keys only it has (`KEYS`), the shared keys it reads (`USES`, names
+from scraper.config.keys.CATALOGUE), an optional `validate(cfg, regime)` that checks a section before
+any database is touched, and `run(cfg, options)` which runs the section on the mode-neutral runner
+(scraper/runtime/runner.py) and returns a summary with `.text()`. Modules are imported by name only
+when a section uses them, so the engine never imports the fakers' test-data code it does not run.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from scraper import config
+from scraper.config.keys import CATALOGUE, COMMON, Key
+
+MODES: dict[str, str] = {
+    "scraper": "scraper.modes.scrape",
+    "averager": "scraper.modes.average",
+    "faker": "fakers.runner",
+}
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    module: ModuleType
+
+    @property
+    def keys(self) -> dict[str, Key]:
+        """Every key a section of this mode may set, in the order --help shows them."""
+        own = {k.name: k for k in getattr(self.module, "KEYS", ())}
+        shared = {name: CATALOGUE[name] for name in getattr(self.module, "USES", ())}
+        head = {name: COMMON[name] for name in ("regime", "mode", "source", "source_tz")}
+        return {**head, **shared, **own, **COMMON}  # what runs and where first, operations last
+
+    def validate(self, cfg: config.Settings, regime: Any) -> None:
+        check = getattr(self.module, "validate", None)
+        if check is not None:
+            check(cfg, regime)
+
+    def run(self, cfg: config.Settings, options: Any) -> Any:
+        return self.module.run(cfg, options)
+
+
+def mode(name: str) -> Mode:
+    """The registered mode `name`; KeyError for a name that is not registered."""
+    return Mode(name, importlib.import_module(MODES[name]))
+
+
+def all_keys() -> dict[str, Key]:
+    """Every key of every mode: the CLI's override list and the config reference."""
+    keys: dict[str, Key] = {}
+    for name in MODES:
+        keys.update(mode(name).keys)
+    return keys
+
+
+def modes_using(key: str) -> list[str]:
+    return [name for name in MODES if key in mode(name).keys]
+
+
+def settings(path: str, section: str, overrides: dict[str, Any] | None = None) -> config.Settings:
+    """The checked settings of one section, against the keys of the section's own mode."""
+    return config.load(path, section, overrides, {name: mode(name).keys for name in MODES})

@@ -16,18 +16,20 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Iterator
 
 import sqlalchemy as sa
 
 from scraper.sources.sql.aggregation import AggregateSpec, check_rows, ensure_sqlite_math, not_null_columns
 from scraper.config import Settings
 from scraper.core.bins import Bins, Chunk, Segment, territory
+from scraper.config.keys import AGGREGATE_KEYS, Key
+from scraper.modes.dbi_section import DbiSection, check_aggregates
+from scraper.modes.scrape import Summary
+from scraper.runtime.runner import Runner, RunOptions
 from scraper.targets.dbi import Context
-from scraper.modes.scrape import Engine, Summary
 from scraper.sources.sql.reader import SourceReader
 from scraper.api import Source
 from scraper.core.sourcevector import Instance
@@ -82,39 +84,60 @@ def bin_expression(dt: sa.ColumnElement, chunk: Chunk, bins: Bins, dialect: str)
     return sa.case(*whens, else_=one(segs[-1]))
 
 
-class Averager(Engine):
-    """Reuses the engine's start-up (regime, connections, target preparation, readers)."""
+class Averager:
+    """The averager mode's Job: one step per territory chunk (one grouped query, one transaction)."""
 
-    def __init__(self, cfg: Settings, *, allow_create: bool = False, drop: bool = False,
-                 stop: threading.Event | None = None):
+    def __init__(self, cfg: Settings, runner: Runner):
         if not cfg.aggregate:
             raise cfg.error("aggregate", "mode averager needs aggregate functions (e.g. aggregate = avg,min,max,std)")
-        try:
-            self.bins = Bins(cfg.bin)
-        except ValueError as exc:
-            raise cfg.error("bin", str(exc)) from None
-        if cfg.territory < cfg.bin or cfg.territory % cfg.bin:
-            raise cfg.error("territory", f"{cfg.territory} is not a multiple of bin = {cfg.bin}")
-        super().__init__(cfg, allow_create=allow_create, drop=drop, catchup=True, stop=stop)
-
-    def _resume(self, src, reader, floor):  # the averager resumes per bin (see _territory_start)
-        return None
-
-    def _aggregators(self):
+        self.bins = checked_bins(cfg)
+        self.cfg, self.runner = cfg, runner
+        self.section = section = DbiSection.open(cfg, runner)
+        self.clock, self.scraper, self.writer = section.clock, section.scraper, section.writer
+        self.source_engine, self.readers = section.source_engine, section.readers
         ensure_sqlite_math(self.source_engine)
-        self._not_null = not_null_columns(self.target_engine, self.writer.t.kls)
-        return [None] * len(self.readers)
+        self._not_null = not_null_columns(section.target_engine, self.writer.t.kls)
+        self.summary = Summary(cfg.section)
+        self._work = self._everything()
 
-    def run(self) -> Summary:
+    # --- Job (runtime/runner.py) --------------------------------------------------------------------
+    def step(self) -> bool:
+        return next(self._work, None) is not None
+
+    def done(self) -> bool:
+        return self._work is None
+
+    def flush(self) -> None:
+        pass  # every chunk is committed as it is written
+
+    def idle(self) -> float:
+        return 0.0
+
+    def gauges(self) -> dict[str, float | None]:
+        return {}
+
+    def totals(self) -> dict[str, float]:
+        return {"propagations": self.summary.propagations, "entries_read": self.summary.entries_read,
+                "queries": sum(r.queries for r in self.readers)}
+
+    def _everything(self):
         dialect = self.source_engine.dialect.name
-        for src, reader in zip(self.regime.sources, self.readers):
+        for src, reader in zip(self.section.regime.sources, self.readers):
             spec = AggregateSpec(self.cfg, AggregateSpec.of_query(reader.query), dialect)
-            self._average(src, reader, spec)
-            if self.stop.is_set():
-                break
+            yield from self._average(src, reader, spec)
+        self._work = None
+        yield False
+
+    def summarize(self) -> Summary:
         self.summary.queries = sum(r.queries for r in self.readers)
-        self.summary.caught_up = not self.stop.is_set()
+        self.summary.caught_up = not self.runner.stopped
         return self.summary
+
+    def close(self) -> None:
+        self.section.close()
+
+    def _context(self, src: Source) -> Context:
+        return self.section.context(src)
 
     def _territory_start(self, ctx: Context, reader: SourceReader) -> datetime | None:
         last = self.writer.last_validity(ctx, self.clock.to_utc(self.cfg.timefloor))
@@ -125,9 +148,10 @@ class Averager(Engine):
             first = conn.execute(sa.select(sa.func.min(reader.dt)).where(reader.dt >= self.cfg.timefloor)).scalar()
         return None if first is None else self.bins.floor(self.clock.to_utc(first))
 
-    def _average(self, src: Source, reader: SourceReader, spec: AggregateSpec) -> None:
+    def _average(self, src: Source, reader: SourceReader, spec: AggregateSpec) -> Iterator[bool]:
         ctx = self._context(src)
-        start, latest = self._territory_start(ctx, reader), reader.latest_time()
+        start = self.runner.retry("source", self._territory_start, ctx, reader)
+        latest = self.runner.retry("source", reader.latest_time)
         if start is None or latest is None:
             log.info("%s %s: no source entries to average", src.label, ctx)
             return
@@ -142,23 +166,23 @@ class Averager(Engine):
             binlog.info(chunk.line())
         log.info("looping over %d territory bins performing grouped aggregate queries in each bin", len(chunks))
         aggregates = spec.select_list()  # built once: ~80 labelled expressions
-        fetch = functools.partial(self._fetch, reader, spec, aggregates)
+        fetch = functools.partial(self.runner.retry, "source", self._fetch, reader, spec, aggregates)
         # The database aggregates chunk k+1 while this thread turns chunk k into records and writes it:
         # the grouped query is server work, the rest is ours, and on two cores they overlap (bench/).
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="averager-fetch") as pool:
             ahead = pool.submit(fetch, chunks[0])
             for k, chunk in enumerate(chunks):
                 rows = ahead.result()
-                if self.stop.is_set():
-                    log.info("stop requested: leaving the remaining territory for the next run")
-                    return
                 if k + 1 < len(chunks):
                     ahead = pool.submit(fetch, chunks[k + 1])
                 records = self._records(src, spec, chunk, rows)
-                self.writer.write_many(records)
-                self.summary.propagations += len(records)
                 if records:
+                    last = records[-1]
+                    self.runner.retry("target", self.writer.write_many, records,
+                                      recovered=lambda: self.section.written(*last[:3]))
+                    self.summary.propagations += len(records)
                     self.summary.cover(records[0][1], records[-1][2])
+                yield True
 
     def _fetch(self, reader: SourceReader, spec: AggregateSpec, aggregates: list[sa.ColumnElement],
                chunk: Chunk) -> list:
@@ -203,10 +227,40 @@ class Averager(Engine):
         return records
 
 
-def average(cfg: Settings, *, allow_create: bool = False, drop: bool = False,
-            stop: threading.Event | None = None) -> Summary:
-    averager = Averager(cfg, allow_create=allow_create, drop=drop, stop=stop)
+def checked_bins(cfg: Settings) -> Bins:
     try:
-        return averager.run()
+        bins = Bins(cfg.bin)
+    except ValueError as exc:
+        raise cfg.error("bin", str(exc)) from None
+    if cfg.territory < cfg.bin or cfg.territory % cfg.bin:
+        raise cfg.error("territory", f"{cfg.territory} is not a multiple of bin = {cfg.bin}")
+    return bins
+
+
+KEYS = [
+    Key("bin", "positive_duration", timedelta(hours=1), "averager: width of the UTC-aligned calendar bins (1h, 1d)"),
+    Key("territory", "positive_duration", timedelta(days=1),
+        "averager: DB time covered by one grouped query and one transaction (a multiple of bin)"),
+]
+USES = ("target", "kls", "timefloor", "task", *AGGREGATE_KEYS, "production_names")
+
+
+def validate(cfg: Settings, regime) -> None:
+    checked_bins(cfg)
+    if not regime.scraper.aggregates:
+        raise cfg.error("regime", f"{cfg.regime} propagates entries, not aggregates (its scraper declares no "
+                        "`aggregates`): it cannot run as an averager; use mode = scraper")
+    if not cfg.aggregate:
+        raise cfg.error("aggregate", "mode averager needs aggregate functions (e.g. aggregate = avg,min,max,std)")
+    check_aggregates(cfg, regime)
+
+
+def run(cfg: Settings, options: RunOptions) -> Summary:
+    """Average the section's sources into calendar bins: every closed bin not yet in the target."""
+    runner = Runner(cfg, options)
+    averager = Averager(cfg, runner)
+    try:
+        runner.run(averager)
+        return averager.summarize()
     finally:
         averager.close()

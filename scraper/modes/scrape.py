@@ -6,26 +6,28 @@ one uninterrupted run.
 """
 from __future__ import annotations
 
-import fnmatch
-import functools
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from scraper import db
 from scraper.sources.sql.aggregation import Aggregator, check_rows, ensure_sqlite_math, not_null_columns
 from scraper.config import Settings
-from scraper.targets.dbi import Context, DbiTables, DbiWriter
-from scraper.runtime.operations import Operations
+from scraper.config.keys import AGGREGATE_KEYS, Key
+from scraper.targets.dbi import Context
+from scraper.modes.dbi_section import DbiSection, check_aggregates, is_production
+from scraper.modes.lag import LagWatch
+from sqlalchemy.exc import DBAPIError
+
+from scraper.errors import OperatorError
+from scraper.runtime.blame import regime_failure
 from scraper.runtime.retry import Stopped
-from scraper.config.plugins import load_regime
+from scraper.runtime.runner import Runner, RunOptions
 from scraper.sources.sql.reader import SourceReader
 from scraper.api import Source
 from scraper.sources.sql.skipping import Disordered, Skipper, UnderSelected
 from scraper.core.sourcevector import Instance, SourceVector
-from scraper.core.timezones import Clock
 
 log = logging.getLogger("scraper.engine")
 REPLAY_RECORDS = 2000  # how far back a resume may look for an unambiguous start (a repeated DST hour
@@ -71,28 +73,19 @@ class Summary:
                 + (f", late entries not propagated {self.late}" if self.late else ""))
 
 
-def is_production(cfg: Settings) -> bool:
-    names = {cfg.target, db.database_name(cfg, "target")}
-    return any(fnmatch.fnmatch(n, pattern) for n in names for pattern in cfg.production_names)
-
-
 class Engine:
-    def __init__(self, cfg: Settings, *, allow_create: bool = False, drop: bool = False,
-                 catchup: bool = False, stop: threading.Event | None = None):
-        self.cfg = cfg
-        self.catchup = catchup
-        self.stop = stop or threading.Event()
-        self.regime = load_regime(cfg)
-        self.clock = Clock(cfg.source_tz)
+    """The scraper mode's Job (runtime/runner.py): rounds of §4 samples over every source vector."""
+
+    def __init__(self, cfg: Settings, runner: Runner):
+        self.cfg, self.runner = cfg, runner
+        options = runner.options
+        self.catchup = options.catchup
+        self.stop = runner.stop
+        self.section = section = DbiSection.open(cfg, runner)
+        self.regime, self.clock, self.scraper = section.regime, section.clock, section.scraper
+        self.source_engine, self.target_engine = section.source_engine, section.target_engine
+        self.writer, self.readers = section.writer, section.readers
         self.summary = Summary(cfg.section)
-        cfg.require("target")
-        self.source_engine = db.connect(cfg, "source")
-        self.target_engine = db.connect(cfg, "target", writer=True, create=allow_create)
-        target = self.regime.target
-        self.writer = DbiWriter(self.target_engine, DbiTables(cfg.kls or target.kls, target.columns))
-        self._prepare_target(allow_create, drop)
-        self.scraper = self.regime.scraper(cfg, target)
-        self.readers = [SourceReader(self.source_engine, src, cfg, cfg.batch) for src in self.regime.sources]
         self.aggregators = self._aggregators()
         self.svs = self._resume_all()
         self._pending: list[tuple[Context, datetime, datetime, list]] = []  # propagations not yet committed
@@ -100,35 +93,23 @@ class Engine:
         # per reader: its bookmark at its last propagation; with its skipped count, at the last commit
         self._proceeded: dict[SourceReader, tuple[int, int, int | None]] = {}
         self._committed = [(r.bookmark(), r.skipped) for r in self.readers]
-        self._verbose = True  # until run() knows whether the per-sample log is on
-        self.ops = Operations(self)  # outage retries, sleep tuning, metrics, progress
-        for reader in self.readers:
-            reader.guard = functools.partial(self.ops.retry, "source")
+        self._verbose = svlog.isEnabledFor(logging.INFO)
+        self._rounds = 0
+        self._sampling: SourceVector | None = None
+        self.watch = LagWatch(runner, lambda: self.svs, self.readers)
+        self._enable_skipping(self._verbose)
+        self.watch.tune()  # measure the lag once: decides between catch-up (progress shown) and live
+
+    @classmethod
+    def start(cls, cfg: Settings, **flags) -> "Engine":
+        """An engine on a runner of its own (RunOptions flags): for library use and tests."""
+        return cls(cfg, Runner(cfg, RunOptions(**flags)))
+
+    def run(self) -> Summary:
+        self.runner.run(self, self.watch.position, self.watch.entries)
+        return self.summarize()
 
     # --- start-up ---------------------------------------------------------------------------------
-    def _prepare_target(self, allow_create: bool, drop: bool) -> None:
-        cfg, writer = self.cfg, self.writer
-        if drop:
-            if not allow_create:
-                raise cfg.error("target", "--DROP_TARGET_TABLES needs --ALLOW_DROP_CREATE_TABLE as well")
-            if is_production(cfg):
-                raise cfg.error("target", f'"{cfg.target}" is a production target (production_names): refusing to drop')
-            present = [name for name in writer.t.names if name not in writer.missing()]
-            if present:  # on a fresh target there is nothing to drop: say nothing rather than alarm
-                log.warning("dropping target tables %s", ", ".join(present))
-            writer.drop()
-        missing = writer.missing()
-        if missing:
-            if not allow_create:
-                raise cfg.error("target", f"table(s) {', '.join(missing)} missing in "
-                                f"{db.show(self.target_engine.url)} (create with --ALLOW_DROP_CREATE_TABLE)")
-            writer.create()
-        gone = writer.missing_columns()
-        if gone:
-            raise cfg.error("kls", f"target table {writer.t.kls} lacks column(s) {', '.join(gone)} "
-                            "declared by the regime")
-        writer.prepare()
-
     def _aggregators(self) -> list[Aggregator | None]:
         """One aggregate query per source when `aggregate` is configured (§6); None otherwise."""
         if not self.cfg.aggregate:
@@ -138,7 +119,7 @@ class Engine:
         return [Aggregator(self.source_engine, r.query, r.dt, self.cfg) for r in self.readers]
 
     def _context(self, src: Source) -> Context:
-        return Context(src.sitemask, src.subsite, src.simmask, self.cfg.task)
+        return self.section.context(src)
 
     def _resume_all(self) -> list[SourceVector]:
         floor = self.clock.to_utc(self.cfg.timefloor)
@@ -215,72 +196,100 @@ class Engine:
         seqno = self.writer.write(ctx, start, end, [self.scraper.seed(src)])
         log.info("seeded %s %s with SEQNO %d [%s, %s] UTC", self.writer.t.kls, ctx, seqno, start, end)
 
-    # --- the loop ---------------------------------------------------------------------------------
-    def run(self) -> Summary:
-        verbose = self._verbose = svlog.isEnabledFor(logging.INFO)
+    # --- the loop (driven by Runner.run) ------------------------------------------------------------
+    def step(self) -> bool:
+        """One round: one sample (or one database skip search) per source vector. A round that finds
+        nothing commits what is pending; at the end of a catch-up it also checks the stretches still
+        open, so that a disordered one is redone before the run ends rather than after."""
         try:
-            self._enable_skipping(verbose)
-            self.ops.start()
-            while True:
-                try:
-                    self._loop(verbose)
-                    self.flush()
+            progressed = self._guarded_round()
+            if not progressed:
+                self._commit()
+                if self.catchup:
                     self._settle(final=True)
-                    break
-                except Disordered as exc:
-                    self._disordered(exc)
-        except Stopped:
-            pass  # stop requested while a database was down: the target holds only whole propagations
-        except BaseException:
-            self.ops.close(failed=True)  # no metrics write that could mask the real error
+            return progressed
+        except Disordered as exc:
+            self._disordered(exc)
+            return True
+
+    def _guarded_round(self) -> bool:
+        try:
+            return self._round()
+        except (Disordered, DBAPIError, OperatorError, Stopped):
             raise
-        self.ops.close()
-        self.summary.entries_read = self.summary.samples = sum(r.entries for r in self.readers)
+        except Exception as exc:
+            sv = self._sampling
+            failure = regime_failure(exc, self.regime, sv[-1] if sv is not None and len(sv) else None,
+                                     sv.source.label if sv is not None else "?")
+            if failure is None:
+                raise
+            raise failure from exc
+
+    def _round(self) -> bool:
+        offset, maxage, changed = self.cfg.offset, self.cfg.maxage, self.scraper.changed  # hot loop
+        verbose = self._verbose
+        progressed = False
+        for sv, reader, agg in zip(self.svs, self.readers, self.aggregators):
+            self._sampling = sv  # whose entry a failing regime method was looking at
+            skipper = reader.skipper
+            if skipper is not None and not reader.buffered and len(sv) and skipper.worthwhile(sv):
+                try:
+                    if not skipper.sample(sv, changed, maxage):
+                        continue
+                except UnderSelected as exc:
+                    self._under_selected(sv, reader, exc)
+                    progressed = True
+                    continue
+            else:
+                inst = reader.next_entry(sv.tcursor, sv.last_key, offset)
+                if inst is None:
+                    continue
+                sv.sample(inst, changed, maxage)
+            progressed = True
+            if verbose:
+                svlog.info(sv.line())
+            if sv.proceed:
+                if skipper is not None:
+                    skipper.proceeded(sv)
+                self._propagate(sv, reader, agg)
+        self._rounds += 1
+        if progressed and self._pending and time.monotonic() - self._pending_since >= COMMIT_SECONDS:
+            self._commit()
+        return progressed
+
+    def done(self) -> bool:
+        return bool(self.cfg.maxiter) and self._rounds >= self.cfg.maxiter
+
+    def idle(self) -> float:
+        return self.watch.tuner.idle()
+
+    def finish(self) -> None:
+        """After the last round: count what the database judged in the stretches still open."""
+        try:
+            self._settle(final=True)
+        except Disordered as exc:  # stopping: what was not committed is redone by the next run
+            self._disordered(exc)
+
+    def summarize(self) -> Summary:
+        self.summary.caught_up = self.runner.caught_up
+        self.summary.entries_read = self.summary.samples = self.watch.entries()
         self.summary.late = sum(r.late for r in self.readers)
         self.summary.skipped = sum(r.skipped for r in self.readers)
-        self.summary.queries = sum(r.queries for r in self.readers) + sum(a.queries for a in self.aggregators if a)
+        self.summary.queries = self._queries()
         return self.summary
 
-    def _loop(self, verbose: bool) -> None:
-        cfg, rounds, ops = self.cfg, 0, self.ops
-        offset, maxage, maxiter, changed = cfg.offset, cfg.maxage, cfg.maxiter, self.scraper.changed  # hot loop
-        vectors = list(zip(self.svs, self.readers, self.aggregators))
-        while not self.stop.is_set():
-            progressed = False
-            for sv, reader, agg in vectors:
-                skipper = reader.skipper
-                if skipper is not None and not reader.buffered and len(sv) and skipper.worthwhile(sv):
-                    try:
-                        if not skipper.sample(sv, changed, maxage):
-                            continue
-                    except UnderSelected as exc:
-                        self._under_selected(sv, reader, exc)
-                        progressed = True
-                        continue
-                else:
-                    inst = reader.next_entry(sv.tcursor, sv.last_key, offset)
-                    if inst is None:
-                        continue
-                    sv.sample(inst, changed, maxage)
-                progressed = True
-                if verbose:
-                    svlog.info(sv.line())
-                if sv.proceed:
-                    if skipper is not None:
-                        skipper.proceeded(sv)
-                    self._propagate(sv, reader, agg)
-            rounds += 1
-            ops.round()
-            if maxiter and rounds >= maxiter:
-                break
-            if not progressed:
-                self.flush()
-                if self.catchup:
-                    self.summary.caught_up = True
-                    break
-                self.stop.wait(ops.idle())
-            elif self._pending and time.monotonic() - self._pending_since >= COMMIT_SECONDS:
-                self.flush()
+    def _queries(self) -> int:
+        return sum(r.queries for r in self.readers) + sum(a.queries for a in self.aggregators if a)
+
+    def gauges(self) -> dict[str, float | None]:
+        measured = None if self.runner.caught_up else self.watch.lag()
+        lag = timedelta(0) if self.runner.caught_up else (measured[0] if measured else None)
+        return {"lag_s": max(lag, timedelta(0)).total_seconds() if lag is not None else None,
+                "sleep_s": self.watch.tuner.sleep}
+
+    def totals(self) -> dict[str, float]:
+        return {"propagations": self.summary.propagations, "entries_read": self.watch.entries(),
+                "queries": sum(r.queries for r in self.readers), "late": sum(r.late for r in self.readers)}
 
     def _enable_skipping(self, verbose: bool) -> None:
         """Let the database skip unchanged entries (skipping.py) where that changes nothing observable:
@@ -337,7 +346,7 @@ class Engine:
     def _propagate(self, sv: SourceVector, reader: SourceReader, agg: Aggregator | None = None) -> None:
         if agg is not None:  # lazy: the aggregate query runs only if propagate() touches aggd
             sv[-1].aggd = agg.lazy(sv[0].t, sv[-1].t)
-        rows = self.ops.retry("source", lambda: list(self.scraper.propagate(sv)))  # aggd may query
+        rows = self.runner.retry("source", lambda: list(self.scraper.propagate(sv)))  # aggd may query
         if agg is not None and self._not_null:
             check_rows(self.cfg, self.writer.t.kls, self._not_null, rows, sv[-1].aggd, (sv[0].t, sv[-1].t))
         if not self._pending:
@@ -345,21 +354,28 @@ class Engine:
         self._pending.append((self._context(sv.source), self.clock.to_utc(sv[0].t), self.clock.to_utc(sv[-1].t), rows))
         self._proceeded[reader] = reader.bookmark()
         sv.advance(self.cfg.interval)
-        self.ops.propagated()
+        self.watch.propagated()
         if len(self._pending) >= COMMIT_RECORDS or not self._grouping():
-            self.flush()
+            self._commit()
 
     def _grouping(self) -> bool:
-        return (self.catchup or self.ops.tuner.catching_up) and not self._verbose
+        return (self.catchup or self.watch.tuner.catching_up) and not self._verbose
 
     def flush(self) -> None:
+        """Commit the pending propagations (Job.flush); a disordered stretch found on the way is redone."""
+        try:
+            self._commit()
+        except Disordered as exc:
+            self._disordered(exc)
+
+    def _commit(self) -> None:
         """Commit the pending propagations: ONE target transaction, whole or absent (see COMMIT_RECORDS)."""
         if not self._pending:
             return
         self._settle()
         records, self._pending = self._pending, []
         ctx, start, end, _rows = records[-1]
-        self.ops.retry("target", self.writer.write_many, records, recovered=lambda: self._written(ctx, start, end))
+        self.runner.retry("target", self.writer.write_many, records, recovered=lambda: self.section.written(ctx, start, end))
         self._mark()
         self.summary.propagations += len(records)
         self.summary.cover(min(r[1] for r in records), max(r[2] for r in records))
@@ -370,19 +386,39 @@ class Engine:
             bookmark = self._proceeded.pop(reader, self._committed[k][0])
             self._committed[k] = (bookmark, reader.skipped)
 
-    def _written(self, ctx: Context, start: datetime, end: datetime) -> bool:
-        """After a lost connection: did the COMMIT of [start, end] reach the target before it died?"""
-        last = self.writer.last_validity(ctx)
-        return last is not None and (last.timestart, last.timeend) == (start, end)
-
     def close(self) -> None:
         for reader in self.readers:  # left in place: what a run used stays inspectable
             if reader.skipper is not None:
                 reader.skipper.close()
-        self.source_engine.dispose()
-        self.target_engine.dispose()
+        self.section.close()
 
 
 def _same_values(a: Instance, b: Instance) -> bool:
     """Twins that differ only in id lead §4 to the same decisions."""
     return {**a, "id": None} == {**b, "id": None}
+
+
+KEYS = [
+    Key("use_changed_sql", "boolean", True,
+        "let the database skip entries the regime's changed_sql() calls unchanged (same target, far fewer "
+        "rows read); False judges every entry in Python"),
+    Key("seed_target_tables", "boolean", False, "plant a seed validity record in an empty target"),
+    Key("seed_timestart", "optional_time", None, "TIMESTART of the seed record (source-local)"),
+    Key("seed_timeend", "optional_time", None, "TIMEEND of the seed record (source-local); scraping resumes here"),
+]
+USES = ("target", "kls", "interval", "heartbeat", "sleep", "tunesleepmod", "offset", "maxage", "threshold",
+        "maxiter", "timefloor", "batch", "task", *AGGREGATE_KEYS, "production_names")
+
+
+def validate(cfg: Settings, regime) -> None:
+    check_aggregates(cfg, regime)
+
+
+def run(cfg: Settings, options: RunOptions) -> Summary:
+    """Scrape the section's sources into its DBI target (§4, §5) until stopped or, with --catchup,
+    until the latest source entry has been sampled."""
+    engine = Engine(cfg, Runner(cfg, options))
+    try:
+        return engine.run()
+    finally:
+        engine.close()

@@ -54,7 +54,7 @@ class MetricsWriter:
     def __init__(self, engine: Engine, section: str, every: float):
         self.engine, self.section, self.every = engine, section, every
         self.table = metrics_table()
-        self._last_totals: dict[str, float] = {n: 0.0 for n in COUNTERS}
+        self._last_totals: dict[str, float] = {}
         self._last_write = time.monotonic()
 
     def ensure_table(self) -> None:
@@ -67,10 +67,12 @@ class MetricsWriter:
 
     def rows(self, gauges: Mapping[str, float | None], totals: Mapping[str, float],
              when: datetime | None = None) -> list[dict]:
+        """Gauges as they are, counters as the increase since the last committed write. Each mode
+        reports its own names (a decimator's `deleted`, a bridge's `points`): one table serves all."""
         when = when or datetime.now(timezone.utc).replace(tzinfo=None)  # µs: periods may be sub-second
-        out = [{"time": when, "section": self.section, "name": n, "value": gauges.get(n)} for n in GAUGES]
-        out += [{"time": when, "section": self.section, "name": n, "value": totals[n] - self._last_totals[n]}
-                for n in COUNTERS]
+        out = [{"time": when, "section": self.section, "name": n, "value": v} for n, v in gauges.items()]
+        out += [{"time": when, "section": self.section, "name": n, "value": v - self._last_totals.get(n, 0.0)}
+                for n, v in totals.items()]
         return out
 
     def write(self, gauges: Mapping[str, float | None], totals: Mapping[str, float]) -> None:
@@ -79,7 +81,7 @@ class MetricsWriter:
         rows = self.rows(gauges, totals)
         with self.engine.begin() as conn:
             conn.execute(self.table.insert(), rows)
-        self._last_totals = {n: float(totals[n]) for n in COUNTERS}
+        self._last_totals = {n: float(v) for n, v in totals.items()}
         self._last_write = time.monotonic()
 
     def postpone(self) -> None:

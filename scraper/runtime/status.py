@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from scraper import config
+from scraper import config, modes
 from scraper import db
 from scraper.runtime import metrics
 from scraper.config import Settings
@@ -49,7 +49,7 @@ def section_status(path: str, section: str, now: datetime | None = None) -> Sect
     now = now or utcnow()
     st = SectionStatus(section)
     try:
-        cfg = config.load(path, section)
+        cfg = modes.settings(path, section)
         st.mode = cfg.mode
         if cfg.mode == "faker":
             _faker(cfg, st)

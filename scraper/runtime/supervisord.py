@@ -5,9 +5,10 @@ Choices an operator would otherwise have to get right by hand:
 * `command` uses absolute paths (supervisord's cwd and PATH are not the operator's shell) and
   `environment` carries SCRAPER_CFG, so the program runs exactly the config it was generated from;
   SCRAPER_MYCNF is carried too when ~/.my.cnf exists, since supervisord often runs with another HOME.
-* `exitcodes=0,2` with `autorestart=unexpected`: exit 0 is a clean stop (signal, sentinel, --catchup)
-  and exit 2 an operator mistake (bad config, permission denied) — restarting either would loop. A
-  crash or `kill -9` is unexpected and restarted, which is safe because the target is the bookmark.
+* `exitcodes=0,2,3` with `autorestart=unexpected`: exit 0 is a clean stop (signal, sentinel, --catchup),
+  exit 2 an operator mistake (bad config, permission denied) and exit 3 a regime's own code failing on
+  an entry — restarting any of them would loop on the same cause. A crash or `kill -9` is unexpected
+  and restarted, which is safe because the target is the bookmark.
 * `startsecs=0`: with the default 1 s, an exit 2 in the first second counts as a failed start and
   supervisord would retry it `startretries` times despite exitcodes.
 * `stopsignal=TERM` finishes the current propagation; `stopwaitsecs` leaves room for one propagation
@@ -49,7 +50,7 @@ def program_ini(cfg_path: str, section: str, logdir: Path) -> str:
         f"environment={','.join(env)}",
         "autostart=true",
         "autorestart=unexpected",
-        "exitcodes=0,2",
+        "exitcodes=0,2,3",
         "startsecs=0",
         "stopsignal=TERM",
         f"stopwaitsecs={STOPWAITSECS}",
@@ -66,10 +67,9 @@ def program_ini(cfg_path: str, section: str, logdir: Path) -> str:
 def write_programs(cfg_path: str, section: str, dest: str) -> list[Path]:
     """Write one .ini (or, for section ALL, one per section into the directory `dest`); return paths.
 
-    Every section is validated first, so a typo never produces a program that will exit 2 at start."""
+    The caller (commands.supervisord) has validated every section first, so a typo never produces a
+    program that will exit 2 at start."""
     names = config.sections(cfg_path) if section == "ALL" else [section]
-    for name in names:
-        config.load(cfg_path, name)
     logdir = Path(cfg_path).resolve().parent / "var" / "log"
     logdir.mkdir(parents=True, exist_ok=True)
     out = Path(dest)

@@ -59,7 +59,7 @@ def test_payload_aggregates_equal_python_statistics_over_each_validity_window(db
 
 
 def _engine(cfg) -> Engine:
-    return Engine(cfg, allow_create=True, catchup=True)
+    return Engine.start(cfg, allow_create=True, catchup=True)
 
 
 def test_aggd_keys_are_column_fn_plus_count_and_the_window_excludes_the_last_entry(dbs):
@@ -166,7 +166,7 @@ def test_bad_aggregate_settings_stop_at_start_with_the_key_named(dbs, key, value
 
 def test_a_function_the_source_backend_lacks_is_refused_naming_the_key(sqlite_dbs):
     from scraper.sources.sql.aggregation import FUNCTIONS
-    from scraper.config import AGGREGATE_FUNCTIONS
+    from scraper.config.checks import AGGREGATE_FUNCTIONS
 
     assert set(AGGREGATE_FUNCTIONS) == set().union(*FUNCTIONS.values())  # the config check is the union
     create_lid(sqlite_dbs.engine("source"), lid_rows(10))

@@ -220,7 +220,7 @@ def test_help_prints_effective_settings_with_defaults_and_provenance(cfgfile, tm
                env={"SCRAPER_CFG": str(cfg)})
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0] == f"# effective settings of [adtemp_scraper] from {cfg}"
+    assert lines[0] == f"# effective settings of [adtemp_scraper] (mode scraper) from {cfg}"
     rows = {line.split()[0]: line for line in lines[2:]}
     assert rows["maxage"].split() == ["maxage", "3m", "10m", "command", "line"]
     assert rows["threshold"].split() == ["threshold", "0.5", "1.0", "[adtemp_scraper]"]
@@ -248,3 +248,31 @@ def test_the_shared_section_is_not_runnable(cfgfile, tmp_path):
     cfg = cfgfile(section("adtemp_scraper"))
     line = one_line_error(scr("--cfg", str(cfg), "-s", "DEFAULT", cwd=tmp_path))
     assert line == f"{cfg} [DEFAULT]: holds keys shared by every section; run one of: other, adtemp_scraper"
+
+
+ADLID = ("regime = regimes.adlid:AdLid",)
+
+
+@pytest.mark.parametrize("lines, key, words", [
+    (ADLID + ("aggregate = ",), "aggregate", ("reads avg,min,max,std", "aggregate = none")),
+    (ADLID + ("aggregate = avg,min",), "aggregate", ("missing max,std",)),
+    (("mode = averager", "aggregate = avg"), "regime", ("cannot run as an averager",)),
+    (("mode = averager", "aggregate = avg", "territory = 90m"), "territory", ("not a multiple of bin",)),
+    (("interval = 0",), "interval", ("not a positive duration",)),
+    (("profile = sine",), "profile", ("not used by mode scraper", "faker")),
+])
+def test_regime_and_config_must_agree_before_any_database_is_touched(cfgfile, tmp_path, lines, key, words):
+    cfg = cfgfile(section("s", *lines, source="sqlite:///missing_src.db", target="sqlite:///missing_tgt.db"))
+    line = one_line_error(scr("--cfg", str(cfg), "-s", "s", "--catchup", cwd=tmp_path))
+    assert_names(line, cfg, "s", key, *words)
+    assert not (tmp_path / "missing_src.db").exists() and not (tmp_path / "missing_tgt.db").exists()
+    # -S runs the same checks and writes no program file for the section
+    line = one_line_error(scr("--cfg", str(cfg), "-S", str(tmp_path / "prog.ini"), "-s", "s", cwd=tmp_path))
+    assert_names(line, cfg, "s", key, *words)
+    assert not (tmp_path / "prog.ini").exists()
+
+
+def test_a_value_starting_with_a_dash_is_reported_on_its_key(cfgfile, tmp_path):
+    cfg = cfgfile(section("s"))
+    line = one_line_error(scr("--cfg", str(cfg), "-s", "s", "--interval", "-10s", cwd=tmp_path))
+    assert_names(line, cfg, "s", "interval", '"-10s" is not a duration')

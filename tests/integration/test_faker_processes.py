@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from support import target_rows
+from support import for_mode, target_rows
 
 FAKER = {"mode": "faker", "faker_dropsrc": True, "faker_timestart": "2011-02-01 00:00:00",
          "profile": "random_walk", "walk_step": 0.2, "profile_seed": 17,
@@ -78,7 +78,7 @@ def procs(dbs, request):
     name = getattr(request, "param", "adtemp")
     keys, kls, entries = REGIMES[name]
     path = dbs.write_cfg({
-        "faker": {**FAKER, **keys, "maxiter": entries},
+        "faker": for_mode("faker", {**FAKER, **keys, "maxiter": entries}),
         "scraper": {**SCRAPER, **{k: v for k, v in keys.items() if not k.startswith(("faker_", "profile", "step_"))}},
         "reference": {**SCRAPER, **{k: v for k, v in keys.items() if not k.startswith(("faker_", "profile", "step_"))},
                       "kls": f"Ref{kls}"},

@@ -21,21 +21,6 @@ REGIME = {"regime": "regimes.adtemp:AdTemp", "interval": "10s", "maxage": "2m", 
           "heartbeat": "0.2s", "backoff_cap": "0.5s", "metrics_every": "0.5s", "batch": 20}
 
 
-@pytest.fixture
-def own_server(tmp_path):
-    """A private server this test may stop and start without disturbing the session's one."""
-    from mariadb_server import MariaDBServer, unavailable_reason
-
-    if unavailable_reason():
-        pytest.skip(unavailable_reason())
-    with MariaDBServer() as server:
-        for name in ("fake_dcs", "tmp_offline_db"):
-            server.create_database(name)
-        dbs = Databases("mariadb", tmp_path, server.url("fake_dcs"), server.url("tmp_offline_db"))
-        yield server, dbs
-        dbs.close()
-
-
 def rows_changing_every(n: int, k: int) -> list[dict]:
     rows = AdTempRowFactory.build_batch(n)
     for i, r in enumerate(rows):

@@ -154,5 +154,6 @@ def test_killed_scraper_restarts_into_the_same_target(dbs, signum):
             break  # a run that finished on its own: the source is fully scraped
     assert kills >= 1
     proc = _scr(path, "--catchup")
-    assert proc.wait(timeout=120) == 0
+    _, err = proc.communicate(timeout=120)  # read stderr while it runs: a full pipe would block it
+    assert proc.returncode == 0, err.decode()[-2000:]
     assert target_rows(dbs.engine("target"), "DcsAdTemp") == expected

@@ -29,7 +29,7 @@ def _writer(cfg_path: str, writer_id: int, fresh: bool, ready, done) -> None:
     from scraper import db
     from scraper.targets.dbi import Context, DbiTables, DbiWriter
 
-    cfg = config.load(cfg_path, "race")
+    cfg = modes.settings(cfg_path, "race")
     engine = db.connect(cfg, "target", writer=True, create=True)
     writer = DbiWriter(engine, DbiTables(KLS, {"WRITER": sa.Integer, "K": sa.Integer, "VALUE": sa.Float}))
     ready.wait(60)  # every process connected and imported: now they really run at the same time
@@ -58,7 +58,7 @@ def race(dbs, writers: int, fresh: bool) -> None:
         from scraper import db
         from scraper.targets.dbi import DbiTables, DbiWriter
 
-        settings = config.load(str(cfg), "race")
+        settings = modes.settings(str(cfg), "race")
         engine = db.connect(settings, "target", writer=True, create=True)
         DbiWriter(engine, DbiTables(KLS, {"WRITER": sa.Integer, "K": sa.Integer, "VALUE": sa.Float})).create()
         engine.dispose()

@@ -59,7 +59,7 @@ def run(dbs, kls: str, *, stop_after_flushes: int | None = None, **keys) -> Engi
     """One catch-up run in-process; with `stop_after_flushes` it is killed (no clean exit: the pending
     group of propagations is lost, as with SIGKILL) when it starts its n-th target transaction."""
     cfg = dbs.settings(**{**REGIME, "kls": kls, **keys})
-    engine = Engine(cfg, allow_create=True, catchup=True)
+    engine = Engine.start(cfg, allow_create=True, catchup=True)
     if stop_after_flushes is not None:
         calls, write_many = [0], engine.writer.write_many
 

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from scraper import config
-from scraper.config import KEYS, load
+from scraper import config, modes
+from scraper.modes import all_keys, settings as load
+
+KEYS = all_keys()
 from scraper.errors import ConfigError
 
 BASE = "regime = regimes.adtemp:AdTemp\nsource = sqlite:///src.db\n"
@@ -29,16 +31,29 @@ def test_each_layer_overrides_the_one_below_and_says_where_a_value_came_from(tmp
     assert cfg.sleep == KEYS["sleep"].default and cfg.origin("sleep") == "default"
 
 
-def test_every_key_has_a_valid_default_and_help_lists_every_key(tmp_path):
-    cfg = load(write(tmp_path, f"[s]\n{BASE}"), "s")
-    help_lines = cfg.describe().splitlines()
-    for name, key in KEYS.items():
+@pytest.mark.parametrize("mode", list(modes.MODES))
+def test_every_key_of_a_mode_has_a_valid_default_and_help_lists_exactly_the_modes_keys(tmp_path, mode):
+    extra = "aggregate = avg\n" if mode == "averager" else ""
+    cfg = load(write(tmp_path, f"[s]\n{BASE}mode = {mode}\n{extra}"), "s")
+    mode_keys = modes.mode(mode).keys
+    help_names = {line.split()[0] for line in cfg.describe().splitlines()[2:]}
+    assert help_names == set(mode_keys)
+    for name, key in mode_keys.items():
         assert key.doc, name
-        if name not in ("regime", "source"):
+        if name not in ("regime", "source", "mode", "aggregate"):
             assert getattr(cfg, name) == key.default, name
         if key.default is not None:  # what --help shows as the default is itself a valid value
             assert key.parse(key.show(key.default)) == key.default, name
-        assert any(line.split()[0] == name for line in help_lines[2:]), name
+
+
+def test_a_key_of_another_mode_is_a_mistake_in_a_section_but_fine_in_default(tmp_path):
+    path = write(tmp_path, f"[DEFAULT]\nprofile = sine\nbin = 1d\n[s]\n{BASE}")
+    assert load(path, "s").mode == "scraper"  # [DEFAULT] serves fakers and averagers too
+    path = write(tmp_path, f"[s]\n{BASE}profile = sine\n")
+    with pytest.raises(ConfigError) as exc:
+        load(path, "s")
+    assert (exc.value.section, exc.value.key) == ("s", "profile")
+    assert "is not used by mode scraper" in str(exc.value) and "faker" in str(exc.value)
 
 
 def test_shared_section_is_not_runnable_and_other_sections_do_not_leak(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.engine import make_url
 
-from scraper.config import load
+from scraper.modes import settings as load
 from scraper.db import resolve_url, url_from_mycnf
 from scraper.errors import ConfigError
 

@@ -10,6 +10,7 @@ import pytest
 from fakers.ddl import statements, table_statements
 from fakers.profiles import PROFILES, RandomWalk, Sine, Step, constant, make_profile, modulo_ramp
 from fakers.realism import DUPLICATE, LATE, NORMAL, Plan, Realism
+from scraper import modes
 from scraper.errors import ConfigError
 
 T0 = datetime(2011, 2, 1)
@@ -23,7 +24,7 @@ def cfg_with(tmp_path, **keys):
     lines = ["[f]", "regime = regimes.adtemp:AdTemp", "mode = faker", "source = sqlite:///x.db"]
     lines += [f"{k} = {v}" for k, v in keys.items()]
     path.write_text("\n".join(lines) + "\n")
-    return config.load(str(path), "f")
+    return modes.settings(str(path), "f")
 
 
 def test_modulo_ramp_is_id_modulo_ten_in_every_column():

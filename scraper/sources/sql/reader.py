@@ -176,6 +176,17 @@ class SourceReader:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.max(self.dt))).scalar()
 
+    def span(self, tcursor: datetime) -> tuple[datetime | None, datetime | None]:
+        """(first entry at/after `tcursor`, latest entry) in one query: where an empty source vector
+        will start reading (its cursor may be `timefloor`, years before the source begins), and how
+        far the source goes."""
+        self.queries += 1
+        first = sa.func.min(sa.case((self.dt >= tcursor, self.dt)))
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(first, sa.func.max(self.dt))).one()
+        # min(CASE ...) loses the column type on SQLite: parse like the column would
+        return tuple(_as_datetime(v) for v in row)
+
     @property
     def entries(self) -> int:
         """Entries sampled so far: read into Python, or judged in the database (counted in arrears)."""
@@ -198,3 +209,9 @@ class SourceReader:
         self.entries_read, self.late, self._watermark = bookmark
         self.skipped = skipped
         self.reset()
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))

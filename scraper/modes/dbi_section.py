@@ -1,0 +1,106 @@
+"""What the two DBI-writing modes (scraper, averager) open before their first round.
+
+A section that writes validity records needs: its regime, the source and target connections, a
+prepared DBI writer (tables created only with --ALLOW_DROP_CREATE_TABLE, dropped only with
+--DROP_TARGET_TABLES and never on a production target), one reader per Source and the regime's
+scraper object. Both modes build it here, once, and then differ only in how they sample.
+"""
+from __future__ import annotations
+
+import fnmatch
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from scraper import db
+from scraper.api import Regime, Source
+from scraper.config import Settings
+from scraper.config.plugins import load_regime
+from scraper.core.timezones import Clock
+from scraper.runtime.runner import Runner
+from scraper.sources.sql.reader import SourceReader
+from scraper.targets.dbi import Context, DbiTables, DbiWriter
+
+log = logging.getLogger("scraper.engine")
+
+
+def is_production(cfg: Settings) -> bool:
+    names = {cfg.target, db.database_name(cfg, "target")}
+    return any(fnmatch.fnmatch(n, pattern) for n in names for pattern in cfg.production_names)
+
+
+@dataclass
+class DbiSection:
+    cfg: Settings
+    regime: type[Regime]
+    clock: Clock
+    source_engine: Engine
+    target_engine: Engine
+    writer: DbiWriter
+    scraper: Any
+    readers: list[SourceReader]
+
+    @classmethod
+    def open(cls, cfg: Settings, runner: Runner) -> "DbiSection":
+        regime = load_regime(cfg)
+        cfg.require("target")
+        options = runner.options
+        source = db.connect(cfg, "source")
+        target = db.connect(cfg, "target", writer=True, create=options.allow_create)
+        declared = regime.target
+        writer = DbiWriter(target, DbiTables(cfg.kls or declared.kls, declared.columns))
+        prepare_target(cfg, writer, target, options.allow_create, options.drop)
+        readers = [SourceReader(source, src, cfg, cfg.get("batch", 1000)) for src in regime.sources]
+        for reader in readers:
+            reader.guard = lambda fn, *args: runner.retry("source", fn, *args)
+        runner.record_metrics_in(target)
+        return cls(cfg, regime, Clock(cfg.source_tz), source, target, writer,
+                   regime.scraper(cfg, declared), readers)
+
+    def context(self, src: Source) -> Context:
+        return Context(src.sitemask, src.subsite, src.simmask, self.cfg.task)
+
+    def written(self, ctx: Context, start: datetime, end: datetime) -> bool:
+        """After a lost connection: did the COMMIT of [start, end] reach the target before it died?"""
+        last = self.writer.last_validity(ctx)
+        return last is not None and (last.timestart, last.timeend) == (start, end)
+
+    def close(self) -> None:
+        self.source_engine.dispose()
+        self.target_engine.dispose()
+
+
+def prepare_target(cfg: Settings, writer: DbiWriter, target: Engine, allow_create: bool, drop: bool) -> None:
+    if drop:
+        if not allow_create:
+            raise cfg.error("target", "--DROP_TARGET_TABLES needs --ALLOW_DROP_CREATE_TABLE as well")
+        if is_production(cfg):
+            raise cfg.error("target", f'"{cfg.target}" is a production target (production_names): refusing to drop')
+        present = [name for name in writer.t.names if name not in writer.missing()]
+        if present:  # on a fresh target there is nothing to drop: say nothing rather than alarm
+            log.warning("dropping target tables %s", ", ".join(present))
+        writer.drop()
+    missing = writer.missing()
+    if missing:
+        if not allow_create:
+            raise cfg.error("target", f"table(s) {', '.join(missing)} missing in "
+                            f"{db.show(target.url)} (create with --ALLOW_DROP_CREATE_TABLE)")
+        writer.create()
+    gone = writer.missing_columns()
+    if gone:
+        raise cfg.error("kls", f"target table {writer.t.kls} lacks column(s) {', '.join(gone)} "
+                        "declared by the regime")
+    writer.prepare()
+
+
+def check_aggregates(cfg: Settings, regime: type[Regime]) -> None:
+    """The aggregates propagate() reads must be configured: else it would write NULLs or fail mid-run."""
+    wanted = tuple(regime.scraper.aggregates)
+    missing = [fn for fn in wanted if fn not in cfg.aggregate]
+    if missing:
+        have = ",".join(cfg.aggregate) or "none"
+        raise cfg.error("aggregate", f"{cfg.regime} reads {','.join(wanted)} from sv[-1].aggd but aggregate "
+                        f"= {have} (missing {','.join(missing)}): set aggregate = {','.join(wanted)}")

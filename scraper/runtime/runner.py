@@ -1,0 +1,174 @@
+"""The mode-neutral runner: what every mode gets for unattended running, whatever it reads or writes.
+
+A mode (scraper/modes/) turns a section into a Job: one round of work at a time (`step`), a way to
+commit what is pending (`flush`), and its counters. The Runner owns the rest, once for all modes:
+- stop: SIGTERM/SIGINT or the sentinel file (runtime/stop.py) end the loop between two rounds;
+- outage retries: `runner.retry("source"|"target", fn, ...)` (runtime/retry.py) around every database
+  call, so an outage of any mode's database is waited out, logged once when it starts and once when it
+  ends, and never ends the process;
+- self-metrics: the job's gauges and counters into `scraper_metrics` every `metrics_every` and at exit;
+- progress: a bar on a terminal, a log line otherwise, while a job reports it is catching up;
+- the loop itself: a round that found nothing ends a `--catchup` run (after a final flush) or sleeps
+  `job.idle()` seconds before the next one.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable, Mapping, Protocol, TypeVar
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+from scraper.config import Settings
+from scraper.runtime.metrics import MetricsWriter
+from scraper.runtime.progress import Progress
+from scraper.runtime.retry import Retrier, Stopped, checked, classify, reason
+
+log = logging.getLogger("scraper.runner")
+T = TypeVar("T")
+
+
+@dataclass
+class RunOptions:
+    """What the command line adds to a section's settings for one run."""
+
+    allow_create: bool = False  # --ALLOW_DROP_CREATE_TABLE
+    drop: bool = False          # --DROP_TARGET_TABLES
+    catchup: bool = False       # --catchup: run until nothing new is found, then exit 0
+    dry_run: bool = False       # --dry-run: say what would be changed, change nothing
+    stop: threading.Event | None = None
+
+
+class Job(Protocol):
+    """One section's work, as a mode presents it to the runner."""
+
+    summary: Any  # has .text(); printed at exit
+
+    def step(self) -> bool:
+        """One round; True when it read or wrote something (False: nothing new for now)."""
+
+    def flush(self) -> None:
+        """Commit whatever the rounds so far left pending (whole or absent)."""
+
+    def idle(self) -> float:
+        """Seconds to sleep after a round that found nothing (live running)."""
+
+    def done(self) -> bool:
+        """True when the job has finished its work (a sample budget, a one-pass mode)."""
+
+    def gauges(self) -> Mapping[str, float | None]:
+        """Values at this moment for scraper_metrics (e.g. lag_s)."""
+
+    def totals(self) -> Mapping[str, float]:
+        """Cumulative counters since start for scraper_metrics (written as per-period increases)."""
+
+
+class Runner:
+    """Runs one Job: stop, retries, metrics, progress and the loop (see the module docstring)."""
+
+    def __init__(self, cfg: Settings, options: RunOptions):
+        self.cfg, self.options = cfg, options
+        self.stop = options.stop or threading.Event()
+        self.retrier = Retrier(cfg, self.stop)
+        progress_every = cfg.get("progress_every", timedelta(seconds=10))
+        self.progress = Progress(progress_every.total_seconds())
+        self.metrics: MetricsWriter | None = None
+        self._metrics_down = False
+        self.caught_up = False
+
+    # --- services a mode calls --------------------------------------------------------------------
+    def retry(self, which: str, fn: Callable[..., T], *args, recovered: Callable[[], bool] | None = None,
+              **kwargs) -> T | None:
+        return self.retrier.call(which, fn, *args, recovered=recovered, **kwargs)
+
+    def startup(self, which: str, fn: Callable[..., T], *args, **kwargs) -> T:
+        """A start-up step (DDL, reflection): a permission problem is one line naming the key."""
+        return checked(self.cfg, which, fn, *args, **kwargs)
+
+    @property
+    def stopped(self) -> bool:
+        return self.stop.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds`; True when a stop was requested meanwhile."""
+        return self.stop.wait(seconds)
+
+    def record_metrics_in(self, engine: Engine) -> None:
+        """Write this section's self-metrics into `engine`'s scraper_metrics table (if `metrics`)."""
+        if not self.cfg.get("metrics", True):
+            return
+        every = self.cfg.get("metrics_every", timedelta(minutes=1)).total_seconds()
+        self.metrics = MetricsWriter(engine, self.cfg.section, every)
+        self.startup("target", self.metrics.ensure_table)
+
+    def catching_up(self, begin: datetime, end: datetime, entries: int) -> None:
+        """The job is far behind: show progress from DB time `begin` to `end` (the source's latest)."""
+        self.progress.start(begin, end, entries)
+
+    # --- the loop ---------------------------------------------------------------------------------
+    def run(self, job: Job, position: Callable[[], datetime] | None = None,
+            entries: Callable[[], int] | None = None) -> Any:
+        """Round after round until done, stopped, or (with --catchup) nothing new; then the summary.
+
+        `position()` (DB time reached) and `entries()` feed the progress display while it is active."""
+        failed = False
+        try:
+            while not self.stopped:
+                progressed = job.step()
+                if self.progress.due() and position is not None and entries is not None:
+                    self.progress.update(position(), entries())
+                if self.metrics is not None and self.metrics.due():
+                    self.write_metrics(job)
+                if job.done():
+                    break
+                if not progressed:
+                    job.flush()
+                    if entries is not None:
+                        self.progress.finish(entries())
+                    if self.options.catchup:
+                        self.caught_up = True
+                        break
+                    self.wait(job.idle())
+            job.flush()
+            finish = getattr(job, "finish", None)  # optional: close what is still open after the last round
+            if finish is not None:
+                finish()
+        except Stopped:
+            pass  # stop requested while a database was down: only whole writes are in the target
+        except BaseException:
+            failed = True  # no metrics write that could mask the real error
+            raise
+        finally:
+            if entries is not None:
+                self.progress.finish(entries())
+            if not failed and self.metrics is not None and not self.retrier.down:
+                try:
+                    self.write_metrics(job)
+                except Stopped:
+                    pass  # a database went down during shutdown: these last counts are lost, nothing else
+        return job.summary
+
+    def write_metrics(self, job: Job) -> None:
+        """Best effort: a target that is down only delays the metrics (counters carry over)."""
+        assert self.metrics is not None
+        try:
+            totals = {**job.totals(), "errors": self.retrier.errors}
+            self.metrics.write(job.gauges(), totals)
+            if self._metrics_down:
+                log.warning("metrics: writing to %s works again", self.metrics.table.name)
+                self._metrics_down = False
+        except DBAPIError as exc:
+            kind = classify(exc)
+            if kind == "permission":
+                raise self.cfg.error("metrics", f"permission denied writing {self.metrics.table.name}: "
+                                     f"{reason(exc)} (grant INSERT or set metrics = False)") from None
+            if kind != "transient":
+                raise
+            self.retrier.errors += 1
+            self.metrics.postpone()
+            if not self._metrics_down:
+                log.warning("metrics: cannot write (%s); will retry next period", reason(exc))
+                self._metrics_down = True
