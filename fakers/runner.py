@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from scraper import db
 from scraper.config import Settings
 from scraper.config.keys import Key
-from scraper.runtime.runner import RunOptions
+from scraper.runtime.runner import Runner, RunOptions
 from scraper.config.plugins import load_regime
 from scraper.api import Faker
 
@@ -70,24 +70,75 @@ USES = ("interval", "sleep", "maxiter")
 
 
 def run(cfg: Settings, options: RunOptions) -> FakerSummary:
-    """Write fake entries into the regime's source tables (the section's `source`)."""
-    return run_faker(cfg, options.stop)
+    """Write fake entries into the regime's source tables (the section's `source`), on the runner:
+    stop, outage retries (a source that goes down is waited for) and the loop come from there."""
+    regime = load_regime(cfg)
+    faker = regime.faker(cfg)
+    if not faker.tables:
+        raise cfg.error("regime", f"{cfg.regime} has a Faker without fake source tables")
+    runner = Runner(cfg, options)
+    engine = db.connect(cfg, "source", writer=True, create=True)
+    try:
+        tables = runner.startup("source", prepare_tables, engine, cfg, list(faker.tables))
+        job = FakerJob(cfg, runner, _Writer(engine, tables, faker, make_profile(cfg)))
+        return runner.run(job)
+    finally:
+        engine.dispose()
 
 
 def run_faker(cfg: Settings, stop: threading.Event | None = None) -> FakerSummary:
-    stop = stop or threading.Event()
-    regime = load_regime(cfg)
-    faker = regime.faker(cfg)
-    profile = make_profile(cfg)
-    if not faker.tables:
-        raise cfg.error("regime", f"{cfg.regime} has a Faker without fake source tables")
-    engine = db.connect(cfg, "source", writer=True, create=True)
-    try:
-        tables = prepare_tables(engine, cfg, list(faker.tables))
-        writer = _Writer(engine, tables, faker, profile)
-        return writer.run(cfg, stop)
-    finally:
-        engine.dispose()
+    """The faker mode in-process (tests, demos): `run` with only a stop event."""
+    return run(cfg, RunOptions(stop=stop))
+
+
+class FakerJob:
+    """The faker's Job (scraper/runtime/runner.py): each step writes one entry, or a chunk of CHUNK
+    entries when `sleep = 0`; `maxiter` entries in all (0: until stopped)."""
+
+    def __init__(self, cfg: Settings, runner: Runner, writer: "_Writer"):
+        self.cfg, self.runner, self.writer = cfg, runner, writer
+        self.plan, self.realism, self.next_id = runner.retry("source", writer.plan, cfg)
+        self.summary = FakerSummary(cfg.section)
+        self.fast = cfg.sleep.total_seconds() == 0
+        self._entries = iter(self.plan)
+
+    def _budget_left(self) -> bool:
+        return self.cfg.maxiter == 0 or self.summary.written < self.cfg.maxiter
+
+    def step(self) -> bool:
+        for _ in range(CHUNK if self.fast else 1):
+            if not self._budget_left():
+                break
+            self._add(next(self._entries))
+        self.runner.retry("source", self.writer.flush)
+        if not self.fast:
+            self.runner.wait(self.cfg.sleep.total_seconds())
+        return True
+
+    def _add(self, entry: Planned) -> None:
+        self.writer.add(entry, self.next_id, self.realism, self.summary)
+        self.next_id += 1
+
+    def done(self) -> bool:
+        return not self._budget_left()
+
+    def flush(self) -> None:
+        self.runner.retry("source", self.writer.flush)
+
+    def finish(self) -> None:
+        for entry in self.plan.drain():  # commit held-back entries late rather than lose them
+            self._add(entry)
+        self.runner.retry("source", self.writer.flush)
+        self.summary.events["gap"] = self.plan.gaps
+
+    def idle(self) -> float:
+        return 0.0
+
+    def gauges(self) -> dict[str, float | None]:
+        return {}
+
+    def totals(self) -> dict[str, float]:
+        return {"written": self.summary.written}
 
 
 def prepare_tables(engine: sa.Engine, cfg: Settings, declared: list[sa.Table]) -> list[sa.Table]:
@@ -130,27 +181,10 @@ class _Writer:
         self.pending: list[list[dict[str, Any]]] = [[] for _ in tables]
         self.previous: list[dict[str, Any]] | None = None
 
-    def run(self, cfg: Settings, stop: threading.Event) -> FakerSummary:
+    def plan(self, cfg: Settings) -> tuple[Plan, Realism, int]:
         realism = Realism.from_cfg(cfg)
         next_id, start = self._start(cfg)
-        plan = Plan(start, cfg.interval, realism, random.Random(cfg.profile_seed))
-        summary = FakerSummary(cfg.section)
-        fast = cfg.sleep.total_seconds() == 0
-        entries = iter(plan)
-        while not stop.is_set() and (cfg.maxiter == 0 or summary.written < cfg.maxiter):
-            entry = next(entries)
-            self._add(entry, next_id, realism, summary)
-            next_id += 1
-            if not fast or len(self.pending[0]) >= CHUNK:
-                self._flush()
-            if not fast:
-                stop.wait(cfg.sleep.total_seconds())
-        for entry in plan.drain():  # commit held-back entries late rather than lose them
-            self._add(entry, next_id, realism, summary)
-            next_id += 1
-        self._flush()
-        summary.events["gap"] = plan.gaps
-        return summary
+        return Plan(start, cfg.interval, realism, random.Random(cfg.profile_seed)), realism, next_id
 
     def _start(self, cfg: Settings) -> tuple[int, datetime]:
         """Continue after the newest entry present, or begin at faker_timestart with id 1."""
@@ -160,7 +194,7 @@ class _Writer:
         times = [t for t in times if t is not None]
         return top_id + 1, (max(times) + cfg.interval) if times else cfg.faker_timestart
 
-    def _add(self, entry: Planned, id: int, realism: Realism, summary: FakerSummary) -> None:
+    def add(self, entry: Planned, id: int, realism: Realism, summary: FakerSummary) -> None:
         if entry.kind == DUPLICATE and self.previous is not None:
             rows = [{**row, "id": id} for row in self.previous]  # a DCS re-insert: same reading again
         else:
@@ -180,7 +214,7 @@ class _Writer:
         summary.last = max(summary.last or entry.dt, entry.dt)
         summary.written += 1
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
         if not self.pending[0]:
             return
         with self.engine.begin() as conn:
