@@ -1,5 +1,5 @@
 """`python -m bench.live_lag [HEARTBEAT_S] [SECONDS]`: steady-state lag and source queries per heartbeat
-of a live scraper behind a live faker (DESIGN.md §8), both real processes on throwaway SQLite files.
+of a live scraper behind a live faker (docs/operations.md, sleep tuning), both real processes on throwaway SQLite files.
 
 The faker writes one entry per heartbeat (DB time = real time); modulo_ramp changes every entry by more
 than the threshold, so each sampled entry is propagated and the target's newest TIMEEND is exactly the

@@ -1,4 +1,4 @@
-"""mode = faker: write fake entries into a regime's source tables (DESIGN.md §9).
+"""mode = faker: write fake entries into a regime's source tables (docs/fakers.md).
 
 All tables of a regime advance in lockstep (same id, same date_time), as DCS writes an HV table and its
 power table together. Ids are given in commit order, like an AUTO_INCREMENT column, so a late entry

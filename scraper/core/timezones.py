@@ -12,7 +12,7 @@ not a function of UTC, so the rule is fixed here, once, and documented in docs/c
 Both rules are deterministic (a restart converts every entry exactly as the first run did) and keep the
 conversion monotonic, so TIMESTART <= TIMEEND holds for every validity record.
 
-Only target times are converted: age and cursor arithmetic (§4) stay on the source's wall clock, so at
+Only target times are converted: age and cursor arithmetic (docs/concepts.md) stay on the source's wall clock, so at
 spring-forward the hour-long jump counts as age and the first entry after it always proceeds.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Sleep auto-tuning (DESIGN.md §8): no sleeping while behind, about one heartbeat once caught up.
+"""Sleep auto-tuning: no sleeping while behind, about one heartbeat once caught up.
 
 Lag is measured in DB time as the source's latest date_time minus the newest entry already sampled
 (the reading position; `tcursor` itself stays at the last propagation while unchanged entries are

@@ -1,4 +1,4 @@
-"""How far behind its sources a scraper is, and what that means for sleeping and progress (§8).
+"""How far behind its sources a scraper is, and what that means for sleeping and progress.
 
 Lag = the source's latest date_time - the newest entry sampled, max over the regime's sources. It is
 measured once at start-up and after every `tunesleepmod`-th propagation; the sleep tuner turns it into
