@@ -50,3 +50,12 @@ class PmtHv(Regime):
                     voltage=sa.Float, pw=sa.Integer)
     scraper = PmtHvScraper
     faker = PmtHvFaker
+    # mode = bridge: one Grafana row per channel and entry, so a panel is `WHERE ladder = 1 AND ring = 3`
+    bridge_columns = {"ladder": sa.Integer, "col": sa.Integer, "ring": sa.Integer, "voltage": sa.Float,
+                      "pw": sa.Integer}
+
+    @classmethod
+    def bridge_rows(cls, source, entry):
+        for c in PMT_CHANNELS:
+            ladder, col, ring = map(int, CHANNEL.fullmatch(c).groups())
+            yield {"ladder": ladder, "col": col, "ring": ring, "voltage": entry[c], "pw": entry[f"{c}_Pw"]}

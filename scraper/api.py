@@ -109,3 +109,13 @@ class Regime:
     target: ClassVar[Target]
     scraper: ClassVar[type[Scraper]] = Scraper
     faker: ClassVar[type[Faker]] = Faker
+    # mode = bridge (docs/bridge.md): the columns of the Grafana table of each source, besides `time`.
+    # None: the source's own value columns (every column but id and date_time), as reflected.
+    bridge_columns: ClassVar[Mapping[str, Any] | None] = None
+
+    @classmethod
+    def bridge_rows(cls, source: Source, entry: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+        """The rows one source entry becomes in its Grafana table (keys = bridge columns; `time` is the
+        bridge's). Default: one row, the entry's value columns. Override to reshape, e.g. one row per
+        channel when channels are encoded in column names; a row per entry keeps Grafana queries plain."""
+        yield {k: v for k, v in entry.items() if k not in ("id", "date_time")}

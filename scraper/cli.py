@@ -16,9 +16,12 @@ from scraper.runtime.stop import StopRequest, sentinel_path
 USAGE = """scr.py -s SECTION [--cfg PATH] [--KEY VALUE ...] [--catchup] [--ALLOW_DROP_CREATE_TABLE]
               [--DROP_TARGET_TABLES] [--help]
        scr.py status [--cfg PATH]
+       scr.py backup -s SECTION DEST [--cfg PATH]
+       scr.py migrate -s SECTION check|fix [--cfg PATH]
        scr.py -S PATH -s SECTION|ALL [--cfg PATH]
        scr.py new-regime NAME [--dir DIR]"""
-VERBS = ("status", "new-regime")
+# verb -> its operand, if any (verbs are bare words, not positional arguments: `--bogus 3` stays an unknown key)
+VERBS = {"status": None, "new-regime": None, "backup": "DEST", "migrate": "check|fix"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -86,6 +89,12 @@ def _main(argv: list[str]) -> int:
     args.verb = unknown.pop(0) if unknown and unknown[0] in VERBS else None
     if args.verb == "new-regime":
         return _new_regime(unknown)
+    args.operand = None
+    if args.verb in ("backup", "migrate"):
+        if not unknown or unknown[0].startswith("-"):
+            raise OperatorError(f"scr.py {args.verb}: missing {VERBS[args.verb]} (usage: scr.py {args.verb} "
+                                f"-s SECTION {VERBS[args.verb]})")
+        args.operand = unknown.pop(0)
     if unknown:
         name = unknown[0].lstrip("-").split("=")[0]
         if args.section and unknown[0].startswith("--"):
@@ -105,8 +114,17 @@ def _main(argv: list[str]) -> int:
             print(f"wrote {path}")
         return 0
     if not args.section:
+        if args.verb in ("backup", "migrate"):
+            raise OperatorError(f"scr.py {args.verb}: needs -s SECTION (a section with mode = bridge)")
         return _without_section(parser, args)
     cfg = commands.settings(args.cfg, args.section, overrides)
+    if args.verb == "backup":
+        print(commands.backup(cfg, args.operand).text())
+        return 0
+    if args.verb == "migrate":
+        result = commands.migrate(cfg, args.operand)
+        print(result.text())
+        return 1 if args.operand == "check" and result.needed else 0
     if args.help:
         print(cfg.describe())
         return 0

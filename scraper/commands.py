@@ -46,3 +46,18 @@ def new_regime(name: str, dest: str = ".") -> list:
     from scraper.newregime import new_regime as write
 
     return write(name, dest)
+
+
+def backup(cfg: Settings, dest: str):
+    """`scr.py backup -s SECTION DEST`: a consistent, integrity-checked copy of a bridged file."""
+    from scraper.modes.bridge.backup import backup as backup_file
+
+    return backup_file(cfg, dest)
+
+
+def migrate(cfg: Settings, action: str):
+    """`scr.py migrate -s SECTION check|fix`: the differences between a bridged file and the section's
+    layout (check), or applied (fix); a Plan (`.needed`, `.refusals`, `.text()`)."""
+    from scraper.modes.bridge.migrate import migrate as migrate_file
+
+    return migrate_file(cfg, action)

@@ -20,6 +20,7 @@ MODES: dict[str, str] = {
     "scraper": "scraper.modes.scrape",
     "averager": "scraper.modes.average",
     "faker": "fakers.runner",
+    "bridge": "scraper.modes.bridge",
 }
 
 

@@ -1,0 +1,239 @@
+"""mode = bridge: copy every source entry into a Grafana-ready SQLite file, in rounds.
+
+A round reads, for every source, up to `batch` entries after that source's bookmark — the key
+(date_time, id) of the last entry bridged, kept in the bridged file itself — in ONE keyset query each,
+turns them into rows with `time` in UTC unix seconds, and commits rows, bookmarks and the round's
+self-metrics in ONE transaction (targets/timeseries.py). Whatever stops the bridge — SIGTERM, the
+exit sentinel, SIGKILL, a power cut — the next start reads the bookmarks and continues with the next
+entry: no gap and no duplicate, entries sharing a date_time included (the id orders them).
+
+Live, a round runs every `sleep`; a round that filled its batch for some source is followed at once
+by the next (the bridge is behind). `--catchup` runs rounds back to back until every source is
+exhausted, with a progress bar on a terminal, and exits 0.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from scraper import db
+from scraper.config import Settings
+from scraper.config.plugins import load_regime
+from scraper.core.timezones import UnixClock
+from scraper.db import DateTime, PreparedQuery
+from scraper.runtime.runner import RunOptions, Runner
+from scraper.sources.sql.reader import SourceReader
+from scraper.targets.timeseries import Batch, TimeSeriesFile
+
+from . import migrate, target
+from .layout import layout
+
+log = logging.getLogger("scraper.bridge")
+
+
+@dataclass
+class BridgeSummary:
+    section: str
+    path: str = ""
+    entries: int = 0
+    points: int = 0
+    rounds: int = 0
+    queries: int = 0
+    caught_up: bool = False
+    first: float | None = None
+    last: float | None = None
+    per_table: dict[str, int] = field(default_factory=dict)
+
+    def cover(self, first: float, last: float) -> None:
+        self.first = first if self.first is None else min(self.first, first)
+        self.last = last if self.last is None else max(self.last, last)
+
+    def text(self) -> str:
+        def utc(t: float) -> str:
+            return datetime.utcfromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S")
+        covered = f"{utc(self.first)} .. {utc(self.last)} UTC" if self.first is not None else "nothing new"
+        return (f"[{self.section}] entries bridged {self.entries}, points written {self.points} in "
+                f"{self.rounds} rounds, time covered {covered}, source queries {self.queries} -> {self.path}")
+
+
+class Feed:
+    """One source's reading position and its two prepared keyset statements."""
+
+    def __init__(self, series: Series, reader: SourceReader, engine: sa.Engine, cfg: Settings,
+                 position: tuple[datetime, int, int] | None):
+        self.series, self.reader = series, reader
+        self.floor: datetime = cfg.timefloor
+        self.batch = cfg.batch
+        dt, id_ = reader.dt, reader.id
+        lo = sa.bindparam("lo", type_=DateTime)
+        t, i = sa.bindparam("t", type_=DateTime), sa.bindparam("i", type_=sa.Integer)
+        ordered = reader.query.order_by(dt, id_).limit(self.batch)
+        self.first_query = PreparedQuery(engine, ordered.where(dt >= lo))
+        # dt >= lo (a range on the date_time index) AND the strict keyset condition
+        self.next_query = PreparedQuery(engine, ordered.where(dt >= lo, sa.or_(dt > t, id_ > i)))
+        self.key = position[:2] if position else None
+        self.convert = series.converter(cfg.source_tz)
+        self.queries = 0
+        self.exhausted = False
+
+    def fetch(self) -> list[tuple]:
+        self.queries += 1
+        if self.key is None:
+            return self.first_query.execute({"lo": self.floor})
+        t, i = self.key
+        return self.next_query.execute({"lo": max(t, self.floor), "t": t, "i": i})
+
+    def close(self) -> None:
+        self.first_query.close()
+        self.next_query.close()
+
+
+class Bridge:
+    """The bridge as a Job of the mode-neutral runner (scraper/runtime/runner.py): one round per step."""
+
+    def __init__(self, cfg: Settings, runner: Runner):
+        self.cfg, self.runner = cfg, runner
+        self.path: Path = target.path(cfg)
+        target.check(cfg, self.path)  # before any database is touched
+        self.regime = load_regime(cfg)
+        self.summary = BridgeSummary(cfg.section, str(self.path))
+        self.source_engine = db.connect(cfg, "source")
+        try:
+            readers = [SourceReader(self.source_engine, src, cfg, cfg.batch) for src in self.regime.sources]
+            self.layout = layout(self.regime, readers)
+            fresh = migrate.require_current(cfg, self.path, self.layout)  # read-only; exit 2 if not current
+            self.file = TimeSeriesFile(self.path, wal_autocheckpoint=cfg.wal_autocheckpoint,
+                                       busy_timeout=cfg.busy_timeout.total_seconds(), group=cfg.group or None)
+        except BaseException:
+            self.source_engine.dispose()
+            raise
+        for series in self.layout:
+            self.file.declare(series.table, series.columns)
+        runner.startup("target", self.file.create)
+        if fresh:
+            log.info("created the tables of [%s] in %s", cfg.section, self.path)
+        positions = self.file.positions([s.table for s in self.layout])
+        self.feeds = [Feed(s, r, self.source_engine, cfg, positions.get(s.table))
+                      for s, r in zip(self.layout, readers)]
+        for feed in self.feeds:
+            where = f"after {feed.key[0]} id {feed.key[1]}" if feed.key else f"at timefloor {cfg.timefloor}"
+            log.info("%s -> %s: resuming %s (source-local)", feed.series.source.label, feed.series.table, where)
+        self.newest = self.file.newest_time([s.table for s in self.layout])
+        self._unix = UnixClock(cfg.source_tz).unix
+        runner.record_metrics_in(self.file.engine)  # scraper_metrics too, for `scr.py status` and Grafana
+
+    # --- the Job protocol -------------------------------------------------------------------------
+    def step(self) -> bool:
+        """One round. True when some source filled its batch: more entries are waiting, so the runner
+        runs the next round at once; False ends a --catchup run, or sleeps `sleep` when live. Hence a
+        live round costs one statement per source."""
+        return self.round()
+
+    def flush(self) -> None:
+        """Nothing is ever pending: each round commits itself."""
+
+    def idle(self) -> float:
+        return self.cfg.sleep.total_seconds()
+
+    def done(self) -> bool:
+        return bool(self.cfg.maxiter) and self.summary.rounds >= self.cfg.maxiter
+
+    def gauges(self) -> dict[str, float | None]:
+        return {"lag_s": None if self.newest is None else round(time.time() - self.newest, 3)}
+
+    def totals(self) -> dict[str, float]:
+        return {"entries_read": self.summary.entries, "points": self.summary.points,
+                "queries": sum(f.queries for f in self.feeds)}
+
+    # --- one round --------------------------------------------------------------------------------
+    def round(self) -> bool:
+        t0 = time.perf_counter()
+        batches, behind, newest = [], False, self.newest
+        for feed in self.feeds:
+            rows, full = self.runner.retry("source", feed.fetch)
+            behind = behind or full
+            if not rows:
+                continue
+            out, entries = feed.convert(rows)
+            key = feed.last_key(rows)
+            batches.append((feed, Batch(feed.series.table, out, key, entries)))
+            t_first, t_last = self._unix(rows[0][feed.at_dt]), self._unix(key[0])
+            newest = t_last if newest is None else max(newest, t_last)
+            self.summary.cover(t_first, t_last)
+        took = time.perf_counter() - t0
+        now = time.time()
+        points = sum(len(b.rows) for _f, b in batches)
+        when = round(now, 3)
+        metrics = {"bridge_points": (when, float(points)), "bridge_bridgeLag": (when, round(took, 6)),
+                   "bridge_totalLag": (when, None if newest is None else round(now - newest, 3))}
+        self.runner.retry("target", self.file.write_round, self.cfg.section, [b for _f, b in batches], metrics)
+        for feed, batch in batches:  # committed: only now may the bookmarks move
+            feed.key = batch.last_key
+            self.summary.entries += batch.entries
+            self.summary.per_table[batch.table] = self.summary.per_table.get(batch.table, 0) + batch.entries
+        self.newest = newest
+        self.summary.points += points
+        self.summary.rounds += 1
+        if points:
+            log.debug("round %d: %d entries, %d points in %.3fs", self.summary.rounds,
+                      sum(b.entries for _f, b in batches), points, took)
+        return behind
+
+    # --- progress ---------------------------------------------------------------------------------
+    def start_progress(self) -> None:
+        """--catchup: from the first entry to bridge to the newest, a bar on a terminal."""
+        begin, end = None, None
+        for feed in self.feeds:
+            r = feed.reader
+            def span(r=r, lo=feed.key[0] if feed.key else feed.floor):
+                with self.source_engine.connect() as conn:
+                    return conn.execute(sa.select(sa.func.min(r.dt), sa.func.max(r.dt)).where(r.dt >= lo)).one()
+            feed.queries += 1
+            first, last = self.runner.retry("source", span)
+            if first is None:
+                continue
+            first, last = _as_datetime(first), _as_datetime(last)
+            begin = first if begin is None else min(begin, first)
+            end = last if end is None else max(end, last)
+        if begin is not None:
+            self.runner.catching_up(begin, end, self.summary.entries)
+
+    def position(self) -> datetime:
+        keys = [f.key[0] for f in self.feeds if f.key is not None]
+        return min(keys) if keys else self.cfg.timefloor
+
+    def entries(self) -> int:
+        return self.summary.entries
+
+    def summarize(self) -> BridgeSummary:
+        self.summary.queries = sum(f.queries for f in self.feeds)
+        self.summary.caught_up = self.runner.caught_up
+        return self.summary
+
+    def close(self) -> None:
+        for feed in self.feeds:
+            feed.close()
+        self.file.close()
+        self.source_engine.dispose()
+
+
+def _as_datetime(value) -> datetime:
+    """min()/max() lose the column type on SQLite: text in SQLite's format, parsed like the column would."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def bridge(cfg: Settings, options: RunOptions) -> BridgeSummary:
+    runner = Runner(cfg, options)
+    job = Bridge(cfg, runner)
+    try:
+        if options.catchup:
+            job.start_progress()
+        runner.run(job, job.position, job.entries)
+        return job.summarize()
+    finally:
+        job.close()
