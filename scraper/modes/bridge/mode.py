@@ -25,12 +25,12 @@ from scraper import db
 from scraper.config import Settings
 from scraper.config.plugins import load_regime
 from scraper.core.timezones import UnixClock
-from scraper.db import DateTime, PreparedQuery
 from scraper.runtime.runner import RunOptions, Runner
 from scraper.sources.sql.reader import SourceReader
 from scraper.targets.timeseries import Batch, TimeSeriesFile
 
 from . import migrate, target
+from .feed import Feed
 from .layout import layout
 
 log = logging.getLogger("scraper.bridge")
@@ -59,38 +59,6 @@ class BridgeSummary:
         covered = f"{utc(self.first)} .. {utc(self.last)} UTC" if self.first is not None else "nothing new"
         return (f"[{self.section}] entries bridged {self.entries}, points written {self.points} in "
                 f"{self.rounds} rounds, time covered {covered}, source queries {self.queries} -> {self.path}")
-
-
-class Feed:
-    """One source's reading position and its two prepared keyset statements."""
-
-    def __init__(self, series: Series, reader: SourceReader, engine: sa.Engine, cfg: Settings,
-                 position: tuple[datetime, int, int] | None):
-        self.series, self.reader = series, reader
-        self.floor: datetime = cfg.timefloor
-        self.batch = cfg.batch
-        dt, id_ = reader.dt, reader.id
-        lo = sa.bindparam("lo", type_=DateTime)
-        t, i = sa.bindparam("t", type_=DateTime), sa.bindparam("i", type_=sa.Integer)
-        ordered = reader.query.order_by(dt, id_).limit(self.batch)
-        self.first_query = PreparedQuery(engine, ordered.where(dt >= lo))
-        # dt >= lo (a range on the date_time index) AND the strict keyset condition
-        self.next_query = PreparedQuery(engine, ordered.where(dt >= lo, sa.or_(dt > t, id_ > i)))
-        self.key = position[:2] if position else None
-        self.convert = series.converter(cfg.source_tz)
-        self.queries = 0
-        self.exhausted = False
-
-    def fetch(self) -> list[tuple]:
-        self.queries += 1
-        if self.key is None:
-            return self.first_query.execute({"lo": self.floor})
-        t, i = self.key
-        return self.next_query.execute({"lo": max(t, self.floor), "t": t, "i": i})
-
-    def close(self) -> None:
-        self.first_query.close()
-        self.next_query.close()
 
 
 class Bridge:

@@ -1,0 +1,174 @@
+"""mode = bridge: every source entry becomes a row of a Grafana-ready SQLite table, `time` in UTC unix
+seconds, resumed from the bridged file itself."""
+from __future__ import annotations
+
+import grp
+import os
+import sqlite3
+import stat
+from datetime import datetime, timedelta
+
+import pytest
+
+from bridge_support import BRIDGE, PT, add_rows, bridged, count, create_source, dcs_rows, query
+from factories import PmtHvRowFactory, create_pmthv, insert, power_row
+from scraper import commands
+from scraper.core.timezones import Clock
+from scraper.targets.timeseries import Batch, TimeSeriesFile
+
+
+def run(dbs, **keys):
+    cfg = dbs.settings(**{**BRIDGE, "target": f"sqlite:///{dbs.tmp_path / 'grafana' / 'live.db'}", **keys})
+    return commands.run(cfg, catchup=True)
+
+
+def live_db(dbs):
+    return dbs.tmp_path / "grafana" / "live.db"
+
+
+def test_every_entry_becomes_one_row_with_utc_unix_time(dbs):
+    src = dbs.engine("source")
+    create_source(src)
+    rows = [{"date_time": datetime(2011, 2, 1, 8, 0, 0), **{c: 1.0 + k for k, c in enumerate(PT)}},
+            {"date_time": datetime(2011, 2, 1, 8, 0, 10, 500000), **{c: 2.0 for c in PT}},
+            {"date_time": datetime(2011, 2, 1, 8, 0, 10, 500000), **{c: 3.0 for c in PT}}]  # twin
+    add_rows(src, rows)
+    summary = run(dbs, source_tz="Asia/Shanghai")
+    assert summary.entries == 3 and summary.caught_up
+    got = bridged(live_db(dbs))
+    # 08:00 in Shanghai (UTC+8) is midnight UTC: 2011-02-01 00:00:00 UTC = 1296518400
+    assert got == [(1296518400, 1.0, 2.0, 3.0, 4.0, 5.0), (1296518410.5, 2.0, 2.0, 2.0, 2.0, 2.0),
+                   (1296518410.5, 3.0, 3.0, 3.0, 3.0, 3.0)]
+    types = query(live_db(dbs), "SELECT typeof(time) FROM DBNS_SAB_Temp ORDER BY rowid")
+    assert [t for (t,) in types] == ["integer", "real", "real"]  # the two unix forms Grafana reads
+    indexes = query(live_db(dbs), "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'DBNS_SAB_Temp'")
+    assert any("(time)" in sql for (sql,) in indexes)
+
+
+def test_source_tz_is_honoured_across_both_dst_changes(sqlite_dbs):
+    src = sqlite_dbs.engine("source")
+    create_source(src)
+    local = [datetime(2011, 3, 27, 1, 59, 50), datetime(2011, 3, 27, 3, 0, 0),      # spring forward
+             datetime(2011, 10, 30, 1, 59, 50), datetime(2011, 10, 30, 2, 30, 0),   # the repeated hour
+             datetime(2011, 10, 30, 3, 0, 0)]
+    add_rows(src, [{"date_time": t, **{c: 1.0 for c in PT}} for t in local])
+    run(sqlite_dbs, source_tz="Europe/Zurich")
+    times = [r[0] for r in bridged(live_db(sqlite_dbs))]
+    utc = [datetime(2011, 3, 27, 0, 59, 50), datetime(2011, 3, 27, 1, 0, 0),
+           datetime(2011, 10, 29, 23, 59, 50), datetime(2011, 10, 30, 0, 30, 0),  # first occurrence (CEST)
+           datetime(2011, 10, 30, 2, 0, 0)]
+    assert times == [int((u - datetime(1970, 1, 1)).total_seconds()) for u in utc]
+    clock = Clock("Europe/Zurich")  # the scraper's own rule, entry by entry
+    assert times == [int((clock.to_utc(t) - datetime(1970, 1, 1)).total_seconds()) for t in local]
+
+
+def test_pmthv_channels_become_rows_and_each_detector_its_table(sqlite_dbs):
+    src = sqlite_dbs.engine("source")
+    tables = create_pmthv(src)
+    hv = PmtHvRowFactory.build_batch(3)
+    hv[1]["L2C3R4"] = 1234.5
+    insert(src, tables[0], hv)
+    insert(src, tables[1], [power_row(r) for r in hv])
+    insert(src, tables[2], hv[:2])
+    insert(src, tables[3], [power_row(r, on=0) for r in hv[:2]])
+    summary = commands.run(sqlite_dbs.settings(**{**BRIDGE, "regime": "regimes.pmthv:PmtHv",
+                                                  "target": f"sqlite:///{live_db(sqlite_dbs)}"}), catchup=True)
+    assert summary.entries == 5 and summary.points == 5 * 192
+    assert count(live_db(sqlite_dbs), "DBNS_AD1_HV") == 3 * 192
+    assert query(live_db(sqlite_dbs), "SELECT voltage, pw FROM DBNS_AD1_HV WHERE ladder = 2 AND col = 3 AND ring = 4 "
+                 "ORDER BY time") == [(1500.0, 1), (1234.5, 1), (1500.0, 1)]
+    assert query(live_db(sqlite_dbs), "SELECT DISTINCT pw FROM DBNS_AD2_HV") == [(0,)]
+
+
+def test_restart_between_twins_neither_loses_nor_repeats_one(sqlite_dbs):
+    src = sqlite_dbs.engine("source")
+    create_source(src)
+    rows = dcs_rows(400, twins=0.3, seed=3)
+    add_rows(src, rows)
+    for _ in range(200):  # one round of 7 entries per run: many stops land between entries sharing a time
+        summary = run(sqlite_dbs, batch=7, maxiter=1)
+        if summary.entries == 0:
+            break
+    got = bridged(live_db(sqlite_dbs))
+    assert len(got) == 400
+    expected = [tuple(r[c] for c in PT) for r in rows]
+    assert [g[1:] for g in got] == expected
+
+
+def test_self_metrics_account_for_every_point(sqlite_dbs):
+    src = sqlite_dbs.engine("source")
+    create_source(src)
+    add_rows(src, dcs_rows(250, seed=4))
+    for _ in range(3):
+        run(sqlite_dbs, batch=100, maxiter=1)
+    path = live_db(sqlite_dbs)
+    assert query(path, "SELECT sum(value), count(*) FROM bridge_points") == [(250.0, 3)]
+    lags = query(path, "SELECT value FROM bridge_bridgeLag")
+    assert len(lags) == 3 and all(0 <= v < 60 for (v,) in lags)
+    # the source is from 2011: now - newest bridged point is years
+    (total,) = query(path, "SELECT value FROM bridge_totalLag ORDER BY time DESC LIMIT 1")[0]
+    newest = query(path, "SELECT max(time) FROM DBNS_SAB_Temp")[0][0]
+    assert abs(total - (datetime.utcnow() - datetime(1970, 1, 1)).total_seconds() + newest) < 120
+
+
+def test_file_is_wal_and_group_writable_with_the_configured_group(sqlite_dbs):
+    src = sqlite_dbs.engine("source")
+    create_source(src)
+    add_rows(src, dcs_rows(10))
+    group = grp.getgrgid(os.getgroups()[-1] if os.getgroups() else os.getgid()).gr_name
+    other = next((g for g in grp.getgrall() if g.gr_name not in ("root", group)), None)
+    chosen = other.gr_name if other is not None and os.geteuid() == 0 else group
+    run(sqlite_dbs, group=chosen)
+    path = live_db(sqlite_dbs)
+    assert query(path, "PRAGMA journal_mode") == [("wal",)]
+    for p in (path, path.parent):
+        st = p.stat()
+        assert st.st_mode & stat.S_IWGRP and st.st_mode & stat.S_IRGRP, oct(st.st_mode)
+        assert grp.getgrgid(st.st_gid).gr_name == chosen
+    assert path.parent.stat().st_mode & stat.S_ISGID  # -wal and -shm take the directory's group
+
+
+@pytest.mark.parametrize("autocheckpoint, bounded", [(0, False), (16, True)])
+def test_wal_autocheckpoint_bounds_the_wal_file(tmp_path, autocheckpoint, bounded):
+    ts = TimeSeriesFile(tmp_path / "live.db", wal_autocheckpoint=autocheckpoint)
+    ts.declare("t", {"v": __import__("sqlalchemy").Float()})
+    ts.create()
+    for k in range(40):  # ~40 rounds of ~10 pages each
+        rows = [(k * 1000 + i, float(i)) for i in range(1000)]
+        ts.write_round("s", [Batch("t", rows, (datetime(2011, 1, 1) + timedelta(seconds=k), k), 1000)], {})
+    wal = (tmp_path / "live.db-wal").stat().st_size
+    ts.close()
+    assert (wal < 100 * 4096) == bounded, wal
+
+
+def test_a_live_reader_sees_every_round_whole(sqlite_dbs, tmp_path):
+    """In any snapshot a reader takes, the rows present are exactly the points the metrics account for."""
+    src = sqlite_dbs.engine("source")
+    create_source(src)
+    add_rows(src, dcs_rows(3000, seed=5))
+    path = live_db(sqlite_dbs)
+    import threading
+
+    seen, errors, stop = [], [], threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            try:
+                con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+                seen.append(con.execute("SELECT (SELECT count(*) FROM DBNS_SAB_Temp), "
+                                        "(SELECT coalesce(sum(value), 0) FROM bridge_points)").fetchone())
+                con.close()
+            except sqlite3.OperationalError as exc:
+                if "no such table" not in str(exc):
+                    errors.append(exc)
+    run(sqlite_dbs, batch=100, maxiter=1)  # the file and its tables exist before the reader starts
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        run(sqlite_dbs, batch=50)
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors
+    assert len(seen) > 3
+    assert all(rows == points for rows, points in seen), [s for s in seen if s[0] != s[1]][:3]
