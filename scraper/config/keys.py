@@ -80,5 +80,8 @@ CATALOGUE = keyed(
     Key("aggregate_filter", "text", "", "SQL condition added to the aggregate query (operator-trusted)"),
     Key("aggregate_none", "optional_finite", None, "value replacing None aggregates when no entry matches"),
     Key("production_names", "names", ("offline_db",), "target names that are production: never seeded or dropped"),
+    Key("time_view", "boolean", False,
+        "keep a view <kls>_time of the payload with TIMESTART/TIMEEND as UTC unix seconds (time, timeend), "
+        "so Grafana plots a conditions table like a bridged one"),
 )
 AGGREGATE_KEYS = ("aggregate", "aggregate_count", "aggregate_skips", "aggregate_filter", "aggregate_none")

@@ -94,6 +94,10 @@ def prepare_target(cfg: Settings, writer: DbiWriter, target: Engine, allow_creat
         raise cfg.error("kls", f"target table {writer.t.kls} lacks column(s) {', '.join(gone)} "
                         "declared by the regime")
     writer.prepare()
+    if cfg.get("time_view", False):
+        from scraper.targets.timeview import create_time_view
+
+        create_time_view(target, writer.t)
 
 
 def check_aggregates(cfg: Settings, regime: type[Regime]) -> None:
