@@ -44,6 +44,7 @@ test: install-test
 
 bench: install
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.bridge
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-* *.egg-info

@@ -219,3 +219,36 @@ def test_backup_refuses_to_overwrite(sqlite_dbs, verb):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "exists" in proc.stderr and dest.read_text() == "precious"
+
+
+def test_catchup_on_a_terminal_draws_a_progress_bar(sqlite_dbs):
+    import os
+    import pty
+    import re
+
+    src = sqlite_dbs.engine("source")
+    create_source(src)
+    add_rows(src, dcs_rows(30000, seed=10))
+    live = sqlite_dbs.tmp_path / "grafana" / "live.db"
+    cfg = write_cfg(sqlite_dbs, live, batch=200, loglevel="WARNING")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "scraper", "--cfg", str(cfg), "-s", "bridge", "--catchup"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(timeout=120) == 0
+    screen = b"".join(chunks).decode()
+    bars = re.findall(r"\r\x1b\[K\[([#-]{30})\] catch-up +(\d+)% (\d+) entries", screen)
+    assert len(bars) >= 2, screen[-2000:]
+    percents = [int(p) for _, p, _ in bars]
+    assert percents == sorted(percents) and percents[-1] > percents[0]
+    assert count(live) == 30000
