@@ -15,7 +15,8 @@ $(STAMP): setup.cfg pyproject.toml
 install: $(STAMP)
 
 ## demo: install into .venv, fake a day of DCS data (with duplicates, gaps, late rows, bad Quality) into
-## var/fake_dcs.db with the fakers of the example regimes, scrape it into var/tmp_offline_db.db
+## var/fake_dcs.db with the fakers of the example regimes, scrape it into var/tmp_offline_db.db, and
+## bridge it into var/grafana/live.db for Grafana (a fresh file: the fakers rewrote the source)
 demo: install
 	$(BIN)/scr.py -s adtemp_faker
 	$(BIN)/scr.py -s pmthv_faker
@@ -23,6 +24,10 @@ demo: install
 	$(BIN)/scr.py -s adtemp_scraper --catchup --ALLOW_DROP_CREATE_TABLE --DROP_TARGET_TABLES --loglevel WARNING
 	$(BIN)/scr.py -s pmthv_scraper --catchup --ALLOW_DROP_CREATE_TABLE --DROP_TARGET_TABLES --loglevel WARNING
 	$(BIN)/scr.py -s adlid_scraper --catchup --ALLOW_DROP_CREATE_TABLE --DROP_TARGET_TABLES --loglevel WARNING
+	rm -f var/grafana/live.db var/grafana/live.db-wal var/grafana/live.db-shm
+	$(BIN)/scr.py -s adtemp_bridge --catchup --loglevel WARNING
+	$(BIN)/scr.py -s pmthv_bridge --catchup --loglevel WARNING
+	$(BIN)/scr.py -s adlid_bridge --catchup --loglevel WARNING
 
 $(TSTAMP): $(STAMP)
 	$(BIN)/pip install -q -e '.[test]'
@@ -47,4 +52,4 @@ bench: install
 	$(BIN)/python -m bench.bridge
 
 clean:
-	rm -rf $(VENV) var/*.db var/*.db-* *.egg-info
+	rm -rf $(VENV) var/*.db var/*.db-* var/grafana *.egg-info

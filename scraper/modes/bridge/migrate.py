@@ -37,11 +37,13 @@ class Change:
     column: str | None = None
     type: str | None = None
     series: Series | None = None
+    forget: bool = False  # a bookmark of the missing table is left: drop it, so it is bridged from timefloor
 
     def line(self) -> str:
         if self.what == "add column":
             return f"{self.table}: add column {self.column} {self.type}"
-        return f"{self.table}: create table ({describe(self.series)})" if self.series else f"{self.table}: create table"
+        text = f"{self.table}: create table ({describe(self.series)})" if self.series else f"{self.table}: create table"
+        return text + (", forget its bookmark (bridged again from timefloor)" if self.forget else "")
 
 
 @dataclass
@@ -81,10 +83,12 @@ def plan(path: Path, section: str, series: list[Series]) -> Plan:
         tables = {s.table: column_types(engine, s.table) for s in series}
         bookkeeping = {name: column_types(engine, name) for name in (POSITION, *METRICS)}
         bridged: list[str] = []
+        bookmarked: set[str] = set()
         if bookkeeping[POSITION] is not None:
             with engine.connect() as conn:
-                bridged = [r[0] for r in conn.exec_driver_sql(
-                    f"SELECT tablename FROM {POSITION} WHERE section = ?", (section,))]
+                rows = conn.exec_driver_sql(f"SELECT tablename, section FROM {POSITION}").all()
+            bridged = [name for name, owner in rows if owner == section]
+            bookmarked = {name for name, _owner in rows}
     finally:
         engine.dispose()
     if all(t is None for t in tables.values()) and not bridged:
@@ -98,7 +102,7 @@ def plan(path: Path, section: str, series: list[Series]) -> Plan:
     for s in series:
         have = tables[s.table]
         if have is None:
-            out.changes.append(Change(s.table, "create table", series=s))
+            out.changes.append(Change(s.table, "create table", series=s, forget=s.table in bookmarked))
             continue
         want = s.declared()
         if "time" not in have:
@@ -138,6 +142,8 @@ def fix(path: Path, section: str, series: list[Series]) -> Plan:
                     metric_table(md, change.table).create(conn)
                 else:
                     series_table(md, change.table, by_name[change.table].columns).create(conn)
+                    if change.forget:
+                        conn.exec_driver_sql(f"DELETE FROM {POSITION} WHERE tablename = ?", (change.table,))
     finally:
         engine.dispose()
     todo.applied = True

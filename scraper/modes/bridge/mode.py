@@ -57,8 +57,9 @@ class BridgeSummary:
         def utc(t: float) -> str:
             return datetime.utcfromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S")
         covered = f"{utc(self.first)} .. {utc(self.last)} UTC" if self.first is not None else "nothing new"
+        rounds = f"{self.rounds} round" + ("" if self.rounds == 1 else "s")
         return (f"[{self.section}] entries bridged {self.entries}, points written {self.points} in "
-                f"{self.rounds} rounds, time covered {covered}, source queries {self.queries} -> {self.path}")
+                f"{rounds}, time covered {covered}, source queries {self.queries} -> {self.path}")
 
 
 class Bridge:
