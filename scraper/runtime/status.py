@@ -51,7 +51,10 @@ def section_status(path: str, section: str, now: datetime | None = None) -> Sect
     try:
         cfg = modes.settings(path, section)
         st.mode = cfg.mode
-        if cfg.mode == "faker":
+        own = getattr(modes.mode(cfg.mode).module, "status", None)  # a mode may say how it is doing itself
+        if own is not None:
+            own(cfg, st, now)
+        elif cfg.mode == "faker":
             _faker(cfg, st)
         else:
             _scraper(cfg, st, now)

@@ -172,3 +172,17 @@ def test_a_live_reader_sees_every_round_whole(sqlite_dbs, tmp_path):
     assert not errors
     assert len(seen) > 3
     assert all(rows == points for rows, points in seen), [s for s in seen if s[0] != s[1]][:3]
+
+
+def test_status_reads_a_bridge_section_from_its_file(sqlite_dbs):
+    from scraper.runtime.status import section_status
+
+    src = sqlite_dbs.engine("source")
+    create_source(src)
+    add_rows(src, dcs_rows(20))
+    path = sqlite_dbs.write_cfg({"test": {**BRIDGE, "target": f"sqlite:///{live_db(sqlite_dbs)}"}})
+    assert section_status(str(path), "test").health == "ERROR"  # never run: no file
+    commands.run(commands.settings(str(path), "test"), catchup=True)
+    st = section_status(str(path), "test")
+    assert (st.health, st.lag) == ("OK", timedelta(0))
+    assert st.last_validity == dcs_rows(20)[-1]["date_time"]  # source_tz UTC

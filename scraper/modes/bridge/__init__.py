@@ -30,6 +30,13 @@ def validate(cfg: Settings, regime) -> None:
     target.check(cfg, target.path(cfg))
 
 
+def status(cfg: Settings, st, now) -> None:
+    """`scr.py status` for a bridge section: read from the bridged file and the source, never written."""
+    from .health import section_health
+
+    section_health(cfg, st, now)
+
+
 def run(cfg: Settings, options: RunOptions):
     from .mode import bridge
 
