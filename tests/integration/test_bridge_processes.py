@@ -38,19 +38,19 @@ def state(path: Path) -> tuple[list, list]:
     return bridged(path), query(path, "SELECT tablename, date_time, id, entries FROM bridge_position")
 
 
-def test_sigkill_at_random_moments_of_a_backfill_gives_the_uninterrupted_rows(sqlite_dbs):
+def test_sigkill_at_random_moments_of_a_backfill_gives_the_uninterrupted_rows(dbs):
     rng = random.Random(16)
-    src = sqlite_dbs.engine("source")
+    src = dbs.engine("source")
     create_source(src)
-    add_rows(src, dcs_rows(12000, twins=0.1, seed=6))
-    live = sqlite_dbs.tmp_path / "grafana" / "live.db"
-    cfg = write_cfg(sqlite_dbs, live, batch=150)
+    add_rows(src, dcs_rows(20000, twins=0.1, seed=6))
+    live = dbs.tmp_path / "grafana" / "live.db"
+    cfg = write_cfg(dbs, live, batch=25)
     kills = 0
-    for _attempt in range(6):
+    for _attempt in range(8):  # small rounds (batch 25): many commits, many moments to die at
         before = count(live)
         proc = spawn(cfg, "bridge", "--catchup")
         with running(proc):
-            target = before + rng.randrange(300, 2500)
+            target = before + rng.randrange(200, 2000)
             wait_for(lambda: count(live) >= target or proc.poll() is not None, 60, f"{target} rows")
             time.sleep(rng.random() * 0.05)  # anywhere inside a round, not only right after a commit
             if proc.poll() is None:
@@ -64,8 +64,8 @@ def test_sigkill_at_random_moments_of_a_backfill_gives_the_uninterrupted_rows(sq
     with running(proc):
         out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out
-    assert state(live) == state(reference(sqlite_dbs, batch=150))
-    assert count(live) == 12000
+    assert state(live) == state(reference(dbs, batch=25))
+    assert count(live) == 20000
 
 
 def test_sigkill_during_live_bridging_while_the_source_grows_loses_and_repeats_nothing(sqlite_dbs):
