@@ -81,7 +81,7 @@ def test_aggd_keys_are_column_fn_plus_count_and_the_window_excludes_the_last_ent
 def test_filter_and_skips_are_applied(dbs):
     src = dbs.engine("source")
     table = create_lid(src, lid_rows(60, bad_every=3))
-    eng = _engine(dbs.settings(**{**ADLID, "aggregate": "avg,max", "aggregate_skips": "id,date_time,Tilt1_X"}))
+    eng = _engine(dbs.settings(**{**ADLID, "aggregate": "avg,min,max,std", "aggregate_skips": "id,date_time,Tilt1_X"}))
     try:
         aggd = eng.aggregators[0].compute(START, START + timedelta(minutes=5))
     finally:
@@ -171,7 +171,7 @@ def test_a_function_the_source_backend_lacks_is_refused_naming_the_key(sqlite_db
     assert set(AGGREGATE_FUNCTIONS) == set().union(*FUNCTIONS.values())  # the config check is the union
     create_lid(sqlite_dbs.engine("source"), lid_rows(10))
     with pytest.raises(ConfigError) as err:
-        scrape(sqlite_dbs.settings(**{**ADLID, "aggregate": "avg,bit_and"}))
+        scrape(sqlite_dbs.settings(**{**ADLID, "aggregate": "avg,min,max,std,bit_and"}))
     assert err.value.key == "aggregate" and '"bit_and" is not an aggregate function' in err.value.message
     assert "on sqlite" in err.value.message
 
