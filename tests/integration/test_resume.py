@@ -10,6 +10,7 @@ import time
 from datetime import datetime as D, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from factories import AdTempRowFactory, PmtHvRowFactory, create_adtemp, create_pmthv, insert, power_row
 from support import scrape, target_rows, validities
@@ -139,10 +140,15 @@ def test_killed_scraper_restarts_into_the_same_target(dbs, signum):
     expected = reference(dbs)
     path = dbs.write_cfg({"test": {**REGIME, "batch": 5}})
     rng, kills = random.Random(signum), 0
+    target = dbs.engine("target")
     for attempt in range(12):
         proc = _scr(path, "--catchup", "--ALLOW_DROP_CREATE_TABLE")
+        # the kill falls a random moment after the run got going, however slow start-up is on a busy machine
+        deadline = time.monotonic() + 60
+        while not sa.inspect(target).has_table("DcsAdTempVld") and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
         try:
-            proc.wait(timeout=rng.uniform(0.8, 2.5))
+            proc.wait(timeout=rng.uniform(0.2, 2.0))
         except subprocess.TimeoutExpired:
             proc.send_signal(signum)
             kills += 1

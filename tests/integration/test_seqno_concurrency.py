@@ -25,7 +25,7 @@ WRITES, ROWS_PER_WRITE = 60, 3
 
 def _writer(cfg_path: str, writer_id: int, fresh: bool, ready, done) -> None:
     """Child process: connect like the engine does, then write WRITES validity records as fast as possible."""
-    from scraper import config
+    from scraper import config, modes
     from scraper import db
     from scraper.targets.dbi import Context, DbiTables, DbiWriter
 
@@ -54,7 +54,7 @@ def _writer(cfg_path: str, writer_id: int, fresh: bool, ready, done) -> None:
 def race(dbs, writers: int, fresh: bool) -> None:
     cfg = dbs.write_cfg({"race": {"regime": "regimes.adtemp:AdTemp"}})
     if not fresh:
-        from scraper import config
+        from scraper import config, modes
         from scraper import db
         from scraper.targets.dbi import DbiTables, DbiWriter
 

@@ -36,7 +36,7 @@ def test_generated_program_file_runs_the_section_and_never_restart_loops_an_oper
     prog = ini["program:scraper"]
     assert prog["command"] == f"{BIN / 'scr.py'} -s scraper"
     assert prog["environment"] == f'SCRAPER_CFG="{cfg}"'
-    assert (prog["autorestart"], prog["exitcodes"], prog["startsecs"]) == ("unexpected", "0,2", "0")
+    assert (prog["autorestart"], prog["exitcodes"], prog["startsecs"]) == ("unexpected", "0,2,3", "0")
     assert (prog["stopsignal"], prog["stopwaitsecs"]) == ("TERM", "60")
     assert prog["stdout_logfile"] == str(cfg.parent / "var" / "log" / "scraper.log")
 
