@@ -101,9 +101,9 @@ def worker(argv: list[str]) -> int:
             deleted = conn.exec_driver_sql(delete_sql(engine.dialect.name, horizon)).rowcount
         print(json.dumps({"run_s": time.perf_counter() - t0, "deleted": deleted}))
         return 0
-    from scraper import commands, config
+    from scraper import commands
 
-    cfg = config.load(arg, "bench_decimator")
+    cfg = commands.settings(arg, "bench_decimator")
     t0 = time.perf_counter()
     summary = commands.run(cfg, catchup=True, allow_create=True)
     t = summary.totals

@@ -9,13 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 
 import decimation as d
 from processes import running, scalar, spawn, terminate, wait_for
-from scraper import commands, config
+from scraper import commands
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKER = {"regime": "regimes.cbpm3:Cbpm3", "mode": "faker", "source_tz": "UTC", "interval": "0.1s",
@@ -31,8 +32,7 @@ def _sections(url: str) -> dict:
 
 
 def _run(cfg: Path, section: str, **overrides) -> None:
-    path = str(cfg)
-    commands.run(config.load(path, section, {k: str(v) for k, v in overrides.items()}),
+    commands.run(commands.settings(str(cfg), section, {k: str(v) for k, v in overrides.items()}),
                  allow_create=True, catchup=True)
 
 
@@ -81,34 +81,25 @@ def test_sigkill_at_random_moments_of_a_pass_with_a_live_writer_gives_the_uninte
     assert scalar(ref, "SELECT max(id) FROM cbpm3_data") == top
     expected = _state(ref)
     assert len(result[0]) == len(expected[0]) and result == expected, f"seed {seed}, cursor after kills {kills}"
-    ids, roll = d.expected(d.rows(ref) if False else _all_rows(cfg, dbs), *_keep_every())
+    # ... and both are what the rule says, computed from every row the faker wrote
+    ids, roll = d.expected(_all_rows(dbs, top // 5), timedelta(minutes=2), timedelta(seconds=10))
     assert [r[0] for r in result[0]] == ids and result[1] == roll
     _run(cfg, "decimator")  # a second run changes nothing
     assert _state(src) == result
 
 
-def _keep_every():
-    from datetime import timedelta
-    return timedelta(minutes=2), timedelta(seconds=10)
-
-
-def _all_rows(cfg: Path, dbs) -> list[tuple]:
-    """Every row the faker wrote (before thinning), regenerated into a scratch SQLite file."""
+def _all_rows(dbs, entries: int) -> list[tuple]:
+    """Every row the faker wrote (before thinning), written again into a scratch SQLite file."""
     scratch = dbs.tmp_path / "all.db"
-    text = cfg.read_text()
-    extra = "\n".join(["[all]", *(f"{k} = {v}" for k, v in FAKER.items()), f"source = sqlite:///{scratch}",
-                       "sleep = 0", f"maxiter = {_top(dbs) // 5}", ""])
-    cfg.write_text(text + "\n" + extra)
+    cfg = dbs.tmp_path / "all.cfg"
+    cfg.write_text("\n".join(["[all]", *(f"{k} = {v}" for k, v in FAKER.items()), f"source = sqlite:///{scratch}",
+                              "sleep = 0", f"maxiter = {entries}", ""]))
     _run(cfg, "all")
     engine = sa.create_engine(f"sqlite:///{scratch}")
     try:
         return [(r[0], r[1], r[2], r[3]) for r in d.rows(engine)]
     finally:
         engine.dispose()
-
-
-def _top(dbs) -> int:
-    return scalar(dbs.engine("source"), "SELECT max(id) FROM cbpm3_data")
 
 
 def test_a_live_10hz_writer_waits_at_most_briefly_during_a_pass(dbs):
