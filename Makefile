@@ -15,8 +15,9 @@ $(STAMP): setup.cfg pyproject.toml
 install: $(STAMP)
 
 ## demo: install into .venv, fake a day of DCS data (with duplicates, gaps, late rows, bad Quality) into
-## var/fake_dcs.db with the fakers of the example regimes, scrape it into var/tmp_offline_db.db, and
-## bridge it into var/grafana/live.db for Grafana (a fresh file: the fakers rewrote the source)
+## var/fake_dcs.db with the fakers of the example regimes, scrape it into var/tmp_offline_db.db,
+## bridge it into var/grafana/live.db for Grafana (a fresh file: the fakers rewrote the source), and
+## fake 20 minutes of a 10 Hz monitor into var/cbpm3.db and decimate all but its newest 10 minutes
 demo: install
 	$(BIN)/scr.py -s adtemp_faker
 	$(BIN)/scr.py -s pmthv_faker
@@ -28,6 +29,10 @@ demo: install
 	$(BIN)/scr.py -s adtemp_bridge --catchup --loglevel WARNING
 	$(BIN)/scr.py -s pmthv_bridge --catchup --loglevel WARNING
 	$(BIN)/scr.py -s adlid_bridge --catchup --loglevel WARNING
+	rm -f var/cbpm3.db var/cbpm3.db-wal var/cbpm3.db-shm
+	$(BIN)/scr.py -s cbpm3_faker
+	$(BIN)/scr.py -s cbpm3_decimator --keep 10m --dry-run --loglevel WARNING
+	$(BIN)/scr.py -s cbpm3_decimator --keep 10m --catchup --ALLOW_DROP_CREATE_TABLE --loglevel WARNING
 
 $(TSTAMP): $(STAMP)
 	$(BIN)/pip install -q -e '.[test]'
@@ -50,6 +55,7 @@ test: install-test
 bench: install
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.bridge
+	$(BIN)/python -m bench.decimate
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-* var/grafana *.egg-info

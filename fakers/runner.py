@@ -72,7 +72,7 @@ USES = ("interval", "sleep", "maxiter")
 def run(cfg: Settings, options: RunOptions) -> FakerSummary:
     """Write fake entries into the regime's source tables (the section's `source`), on the runner:
     stop, outage retries (a source that goes down is waited for) and the loop come from there."""
-    regime = load_regime(cfg)
+    regime = load_regime(cfg, need_target=False)  # a faker writes sources only
     faker = regime.faker(cfg)
     if not faker.tables:
         raise cfg.error("regime", f"{cfg.regime} has a Faker without fake source tables")
@@ -116,8 +116,7 @@ class FakerJob:
         return True
 
     def _add(self, entry: Planned) -> None:
-        self.writer.add(entry, self.next_id, self.realism, self.summary)
-        self.next_id += 1
+        self.next_id = self.writer.add(entry, self.next_id, self.realism, self.summary)
 
     def done(self) -> bool:
         return not self._budget_left()
@@ -179,7 +178,7 @@ class _Writer:
     def __init__(self, engine: sa.Engine, tables: list[sa.Table], faker: Faker, profile: Profile):
         self.engine, self.tables, self.faker, self.profile = engine, tables, faker, profile
         self.pending: list[list[dict[str, Any]]] = [[] for _ in tables]
-        self.previous: list[dict[str, Any]] | None = None
+        self.previous: list[list[dict[str, Any]]] | None = None
 
     def plan(self, cfg: Settings) -> tuple[Plan, Realism, int]:
         realism = Realism.from_cfg(cfg)
@@ -190,22 +189,25 @@ class _Writer:
         """Continue after the newest entry present, or begin at faker_timestart with id 1."""
         with self.engine.connect() as conn:
             top_id = max((conn.execute(sa.select(sa.func.max(t.c.id))).scalar() or 0) for t in self.tables)
-            times = [conn.execute(sa.select(sa.func.max(t.c.date_time))).scalar() for t in self.tables]
+            times = [conn.execute(sa.select(sa.func.max(t.c[self.faker.time_column]))).scalar() for t in self.tables]
         times = [t for t in times if t is not None]
         return top_id + 1, (max(times) + cfg.interval) if times else cfg.faker_timestart
 
-    def add(self, entry: Planned, id: int, realism: Realism, summary: FakerSummary) -> None:
-        if entry.kind == DUPLICATE and self.previous is not None:
-            rows = [{**row, "id": id} for row in self.previous]  # a DCS re-insert: same reading again
+    def add(self, entry: Planned, id: int, realism: Realism, summary: FakerSummary) -> int:
+        """Queue one entry's rows (one per table, or several where a table interleaves series, as a
+        monitor writing one row per instrument does); returns the next free id."""
+        if entry.kind == DUPLICATE and self.previous is not None:  # a DCS re-insert: same reading again
+            rows = [[{**row, "id": id + k} for k, row in enumerate(prev)] for prev in self.previous]
         else:
-            rows = [self.faker.fake(table, id, entry.dt, self.profile) for table in self.tables]
+            rows = [self.faker.rows(table, id, entry.dt, self.profile) for table in self.tables]
         if realism.bad_quality > 0 and any(QUALITY in t.c for t in self.tables):
-            for table, row in zip(self.tables, rows):
+            for table, many in zip(self.tables, rows):
                 if QUALITY in table.c:
-                    row[QUALITY] = 0 if entry.bad else 1
+                    for row in many:
+                        row[QUALITY] = 0 if entry.bad else 1
             summary.events["Quality=0"] += entry.bad
-        for pending, row in zip(self.pending, rows):
-            pending.append(row)
+        for pending, many in zip(self.pending, rows):
+            pending.extend(many)
         if entry.kind != LATE:
             self.previous = rows
         if entry.kind in (DUPLICATE, LATE):
@@ -213,6 +215,7 @@ class _Writer:
         summary.first = min(summary.first or entry.dt, entry.dt)
         summary.last = max(summary.last or entry.dt, entry.dt)
         summary.written += 1
+        return id + max(len(many) for many in rows)
 
     def flush(self) -> None:
         if not self.pending[0]:

@@ -22,6 +22,10 @@ class Source:
 
     `sitemask`/`subsite` form the DBI context: each Source has its own chain of validity records in
     the target, so two detectors read from two tables never overwrite each other's bookmark.
+
+    `time` names the timestamp column (DCS tables call it `date_time`; a 10 Hz monitor's own table may
+    call it `timestamp`) and `group` the column that tells interleaved series apart (one row per
+    instrument and reading); the decimator (mode `decimator`) keeps one entry per slice and group.
     """
 
     table: str
@@ -30,6 +34,8 @@ class Source:
     sitemask: int = 1
     subsite: int = 0
     simmask: int = 1
+    time: str = "date_time"
+    group: str | None = None
 
     @property
     def label(self) -> str:
@@ -89,9 +95,15 @@ class Faker:
     """
 
     tables: ClassVar[Sequence[sa.Table]] = ()
+    time_column: ClassVar[str] = "date_time"  # where the faker's DB time goes (and where it resumes)
 
     def __init__(self, cfg: "Settings"):
         self.cfg = cfg
+
+    def rows(self, table: sa.Table, id: int, dt: datetime, profile) -> list[dict[str, Any]]:
+        """The rows one fake entry adds to `table` (ids id, id+1, ...): one unless the table holds
+        several interleaved series, as a monitor writing one row per instrument per reading does."""
+        return [self.fake(table, id, dt, profile)]
 
     def fake(self, table: sa.Table, id: int, dt: datetime, profile) -> dict[str, Any]:
         """Default: every value column follows the configured profile of (id, column index, dt)."""

@@ -147,6 +147,8 @@ class MariaDBServer:
                 f"--socket={self.socket}",
                 f"--pid-file={self._pid_file}",
                 f"--log-error={self.error_log}",
+                # its own temp dir: big DELETE ... JOIN statements spill temp tables, and /tmp is shared
+                f"--tmpdir={self.basedir}",
                 *_user_option(),
                 *_SERVER_OPTIONS,
             ],

@@ -30,7 +30,7 @@ class Databases:
         for section, keys in sections.items():
             lines.append(f"[{section}]")
             where = {"source": self.source_url}
-            if keys.get("mode") != "faker":  # a faker writes its source; `target` is no key of its mode
+            if keys.get("mode") not in ("faker", "decimator"):  # they write their source; `target` is no key of theirs
                 where["target"] = self.target_url
             keys = {**where, **keys}
             lines += [f"{k} = {v}" for k, v in keys.items()]

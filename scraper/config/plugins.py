@@ -7,7 +7,8 @@ from scraper.config import Settings
 from scraper.api import Regime
 
 
-def load_regime(cfg: Settings) -> type[Regime]:
+def load_regime(cfg: Settings, need_target: bool = True) -> type[Regime]:
+    """`need_target=False` for modes that work on the source alone (the decimator thins it in place)."""
     spec = cfg.regime
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
@@ -19,6 +20,6 @@ def load_regime(cfg: Settings) -> type[Regime]:
     kls = getattr(module, attr, None)
     if not (isinstance(kls, type) and issubclass(kls, Regime)):
         raise cfg.error("regime", f'"{attr}" in {module_name} is not a scraper.Regime subclass')
-    if not getattr(kls, "sources", None) or getattr(kls, "target", None) is None:
+    if not getattr(kls, "sources", None) or (need_target and getattr(kls, "target", None) is None):
         raise cfg.error("regime", f'"{spec}" declares no sources or no target')
     return kls

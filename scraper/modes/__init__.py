@@ -21,6 +21,7 @@ MODES: dict[str, str] = {
     "averager": "scraper.modes.average",
     "faker": "fakers.runner",
     "bridge": "scraper.modes.bridge",
+    "decimator": "scraper.modes.decimate",
 }
 
 

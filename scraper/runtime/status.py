@@ -65,24 +65,24 @@ def section_status(path: str, section: str, now: datetime | None = None) -> Sect
     return st
 
 
-def _source_latest(cfg: Settings, engine: sa.Engine, tables: list[str]) -> datetime | None:
-    """Newest source entry over `tables`, converted to UTC."""
+def _source_latest(cfg: Settings, engine: sa.Engine, tables: list[str], column: str = "date_time") -> datetime | None:
+    """Newest source entry over `tables` (time in `column`), converted to UTC."""
     newest = None
     with engine.connect() as conn:
         for name in tables:
             t = db.reflect(engine, name, cfg, "source")
-            value = conn.execute(sa.select(sa.func.max(t.c.date_time))).scalar()
+            value = conn.execute(sa.select(sa.func.max(t.c[column]))).scalar()
             if value is not None and (newest is None or value > newest):
                 newest = value
     return Clock(cfg.source_tz).to_utc(newest) if newest is not None else None
 
 
 def _faker(cfg: Settings, st: SectionStatus) -> None:
-    regime = load_regime(cfg)
+    regime = load_regime(cfg, need_target=False)
     names = [t.name for t in regime.faker.tables] or [s.table for s in regime.sources]
     engine = db.connect(cfg, "source")
     try:
-        latest = _source_latest(cfg, engine, names[:1])
+        latest = _source_latest(cfg, engine, names[:1], regime.faker.time_column)
     finally:
         engine.dispose()
     st.note = f"writes {', '.join(names[:2])}{' ...' if len(names) > 2 else ''}; newest entry " + (

@@ -1,0 +1,337 @@
+"""One decimator pass: re-thin slices that received late entries, then thin up to the horizon.
+
+Thinning proceeds in chunks of whole slices holding about `batch` entries each. A chunk's changes are
+ONE transaction: every entry of the chunk but its keepers deleted, its rollup rows written and the
+cursor advanced to the chunk's end. So the table, its rollup and its
+cursor always agree, and a process killed anywhere redoes at most the one chunk it was in. A chunk
+is bounded, so a 10 Hz writer appending meanwhile waits at most one chunk's transaction (SQLite) or
+not at all (InnoDB locks only the rows deleted, all older than the horizon).
+
+The chunk is read outside the write transaction (so that on SQLite the lock is held only for the
+DELETE and two small writes); an entry committed into the chunk between the read and the DELETE
+makes the DELETE's row count differ from the one read, and the chunk is rolled back and redone, so a
+late entry is never deleted unseen (on MariaDB the DELETE is bounded by the chunk's id range as read;
+an entry beyond it is left for the next pass, which finds it above the watermark).
+
+Late entries: rows whose id is above the watermark (the highest id when the previous pass began) and
+whose time lies behind the cursor were committed after their slice was thinned. Each such slice is
+thinned again under the same rule; with a rollup, the late entries are merged into its row (the row
+remembers the id it kept, which is the one entry already counted).
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from scraper import db
+from scraper.core.bins import Chunk
+from scraper.targets.dbi import utcnow
+
+from .slices import Slicing
+from .statements import KEEPER_LIST_MAX, SLICE, Statements
+from .tables import CURSOR_TABLE, Cursor, TableSpec, cursor_table, read_cursor, write_cursor
+
+log = logging.getLogger("scraper.decimator")
+RACE_RETRIES = 20
+
+
+class Raced(Exception):
+    """An entry was committed into the chunk while it was being thinned: roll back, redo."""
+
+
+@dataclass
+class Tally:
+    kept: int = 0
+    deleted: int = 0
+
+
+@dataclass
+class PassTotals:
+    """Cumulative counts of a run (all passes): the summary and the metrics read them."""
+
+    deleted: int = 0
+    kept: int = 0
+    late: int = 0
+    slices: int = 0
+    rollup_rows: int = 0
+    passes: int = 0
+    cursor: datetime | None = None
+    horizon: datetime | None = None
+    per_group: dict = field(default_factory=lambda: defaultdict(Tally))
+
+
+class Thinner:
+    def __init__(self, engines: tuple[Engine, Engine], spec: TableSpec, slicing: Slicing, keep_rule: str,
+                 batch: int, rollup: sa.Table | None, retrier, dry_run: bool = False):
+        """`retrier`: anything with `.call(which, fn, *args, recovered=...)` (the runner's retries)."""
+        self.reader, self.writer = engines
+        self.spec, self.slicing, self.keep_rule, self.batch = spec, slicing, keep_rule, batch
+        self.rollup, self.retrier, self.dry_run = rollup, retrier, dry_run
+        self.st = Statements(spec, slicing, keep_rule, self.writer.dialect.name)
+        self.cursors = cursor_table()
+        self.totals = PassTotals()
+        self.every_s = int(slicing.every.total_seconds())
+        self._dry_cursor: Cursor | None = None  # a dry run's pretend cursor (nothing is written)
+
+    # --- reading ----------------------------------------------------------------------------------
+    def cursor(self) -> Cursor | None:
+        if self.dry_run and self._dry_cursor is not None:
+            return self._dry_cursor
+        if self.dry_run and not db.table_exists(self.reader, CURSOR_TABLE):
+            return None  # a dry run creates nothing, not even the cursor table
+        with self.reader.connect() as conn:
+            return read_cursor(conn, self.cursors, self.spec.name)
+
+    def _span(self) -> tuple[datetime | None, datetime | None, int | None]:
+        with self.reader.connect() as conn:
+            return tuple(conn.execute(stmt).scalar() for stmt in self.st.span())
+
+    def _chunk_end(self, start: datetime, horizon: datetime) -> datetime:
+        """The slice boundary after about `batch` entries from `start` (at least one slice)."""
+        with self.reader.connect() as conn:
+            nth = conn.execute(self.st.nth_time(self.slicing.window(start, start).local_lo, self.batch)).scalar()
+        end = horizon if nth is None else min(self.slicing.floor(nth), horizon)
+        return max(end, start + self.slicing.every)
+
+    # --- one pass, one chunk at a time -----------------------------------------------------------
+    def begin_pass(self) -> tuple[datetime, datetime, int] | None:
+        """Late slices first (their rows are few); then (start, horizon, watermark) of the closed
+        slices still to thin, or None when there are none."""
+        oldest, newest, top = self.retrier.call("source", self._span)
+        self.totals.passes += 1
+        if newest is None:
+            log.info("%s is empty: nothing to thin", self.spec.name)
+            return None
+        horizon = self.slicing.horizon(newest)
+        cursor = self.retrier.call("source", self.cursor)
+        self.totals.horizon = horizon
+        if cursor is not None:
+            self.totals.cursor = cursor.until
+            self._late(cursor, top)
+        start = cursor.until if cursor is not None else self.slicing.floor(oldest)
+        if start >= horizon:
+            if cursor is not None and top > cursor.watermark and not self.dry_run:
+                self.retrier.call("source", self._advance_watermark, top)
+            return None
+        log.info("thinning %s: %d slices from %s to %s UTC (horizon), batch %d", self.spec.name,
+                 self.slicing.slices(start, horizon), f"{start:%Y-%m-%d %H:%M:%S}",
+                 f"{horizon:%Y-%m-%d %H:%M:%S}", self.batch)
+        return start, horizon, top
+
+    def next_chunk(self, a: datetime, horizon: datetime, top: int) -> datetime:
+        """Thin (or, dry, count) the chunk starting at `a`; returns where the next one starts."""
+        b = self.retrier.call("source", self._chunk_end, a, horizon)
+        chunk = self.slicing.window(a, b)
+        if self.dry_run:
+            self.retrier.call("source", self._count, chunk)
+            self._dry_cursor = Cursor(b, top, self.every_s, self.keep_rule)
+        else:
+            self.retrier.call("source", self._thin, chunk, top, recovered=lambda: self._done_to(b))
+        self.totals.cursor = b
+        self.totals.slices += self.slicing.slices(a, b)
+        return b
+
+    def _done_to(self, end: datetime) -> bool:
+        cur = self.cursor()
+        return cur is not None and cur.until >= end
+
+    # --- thinning a chunk -------------------------------------------------------------------------
+    def _thin(self, chunk: Chunk, watermark: int) -> None:
+        """Read the chunk (a snapshot: a writer may append meanwhile), then in ONE short write
+        transaction delete, check the count, write the rollup and advance the cursor. The write lock
+        is held only for the DELETE and two small writes, so on SQLite a 10 Hz writer finds the table
+        free most of the time."""
+        for _ in range(RACE_RETRIES):
+            with self.reader.connect() as conn:
+                ids = self._id_range(conn, chunk)
+                groups = conn.execute(self.st.summary(chunk, self.rollup is not None, ids)).mappings().all()
+                kept = self._keepers(conn, chunk, groups) if groups else {}
+            try:
+                with self.writer.begin() as conn:
+                    done = read_cursor(conn, self.cursors, self.spec.name)
+                    if done is not None and done.until >= chunk.end:
+                        return  # a retry after a COMMIT whose acknowledgement was lost
+                    self._write(conn, chunk, groups, kept, ids)
+                    write_cursor(conn, self.cursors, self.spec.name,
+                                 Cursor(chunk.end, watermark, self.every_s, self.keep_rule), utcnow())
+                self._add(self._tally(groups))
+                return
+            except Raced:
+                log.info("entries committed into %s while thinning it: redoing the chunk", chunk.line())
+        raise RuntimeError(f"{self.spec.name}: {chunk.line()} kept changing under {RACE_RETRIES} attempts")
+
+    def _id_range(self, conn: Connection, chunk: Chunk) -> tuple[int, int] | None:
+        if self.st.dialect == "sqlite":
+            return None  # SQLite's rowid table is walked in time order anyway: no gain, one query less
+        return tuple(conn.execute(self.st.id_range(chunk)).one())
+
+    def _write(self, conn: Connection, chunk: Chunk, groups, kept: dict, ids: tuple[int, int] | None) -> None:
+        """Delete all but the keepers; a count other than the snapshot's means entries were committed
+        into the chunk since it was read (late ones): Raced, so they are never deleted unseen."""
+        expected = sum(g["count"] for g in groups) - len(groups)
+        # An entry committed into the chunk since the read with an id beyond the range read is left
+        # alone here: its id is above this pass's watermark, so the next pass thins it as late.
+        deleted = sum(conn.execute(self.st.delete(window, keep, ids)).rowcount
+                      for window, keep in self._runs(chunk, kept))
+        if deleted != expected:
+            raise Raced()
+        if self.rollup is not None and groups:
+            rows = [self._rollup_row(g, kept[(g[SLICE], g.get("g"))]) for g in groups]
+            conn.execute(self.rollup.insert(), rows)
+            self.totals.rollup_rows += len(rows)
+
+    def _runs(self, chunk: Chunk, kept: dict) -> list[tuple[Chunk, list[int]]]:
+        """The chunk cut into runs of whole slices with at most KEEPER_LIST_MAX keepers each (one run
+        for dense data; sparse, already thin data packs many slices into a chunk)."""
+        by_slice: dict = defaultdict(list)
+        for (index, _g), id_ in kept.items():
+            by_slice[index].append(id_)
+        runs, ids, a = [], [], chunk.start
+        for index in sorted(by_slice):
+            if ids and len(ids) + len(by_slice[index]) > KEEPER_LIST_MAX:
+                b = self.slicing.start(index)
+                runs.append((self.slicing.window(a, b), ids))
+                a, ids = b, []
+            ids += by_slice[index]
+        runs.append((self.slicing.window(a, chunk.end) if runs else chunk, ids))
+        return runs
+
+    def _keepers(self, conn: Connection, chunk: Chunk, groups) -> dict:
+        """(slice, group) -> id of its keeper: the lowest (first) or highest (last) id at its edge time."""
+        pick = min if self.keep_rule == "first" else max
+        edges = sorted({g["edge"] for g in groups})
+        at: dict = {}
+        for i in range(0, len(edges), 500):
+            for r in conn.execute(self.st.at_edges(chunk, edges[i:i + 500])).mappings():
+                key = (r["edge"], r.get("g"))
+                at[key] = pick(at.get(key, r["id"]), r["id"])
+        return {(g[SLICE], g.get("g")): at[(g["edge"], g.get("g"))] for g in groups}
+
+    def _rollup_row(self, agg, kept_id: int) -> dict:
+        row = {k: v for k, v in agg.items() if k not in (SLICE, "g", "edge")}
+        row["slice_utc"] = self.slicing.start(agg[SLICE])
+        if self.spec.group is not None:
+            row[self.spec.group.name] = agg["g"]
+        row["kept_id"] = kept_id
+        return {k: float(v) if k.endswith(("_avg", "_min", "_max")) and v is not None else v
+                for k, v in row.items()}
+
+    def _tally(self, groups) -> dict:
+        out: dict = defaultdict(Tally)
+        for g in groups:
+            t = out[g.get("g")]
+            t.kept += 1
+            t.deleted += g["count"] - 1
+        return out
+
+    def _add(self, tally: dict) -> None:
+        for g, t in tally.items():
+            mine = self.totals.per_group[g]
+            mine.kept += t.kept
+            mine.deleted += t.deleted
+            self.totals.kept += t.kept
+            self.totals.deleted += t.deleted
+
+    def _count(self, chunk: Chunk) -> None:
+        """Dry run: what thinning the chunk would keep and delete, per group; nothing is written."""
+        with self.reader.connect() as conn:
+            groups = conn.execute(self.st.summary(chunk, False)).mappings().all()
+        self._add(self._tally(groups))
+
+    # --- late entries -----------------------------------------------------------------------------
+    def _late(self, cursor: Cursor, top: int | None) -> None:
+        if top is None or top <= cursor.watermark:
+            return
+        local_until = self.slicing.window(cursor.until, cursor.until).local_lo
+
+        def find() -> list:
+            with self.reader.connect() as conn:
+                return conn.execute(self.st.late(cursor.watermark, top, local_until)).all()
+        late = self.retrier.call("source", find)
+        if not late:
+            return
+        slices = sorted({self.slicing.index(self.slicing.floor(t)) for _, t in late})
+        self.totals.late += len(late)
+        log.warning("%s: %d entries committed late behind the cursor %s UTC (ids %d..%d) in %d slice(s): "
+                    "thinning them again", self.spec.name, len(late), f"{cursor.until:%Y-%m-%d %H:%M:%S}",
+                    min(i for i, _ in late), max(i for i, _ in late), len(slices))
+        for index in slices:
+            chunk = self.slicing.window(self.slicing.start(index), self.slicing.start(index + 1))
+            if self.dry_run:
+                self._count(chunk)
+            else:
+                self.retrier.call("source", self._rethin, chunk)
+        if not self.dry_run:
+            self.retrier.call("source", self._advance_watermark, top)
+
+    def _advance_watermark(self, top: int) -> None:
+        with self.writer.begin() as conn:
+            cur = read_cursor(conn, self.cursors, self.spec.name)
+            if cur is not None and top > cur.watermark:
+                write_cursor(conn, self.cursors, self.spec.name,
+                             Cursor(cur.until, top, cur.every_s, cur.keep_rule), utcnow())
+
+    def _rethin(self, chunk: Chunk) -> None:
+        """Thin one slice again, in Python (its rows are the kept ones plus the late ones): same rule,
+        and the late entries merged into the rollup exactly once."""
+        spec = self.spec
+        with self.writer.begin() as conn:
+            rows = conn.execute(self.st.rows(chunk)).mappings().all()
+            by_key: dict = defaultdict(list)
+            for r in rows:
+                by_key[(r[SLICE], r.get("g"))].append(r)
+            existing = self._existing_rollup(conn, chunk) if self.rollup is not None else {}
+            doomed, tally, merged = [], defaultdict(Tally), []
+            for key, group_rows in by_key.items():
+                group_rows.sort(key=lambda r: (r["t"], r["id"]), reverse=self.keep_rule == "last")
+                keeper = group_rows[0]
+                doomed += [r["id"] for r in group_rows[1:]]
+                tally[key[1]].deleted += len(group_rows) - 1
+                if self.rollup is not None:
+                    merged.append(self._merge(key, group_rows, keeper["id"], existing.get(key)))
+            for i in range(0, len(doomed), 500):
+                conn.execute(self.st.delete_ids(doomed[i:i + 500]))
+            if self.rollup is not None and merged:
+                self._replace_rollup(conn, chunk, merged)
+        self._add(tally)
+
+    def _existing_rollup(self, conn: Connection, chunk: Chunk) -> dict:
+        r = self.rollup
+        rows = conn.execute(sa.select(r).where(r.c.slice_utc >= chunk.start, r.c.slice_utc < chunk.end)).mappings()
+        group = self.spec.group.name if self.spec.group is not None else None
+        return {(self.slicing.index(row["slice_utc"]), row[group] if group else None): dict(row) for row in rows}
+
+    def _merge(self, key, rows, kept_id: int, old: dict | None) -> dict:
+        """The slice's rollup row with the entries it has not counted yet (all but the one it kept)."""
+        new = [r for r in rows if old is None or r["id"] != old["kept_id"]]
+        n_old = old["count"] if old else 0
+        out = {"slice_utc": self.slicing.start(key[0]), "kept_id": kept_id, "count": n_old + len(new)}
+        if self.spec.group is not None:
+            out[self.spec.group.name] = key[1]
+        for c in self.spec.numeric:
+            values = [float(r[c.name]) for r in new if r[c.name] is not None]
+            had = old is not None and old[f"{c.name}_avg"] is not None
+            mins = values + ([old[f"{c.name}_min"]] if had else [])
+            maxs = values + ([old[f"{c.name}_max"]] if had else [])
+            n = len(values) + (n_old if had else 0)
+            total = sum(values) + (old[f"{c.name}_avg"] * n_old if had else 0.0)
+            out[f"{c.name}_avg"] = total / n if n else None
+            out[f"{c.name}_min"] = min(mins) if mins else None
+            out[f"{c.name}_max"] = max(maxs) if maxs else None
+        return out
+
+    def _replace_rollup(self, conn: Connection, chunk: Chunk, merged: list[dict]) -> None:
+        r = self.rollup
+        group = self.spec.group.name if self.spec.group is not None else None
+        for row in merged:
+            where = [r.c.slice_utc == row["slice_utc"]]
+            if group:
+                where.append(r.c[group].is_(None) if row[group] is None else r.c[group] == row[group])
+            conn.execute(r.delete().where(*where))
+        conn.execute(r.insert(), merged)
+        self.totals.rollup_rows += len(merged)

@@ -1,0 +1,102 @@
+"""Helpers for the decimator tests: a cbpm3_data table made and filled with raw SQL (as the monitor's
+own software writes it, not through our models), an oracle computing what thinning must leave, and
+readers for the table and its rollup."""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+EPOCH = datetime(1970, 1, 1)
+CHANNELS = ("top_in", "bot_in", "bot_out", "top_out")
+
+DDL = {
+    "sqlite": ["CREATE TABLE cbpm3_data (id INTEGER PRIMARY KEY AUTOINCREMENT, timestamp DATETIME NOT NULL, "
+               "instr TEXT NOT NULL, top_in INTEGER, bot_in INTEGER, bot_out INTEGER, top_out INTEGER)",
+               "CREATE INDEX cbpm3_data_timestamp ON cbpm3_data (timestamp)"],
+    "mysql": ["CREATE TABLE cbpm3_data (id INT AUTO_INCREMENT PRIMARY KEY, timestamp DATETIME(6) NOT NULL, "
+              "instr VARCHAR(16) NOT NULL, top_in INT, bot_in INT, bot_out INT, top_out INT, "
+              "KEY cbpm3_data_timestamp (timestamp)) ENGINE=InnoDB"],
+}
+
+
+def dialect(engine: sa.Engine) -> str:
+    return "sqlite" if engine.dialect.name == "sqlite" else "mysql"
+
+
+def create_table(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        for stmt in DDL[dialect(engine)]:
+            conn.exec_driver_sql(stmt)
+
+
+def stamp(t: datetime) -> str:
+    """How the monitor's software spells a time: Python's str(), so whole seconds have no fraction."""
+    return str(t)
+
+
+def insert(engine: sa.Engine, rows: list[tuple]) -> None:
+    """rows: (id or None, datetime, instr, value) with the value in all four channels."""
+    mark = "?" if dialect(engine) == "sqlite" else "%s"
+    sql = (f"INSERT INTO cbpm3_data (id, timestamp, instr, top_in, bot_in, bot_out, top_out) "
+           f"VALUES ({', '.join([mark] * 7)})")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(sql, [(i, stamp(t), g, v, v, v, v) for i, t, g, v in rows])
+
+
+def ten_hz(start: datetime, seconds: float, instruments=("10AE", "12W", "15E"), first_id: int = 1,
+           rate: float = 10.0) -> list[tuple]:
+    """Readings at `rate` Hz of each instrument, a counter per instrument, with a little jitter;
+    every 7th reading falls on a whole second exactly (the spelling without a fraction)."""
+    out, i = [], first_id
+    for n in range(int(seconds * rate)):
+        base = start + timedelta(seconds=n / rate)
+        for k, g in enumerate(instruments):
+            t = base if n % 7 == 0 and k == 0 else base + timedelta(microseconds=(n * 7919 + 131 * k) % 9000)
+            out.append((i, t, g, n))
+            i += 1
+    return out
+
+
+def rows(engine: sa.Engine) -> list[tuple]:
+    """(id, time, instr, top_in, bot_in, bot_out, top_out) ordered by id, times as datetimes."""
+    t = sa.table("cbpm3_data", sa.column("id"), sa.column("timestamp", sa.DateTime), sa.column("instr"),
+                 *(sa.column(c) for c in CHANNELS))
+    with engine.connect() as conn:
+        out = conn.execute(sa.select(t).order_by(t.c.id)).all()
+    return [(r[0], _dt(r[1]), *r[2:]) for r in out]
+
+
+def _dt(v):
+    return v if isinstance(v, datetime) else datetime.fromisoformat(str(v))
+
+
+def rollup(engine: sa.Engine, name: str = "cbpm3_rollup") -> list[tuple]:
+    with engine.connect() as conn:
+        out = conn.execute(sa.text(f"SELECT * FROM {name} ORDER BY slice_utc, instr")).all()
+    return [(_dt(r[0]), *(round(v, 6) if isinstance(v, float) else v for v in r[1:])) for r in out]
+
+
+def slice_of(t: datetime, every: timedelta) -> datetime:
+    return EPOCH + ((t - EPOCH) // every) * every
+
+
+def expected(all_rows: list[tuple], keep: timedelta, every: timedelta, rule: str = "first",
+             newest: datetime | None = None):
+    """What thinning must leave (ids, source_tz = UTC) and the rollup it must write: every slice wholly
+    before floor(newest - keep) keeps the first (last) entry by (time, id) of each instrument."""
+    newest = newest or max(r[1] for r in all_rows)
+    horizon = slice_of(newest - keep, every)
+    groups = defaultdict(list)
+    for r in all_rows:
+        if r[1] < horizon:
+            groups[(slice_of(r[1], every), r[2])].append(r)
+    kept, roll = {r[0] for r in all_rows if r[1] >= horizon}, []
+    for (s, g), rs in sorted(groups.items()):
+        rs.sort(key=lambda r: (r[1], r[0]), reverse=rule == "last")
+        kept.add(rs[0][0])
+        values = [r[3] for r in rs]
+        stats = (round(sum(values) / len(values), 6), float(min(values)), float(max(values)))
+        roll.append((s, g, len(rs), rs[0][0], *(stats * 4)))
+    return sorted(kept), roll

@@ -1,0 +1,126 @@
+"""The decimator as real `python -m scraper` processes beside a live 10 Hz writer: SIGKILL at random
+moments of a pass and restart gives the table and rollup of one uninterrupted run, and the writer is
+never made to wait long."""
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+import decimation as d
+from processes import running, scalar, spawn, terminate, wait_for
+from scraper import commands
+
+ROOT = Path(__file__).resolve().parents[2]
+FAKER = {"regime": "regimes.cbpm3:Cbpm3", "mode": "faker", "source_tz": "UTC", "interval": "0.1s",
+         "faker_timestart": "2020-11-04 09:03:01"}
+DECIMATOR = {"regime": "regimes.cbpm3:Cbpm3", "mode": "decimator", "source_tz": "UTC", "keep": "2m",
+             "every": "10s", "batch": 300, "rollup": "cbpm3_rollup", "sleep": "0.2s", "metrics_every": "1s"}
+
+
+def _sections(url: str) -> dict:
+    return {"prefill": {**FAKER, "source": url, "sleep": 0, "maxiter": 9000},   # 15 min DB time
+            "live": {**FAKER, "source": url, "sleep": "0.1s", "maxiter": 0},    # then 10 Hz, real time
+            "decimator": {**DECIMATOR, "source": url}}
+
+
+def _run(cfg: Path, section: str, **overrides) -> None:
+    commands.run(commands.settings(str(cfg), section, {k: str(v) for k, v in overrides.items()}),
+                 allow_create=True, catchup=True)
+
+
+def _cursor(engine: sa.Engine):
+    return scalar(engine, "SELECT thinned_until_utc FROM decimator_cursor")
+
+
+def _state(engine: sa.Engine) -> tuple[list, list]:
+    return d.rows(engine), d.rollup(engine)
+
+
+def test_sigkill_at_random_moments_of_a_pass_with_a_live_writer_gives_the_uninterrupted_result(dbs):
+    rng = random.Random()
+    seed = rng.randrange(10**6)
+    rng.seed(seed)
+    src = dbs.engine("source")
+    cfg = dbs.write_cfg({**_sections(dbs.source_url),
+                         **{f"ref_{k}": v for k, v in _sections(dbs.target_url).items()}})
+    _run(cfg, "prefill")
+    live = spawn(cfg, "live")
+    kills = []
+    with running(live):
+        wait_for(lambda: scalar(src, "SELECT count(*) FROM cbpm3_data") > 45_005, 60, "the live writer")
+        for k in range(3):
+            before = _cursor(src) if sa.inspect(src).has_table("decimator_cursor") else None
+            dec = spawn(cfg, "decimator", "--ALLOW_DROP_CREATE_TABLE", log=dbs.tmp_path / f"dec{k}.log")
+            with running(dec):
+                # a pass is under way once the cursor moves; then kill at a random moment of it
+                wait_for(lambda: sa.inspect(src).has_table("decimator_cursor") and _cursor(src) is not None
+                         and _cursor(src) != before, 120, f"decimator run {k} to thin a chunk (seed {seed})")
+                time.sleep(rng.uniform(0, 0.3))
+                dec.send_signal(signal.SIGKILL)
+                dec.wait(30)
+            kills.append(str(_cursor(src)))
+        time.sleep(1.0)  # the live writer moves the horizon on
+        status, _, _ = terminate(live)
+        assert status == 0
+    _run(cfg, "decimator")  # finish the thinning, uninterrupted
+    result = _state(src)
+    top = scalar(src, "SELECT max(id) FROM cbpm3_data")
+    assert top % 5 == 0, "the faker writes five instruments per entry"
+    # The reference: the same faker output written at once into a fresh database, thinned in one run.
+    ref = dbs.engine("target")
+    _run(cfg, "ref_prefill", maxiter=top // 5)
+    _run(cfg, "ref_decimator")
+    assert scalar(ref, "SELECT max(id) FROM cbpm3_data") == top
+    expected = _state(ref)
+    assert len(result[0]) == len(expected[0]) and result == expected, f"seed {seed}, cursor after kills {kills}"
+    # ... and both are what the rule says, computed from every row the faker wrote
+    ids, roll = d.expected(_all_rows(dbs, top // 5), timedelta(minutes=2), timedelta(seconds=10))
+    assert [r[0] for r in result[0]] == ids and result[1] == roll
+    _run(cfg, "decimator")  # a second run changes nothing
+    assert _state(src) == result
+
+
+def _all_rows(dbs, entries: int) -> list[tuple]:
+    """Every row the faker wrote (before thinning), written again into a scratch SQLite file."""
+    scratch = dbs.tmp_path / "all.db"
+    cfg = dbs.tmp_path / "all.cfg"
+    cfg.write_text("\n".join(["[all]", *(f"{k} = {v}" for k, v in FAKER.items()), f"source = sqlite:///{scratch}",
+                              "sleep = 0", f"maxiter = {entries}", ""]))
+    _run(cfg, "all")
+    engine = sa.create_engine(f"sqlite:///{scratch}")
+    try:
+        return [(r[0], r[1], r[2], r[3]) for r in d.rows(engine)]
+    finally:
+        engine.dispose()
+
+
+def test_a_live_10hz_writer_waits_at_most_briefly_during_a_pass(dbs):
+    src = dbs.engine("source")
+    cfg = dbs.write_cfg({"prefill": {**FAKER, "source": dbs.source_url, "sleep": 0, "maxiter": 18000},
+                         "decimator": {**DECIMATOR, "source": dbs.source_url, "batch": 5000}})
+    _run(cfg, "prefill")  # 30 min of 5 instruments at 10 Hz: 90 000 rows
+    report = dbs.tmp_path / "writer.json"
+    writer = subprocess.Popen([sys.executable, str(ROOT / "tests" / "live_writer.py"), dbs.source_url, str(report)])
+    with running(writer):
+        wait_for(lambda: scalar(src, "SELECT count(*) FROM cbpm3_data") > 90_010, 60, "the live writer")
+        dec = spawn(cfg, "decimator", "--catchup", "--ALLOW_DROP_CREATE_TABLE")
+        with running(dec):
+            out, _ = dec.communicate(timeout=300)
+        assert dec.returncode == 0, out
+        deleted = int(out.split("entries deleted ")[1].split(",")[0])
+        assert deleted > 80_000, out
+        writer.send_signal(signal.SIGTERM)
+        writer.wait(30)
+    got = json.loads(report.read_text())
+    print(f"\n[{dbs.backend}] live writer: {got['writes']} commits, worst {got['max_s'] * 1000:.1f} ms, "
+          f"p99 {got['p99_s'] * 1000:.1f} ms during a pass deleting {deleted} rows")
+    assert got["writes"] > 10
+    assert got["max_s"] < 5.0
