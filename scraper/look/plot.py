@@ -179,9 +179,9 @@ def _draw(cfg: Settings, kls: str, window: Window, shown: list[Series], by_ctx: 
     nrows = max(1, -(-len(shown) // ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(width / DPI, height / DPI), dpi=DPI, sharex=True, squeeze=False)
     top = 1 - TITLE_IN / (height / DPI)
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.55 / (height / DPI), top=top, hspace=0.45, wspace=0.15)
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.55 / (height / DPI), top=top, hspace=0.6, wspace=0.15)
     fig.suptitle(f"[{cfg.section}] {kls}: source entries (dots), validity records (steps), propagations "
-                 f"(triangles); UTC", fontsize=10, y=1 - 0.15 / (height / DPI))
+                 f"(red ticks); UTC", fontsize=10, y=1 - 0.15 / (height / DPI))
     for ax, s in zip(axes.flat, shown):
         k = curves.index(s.column)
         if s.context in seen:
@@ -193,13 +193,17 @@ def _draw(cfg: Settings, kls: str, window: Window, shown: list[Series], by_ctx: 
         xs = [h[0] for h in held] + [held[-1][1]]
         ys = [h[2] for h in held] + [held[-1][2]]
         ax.plot(xs, ys, drawstyle="steps-post", color="tab:orange", lw=1.2)
-        ax.plot([h[1] for h in held], [h[2] for h in held], "v", ms=3.5, color="tab:red")
+        # propagation marks: a tick on the time axis at each TIMEEND, readable for 100s of records a day
+        ticks = [h[1] for h in held if window.start <= h[1] <= window.end]
+        ax.plot(ticks, [0.0] * len(ticks), "|", ms=6, color="tab:red",
+                transform=ax.get_xaxis_transform(), clip_on=False)
         ax.set_title(s.label, fontsize=8, loc="left")
         ax.tick_params(labelsize=7)
         ax.set_xlim(window.start, window.end)
     for ax in list(axes.flat)[len(shown):]:
         ax.set_visible(False)
     for ax in axes.flat:
+        ax.tick_params(labelbottom=True)  # every panel its own time axis: the grid may end unevenly
         locator = mdates.AutoDateLocator()
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
@@ -233,13 +237,18 @@ def report_figure(cfg: Settings, report, out: str) -> Path:
             ys = [r.records for r in report.rows]
             ax.plot(x, ys, "o", ms=5)
             name = "records"
+        spots: dict[tuple[float, float], list[str]] = {}  # combinations that land on one point share a label
         for r, xv, yv in zip(report.rows, x, ys):
-            ax.annotate(r.label(), (xv, yv), fontsize=6, xytext=(3, 3), textcoords="offset points")
+            spots.setdefault((xv, round(float(yv), 6)), []).append(r.label())
             if r.configured:
                 ax.plot([xv], [yv], "o", ms=12, mfc="none", mec="black")
+        for (xv, yv), labels in spots.items():
+            ax.annotate("\n".join(labels), (xv, yv), fontsize=6, xytext=(4, 2), textcoords="offset points",
+                        va="bottom")
         ax.set_xlabel("records per day")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
+        ax.margins(x=0.12, y=0.1)  # room for the labels of the outermost points
     if report.columns:
         axes[0, 0].legend(fontsize=7)
     save(fig, cfg, path)

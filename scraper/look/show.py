@@ -97,7 +97,8 @@ def show(cfg: Settings, view: View, fmt: str, at: datetime | None = None, window
     if at is not None:
         records = view.at(at)
         if not records:
-            raise cfg.error("--at", f"no validity record at {at:%Y-%m-%d %H:%M:%S} UTC: {span}")
+            gap = " (it falls between two records)" if covered and covered[0] <= at <= covered[1] else ""
+            raise cfg.error("--at", f"no validity record at {at:%Y-%m-%d %H:%M:%S} UTC{gap}: {span}")
     else:
         records = view.between(window.start, window.end)
         if not records:
