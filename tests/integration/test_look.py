@@ -276,3 +276,91 @@ def test_plot_of_192_channels_is_small_multiples_of_a_chosen_subset(sqlite_dbs, 
     assert [(s.context.subsite, s.row) for s in some.shown] == [(1, 1), (1, 2), (2, 1), (2, 2)]
     assert "ladder=1, col=1, ring=2" in some.shown[1].label
     assert png_size(tmp_path / "some.png") == (1200, 860)
+
+
+BAD = [  # (verb and arguments after -s SECTION, section, flag or key named, words in the message)
+    (["show", "--from", "2011-02-01 02:00", "--to", "2011-02-01 01:00"], "s", "--from", "is after --to"),
+    (["report", "--from", "2011-02-01 02:00", "--to", "2011-02-01 01:00"], "s", "--from", "is after --to"),
+    (["plot", "--from", "2011-02-01 02:00", "--to", "2011-02-01 01:00", "--out", "x.png"], "s", "--from", "after"),
+    (["show", "--at", "2011-02-01 01:00"], "f", "mode", "writes no validity records"),
+    (["plot", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00", "--out", "x.png"], "f", "mode", "faker"),
+    (["report", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00"], "f", "mode", "faker"),
+    (["show", "--at", "2011-03-01 00:00"], "s", "--at", "no validity record at 2011-03-01 00:00:00 UTC",
+     "the target covers"),
+    (["show", "--from", "2010-01-01", "--to", "2010-01-02"], "s", "--from", "no validity record overlaps"),
+    (["plot", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00", "--out", "nodir/x.png"], "s", "--out",
+     "cannot write", "does not exist"),
+    (["plot", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00", "--out", "."], "s", "--out", "directory"),
+    (["report", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00", "--out", "nodir/r.png"], "s", "--out",
+     "cannot write"),
+    (["plot", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00"], "s", "--out", "is required"),
+    (["plot", "--from", "2011-01-31 16:00", "--out", "x.png"], "s", "--to", "is required"),
+    (["show", "--at", "yesterday"], "s", "--at", '"yesterday" is not a time'),
+    (["show", "--at", "2011-02-01 01:00", "--format", "xml"], "s", "--format", '"xml" is not a format'),
+    (["report", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00", "--format", "xml"], "s", "--format", "xml"),
+    (["report", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00", "--threshold", "0.5,abc"], "s",
+     "threshold", '"abc" is not a number'),
+    (["report", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00", "--maxage", "10x"], "s", "maxage",
+     "is not a duration"),
+    (["plot", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00", "--out", "x.png", "--columns", "Temp_PT9"],
+     "s", "--columns", "Temp_PT9 not among"),
+    (["plot", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00", "--out", "x.png", "--rows", "2-1"],
+     "s", "--rows", "not a list of payload rows"),
+    (["show", "--at", "2011-02-01 01:00", "--bogus", "1"], "s", "bogus", "unknown key"),
+    (["show", "--at", "2011-02-01 01:00"], "nosuch", None, "no such section"),
+]
+
+
+@pytest.fixture(scope="module")
+def scraped(tmp_path_factory):
+    """One small scraped SQLite target, shared by the bad-input cases (they never write)."""
+    from support import Databases
+
+    tmp = tmp_path_factory.mktemp("look_cli")
+    dbs = Databases("sqlite", tmp, f"sqlite:///{tmp / 'src.db'}", f"sqlite:///{tmp / 'tgt.db'}")
+    fill_adtemp(dbs.engine("source"), n=400)
+    path = dbs.write_cfg({"s": ADTEMP, "f": {**ADTEMP, "mode": "faker"}})
+    scrape(commands.settings(str(path), "s"))
+    dbs.close()
+    return path
+
+
+@pytest.mark.parametrize("args,section,key,words", [(c[0], c[1], c[2], c[3:]) for c in BAD],
+                         ids=[f"{c[0][0]}-{c[2] or 'section'}-{i}" for i, c in enumerate(BAD)])
+def test_bad_input_is_one_line_and_exit_2(scraped, args, section, key, words):
+    from test_cli_errors import one_line_error, scr
+
+    proc = scr(args[0], "--cfg", str(scraped), "-s", section, *args[1:], cwd=scraped.parent)
+    line = one_line_error(proc)
+    assert line.startswith(f"{scraped} [{section}]" + (f" {key}: " if key else ": ")), line
+    for word in words:
+        assert word in line, line
+    assert not (scraped.parent / "x.png").exists()
+
+
+def test_the_verb_comes_first(scraped):
+    from test_cli_errors import one_line_error, scr
+
+    line = one_line_error(scr("--cfg", str(scraped), "-s", "s", "show", cwd=scraped.parent))
+    assert "the verb comes first: scr.py show -s SECTION" in line
+
+
+def test_the_cli_prints_what_the_commands_return(scraped, tmp_path):
+    """The real console script, end to end: show, plot (the PNG read back) and report."""
+    from test_cli_errors import scr
+
+    shown = scr("show", "--cfg", str(scraped), "-s", "s", "--at", "2011-01-31 17:00", cwd=tmp_path)
+    assert shown.returncode == 0 and shown.stdout.startswith("[s] DcsAdTemp: valid at 2011-01-31 17:00:00 UTC")
+    out = tmp_path / "s.png"
+    plotted = scr("plot", "--cfg", str(scraped), "-s", "s", "--from", "2011-01-31 16:00", "--to",
+                  "2011-01-31 17:00", "--out", str(out), "--columns", "Temp_PT1,Temp_PT2", cwd=tmp_path)
+    assert plotted.returncode == 0, plotted.stderr
+    assert plotted.stdout.startswith(f"[s] wrote {out} (1200x460 px): 2 series")
+    assert png_size(out) == (1200, 460)
+    rep = scr("report", "--cfg", str(scraped), "-s", "s", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00",
+              "--threshold", "0.5,1", "--maxage", "10m,1h", "--out", str(tmp_path / "r.png"), cwd=tmp_path)
+    assert rep.returncode == 0, rep.stderr
+    lines = rep.stdout.splitlines()
+    assert lines[1].split()[:5] == ["threshold", "maxage", "interval", "records", "per"]
+    assert len([line for line in lines if line.startswith("*")]) == 1 and len(lines) == 2 + 4 + 1
+    assert png_size(tmp_path / "r.png") == (1200, 500)
