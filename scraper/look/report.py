@@ -94,7 +94,7 @@ class Report:
         head[0] = " " + head[0]
         widths = [max(len(line[i]) for line in [head, *body]) for i in range(len(head))]
         lines = [f"[{self.section}] {self.entries} source entries {self.window.start:%Y-%m-%d %H:%M:%S} .. "
-                 f"{self.window.end:%Y-%m-%d %H:%M:%S} UTC ({self.window.days:.3g} days), "
+                 f"{self.window.end:%Y-%m-%d %H:%M:%S} UTC ({self.window.days:.3g} day{'' if self.window.days == 1 else 's'}), "
                  f"{len(self.rows)} combinations replayed; * = configured"]
         lines += ["  ".join(v.rjust(w) if i >= 3 else v.ljust(w) for i, (v, w) in enumerate(zip(line, widths))).rstrip()
                   for line in [head, *body]]

@@ -87,10 +87,16 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def show(cfg: Settings, view: View, fmt: str, at: datetime | None = None, window: Window | None = None) -> Shown:
-    """Records valid at `at`, or overlapping `window`; a time the target does not cover is an error."""
+def show(cfg: Settings, view: View, fmt: str, at: datetime | None = None, window: Window | None = None,
+         columns: list[str] | None = None) -> Shown:
+    """Records valid at `at`, or overlapping `window`; a time the target does not cover is an error.
+    `columns` narrows the payload shown (an aggregate table has dozens)."""
     if fmt not in FORMATS:
         raise cfg.error("--format", f'"{fmt}" is not a format (use {", ".join(FORMATS)})')
+    unknown = [c for c in columns or () if c not in view.columns]
+    if unknown:
+        raise cfg.error("--columns", f"{', '.join(unknown)} not among the columns of {view.kls} "
+                        f"({', '.join(view.columns)})")
     covered = view.covered()
     span = (f"the target covers {covered[0]:%Y-%m-%d %H:%M:%S} .. {covered[1]:%Y-%m-%d %H:%M:%S} UTC"
             if covered else f"the target has no validity record in {view.kls}Vld yet")
@@ -104,4 +110,7 @@ def show(cfg: Settings, view: View, fmt: str, at: datetime | None = None, window
         if not records:
             raise cfg.error("--from", f"no validity record overlaps {window.start:%Y-%m-%d %H:%M:%S} .. "
                             f"{window.end:%Y-%m-%d %H:%M:%S} UTC: {span}")
-    return Shown(cfg.section, view.kls, view.columns, records, fmt, at, window)
+    if columns:
+        for rec in records:
+            rec.rows = [{c: row.get(c) for c in columns} for row in rec.rows]
+    return Shown(cfg.section, view.kls, columns or view.columns, records, fmt, at, window)
