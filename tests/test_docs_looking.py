@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from scraper import cli, commands, config
-from test_docs import DOCS, ROOT, console_examples, is_subsequence, normalized
+from test_docs import DOCS, README, ROOT, console_examples, is_subsequence, normalized
 
 LOOKING = DOCS / "looking.md"
 DEMO = ("adtemp_faker", "pmthv_faker", "adlid_faker", "adtemp_scraper", "pmthv_scraper", "adlid_scraper",
@@ -20,7 +20,8 @@ DEMO = ("adtemp_faker", "pmthv_faker", "adlid_faker", "adtemp_scraper", "pmthv_s
 
 
 def examples() -> list[tuple[str, list[str]]]:
-    return [(cmd, shown) for cmd, shown in console_examples(LOOKING)
+    """Every `$ scr.py show|plot|report` shown with its output, in docs/looking.md and the README."""
+    return [(cmd, shown) for doc in (LOOKING, README) for cmd, shown in console_examples(doc)
             if shlex.split(cmd)[0] == "scr.py" and shlex.split(cmd)[1] in cli.LOOK_VERBS]
 
 
