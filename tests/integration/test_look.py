@@ -364,3 +364,27 @@ def test_the_cli_prints_what_the_commands_return(scraped, tmp_path):
     assert lines[1].split()[:5] == ["threshold", "maxage", "interval", "records", "per"]
     assert len([line for line in lines if line.startswith("*")]) == 1 and len(lines) == 2 + 4 + 1
     assert png_size(tmp_path / "r.png") == (1200, 500)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_replayed_chain_is_the_real_chain_for_random_settings_and_data(sqlite_dbs, seed):
+    """Random data (a walk with twins and a silence) and random settings, offset included: the chain
+    the report replays is record for record (times and payload) the one a real scrape writes."""
+    from scraper.config.plugins import load_regime
+    from scraper.look import entries, report
+
+    rng = random.Random(seed)
+    fill_adtemp(sqlite_dbs.engine("source"), n=rng.randint(300, 900), seed=seed)
+    settings = {**ADTEMP, "threshold": rng.choice([0.1, 0.3, 0.6]), "maxage": rng.choice(["1m", "5m", "25m"]),
+                "interval": rng.choice(["10s", "20s", "1m"]), "offset": rng.choice([0, 0, 1, 3])}
+    cfg = sqlite_dbs.settings(**settings)
+    scrape(cfg)
+    real = [(start, end, tuple(rows[0][c] for c in PT)) for _s, start, end, rows in
+            real_chain(sqlite_dbs.engine("target"), "DcsAdTemp")]
+    regime = load_regime(cfg)
+    local = FROM + SHANGHAI
+    (data,) = entries.read(cfg, regime, local, TO + SHANGHAI)
+    chain = report.replay(cfg, regime, data, local)
+    replayed = [(s, e, tuple(p[0][c] for c in PT)) for s, e, p in zip(chain.starts, chain.ends, chain.payloads)]
+    assert replayed == real, settings
+    assert len(real) > 3, settings
