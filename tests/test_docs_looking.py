@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scraper import cli, commands, config
+from scraper import cli, commands
 from test_docs import DOCS, README, ROOT, console_examples, is_subsequence, normalized
 
 LOOKING = DOCS / "looking.md"
@@ -34,7 +34,7 @@ def demo(tmp_path_factory) -> Path:
     path = str(home / "scraper.cfg")
     for section in DEMO:
         overrides = {"loglevel": "WARNING"} if not section.endswith("faker") else {}
-        commands.run(config.load(path, section, overrides), allow_create=True, catchup=True)
+        commands.run(commands.settings(path, section, overrides), allow_create=True, catchup=True)
     return home
 
 

@@ -319,7 +319,9 @@ def scraped(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("look_cli")
     dbs = Databases("sqlite", tmp, f"sqlite:///{tmp / 'src.db'}", f"sqlite:///{tmp / 'tgt.db'}")
     fill_adtemp(dbs.engine("source"), n=400)
-    path = dbs.write_cfg({"s": ADTEMP, "f": {**ADTEMP, "mode": "faker"}})
+    path = dbs.write_cfg({"s": ADTEMP})
+    with path.open("a") as cfg:  # a faker section has no target: it writes the source
+        cfg.write(f"[f]\nregime = regimes.adtemp:AdTemp\nmode = faker\nsource = {dbs.source_url}\n")
     scrape(commands.settings(str(path), "s"))
     dbs.close()
     return path
