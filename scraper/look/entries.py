@@ -22,6 +22,7 @@ from scraper.config import Settings
 from scraper.core.sourcevector import Instance, SourceVector
 from scraper.core.timezones import Clock
 from scraper.sources.sql.reader import SourceReader
+from scraper.runtime.blame import regime_failure
 from scraper.targets.dbi import Context
 
 NUMERIC = (sa.Integer, sa.Float, sa.Numeric, sa.Boolean)
@@ -63,9 +64,18 @@ def read(cfg: Settings, regime: type[Regime], start_local: datetime, end_local: 
         engine.dispose()
 
 
-def as_target(scraper: Scraper, entries: Entries) -> list[list[dict[str, Any]]]:
+def as_target(regime: type[Regime], scraper: Scraper, entries: Entries) -> list[list[dict[str, Any]]]:
     """Per entry, the payload rows propagate() yields when that entry is sv[-1] (and sv[0])."""
-    return [list(scraper.propagate(SourceVector(entries.source, e.t, e))) for e in entries.entries]
+    out, propagate, source = [], scraper.propagate, entries.source
+    for e in entries.entries:
+        try:
+            out.append(list(propagate(SourceVector(source, e.t, e))))
+        except Exception as exc:  # the regime's own code: one line naming it and the entry, exit 3
+            failure = regime_failure(exc, regime, e, source.label)
+            if failure is None:
+                raise
+            raise failure from exc
+    return out
 
 
 def array(payloads: list[list[dict[str, Any]]], columns: list[str]) -> np.ndarray:

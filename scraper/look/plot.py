@@ -164,7 +164,7 @@ def plot(cfg: Settings, view: View, window: Window, out: str | None, columns: li
     else:
         base = regime.scraper(cfg, regime.target)
         data = source_entries.read(cfg, regime, clock.to_local(window.start), clock.to_local(window.end))
-    seen = {d.context: (source_entries.array(source_entries.as_target(base, d), curves), np.array(d.utc))
+    seen = {d.context: (source_entries.array(source_entries.as_target(regime, base, d), curves), np.array(d.utc))
             for d in data if d.context in {s.context for s in shown}}
     fig = _draw(cfg, view.kls, window, shown, by_ctx, seen, curves)
     save(fig, cfg, path)

@@ -35,6 +35,7 @@ from scraper.core.units import format_duration
 from scraper.look import entries as source_entries
 from scraper.look.entries import Entries
 from scraper.look.window import Window
+from scraper.runtime.blame import regime_failure
 
 
 @dataclass
@@ -133,17 +134,23 @@ def replay(cfg: Settings, regime: type[Regime], ents: Entries, floor: datetime, 
     offset, maxage, interval, changed = cfg.offset, cfg.maxage, cfg.interval, scraper.changed
     sv = SourceVector(ents.source, max(floor, cfg.timefloor))
     last = -1  # index of sv[-1]: the next entry lies beyond it
-    while True:
-        i = max(bisect.bisect_left(times, sv.tcursor), last + 1) + offset
-        if i >= len(items):
-            return out
-        last = i
-        sv.sample(items[i], changed, maxage)
-        if sv.proceed:
-            out.starts.append(clock.to_utc(sv[0].t))
-            out.ends.append(clock.to_utc(sv[-1].t))
-            out.payloads.append(list(scraper.propagate(sv)) if payload else [])
-            sv.advance(interval)
+    try:
+        while True:
+            i = max(bisect.bisect_left(times, sv.tcursor), last + 1) + offset
+            if i >= len(items):
+                return out
+            last = i
+            sv.sample(items[i], changed, maxage)
+            if sv.proceed:
+                out.starts.append(clock.to_utc(sv[0].t))
+                out.ends.append(clock.to_utc(sv[-1].t))
+                out.payloads.append(list(scraper.propagate(sv)) if payload else [])
+                sv.advance(interval)
+    except Exception as exc:  # the regime's own code failing: one line naming it and the entry, as a run
+        failure = regime_failure(exc, regime, items[last] if last >= 0 else None, ents.source.label)
+        if failure is None:
+            raise
+        raise failure from exc
 
 
 class Fidelity:
@@ -207,7 +214,7 @@ def report(cfg: Settings, window: Window, variants: list[Settings]) -> Report:
     seen = []
     if fidelity:
         base = regime.scraper(cfg, regime.target)
-        seen = [(source_entries.array(source_entries.as_target(base, ents), columns),
+        seen = [(source_entries.array(source_entries.as_target(regime, base, ents), columns),
                  np.array(ents.utc, dtype="datetime64[us]")) for ents in data]
     key = (cfg.threshold, cfg.maxage, cfg.interval)
     combos = [v for v in variants if (v.threshold, v.maxage, v.interval) != key]

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import struct
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -390,3 +393,39 @@ def test_replayed_chain_is_the_real_chain_for_random_settings_and_data(sqlite_db
     replayed = [(s, e, tuple(p[0][c] for c in PT)) for s, e, p in zip(chain.starts, chain.ends, chain.payloads)]
     assert replayed == real, settings
     assert len(real) > 3, settings
+
+
+FRAGILE = '''
+from regimes.adtemp import AdTemp
+from scraper import Scraper
+
+
+class FragileScraper(Scraper):
+    def changed(self, sv):  # written without a thought for NULL readings
+        return abs(sv[-1]["Temp_PT1"] - sv[0]["Temp_PT1"]) > self.threshold
+
+    def propagate(self, sv):
+        yield {name: sv[-1][name] for name in self.target.columns}
+
+
+class Fragile(AdTemp):
+    scraper = FragileScraper
+'''
+
+
+def test_a_regime_failing_in_the_replay_is_one_line_exit_3(sqlite_dbs, tmp_path):
+    """report runs the regime's own changed(): when that fails on an entry, the operator reads which
+    method and which entry, as in a run, and nothing is written anywhere."""
+    src = sqlite_dbs.engine("source")
+    fill_adtemp(src, n=200)
+    with src.begin() as conn:
+        conn.execute(sa.text("UPDATE DBNS_SAB_Temp SET Temp_PT1 = NULL WHERE id = 120"))
+    (tmp_path / "fragile.py").write_text(FRAGILE)
+    cfg = sqlite_dbs.write_cfg({"s": {**ADTEMP, "regime": "fragile:Fragile"}})
+    proc = subprocess.run([sys.executable, "-m", "scraper", "report", "--cfg", str(cfg), "-s", "s", "--from",
+                           stamp(FROM - timedelta(minutes=5)), "--to", stamp(TO)], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)}, timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("regime fragile:Fragile: FragileScraper.changed() failed on DBNS_SAB_Temp entry id=120 "), line
+    assert not Path(sqlite_dbs.target_url.removeprefix("sqlite:///")).exists()
