@@ -92,7 +92,7 @@ def bench_section(path: Path, section: str, repeat: int) -> dict:
     for th in thresholds.split(","):
         for ma in maxages.split(","):
             variant = commands.settings(str(path), section, {"threshold": th, "maxage": ma})
-            commands.scrape(variant, allow_create=True, drop=True, catchup=True)
+            commands.run(variant, allow_create=True, drop=True, catchup=True)
     scrapes_s, scrapes_cpu = time.perf_counter() - t0, time.process_time() - c0
     t0 = time.perf_counter()
     cli = subprocess.run([sys.executable, "-m", "scraper", "report", "--cfg", str(path), "-s", section,
