@@ -50,7 +50,7 @@ def read(cfg: Settings, regime: type[Regime], start_local: datetime, end_local: 
     try:
         out = []
         for src in regime.sources:
-            reader = SourceReader(engine, src, cfg, cfg.batch)
+            reader = SourceReader(engine, src, cfg, cfg.get("batch", 1000))
             stmt = (reader.query.where(reader.dt >= start_local, reader.dt <= end_local)
                     .order_by(reader.dt, reader.id))
             with engine.connect() as conn:

@@ -158,18 +158,20 @@ def plot(cfg: Settings, view: View, window: Window, out: str | None, columns: li
                         f"{max(len(r.rows) for r in records)} rows)")
     shown = series[:MAX_PANELS]
     clock = Clock(cfg.source_tz)
-    data, note = [], ""
-    if cfg.aggregate:
+    seen, note = {}, ""
+    if cfg.get("aggregate"):
         note = "source entries not drawn: the payload aggregates each range in SQL"
     else:
         base = regime.scraper(cfg, regime.target)
-        data = source_entries.read(cfg, regime, clock.to_local(window.start), clock.to_local(window.end))
-    seen = {d.context: (source_entries.array(source_entries.as_target(regime, base, d), curves), np.array(d.utc))
-            for d in data if d.context in {s.context for s in shown}}
+        drawn = {s.context for s in shown}
+        for d in source_entries.read(cfg, regime, clock.to_local(window.start), clock.to_local(window.end)):
+            if d.context in drawn:
+                seen[d.context] = (source_entries.array(source_entries.as_target(regime, base, d), curves),
+                                   np.array(d.utc))
     fig = _draw(cfg, view.kls, window, shown, by_ctx, seen, curves)
     save(fig, cfg, path)
     return Plotted(cfg.section, path, size_for(len(shown)), shown, len(series), len(records),
-                   sum(len(d.entries) for d in data), note)
+                   sum(len(times) for _values, times in seen.values()), note)
 
 
 def _draw(cfg: Settings, kls: str, window: Window, shown: list[Series], by_ctx: dict[Context, list[Record]],
@@ -190,9 +192,8 @@ def _draw(cfg: Settings, kls: str, window: Window, shown: list[Series], by_ctx: 
                 ax.plot(times, values[:, s.row - 1, k], ".", ms=1.5, color="tab:blue", alpha=0.6)
         recs = by_ctx[s.context]
         held = [(r.timestart, r.timeend, _value(r, s.row, s.column)) for r in recs]
-        xs = [h[0] for h in held] + [held[-1][1]]
-        ys = [h[2] for h in held] + [held[-1][2]]
-        ax.plot(xs, ys, drawstyle="steps-post", color="tab:orange", lw=1.2)
+        xs, ys = _steps(held)
+        ax.plot(xs, ys, color="tab:orange", lw=1.2)
         # propagation marks: a tick on the time axis at each TIMEEND, readable for 100s of records a day
         ticks = [h[1] for h in held if window.start <= h[1] <= window.end]
         ax.plot(ticks, [0.0] * len(ticks), "|", ms=6, color="tab:red",
@@ -208,6 +209,21 @@ def _draw(cfg: Settings, kls: str, window: Window, shown: list[Series], by_ctx: 
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     return fig
+
+
+def _steps(held: list[tuple]) -> tuple[list, list]:
+    """A horizontal segment per record, joined by a vertical where the next record starts at its end
+    (a contiguous chain) and broken where it does not (averager bins, a silent source): a step drawn
+    across a gap would claim a value nobody recorded."""
+    xs: list = []
+    ys: list = []
+    for k, (start, end, value) in enumerate(held):
+        if k and held[k - 1][1] != start:
+            xs.append(start)
+            ys.append(np.nan)
+        xs += [start, end]
+        ys += [value, value]
+    return xs, ys
 
 
 def _value(rec: Record, row: int, column: str) -> float:
