@@ -208,7 +208,12 @@ def report(cfg: Settings, window: Window, variants: list[Settings]) -> Report:
                         "has none to vary")
     clock = Clock(cfg.source_tz)
     start, end = clock.to_local(window.start), clock.to_local(window.end)
+    if window.start == window.end:
+        raise cfg.error("--to", "equals --from: report needs a range to replay (e.g. a day)")
     data = source_entries.read(cfg, regime, start, end)
+    if not any(d.entries for d in data):
+        raise cfg.error("--from", f"no source entry between {window.start:%Y-%m-%d %H:%M:%S} and "
+                        f"{window.end:%Y-%m-%d %H:%M:%S} UTC in {', '.join(d.source.label for d in data)}")
     columns = source_entries.numeric_columns(regime)
     fidelity = not cfg.aggregate  # an aggregate's payload is computed in SQL per range: no per-entry value
     seen = []
