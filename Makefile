@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 
-.PHONY: demo test install install-test mariadb bench clean
+.PHONY: demo test install install-test mariadb bench bench-look clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ bench: install
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.bridge
 	$(BIN)/python -m bench.decimate
+
+## bench-look: scr.py report over a faked day, 9 combinations, vs 9 real scrapes (var/bench_look.json)
+bench-look: install
+	$(BIN)/python -m bench.look
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-* var/grafana *.egg-info

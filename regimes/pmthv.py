@@ -10,6 +10,8 @@ from fakers.schemas import PMT_CHANNELS, pmthv_tables
 from scraper import Faker, Regime, Scraper, Source, Target, any_of, moved
 
 CHANNEL = re.compile(r"L(\d+)C(\d+)R(\d+)")
+# (column, ladder, col, ring) parsed once: propagate() runs per record, and `report` runs it per entry
+LAYOUT = [(c, *map(int, CHANNEL.fullmatch(c).groups())) for c in PMT_CHANNELS]
 
 
 class PmtHvScraper(Scraper):
@@ -26,8 +28,7 @@ class PmtHvScraper(Scraper):
 
     def propagate(self, sv):
         inst = sv[-1]
-        for c in PMT_CHANNELS:
-            ladder, col, ring = map(int, CHANNEL.fullmatch(c).groups())
+        for c, ladder, col, ring in LAYOUT:
             yield {"ladder": ladder, "col": col, "ring": ring, "voltage": inst[c], "pw": inst[f"{c}_Pw"]}
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -19,9 +20,15 @@ USAGE = """scr.py -s SECTION [--cfg PATH] [--KEY VALUE ...] [--catchup] [--ALLOW
        scr.py backup -s SECTION DEST [--cfg PATH]
        scr.py migrate -s SECTION check|fix [--cfg PATH]
        scr.py -S PATH -s SECTION|ALL [--cfg PATH]
-       scr.py new-regime NAME [--dir DIR]"""
+       scr.py new-regime NAME [--dir DIR]
+       scr.py show -s SECTION (--at TIME | --from A --to B) [--local] [--format table|csv|json]
+       scr.py plot -s SECTION --from A --to B --out FILE.png [--columns C,...] [--rows 1-8,...]
+       scr.py report -s SECTION --from A --to B [--threshold 0.5,1,2] [--maxage 10m,1h] [--interval ...]
+              [--out FILE.png] [--format table|csv|json]"""
 # verb -> its operand, if any (verbs are bare words, not positional arguments: `--bogus 3` stays an unknown key)
 VERBS = {"status": None, "new-regime": None, "backup": "DEST", "migrate": "check|fix"}
+LOOK_VERBS = ("show", "plot", "report")  # read-only looks at a section's data (scraper/look/)
+LOOK_OWN = {"report": ("threshold", "interval", "maxage")}  # lists of values to replay, not overrides
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,10 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _split_overrides(argv: list[str]) -> tuple[list[str], dict[str, str]]:
+def _split_overrides(argv: list[str], own: tuple[str, ...] = ()) -> tuple[list[str], dict[str, str]]:
     """`--KEY VALUE` pairs for config keys, taken before argparse sees them: a value may start with
-    '-' (`--interval -10s` is then reported on the key `interval`, not as a missing argument)."""
-    known = modes.all_keys()
+    '-' (`--interval -10s` is then reported on the key `interval`, not as a missing argument).
+    `own`: flags a verb gives a meaning of its own (report's lists of thresholds)."""
+    known = {name: key for name, key in modes.all_keys().items() if name not in own}
     rest, overrides, i = [], {}, 0
     while i < len(argv):
         word = argv[i]
@@ -79,9 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     except RegimeError as exc:
         print(exc, file=sys.stderr)
         return RegimeError.exit_status
+    except BrokenPipeError:  # `scr.py show ... | head`: the reader has seen enough, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _main(argv: list[str]) -> int:
+    if argv and argv[0] in LOOK_VERBS:
+        return _look(argv[0], argv[1:])
     parser = _parser()
     argv, overrides = _split_overrides(argv)
     args, unknown = parser.parse_known_args(argv)
@@ -99,6 +112,8 @@ def _main(argv: list[str]) -> int:
         name = unknown[0].lstrip("-").split("=")[0]
         if args.section and unknown[0].startswith("--"):
             raise ConfigError(config.config_path(args.cfg), args.section, name, "unknown key (see docs/config.md)")
+        if unknown[0] in LOOK_VERBS:
+            raise OperatorError(f"scr.py: the verb comes first: scr.py {unknown[0]} -s SECTION ...")
         raise OperatorError(f"scr.py: unrecognized argument {unknown[0]} (see scr.py --help)")
     overrides.update({k[4:]: v for k, v in vars(args).items() if k.startswith("key_") and v is not None})
     if args.verb == "status":
@@ -148,6 +163,73 @@ def _new_regime(words: list[str]) -> int:
         raise OperatorError("scr.py new-regime: give the regime's module name, e.g. scr.py new-regime gaspressure")
     for path in commands.new_regime(words[0], dest):
         print(f"wrote {path}")
+    return 0
+
+
+def _look_parser(verb: str) -> argparse.ArgumentParser:
+    usage = USAGE.split(f"scr.py {verb} ", 1)[1].split("\n       scr.py", 1)[0]
+    usage = f"scr.py {verb} " + " ".join(usage.split())
+    p = _Parser(prog=f"scr.py {verb}", usage=usage + " [--cfg PATH] [--KEY VALUE ...]", add_help=False, description={
+        "show": "Print the validity records (and payload rows) of a section's target.",
+        "plot": "Draw source entries against the target's step function, per column, into a PNG.",
+        "report": "Replay the section's rules for every threshold x maxage x interval over a range, "
+                  "in memory, without writing: records against fidelity."}[verb])
+    p.add_argument("-s", "--section", help="section of the config file")
+    p.add_argument("--cfg", metavar="PATH", help="config file (default $SCRAPER_CFG, else ./scraper.cfg)")
+    p.add_argument("-h", "--help", action="store_true", help="print this help")
+    p.add_argument("--local", action="store_true", help="times are source-local (source_tz), not UTC")
+    if verb == "show":
+        p.add_argument("--at", metavar="TIME", help="the records valid at TIME")
+    p.add_argument("--from", dest="start", metavar="A", help="start of the range")
+    p.add_argument("--to", dest="end", metavar="B", help="end of the range")
+    if verb in ("show", "report"):
+        p.add_argument("--format", default="table", help="table (default), csv or json")
+    if verb in ("plot", "report"):
+        p.add_argument("--out", metavar="FILE.png", help="the PNG to write")
+    if verb in ("show", "plot"):
+        p.add_argument("--columns", metavar="C,...", help="target columns to show or draw (default: "
+                       + ("all" if verb == "show" else "those that vary") + ")")
+    if verb == "plot":
+        p.add_argument("--rows", metavar="1-8,...", help="payload rows (ROW_COUNTER) to draw")
+    for name in LOOK_OWN.get(verb, ()):
+        p.add_argument(f"--{name}", dest=f"list_{name}", metavar="V,...",
+                       help=f"{name} values to replay, comma-separated (default: the configured one)")
+    p.epilog = "--KEY VALUE overrides any config key of the section's mode, as for a run."
+    return p
+
+
+def _look(verb: str, argv: list[str]) -> int:
+    """`scr.py show|plot|report`: look at a section's target without writing anything."""
+    parser = _look_parser(verb)
+    argv, overrides = _split_overrides(argv, LOOK_OWN.get(verb, ()))
+    args, unknown = parser.parse_known_args(argv)
+    if args.help:
+        parser.print_help()
+        return 0
+    if not args.section:
+        raise OperatorError(f"scr.py {verb}: needs -s SECTION (see scr.py {verb} --help)")
+    if unknown:
+        name = unknown[0].lstrip("-").split("=")[0]
+        if unknown[0].startswith("--"):
+            raise ConfigError(config.config_path(args.cfg), args.section, name, "unknown key (see docs/config.md)")
+        raise OperatorError(f"scr.py {verb}: unrecognized argument {unknown[0]} (see scr.py {verb} --help)")
+    if verb == "report":
+        result = commands.report(args.cfg, args.section, overrides, start=args.start, end=args.end,
+                                 thresholds=args.list_threshold, maxages=args.list_maxage,
+                                 intervals=args.list_interval, local=args.local, out=args.out,
+                                 fmt=args.format)
+        print(result.text())
+        return 0
+    cfg = commands.settings(args.cfg, args.section, overrides)
+    logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
+    if verb == "show":
+        result = commands.show(cfg, at=args.at, start=args.start, end=args.end, local=args.local, fmt=args.format,
+                               columns=columns)
+    else:
+        result = commands.plot(cfg, start=args.start, end=args.end, out=args.out, columns=columns,
+                               rows=args.rows, local=args.local)
+    print(result.text())
     return 0
 
 

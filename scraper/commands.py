@@ -63,3 +63,65 @@ def migrate(cfg: Settings, action: str):
     from scraper.modes.bridge.migrate import migrate as migrate_file
 
     return migrate_file(cfg, action)
+def show(cfg: Settings, *, at: str | None = None, start: str | None = None, end: str | None = None,
+         local: bool = False, fmt: str = "table", columns: list[str] | None = None):
+    """`scr.py show`: the records valid at `at`, or those overlapping [start, end] (scraper/look/show.py)."""
+    from scraper.look import records, show as look_show, window
+
+    if at is not None and (start or end):
+        raise cfg.error("--at", "give either --at TIME or --from A --to B, not both")
+    when = window.when(cfg, "--at", at, local) if at is not None else None
+    span = window.window(cfg, start, end, local) if when is None else None
+    view = records.view(cfg)
+    try:
+        return look_show.show(cfg, view, fmt, at=when, window=span, columns=columns)
+    finally:
+        view.close()
+
+
+def plot(cfg: Settings, *, start: str | None, end: str | None, out: str | None, columns: list[str] | None = None,
+         rows: str | None = None, local: bool = False):
+    """`scr.py plot`: source entries against the target's step function, one PNG (scraper/look/plot.py)."""
+    from scraper.look import plot as look_plot, records, window
+
+    span = window.window(cfg, start, end, local)
+    look_plot.check_out(cfg, out)
+    view = records.view(cfg)
+    try:
+        return look_plot.plot(cfg, view, span, out, columns, rows)
+    finally:
+        view.close()
+
+
+def report(cfg_path: str | None, section: str, overrides: dict[str, Any] | None, *, start: str | None,
+           end: str | None, thresholds: str | None = None, maxages: str | None = None,
+           intervals: str | None = None, local: bool = False, out: str | None = None, fmt: str = "table"):
+    """`scr.py report`: every threshold x maxage x interval replayed over [start, end] in memory, no
+    writes (scraper/look/report.py); with `out`, records against fidelity as a PNG too."""
+    from itertools import product
+
+    from scraper.look import report as look_report, window
+
+    overrides = dict(overrides or {})
+    cfg = settings(cfg_path, section, overrides)
+    span = window.window(cfg, start, end, local)
+    if fmt not in ("table", "csv", "json"):
+        raise cfg.error("--format", f'"{fmt}" is not a format (use table, csv, json)')
+    if out:
+        from scraper.look import plot as look_plot
+
+        look_plot.check_out(cfg, out)
+
+    def values(text: str | None) -> list[str | None]:  # None: the configured value
+        return [v.strip() for v in (text or "").split(",") if v.strip()] or [None]
+
+    grid = product(values(thresholds), values(maxages), values(intervals))
+    variants = [settings(cfg_path, section, {**overrides, **{k: v for k, v in
+                         zip(("threshold", "maxage", "interval"), combo) if v is not None}}) for combo in grid]
+    result = look_report.report(cfg, span, variants)
+    result.fmt = fmt
+    if out:
+        from scraper.look import plot as look_plot
+
+        result.picture = look_plot.report_figure(cfg, result, out)
+    return result

@@ -1,0 +1,434 @@
+"""`show`, `plot` and `report` against real scrapes of sources filled with raw SQL, on SQLite and MariaDB.
+
+The report's promise is the strongest: each of its rows is what a real scrape with those settings
+writes over the range (records) and how far the target it writes is from the source (fidelity), so
+both are checked against real runs, the fidelity by a computation written independently here.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import struct
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from factories import PMT_CHANNELS, PT, create_adtemp, create_pmthv
+from scraper import commands
+from scraper.look.plot import size_for
+from support import scrape
+
+SHANGHAI = timedelta(hours=8)  # Asia/Shanghai has no DST: local = UTC + 8 h
+START = datetime(2011, 2, 1, 0, 0, 0)  # source-local time of the first entry
+FROM = START - SHANGHAI + timedelta(minutes=5)  # UTC
+TO = FROM + timedelta(hours=3)
+ADTEMP = {"regime": "regimes.adtemp:AdTemp", "source_tz": "Asia/Shanghai", "interval": "10s",
+          "maxage": "10m", "threshold": 0.5, "timefloor": f"{FROM + SHANGHAI:%Y-%m-%d %H:%M:%S}"}
+PMTHV = {**ADTEMP, "regime": "regimes.pmthv:PmtHv", "interval": "30s", "maxage": "30m", "threshold": 1.0}
+
+
+def stamp(t: datetime) -> str:
+    return f"{t:%Y-%m-%d %H:%M:%S}"  # SQLite's own text format, as DCS writers leave it
+
+
+def fill_adtemp(engine: sa.Engine, n: int = 1500, seed: int = 3) -> None:
+    """A random walk of five sensors every 10 s, with re-inserted twins and a 20-minute silence,
+    written by plain INSERT statements."""
+    create_adtemp(engine)
+    rng, values, t, rows = random.Random(seed), [20.0, 21.0, 22.0, 23.0, 24.0], START, []
+    for i in range(n):
+        values = [round(v + rng.gauss(0, 0.12), 3) for v in values]
+        rows.append({"dt": stamp(t), **dict(zip(PT, values))})
+        if i % 101 == 50:
+            rows.append(dict(rows[-1]))  # the DCS re-inserted the same reading
+        t += timedelta(minutes=20) if i == 700 else timedelta(seconds=10)
+    cols = ", ".join(PT)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"INSERT INTO DBNS_SAB_Temp (date_time, {cols}) VALUES "
+                             f"(:dt, {', '.join(':' + c for c in PT)})"), rows)
+
+
+def fill_pmthv(engine: sa.Engine, n: int = 400, seed: int = 5) -> None:
+    """Two detectors, 192 channels every 30 s drifting by ~0.3 V a step, one channel tripping off."""
+    create_pmthv(engine)
+    rng = random.Random(seed)
+    hv_sql = {ad: sa.text(f"INSERT INTO DBNS_{ad}_HV (id, date_time, {', '.join(PMT_CHANNELS)}) VALUES "
+                          f"(:id, :dt, {', '.join(':' + c for c in PMT_CHANNELS)})") for ad in ("AD1", "AD2")}
+    pw_sql = {ad: sa.text(f"INSERT INTO DBNS_{ad}_HVPw (id, date_time, {', '.join(c + '_Pw' for c in PMT_CHANNELS)})"
+                          f" VALUES (:id, :dt, {', '.join(':' + c + '_Pw' for c in PMT_CHANNELS)})")
+              for ad in ("AD1", "AD2")}
+    with engine.begin() as conn:
+        for ad in ("AD1", "AD2"):
+            volts = {c: 1500.0 + k % 7 for k, c in enumerate(PMT_CHANNELS)}
+            hv, pw = [], []
+            for i in range(n):
+                volts = {c: round(v + rng.gauss(0, 0.3), 2) for c, v in volts.items()}
+                row = {"id": i + 1, "dt": stamp(START + i * timedelta(seconds=30))}
+                hv.append({**row, **volts})
+                pw.append({**row, **{f"{c}_Pw": int(not (c == "L3C2R5" and 150 <= i < 170)) for c in PMT_CHANNELS}})
+            conn.execute(hv_sql[ad], hv)
+            conn.execute(pw_sql[ad], pw)
+
+
+def real_chain(engine: sa.Engine, kls: str) -> list[tuple]:
+    """(SUBSITE, TIMESTART, TIMEEND, payload rows) of every record ending by TO, read with plain SQL."""
+    with engine.connect() as conn:
+        vld = conn.execute(sa.text(f"SELECT SEQNO, SUBSITE, TIMESTART, TIMEEND FROM {kls}Vld ORDER BY SUBSITE, "
+                                   "TIMESTART")).all()
+        rows = conn.execute(sa.text(f"SELECT * FROM {kls} ORDER BY SEQNO, ROW_COUNTER")).mappings().all()
+    payload: dict[int, list[dict]] = {}
+    for r in rows:
+        payload.setdefault(r["SEQNO"], []).append(dict(r))
+    out = []
+    for seqno, subsite, start, end in vld:
+        start, end = (datetime.fromisoformat(str(x)) for x in (start, end))
+        if end <= TO:
+            out.append((subsite, start, end, payload[seqno]))
+    return out
+
+
+def source_entries(engine: sa.Engine, table: str, columns: list[str]) -> list[tuple[datetime, list[float]]]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(f"SELECT date_time, {', '.join(columns)} FROM {table} ORDER BY date_time, id")).all()
+    out = []
+    for r in rows:
+        utc = datetime.fromisoformat(str(r[0])) - SHANGHAI
+        if FROM <= utc <= TO:
+            out.append((utc, [float(v) for v in r[1:]]))
+    return out
+
+
+def fidelity(entries, chain) -> list[tuple[float, float]]:
+    """Per column (max, rms) of |value held at t - entry|: the record with TIMESTART <= t < TIMEEND, the
+    last one also at its TIMEEND; entries after the last record are not held and not counted."""
+    width = len(entries[0][1])
+    top, squares, count = [0.0] * width, [0.0] * width, 0
+    for t, values in entries:
+        held = [rec for k, rec in enumerate(chain)
+                if rec[0] <= t < rec[1] or (k == len(chain) - 1 and t == rec[1])]
+        if not held:
+            continue
+        count += 1
+        for c in range(width):
+            d = abs(held[0][2][c] - values[c])
+            top[c] = max(top[c], d)
+            squares[c] += d * d
+    return [(top[c], math.sqrt(squares[c] / count)) for c in range(width)]
+
+
+GRID = {"threshold": "0.25,0.5,1", "maxage": "10m,1h", "interval": "10s,30s"}
+
+
+def test_every_report_row_is_what_a_real_adtemp_scrape_writes(dbs):
+    """12 combinations replayed at once; for four of them (the configured one among them) a real
+    scrape of the same range writes exactly that many records, and the fidelity the report gives
+    for the configured settings is the one measured on the real target."""
+    fill_adtemp(dbs.engine("source"))
+    cfg = dbs.settings(**ADTEMP)
+    rep = commands.report(cfg.path, cfg.section, None, start=stamp(FROM), end=stamp(TO),
+                          thresholds=GRID["threshold"], maxages=GRID["maxage"], intervals=GRID["interval"])
+    assert len(rep.rows) == 12 and sum(r.configured for r in rep.rows) == 1
+    by_combo = {(r.threshold, r.maxage, r.interval): r for r in rep.rows}
+    target = dbs.engine("target")
+    for threshold, maxage, interval in [(0.5, "10m", "10s"), (0.25, "1h", "10s"), (1, "1h", "30s"), (0.25, "10m", "30s")]:
+        scrape(dbs.settings(**{**ADTEMP, "threshold": threshold, "maxage": maxage, "interval": interval}), drop=True)
+        chain = real_chain(target, "DcsAdTemp")
+        row = by_combo[(threshold, timedelta(seconds=_secs(maxage)), timedelta(seconds=_secs(interval)))]
+        assert row.records == len(chain), (threshold, maxage, interval)
+        assert row.per_day == pytest.approx(len(chain) / (3 / 24))
+        if (threshold, maxage, interval) == (0.5, "10m", "10s"):
+            assert row.configured
+            held = [(start, end, [rows[0][c] for c in PT]) for _sub, start, end, rows in chain]
+            expected = fidelity(source_entries(dbs.engine("source"), "DBNS_SAB_Temp", PT), held)
+            for c, (top, rms) in zip(PT, expected):
+                assert row.deviation[c] == pytest.approx((top, rms), rel=1e-9, abs=1e-12)
+    assert rep.columns == PT
+
+
+def test_every_report_row_is_what_a_real_pmthv_scrape_writes(dbs):
+    """Two detectors (two validity chains), 192 channel rows per record, a tripped channel."""
+    fill_pmthv(dbs.engine("source"))
+    cfg = dbs.settings(**PMTHV)
+    rep = commands.report(cfg.path, cfg.section, None, start=stamp(FROM), end=stamp(TO),
+                          thresholds="0.5,1,2", maxages="30m,1h")
+    by_combo = {(r.threshold, r.maxage): r for r in rep.rows}
+    target = dbs.engine("target")
+    for threshold, maxage in [(1.0, "30m"), (2.0, "1h"), (0.5, "30m")]:
+        scrape(dbs.settings(**{**PMTHV, "threshold": threshold, "maxage": maxage}), drop=True)
+        chain = real_chain(target, "DcsPmtHv")
+        assert {sub for sub, *_ in chain} == {1, 2}
+        assert by_combo[(threshold, timedelta(seconds=_secs(maxage)))].records == len(chain), (threshold, maxage)
+        if threshold == 1.0:
+            ad1 = [(start, end, [r["voltage"] for r in rows]) for sub, start, end, rows in chain if sub == 1]
+            per_channel = fidelity(source_entries(dbs.engine("source"), "DBNS_AD1_HV", PMT_CHANNELS), ad1)
+            top = by_combo[(1.0, timedelta(minutes=30))].deviation["voltage"][0]
+            assert top >= max(t for t, _ in per_channel) - 1e-9  # AD1 alone is within both detectors' max
+    assert "voltage" in rep.columns and "pw" in rep.columns  # the trip is a deviation of pw
+    assert {"ladder", "col", "ring"} <= set(rep.quiet)
+
+
+def _secs(text: str) -> int:
+    return int(text[:-1]) * {"s": 1, "m": 60, "h": 3600}[text[-1]]
+
+
+def test_report_writes_nothing_and_reads_each_source_once(sqlite_dbs):
+    fill_adtemp(sqlite_dbs.engine("source"))
+    cfg = sqlite_dbs.settings(**ADTEMP)
+    source = Path(sqlite_dbs.source_url.removeprefix("sqlite:///"))
+    before = _dump(source)
+    statements = []
+
+    def seen(_conn, _cursor, statement, *_rest):
+        statements.append(statement)
+
+    sa.event.listen(sa.Engine, "before_cursor_execute", seen)
+    try:
+        rep = commands.report(cfg.path, cfg.section, None, start=stamp(FROM), end=stamp(TO),
+                              thresholds="0.25,0.5,1", maxages="10m,1h,2h")
+    finally:
+        sa.event.remove(sa.Engine, "before_cursor_execute", seen)
+    assert len(rep.rows) == 9
+    selects = [s for s in statements if "FROM \"DBNS_SAB_Temp\"" in s or "FROM DBNS_SAB_Temp" in s]
+    assert len([s for s in selects if "ORDER BY" in s]) == 1, selects  # the range, read once
+    assert not any(s.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE", "CREATE", "DROP")) for s in statements)
+    assert _dump(source) == before
+    assert not Path(sqlite_dbs.target_url.removeprefix("sqlite:///")).exists()  # no target needed
+
+
+def _dump(path: Path) -> list[str]:
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:  # the contents: db.connect switches a SQLite file to WAL, as a scrape does
+        return list(conn.iterdump())
+
+
+def _vld(engine: sa.Engine) -> list[tuple]:
+    with engine.connect() as conn:
+        return [(s, datetime.fromisoformat(str(a)), datetime.fromisoformat(str(b))) for s, a, b in
+                conn.execute(sa.text("SELECT SEQNO, TIMESTART, TIMEEND FROM DcsAdTempVld ORDER BY TIMESTART"))]
+
+
+def test_show_at_a_time_is_the_record_a_consumer_reads(dbs):
+    fill_adtemp(dbs.engine("source"))
+    cfg = dbs.settings(**ADTEMP)
+    scrape(cfg)
+    vld = _vld(dbs.engine("target"))
+    seqno, start, end = vld[10]
+    inside = commands.show(cfg, at=stamp(start + (end - start) / 2))
+    (rec,) = inside.records
+    assert (rec.seqno, rec.timestart, rec.timeend) == (seqno, start, end)
+    with dbs.engine("target").connect() as conn:
+        payload = conn.execute(sa.text(f"SELECT {', '.join(PT)} FROM DcsAdTemp WHERE SEQNO = {seqno}")).one()
+    assert [rec.rows[0][c] for c in PT] == pytest.approx(list(payload))
+    assert commands.show(cfg, at=stamp(end)).records[0].seqno == vld[11][0]  # TIMEEND belongs to the next
+    assert commands.show(cfg, at=stamp(vld[-1][2])).records[0].seqno == vld[-1][0]  # ... but for the last
+    local = commands.show(cfg, at=stamp(start + SHANGHAI), local=True)
+    assert local.records[0].seqno == seqno
+    listed = commands.show(cfg, start=stamp(vld[3][1]), end=stamp(vld[6][1]), fmt="json")
+    data = json.loads(listed.text())
+    assert [r["SEQNO"] for r in data["records"]] == [v[0] for v in vld[2:7]]  # overlapping, ends touching
+    assert data["records"][1]["rows"][0].keys() == set(PT)
+    text = commands.show(cfg, at=stamp(start)).text().splitlines()
+    assert text[0] == f"[test] DcsAdTemp: valid at {stamp(start)} UTC"
+    assert text[1].split() == ["SEQNO", "TIMESTART", "TIMEEND", "SITEMASK", "SUBSITE", "ROW", *PT]
+    assert text[2].split()[:3] == [str(seqno), f"{start:%Y-%m-%d}", f"{start:%H:%M:%S}"]
+
+
+def test_show_csv_has_every_channel_of_both_detectors(sqlite_dbs):
+    fill_pmthv(sqlite_dbs.engine("source"))
+    cfg = sqlite_dbs.settings(**PMTHV)
+    scrape(cfg)
+    lines = commands.show(cfg, at=stamp(FROM + timedelta(hours=1)), fmt="csv").text().splitlines()
+    assert lines[0] == "SEQNO,TIMESTART,TIMEEND,SITEMASK,SUBSITE,ROW,ladder,col,ring,voltage,pw"
+    assert len(lines) == 1 + 2 * 192
+    assert {line.split(",")[4] for line in lines[1:]} == {"1", "2"}
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR", head
+    return struct.unpack(">II", head[16:24])
+
+
+def test_plot_writes_a_png_of_the_expected_size(sqlite_dbs, tmp_path):
+    fill_adtemp(sqlite_dbs.engine("source"))
+    cfg = sqlite_dbs.settings(**ADTEMP)
+    scrape(cfg)
+    done = commands.plot(cfg, start=stamp(FROM), end=stamp(TO), out=str(tmp_path / "adtemp.png"))
+    assert png_size(tmp_path / "adtemp.png") == done.size == size_for(5) == (1200, 660)  # 5 panels, 2 columns
+    assert done.records > 10 and done.entries > 900
+    one = commands.plot(cfg, start=stamp(FROM), end=stamp(TO), out=str(tmp_path / "pt3.png"), columns=["Temp_PT3"])
+    assert png_size(tmp_path / "pt3.png") == (1200, 260) and [s.column for s in one.shown] == ["Temp_PT3"]
+
+
+def test_plot_of_192_channels_is_small_multiples_of_a_chosen_subset(sqlite_dbs, tmp_path):
+    fill_pmthv(sqlite_dbs.engine("source"))
+    cfg = sqlite_dbs.settings(**PMTHV)
+    scrape(cfg)
+    every = commands.plot(cfg, start=stamp(FROM), end=stamp(TO), out=str(tmp_path / "all.png"))
+    assert (len(every.shown), every.available) == (16, 2 * 192 * 2)  # voltage and pw vary, channels do not
+    assert png_size(tmp_path / "all.png") == (1200, 1660)
+    some = commands.plot(cfg, start=stamp(FROM), end=stamp(TO), out=str(tmp_path / "some.png"),
+                         columns=["voltage"], rows="1-2")
+    assert [(s.context.subsite, s.row) for s in some.shown] == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    assert "ladder=1, col=1, ring=2" in some.shown[1].label
+    assert png_size(tmp_path / "some.png") == (1200, 860)
+
+
+BAD = [  # (verb and arguments after -s SECTION, section, flag or key named, words in the message)
+    (["show", "--from", "2011-02-01 02:00", "--to", "2011-02-01 01:00"], "s", "--from", "is after --to"),
+    (["report", "--from", "2011-02-01 02:00", "--to", "2011-02-01 01:00"], "s", "--from", "is after --to"),
+    (["plot", "--from", "2011-02-01 02:00", "--to", "2011-02-01 01:00", "--out", "x.png"], "s", "--from", "after"),
+    (["show", "--at", "2011-02-01 01:00"], "f", "mode", "writes no validity records"),
+    (["plot", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00", "--out", "x.png"], "f", "mode", "faker"),
+    (["report", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00"], "f", "mode", "faker"),
+    (["show", "--at", "2011-03-01 00:00"], "s", "--at", "no validity record at 2011-03-01 00:00:00 UTC",
+     "the target covers"),
+    (["show", "--from", "2010-01-01", "--to", "2010-01-02"], "s", "--from", "no validity record overlaps"),
+    (["report", "--from", "2010-01-01", "--to", "2010-01-02"], "s", "--from", "no source entry between",
+     "DBNS_SAB_Temp"),
+    (["report", "--from", "2011-01-31 16:00", "--to", "2011-01-31 16:00"], "s", "--to", "equals --from"),
+    (["plot", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00", "--out", "nodir/x.png"], "s", "--out",
+     "cannot write", "does not exist"),
+    (["plot", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00", "--out", "."], "s", "--out", "directory"),
+    (["report", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00", "--out", "nodir/r.png"], "s", "--out",
+     "cannot write"),
+    (["plot", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00"], "s", "--out", "is required"),
+    (["plot", "--from", "2011-01-31 16:00", "--out", "x.png"], "s", "--to", "is required"),
+    (["show", "--at", "yesterday"], "s", "--at", '"yesterday" is not a time'),
+    (["show", "--at", "2011-02-01 01:00", "--format", "xml"], "s", "--format", '"xml" is not a format'),
+    (["report", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00", "--format", "xml"], "s", "--format", "xml"),
+    (["report", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00", "--threshold", "0.5,abc"], "s",
+     "threshold", '"abc" is not a number'),
+    (["report", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00", "--maxage", "10x"], "s", "maxage",
+     "is not a duration"),
+    (["plot", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00", "--out", "x.png", "--columns", "Temp_PT9"],
+     "s", "--columns", "Temp_PT9 not among"),
+    (["plot", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00", "--out", "x.png", "--rows", "2-1"],
+     "s", "--rows", "not a list of payload rows"),
+    (["show", "--at", "2011-02-01 01:00", "--bogus", "1"], "s", "bogus", "unknown key"),
+    (["show", "--at", "2011-02-01 01:00"], "nosuch", None, "no such section"),
+]
+
+
+@pytest.fixture(scope="module")
+def scraped(tmp_path_factory):
+    """One small scraped SQLite target, shared by the bad-input cases (they never write)."""
+    from support import Databases
+
+    tmp = tmp_path_factory.mktemp("look_cli")
+    dbs = Databases("sqlite", tmp, f"sqlite:///{tmp / 'src.db'}", f"sqlite:///{tmp / 'tgt.db'}")
+    fill_adtemp(dbs.engine("source"), n=400)
+    path = dbs.write_cfg({"s": ADTEMP})
+    with path.open("a") as cfg:  # a faker section has no target: it writes the source
+        cfg.write(f"[f]\nregime = regimes.adtemp:AdTemp\nmode = faker\nsource = {dbs.source_url}\n")
+    scrape(commands.settings(str(path), "s"))
+    dbs.close()
+    return path
+
+
+@pytest.mark.parametrize("args,section,key,words", [(c[0], c[1], c[2], c[3:]) for c in BAD],
+                         ids=[f"{c[0][0]}-{c[2] or 'section'}-{i}" for i, c in enumerate(BAD)])
+def test_bad_input_is_one_line_and_exit_2(scraped, args, section, key, words):
+    from test_cli_errors import one_line_error, scr
+
+    proc = scr(args[0], "--cfg", str(scraped), "-s", section, *args[1:], cwd=scraped.parent)
+    line = one_line_error(proc)
+    assert line.startswith(f"{scraped} [{section}]" + (f" {key}: " if key else ": ")), line
+    for word in words:
+        assert word in line, line
+    assert not (scraped.parent / "x.png").exists()
+
+
+def test_the_verb_comes_first(scraped):
+    from test_cli_errors import one_line_error, scr
+
+    line = one_line_error(scr("--cfg", str(scraped), "-s", "s", "show", cwd=scraped.parent))
+    assert "the verb comes first: scr.py show -s SECTION" in line
+
+
+def test_the_cli_prints_what_the_commands_return(scraped, tmp_path):
+    """The real console script, end to end: show, plot (the PNG read back) and report."""
+    from test_cli_errors import scr
+
+    shown = scr("show", "--cfg", str(scraped), "-s", "s", "--at", "2011-01-31 17:00", cwd=tmp_path)
+    assert shown.returncode == 0 and shown.stdout.startswith("[s] DcsAdTemp: valid at 2011-01-31 17:00:00 UTC")
+    out = tmp_path / "s.png"
+    plotted = scr("plot", "--cfg", str(scraped), "-s", "s", "--from", "2011-01-31 16:00", "--to",
+                  "2011-01-31 17:00", "--out", str(out), "--columns", "Temp_PT1,Temp_PT2", cwd=tmp_path)
+    assert plotted.returncode == 0, plotted.stderr
+    assert plotted.stdout.startswith(f"[s] wrote {out} (1200x460 px): 2 series")
+    assert png_size(out) == (1200, 460)
+    rep = scr("report", "--cfg", str(scraped), "-s", "s", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00",
+              "--threshold", "0.5,1", "--maxage", "10m,1h", "--out", str(tmp_path / "r.png"), cwd=tmp_path)
+    assert rep.returncode == 0, rep.stderr
+    lines = rep.stdout.splitlines()
+    assert lines[1].split()[:5] == ["threshold", "maxage", "interval", "records", "per"]
+    assert len([line for line in lines if line.startswith("*")]) == 1 and len(lines) == 2 + 4 + 1
+    assert png_size(tmp_path / "r.png") == (1200, 500)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_replayed_chain_is_the_real_chain_for_random_settings_and_data(sqlite_dbs, seed):
+    """Random data (a walk with twins and a silence) and random settings, offset included: the chain
+    the report replays is record for record (times and payload) the one a real scrape writes."""
+    from scraper.config.plugins import load_regime
+    from scraper.look import entries, report
+
+    rng = random.Random(seed)
+    fill_adtemp(sqlite_dbs.engine("source"), n=rng.randint(300, 900), seed=seed)
+    settings = {**ADTEMP, "threshold": rng.choice([0.1, 0.3, 0.6]), "maxage": rng.choice(["1m", "5m", "25m"]),
+                "interval": rng.choice(["10s", "20s", "1m"]), "offset": rng.choice([0, 0, 1, 3])}
+    cfg = sqlite_dbs.settings(**settings)
+    scrape(cfg)
+    real = [(start, end, tuple(rows[0][c] for c in PT)) for _s, start, end, rows in
+            real_chain(sqlite_dbs.engine("target"), "DcsAdTemp")]
+    regime = load_regime(cfg)
+    local = FROM + SHANGHAI
+    (data,) = entries.read(cfg, regime, local, TO + SHANGHAI)
+    chain = report.replay(cfg, regime, data, local)
+    replayed = [(s, e, tuple(p[0][c] for c in PT)) for s, e, p in zip(chain.starts, chain.ends, chain.payloads)]
+    assert replayed == real, settings
+    assert len(real) > 3, settings
+
+
+FRAGILE = '''
+from regimes.adtemp import AdTemp
+from scraper import Scraper
+
+
+class FragileScraper(Scraper):
+    def changed(self, sv):  # written without a thought for NULL readings
+        return abs(sv[-1]["Temp_PT1"] - sv[0]["Temp_PT1"]) > self.threshold
+
+    def propagate(self, sv):
+        yield {name: sv[-1][name] for name in self.target.columns}
+
+
+class Fragile(AdTemp):
+    scraper = FragileScraper
+'''
+
+
+def test_a_regime_failing_in_the_replay_is_one_line_exit_3(sqlite_dbs, tmp_path):
+    """report runs the regime's own changed(): when that fails on an entry, the operator reads which
+    method and which entry, as in a run, and nothing is written anywhere."""
+    src = sqlite_dbs.engine("source")
+    fill_adtemp(src, n=200)
+    with src.begin() as conn:
+        conn.execute(sa.text("UPDATE DBNS_SAB_Temp SET Temp_PT1 = NULL WHERE id = 120"))
+    (tmp_path / "fragile.py").write_text(FRAGILE)
+    cfg = sqlite_dbs.write_cfg({"s": {**ADTEMP, "regime": "fragile:Fragile"}})
+    proc = subprocess.run([sys.executable, "-m", "scraper", "report", "--cfg", str(cfg), "-s", "s", "--from",
+                           stamp(FROM - timedelta(minutes=5)), "--to", stamp(TO)], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)}, timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("regime fragile:Fragile: FragileScraper.changed() failed on DBNS_SAB_Temp entry id=120 "), line
+    assert not Path(sqlite_dbs.target_url.removeprefix("sqlite:///")).exists()
