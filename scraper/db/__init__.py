@@ -8,6 +8,7 @@ from __future__ import annotations
 import configparser
 import os
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -191,6 +192,21 @@ class PreparedQuery:
         return self._conn
 
     def execute(self, params: dict) -> list[tuple]:
+        """Rows as tuples of Python values (each column's result processor applied)."""
+        rows = self.execute_raw(params)
+        procs = self._results
+        if not any(procs):
+            return rows
+        return [tuple(p(v) if p is not None else v for p, v in zip(procs, row)) for row in rows]
+
+    @property
+    def processors(self) -> list[tuple[int, Any]]:
+        """(column index, result processor) of the columns execute_raw() leaves as the driver gave them
+        (SQLite DATETIME text): for a caller that converts rows its own, cheaper, way."""
+        return [(k, p) for k, p in enumerate(self._results) if p is not None]
+
+    def execute_raw(self, params: dict) -> list[tuple]:
+        """Rows as the DBAPI returns them."""
         values = self._compiled.construct_params(params)
         for key, proc in self._binds.items():
             if proc is not None:
@@ -208,8 +224,7 @@ class PreparedQuery:
             self.close()
             raise sa.exc.DBAPIError.instance(self.sql, args, exc, self.engine.dialect.loaded_dbapi.Error,
                                              connection_invalidated=lost, dialect=self.engine.dialect) from exc
-        procs = self._results
-        return [tuple(p(v) if p is not None else v for p, v in zip(procs, row)) for row in rows]
+        return rows
 
     def close(self) -> None:
         if self._conn is not None:

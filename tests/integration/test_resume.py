@@ -140,7 +140,9 @@ def test_killed_scraper_restarts_into_the_same_target(dbs, signum):
     path = dbs.write_cfg({"test": {**REGIME, "batch": 5}})
     rng, kills = random.Random(signum), 0
     for attempt in range(12):
-        proc = _scr(path, "--catchup", "--ALLOW_DROP_CREATE_TABLE")
+        # DEBUG: the per-sample lines of a catch-up (the same decisions at every level) make the run
+        # last long enough to be killed at a random point, and tell when sampling has begun
+        proc = _scr(path, "--catchup", "--ALLOW_DROP_CREATE_TABLE", "--loglevel", "DEBUG")
         try:
             proc.wait(timeout=rng.uniform(0.8, 2.5))
         except subprocess.TimeoutExpired:
