@@ -35,13 +35,12 @@ REPLAY_RECORDS = 2000  # how far back a resume may look for an unambiguous start
                        # sampled every 10 s with a change each sample holds 360 records)
 svlog = logging.getLogger("scraper.sourcevector")
 # While catching up (--catchup, or the sleep tuner measured a lag of many heartbeats), whatever the log
-# level, propagations are committed in groups: one target transaction per COMMIT_RECORDS propagations or
+# level, propagations are committed in groups: one target transaction per `commit_records` propagations or
 # COMMIT_SECONDS of real time, and whenever a round finds nothing new or the run ends. Each group is
 # whole or absent, so the target stays a safe bookmark; a killed run redoes at most one group. That
 # saves a transaction (0.1-1 ms) per propagation; live, each propagation is committed at once. The
 # per-sample line is at INFO only live; while catching up it is at DEBUG, and INFO shows progress and
 # one line per committed group (a catch-up of millions of entries writes no million INFO lines).
-COMMIT_RECORDS = 500
 COMMIT_SECONDS = 0.25
 
 
@@ -222,6 +221,7 @@ class Engine:
                                      sv.source.label if sv is not None else "?")
             if failure is None:
                 raise
+            self._commit()  # the propagations decided before it are whole: keep them (grouped commits)
             raise failure from exc
 
     def _round(self) -> bool:
@@ -350,7 +350,7 @@ class Engine:
         self._proceeded[reader] = reader.bookmark()
         sv.advance(self.cfg.interval)
         self.watch.propagated()
-        if len(self._pending) >= COMMIT_RECORDS or not self._grouping():
+        if len(self._pending) >= self.cfg.commit_records or not self._grouping():
             return self._commit()
         return True
 
@@ -362,7 +362,7 @@ class Engine:
         self._commit()
 
     def _commit(self) -> bool:
-        """Commit the pending propagations: ONE target transaction, whole or absent (see COMMIT_RECORDS).
+        """Commit the pending propagations: ONE target transaction, whole or absent (see commit_records).
         False when the skip search's check found a stretch to redo: nothing is committed then."""
         if not self._pending:
             return True
@@ -399,6 +399,8 @@ KEYS = [
     Key("use_changed_sql", "boolean", True,
         "let the database skip entries the regime's change rule calls unchanged (same target, far fewer "
         "rows read); False judges every entry in Python"),
+    Key("commit_records", "integer(min=1)", 500,
+        "propagations committed in one target transaction while catching up (live: each at once)"),
     Key("seed_target_tables", "boolean", False, "plant a seed validity record in an empty target"),
     Key("seed_timestart", "optional_time", None, "TIMESTART of the seed record (source-local)"),
     Key("seed_timeend", "optional_time", None, "TIMEEND of the seed record (source-local); scraping resumes here"),

@@ -147,8 +147,8 @@ def test_killed_at_any_target_transaction_and_restarted_gives_the_uninterrupted_
         while True:
             runs += 1
             # groups of 1-7 propagations per commit, a crash at the 1st, 2nd or 3rd commit of a run
-            monkeypatch.setattr(engine_module, "COMMIT_RECORDS", rng.randint(1, 7))
-            engine = run(dbs, kls, stop_after_flushes=rng.randint(1, 3), batch=rng.choice([1, 50, 1000]))
+            engine = run(dbs, kls, stop_after_flushes=rng.randint(1, 3), batch=rng.choice([1, 50, 1000]),
+                         commit_records=rng.randint(1, 7))
             if engine.summary.caught_up:
                 break
             assert runs < 200
@@ -172,9 +172,8 @@ def test_ids_that_do_not_follow_time_are_caught_and_the_target_stays_exact(dbs, 
             row["id"] = new_id
     insert(src, create_adtemp(src), rows)
     python = run(dbs, "InPython", use_changed_sql=False)
-    monkeypatch.setattr(engine_module, "COMMIT_RECORDS", commit_records)
     with caplog.at_level(logging.WARNING, logger="scraper.engine"):
-        skipping = run(dbs, "Skipping")
+        skipping = run(dbs, "Skipping", commit_records=commit_records)
     tgt = dbs.engine("target")
     assert target_rows(tgt, "Skipping") == target_rows(tgt, "InPython")
     p, s = skipping.summary, python.summary
