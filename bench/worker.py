@@ -20,6 +20,7 @@ from scraper import commands
 from scraper import db
 from scraper.modes.average import Averager
 from scraper.modes.scrape import Engine
+from scraper.runtime.runner import Runner, RunOptions
 from scraper.core.sourcevector import Instance
 from regimes.adlid import LID
 
@@ -134,7 +135,7 @@ def raw_pass(cfg) -> dict:
 def scan_predicate(cfg) -> dict:
     """One SQL statement scanning the same rows with the rule's own predicate (sv[0] = the first entry,
     plus the maxage test): the floor of any design that lets the database judge the entries."""
-    from scraper.sources.sql.skipping import First
+    from scraper.sources.sql.spans import First
 
     engine = db.connect(cfg, "source")
     table = sa.Table("DBNS_SAB_Temp", sa.MetaData(), autoload_with=engine)
@@ -176,7 +177,7 @@ def main(argv: list[str]) -> dict:
         t2 = time.perf_counter()
         return {"init_s": t1 - t0, "run_s": t2 - t1, "bins": len(rows), "entries": sum(r[1] for r in rows)}
     if mode in ("naive", "naive_dbapi"):
-        runner = Engine(cfg, allow_create=True, drop=True, catchup=True)
+        runner = Engine.start(cfg, allow_create=True, drop=True, catchup=True)
         loop = naive_loop if mode == "naive" else naive_dbapi_loop
         t1 = time.perf_counter()
         try:
@@ -187,14 +188,16 @@ def main(argv: list[str]) -> dict:
         return {"init_s": t1 - t0, "run_s": t2 - t1, "samples": samples, "propagations": propagations,
                 "queries": samples + 1}
     if mode == "averager":
-        runner = Averager(cfg, allow_create=True, drop=True)
+        job = Averager(cfg, Runner(cfg, RunOptions(allow_create=True, drop=True)))
+        run = lambda: (job.runner.run(job), job.summarize())[1]  # noqa: E731
     else:
-        runner = Engine(cfg, allow_create=True, drop=True, catchup=True)
+        job = Engine.start(cfg, allow_create=True, drop=True, catchup=True)
+        run = job.run
     t1 = time.perf_counter()
     try:
-        summary = runner.run()
+        summary = run()
     finally:
-        runner.close()
+        job.close()
     t2 = time.perf_counter()
     return {"init_s": t1 - t0, "run_s": t2 - t1, "samples": summary.samples, "entries": summary.entries_read,
             "propagations": summary.propagations, "queries": summary.queries}

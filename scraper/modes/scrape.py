@@ -10,7 +10,6 @@ import functools
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from scraper.sources.sql.aggregation import Aggregator, check_rows, ensure_sqlite_math, not_null_columns
@@ -19,6 +18,7 @@ from scraper.config.keys import AGGREGATE_KEYS, Key
 from scraper.targets.dbi import Context
 from scraper.modes.dbi_section import DbiSection, check_aggregates, is_production
 from scraper.modes.lag import LagWatch
+from scraper.modes.summary import Summary
 from sqlalchemy.exc import DBAPIError
 
 from scraper.errors import OperatorError
@@ -42,36 +42,6 @@ svlog = logging.getLogger("scraper.sourcevector")
 # per-sample line is at INFO only live; while catching up it is at DEBUG, and INFO shows progress and
 # one line per committed group (a catch-up of millions of entries writes no million INFO lines).
 COMMIT_SECONDS = 0.25
-
-
-@dataclass
-class Summary:
-    """What one run did, printed at exit so an operator (or the demo) sees it at a glance."""
-
-    section: str
-    entries_read: int = 0
-    samples: int = 0
-    propagations: int = 0
-    queries: int = 0
-    late: int = 0  # source entries committed behind the cursor: detected, logged, never propagated
-    skipped: int = 0  # of entries_read, those judged unchanged by the database (the change rule's SQL)
-    caught_up: bool = False  # the run stopped because every source was exhausted, not by maxiter/stop
-    range_utc: tuple[datetime, datetime] | None = None
-    per_source: dict[str, int] = field(default_factory=dict)
-
-    def cover(self, start: datetime, end: datetime) -> None:
-        if self.range_utc is None:
-            self.range_utc = (start, end)
-        else:
-            self.range_utc = (min(self.range_utc[0], start), max(self.range_utc[1], end))
-
-    def text(self) -> str:
-        covered = (f"{self.range_utc[0]:%Y-%m-%d %H:%M:%S} .. {self.range_utc[1]:%Y-%m-%d %H:%M:%S} UTC"
-                   if self.range_utc else "nothing new")
-        judged = f" ({self.skipped} judged in SQL)" if self.skipped else ""
-        return (f"[{self.section}] entries read {self.entries_read}{judged}, propagations written {self.propagations}, "
-                f"validity covered {covered}, source queries {self.queries}"
-                + (f", late entries not propagated {self.late}" if self.late else ""))
 
 
 class Engine:

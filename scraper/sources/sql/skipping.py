@@ -33,16 +33,15 @@ batches of entries into Python.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Callable
 
 import sqlalchemy as sa
 
 from scraper.db import PreparedQuery
 from scraper.core.sourcevector import Instance, SourceVector
+from scraper.sources.sql.spans import First, Span, merged, show
 
 if TYPE_CHECKING:  # pragma: no cover
     from scraper.api import Scraper
@@ -53,54 +52,6 @@ if TYPE_CHECKING:  # pragma: no cover
 # propagation (a skip query costs ~50 us on SQLite, ~300 us on MariaDB; Python ~5-25 us per entry).
 MIN_STRETCH = 16
 _SMOOTHING = 0.05  # weight of the newest stretch in the running estimate (~ the mean of the last 20)
-_ANY_ID = 2 ** 62
-
-
-class First(Mapping):
-    """sv[0] as the rule's SQL form sees it: each column a bound SQL parameter, filled in per query."""
-
-    def __init__(self, columns: sa.ColumnCollection):
-        self._params = {c.name: sa.bindparam(f"_sv0_{k}", type_=c.type) for k, c in enumerate(columns)}
-
-    def __getitem__(self, name: str) -> sa.BindParameter:
-        return self._params[name]
-
-    def __getattr__(self, name: str) -> sa.BindParameter:
-        try:
-            return self._params[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._params)
-
-    def __len__(self) -> int:
-        return len(self._params)
-
-    def values(self, inst: Instance) -> dict[str, Any]:  # type: ignore[override]
-        return {p.key: inst[name] for name, p in self._params.items()}
-
-
-@dataclass(frozen=True)
-class Span:
-    """The entries one skip query judged in SQL: beyond `after` (from `lo` on) and before `upto`, the
-    entry it returned (which Python samples and counts like any other)."""
-
-    lo: datetime
-    after: tuple[datetime, int]
-    upto: tuple[datetime, int]
-    wm: int  # the rows the search could see: id <= wm (the others are late: see Skipper.statement)
-    by_id: bool = False  # searched in id order: exact unless an entry with an id outside (after, upto) is a candidate
-    inside: int = 0  # entries returned by the database (sampled in Python) inside a merged span
-    first: Instance | None = field(default=None, compare=False)  # sv[0] during an id-order search
-
-    def empty(self) -> "Span":
-        """A span holding no entry (upto = after): pads a counting query."""
-        return Span(self.lo, self.after, self.after, self.wm)
-
-    def id_bounds(self) -> tuple[int, int]:
-        """Ids outside (low, high) in this span break its id-order search (any id: a time-order span)."""
-        return (self.after[1], self.upto[1]) if self.by_id else (-_ANY_ID, _ANY_ID)
 
 
 class Skipper:
@@ -270,9 +221,9 @@ class Skipper:
             sv = SourceVector(r.source, sp.lo, sp.first)
             sv.sample(inst, changed, maxage)
             if sv.proceed:
-                return (f"{r.main.name}: ids do not follow date_time between {_show(sp.after[0])} (id "
-                        f"{sp.after[1]}) and {_show(sp.upto[0])} (id {sp.upto[1]}): entry id={inst['id']} "
-                        f"({_show(inst.t)}) was missed")
+                return (f"{r.main.name}: ids do not follow date_time between {show(sp.after[0])} (id "
+                        f"{sp.after[1]}) and {show(sp.upto[0])} (id {sp.upto[1]}): entry id={inst['id']} "
+                        f"({show(inst.t)}) was missed")
         return None
 
     def _search(self, params: dict[str, Any], seen: bool) -> tuple | None:
@@ -359,7 +310,7 @@ class Skipper:
         if that says skip again, drop what a batch query read ahead rather than judge it all in Python.
         Finished counts are collected on the way: what they found missed, as settle() says."""
         stretch = self._since_first(sv)
-        self._closed += _merged(self._open)
+        self._closed += merged(self._open)
         self._open, self._open_estimate = [], 0
         self.stretch = stretch if not self._measured else (1 - _SMOOTHING) * self.stretch + _SMOOTHING * stretch
         self._measured = True
@@ -399,20 +350,3 @@ class Skipper:
         # latest entry is unchanged for Python too
         assert not (kind == 1 and sv.proceed), f"{r.main.name}: entry id={inst['id']} is {sv.state} in Python, not in SQL"
         return True
-
-
-def _merged(spans: list[Span]) -> list[Span]:
-    """Contiguous spans of one stretch that saw the same rows (wm): one range, less the entries returned
-    inside. Not id-order spans: each is checked against its own ends."""
-    out: list[Span] = []
-    for sp in spans:
-        if out and out[-1].wm == sp.wm and not (sp.by_id or out[-1].by_id):
-            head = out[-1]
-            out[-1] = Span(head.lo, head.after, sp.upto, head.wm, inside=head.inside + 1)
-        else:
-            out.append(sp)
-    return out
-
-
-def _show(t: datetime) -> str:
-    return f"{t:%Y-%m-%d %H:%M:%S}"
