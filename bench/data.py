@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from fakers.schemas import LID, PT, adlid_tables, adtemp_tables
+from regimes.adlid import LID, adlid_tables
+from regimes.adtemp import PT, adtemp_tables
 
 CHUNK = 250_000
 START = "2011-02-01 00:00:00"

@@ -6,19 +6,23 @@ os.wait4). Prints one JSON line: seconds spent in start-up and in the run, and w
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
+from pathlib import Path
 from datetime import datetime
 
 import sqlalchemy as sa
 
 from regimes.adlid import FUNCTIONS
+from regimes.adtemp import PT, AdTemp, AdTempScraper
 from scraper import commands
 from scraper import db
 from scraper.modes.average import Averager
 from scraper.modes.scrape import Engine
+from scraper.runtime.runner import Runner, RunOptions
 from scraper.core.sourcevector import Instance
-from fakers.schemas import LID
+from regimes.adlid import LID
 
 
 def raw_group_by_sql(dialect: str, table: str, hi: str, offset_s: int, bin_s: int) -> str:
@@ -98,10 +102,69 @@ def naive_dbapi_loop(engine: Engine, max_samples: int) -> tuple[int, int]:
     return samples, propagations
 
 
+class FreeFormScraper(AdTempScraper):
+    """adtemp's rule written as a free-form changed(): what the engine must judge in Python."""
+
+    def changed(self, sv) -> bool:
+        old, new = sv[0], sv[-1]
+        return any(abs(new[c] - old[c]) > self.threshold for c in PT)
+
+
+class FreeFormAdTemp(AdTemp):
+    scraper = FreeFormScraper
+
+
+def raw_pass(cfg) -> dict:
+    """Every row of the adtemp table once through a raw DBAPI cursor, no processing: the floor of any
+    design that reads every entry into Python."""
+    engine = db.connect(cfg, "source")
+    raw = engine.raw_connection()
+    try:
+        t1 = time.perf_counter()
+        cur = raw.cursor()
+        cur.execute("SELECT * FROM DBNS_SAB_Temp ORDER BY date_time, id")
+        rows = 0
+        while chunk := cur.fetchmany(10_000):
+            rows += len(chunk)
+        t2 = time.perf_counter()
+    finally:
+        raw.close()
+    return {"run_s": t2 - t1, "rows": rows}
+
+
+def scan_predicate(cfg) -> dict:
+    """One SQL statement scanning the same rows with the rule's own predicate (sv[0] = the first entry,
+    plus the maxage test): the floor of any design that lets the database judge the entries."""
+    from scraper.sources.sql.spans import First
+
+    engine = db.connect(cfg, "source")
+    table = sa.Table("DBNS_SAB_Temp", sa.MetaData(), autoload_with=engine)
+    scraper = AdTempScraper(cfg, AdTemp.target)
+    first = First(table.c)
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(table).order_by(table.c.date_time, table.c.id).limit(1)).mappings().one()
+        cond = scraper.change.sql(scraper, first, table.c, 0.0 if engine.dialect.name == "sqlite" else 1e-6)
+        stmt = sa.select(sa.func.count()).select_from(table).where(
+            table.c.date_time >= row["date_time"],
+            sa.or_(cond, table.c.date_time > sa.bindparam("_limit", type_=table.c.date_time.type)))
+        params = {**first.values(Instance(row)), "_limit": row["date_time"] + cfg.maxage}
+        t1 = time.perf_counter()
+        n = conn.execute(stmt, params).scalar()
+        t2 = time.perf_counter()
+    return {"run_s": t2 - t1, "matching": n}
+
+
 def main(argv: list[str]) -> dict:
     cfg_path, section, mode = argv[:3]
     overrides = json.loads(argv[3]) if len(argv) > 3 else {}
     cfg = commands.settings(cfg_path, section, overrides)
+    # as scr.py does: the configured level (default INFO), lines to a file as under supervisord
+    logging.basicConfig(level=cfg.loglevel, filename=str(Path(cfg_path).with_suffix(f".{mode}.log")),
+                        filemode="w", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if mode == "raw_pass":
+        return raw_pass(cfg)
+    if mode == "scan":
+        return scan_predicate(cfg)
     t0 = time.perf_counter()
     if mode == "raw":
         engine = db.connect(cfg, "source")
@@ -114,7 +177,7 @@ def main(argv: list[str]) -> dict:
         t2 = time.perf_counter()
         return {"init_s": t1 - t0, "run_s": t2 - t1, "bins": len(rows), "entries": sum(r[1] for r in rows)}
     if mode in ("naive", "naive_dbapi"):
-        runner = Engine(cfg, allow_create=True, drop=True, catchup=True)
+        runner = Engine.start(cfg, allow_create=True, drop=True, catchup=True)
         loop = naive_loop if mode == "naive" else naive_dbapi_loop
         t1 = time.perf_counter()
         try:
@@ -125,14 +188,16 @@ def main(argv: list[str]) -> dict:
         return {"init_s": t1 - t0, "run_s": t2 - t1, "samples": samples, "propagations": propagations,
                 "queries": samples + 1}
     if mode == "averager":
-        runner = Averager(cfg, allow_create=True, drop=True)
+        job = Averager(cfg, Runner(cfg, RunOptions(allow_create=True, drop=True)))
+        run = lambda: (job.runner.run(job), job.summarize())[1]  # noqa: E731
     else:
-        runner = Engine(cfg, allow_create=True, drop=True, catchup=True)
+        job = Engine.start(cfg, allow_create=True, drop=True, catchup=True)
+        run = job.run
     t1 = time.perf_counter()
     try:
-        summary = runner.run()
+        summary = run()
     finally:
-        runner.close()
+        job.close()
     t2 = time.perf_counter()
     return {"init_s": t1 - t0, "run_s": t2 - t1, "samples": summary.samples, "entries": summary.entries_read,
             "propagations": summary.propagations, "queries": summary.queries}

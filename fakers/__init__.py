@@ -1,1 +1,2 @@
-"""Fake source data: value profiles, fake source schemas and the faker runner (mode = faker)."""
+"""Fake source data: value profiles, DCS realism and the faker runner (mode = faker); the source
+schemas are the regimes' own (regimes/*.py)."""

@@ -1,4 +1,4 @@
-"""AD lid sensors: 19 readings per entry, propagated as database-computed aggregates (DESIGN.md §6).
+"""AD lid sensors: 19 readings per entry, propagated as database-computed aggregates.
 
 The payload is not the latest entry but avg/min/max/std of every reading over the validity range, plus
 the number of entries that passed `aggregate_filter = Quality != 0` — all read from `sv[-1].aggd`, which
@@ -9,22 +9,25 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from fakers.schemas import LID, adlid_tables
-from scraper import Faker, Regime, Scraper, Source, Target, moved
+from scraper import Faker, Moved, Regime, Scraper, Source, Target, dcs_table
 
 FUNCTIONS = ("avg", "min", "max", "std")
+# shaped like the real AD1_LidSensor: 19 readings + a Quality flag, every ~5 s
+LID = ["Ultrasonic_GdLS", "Ultrasonic_LS", "Temp_GdLS", "Temp_LS", "Tilt_X_Cal", "Tilt_Y_Cal",
+       "Tilt1_X", "Tilt1_Y", "Tilt2_X", "Tilt2_Y", "Tilt3_X", "Tilt3_Y", "Capacitance_GdLS",
+       "Capacitance_Temp_GdLS", "Capacitance_LS", "Capacitance_Temp_LS", "Capacitance_MO",
+       "Capacitance_Temp_MO", "Temp_Box"]
 WATCHED = ("Temp_GdLS", "Temp_LS")
+
+
+def adlid_tables(metadata: sa.MetaData, name: str = "AD1_LidSensor") -> list[sa.Table]:
+    return [dcs_table(metadata, name, *(sa.Column(c, sa.Float) for c in LID), sa.Column("Quality", sa.Integer))]
 
 
 class AdLidScraper(Scraper):
     aggregates = FUNCTIONS
-    def changed(self, sv) -> bool:
-        old, new = sv[0], sv[-1]
-        return any(new[c] is not None and old[c] is not None and abs(new[c] - old[c]) > self.threshold
-                   for c in WATCHED)
-
-    def changed_sql(self, first, c):
-        return moved(c, first, WATCHED, self.threshold)  # a superset: NULLs are left to changed()
+    # a new record when a liquid temperature moves (a reading going missing is a change too)
+    change = Moved(WATCHED, by="threshold")
 
     def propagate(self, sv):
         aggd = sv[-1].aggd

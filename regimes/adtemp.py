@@ -3,17 +3,18 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from fakers.schemas import PT, adtemp_tables
-from scraper import Faker, Regime, Scraper, Source, Target, moved
+from scraper import Faker, Moved, Regime, Scraper, Source, Target, dcs_table
+
+PT = [f"Temp_PT{i}" for i in range(1, 6)]
+
+
+def adtemp_tables(metadata: sa.MetaData) -> list[sa.Table]:
+    """The DCS table as the detector writes it (what the faker creates, and tests fill)."""
+    return [dcs_table(metadata, "DBNS_SAB_Temp", *(sa.Column(c, sa.Float) for c in PT))]
 
 
 class AdTempScraper(Scraper):
-    def changed(self, sv) -> bool:
-        first, last = sv[0], sv[-1]
-        return any(abs(last[c] - first[c]) > self.threshold for c in PT)
-
-    def changed_sql(self, first, c):
-        return moved(c, first, PT, self.threshold)  # the same test in SQL: catch-up skips in the database
+    change = Moved(PT, by="threshold")  # judged in Python and, while catching up, in the database
 
     def propagate(self, sv):
         yield {c: sv[-1][c] for c in PT}

@@ -6,25 +6,29 @@ import re
 
 import sqlalchemy as sa
 
-from fakers.schemas import PMT_CHANNELS, pmthv_tables
-from scraper import Faker, Regime, Scraper, Source, Target, any_of, moved
+from scraper import Differs, Faker, Moved, Regime, Scraper, Source, Target, dcs_table
 
 CHANNEL = re.compile(r"L(\d+)C(\d+)R(\d+)")
+PMT_CHANNELS = [f"L{ladder}C{col}R{ring}" for ladder in range(1, 9) for col in range(1, 4) for ring in range(1, 9)]
+POWER = [f"{c}_Pw" for c in PMT_CHANNELS]
+
+
+def pmthv_tables(metadata: sa.MetaData, detectors: tuple[str, ...] = ("AD1", "AD2")) -> list[sa.Table]:
+    """Per detector a voltage table and its power-state table, written in lockstep (same ids)."""
+    tables = []
+    for ad in detectors:
+        tables.append(dcs_table(metadata, f"DBNS_{ad}_HV", *(sa.Column(c, sa.Float) for c in PMT_CHANNELS)))
+        tables.append(dcs_table(metadata, f"DBNS_{ad}_HVPw", *(sa.Column(p, sa.Integer) for p in POWER)))
+    return tables
+
+
 # (column, ladder, col, ring) parsed once: propagate() runs per record, and `report` runs it per entry
 LAYOUT = [(c, *map(int, CHANNEL.fullmatch(c).groups())) for c in PMT_CHANNELS]
 
 
 class PmtHvScraper(Scraper):
-    def changed(self, sv) -> bool:
-        old, new = sv[0], sv[-1]
-        return any(abs(new[c] - old[c]) > self.threshold or new[f"{c}_Pw"] != old[f"{c}_Pw"]
-                   for c in PMT_CHANNELS)
-
-    def changed_sql(self, first, c):
-        # `!=` is NULL when either side is: a NULL power state on either side is a candidate, as in moved()
-        power = [sa.or_(c[p] != first[p], c[p].is_(None), first[p].is_(None))
-                 for p in (f"{ch}_Pw" for ch in PMT_CHANNELS)]
-        return sa.or_(moved(c, first, PMT_CHANNELS, self.threshold), any_of(power))
+    # a voltage that moved, or a channel switched on or off (a NULL power state is a state too)
+    change = Moved(PMT_CHANNELS, by="threshold") | Differs(POWER)
 
     def propagate(self, sv):
         inst = sv[-1]

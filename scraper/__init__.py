@@ -1,6 +1,6 @@
 """scraper: propagate slow-control (DCS) monitoring data into a DBI-style conditions database."""
-from scraper.api import Faker, Regime, Scraper, Source, Target
-from scraper.sources.sql.skipping import any_of, moved
+from scraper.api import Faker, Regime, Scraper, Source, Target, dcs_table
+from scraper.rules import Differs, Moved, Rule
 
-__all__ = ["Faker", "Regime", "Scraper", "Source", "Target", "any_of", "moved"]
+__all__ = ["Differs", "Faker", "Moved", "Regime", "Rule", "Scraper", "Source", "Target", "dcs_table"]
 __version__ = "0.1.0"

@@ -1,19 +1,36 @@
 """The public regime API: what a physicist writes to scrape a new kind of source table.
 
-A regime module declares a Source list, a Target, a Scraper subclass (`changed`, `propagate`) and a
-Faker subclass; a Regime subclass ties them together and is what `regime = pkg.mod:Class` names.
+A regime module declares its source tables (`dcs_table`), a Source list, a Target, a Scraper subclass
+(a `change` rule or `changed`, and `propagate`) and a Faker subclass; a Regime subclass ties them
+together and is what `regime = pkg.mod:Class` names.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Sequence
 
 import sqlalchemy as sa
+
+from scraper.db import DateTime
 
 if TYPE_CHECKING:  # pragma: no cover
     from scraper.config import Settings
     from scraper.core.sourcevector import SourceVector
+    from scraper.rules import Rule
+
+
+def dcs_table(metadata: sa.MetaData, name: str, *columns: sa.Column) -> sa.Table:
+    """A source table shaped as DCS writes them: an auto-increment id and a naive local date_time
+    (indexed) first, then the regime's value columns. What the faker creates and the tests fill; the
+    scraper itself reflects the real table and needs only id and date_time to be there."""
+    return sa.Table(
+        name, metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("date_time", DateTime, nullable=False, index=True),
+        *columns,
+        mysql_engine="InnoDB",
+    )
 
 
 @dataclass(frozen=True)
@@ -53,31 +70,43 @@ class Target:
 
 
 class Scraper:
-    """Base of a regime's scraper: override `changed` and `propagate`; the engine owns everything else.
+    """Base of a regime's scraper: declare `change` (or override `changed`) and `propagate`; the engine
+    owns everything else.
+
+    `change = Moved(PT, by="threshold")` is the usual way (scraper.rules): from that one rule the
+    engine derives the Python test and an SQL form, so a catch-up lets the database skip the entries
+    that cannot be changed. Overriding `changed(sv)` instead is always possible (state kept between
+    calls, anything a rule cannot say): every entry is then judged in Python.
 
     `aggregates` names the SQL aggregate functions whose results propagate() reads from sv[-1].aggd
     (e.g. ("avg", "min", "max", "std")): a section's `aggregate` key must provide them, and only a
     regime that aggregates can run as an averager. Both are checked before any database is opened."""
 
     aggregates: ClassVar[tuple[str, ...]] = ()
+    change: ClassVar["Rule | None"] = None
 
     def __init__(self, cfg: "Settings", target: Target):
         self.cfg = cfg
         self.target = target
         self.threshold: float | None = cfg.get("threshold")  # the averager has no threshold
+        self._test: Callable[[Any, Any], bool] | None = None
 
     def changed(self, sv: "SourceVector") -> bool:
-        """True when sv[-1] differs enough from sv[0] to be worth a propagation (age is the engine's)."""
-        return False
+        """True when sv[-1] differs enough from sv[0] to be worth a propagation (age is the engine's).
+        The default applies `change`; without one, nothing is ever `changed` (maxage alone proceeds)."""
+        test = self._test
+        if test is None:
+            if self.change is None:
+                return False
+            test = self._test = self.change.python(self)
+        return test(sv[0], sv[-1])
 
-    def changed_sql(self, first: Mapping[str, Any], c: sa.ColumnCollection) -> sa.ColumnElement[bool] | None:
-        """Optional: `changed()` as an SQL condition on a source row `c` (columns by name, as in sv[-1])
-        against `first` (sv[0]'s values, as SQL parameters), so that a catch-up lets the database skip
-        entries that cannot be changed (skipping.py). It may be true for more rows than changed() is
-        (Python judges every row it lets through), never for fewer; `scraper.moved()` writes the usual
-        any-column-moved-by-threshold test. None (the default): every entry is judged in Python.
-        Only for a changed() that depends on sv[0] and sv[-1] alone, not on state kept between calls."""
-        return None
+    def rule(self) -> "Rule | None":
+        """The declared rule when it alone decides `changed` (the engine may then evaluate it in SQL);
+        None when there is none, or when `changed()` is overridden (free-form: judged in Python)."""
+        if self.change is None or type(self).changed is not Scraper.changed:
+            return None
+        return self.change
 
     def propagate(self, sv: "SourceVector") -> Iterable[dict[str, Any]]:
         """Yield one dict per payload row (keys = target columns) for the validity [sv[0].t, sv[-1].t]."""

@@ -7,7 +7,9 @@ from datetime import datetime, timedelta
 import factory
 import sqlalchemy as sa
 
-from fakers.schemas import LID, PMT_CHANNELS, PT, adlid_tables, adtemp_tables, pmthv_tables
+from regimes.adlid import LID, adlid_tables
+from regimes.adtemp import PT, adtemp_tables
+from regimes.pmthv import PMT_CHANNELS, pmthv_tables
 
 START = datetime(2011, 2, 1, 0, 0, 10)
 STEP = timedelta(seconds=10)

@@ -1,8 +1,9 @@
 """Source instances and the SourceVector state machine of DESIGN.md §4 — pure logic, no database."""
 from __future__ import annotations
 
+from collections import deque
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable
 
 from scraper.api import Source
 
@@ -13,16 +14,16 @@ class Instance(dict):
     """One source entry (a row, or a joined row); columns as items (`inst["Temp_PT1"]`) or attributes
     (`inst.Temp_PT1`; a column named like a dict method, e.g. `items`, needs item access).
 
-    A dict subclass because item access is the per-sample hot path of catch-up (bench/): C-speed lookups.
+    A dict subclass because item access is the per-sample hot path of catch-up (bench/): C-speed lookups,
+    and dict's own constructor (`Instance(zip(names, row))`): no Python __init__ per entry read.
+    `aggd` (the aggregates of §6) is None until the engine sets it.
     """
 
     __slots__ = ("aggd",)
 
-    def __init__(self, values: Mapping[str, Any] | Iterable[tuple[str, Any]]):
-        super().__init__(values)
-        self.aggd: dict[str, Any] | None = None
-
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Any:  # only called when the slot (aggd) or a method is not found
+        if name == "aggd":
+            return None
         try:
             return self[name]
         except KeyError:
@@ -82,19 +83,49 @@ class SourceVector:
     def sample(self, inst: Instance, changed: Callable[["SourceVector"], bool], maxage: timedelta) -> str:
         """Take one newly read entry and decide: notfull, changed, overage or unchanged (§4 steps 2-3)."""
         self.nsample += 1
-        if not self._items:
+        items = self._items
+        if not items:
             self._items = [inst]
             self.run_start = self.nsample
             self.state = "notfull"
         else:
-            self._items = [self._items[0], inst]
+            first = items[0]
+            self._items = [first, inst]
             if changed(self):
                 self.state = "changed"
-            elif self.age > maxage:
+            elif inst["date_time"] - first["date_time"] > maxage:
                 self.state = "overage"
             else:
                 self.state = "unchanged"
         return self.state
+
+    def sample_stretch(self, entries: "deque[Instance]", changed: Callable[["SourceVector"], bool],
+                       maxage: timedelta, emit: Callable[[str], None] | None = None) -> int:
+        """Sample entries from the left of `entries` (the next ones §4.1 selects, in order) until one
+        proceeds or none is left; returns how many. The same decisions as sample() one by one, as one
+        loop: reading a stretch of unchanged entries is catch-up's per-entry hot path. `emit` gets each
+        sample's log line."""
+        first = self._items[0]
+        limit = first["date_time"] + maxage
+        popleft, n, state, base = entries.popleft, 0, self.state, self.nsample
+        while entries:
+            inst = popleft()
+            n += 1
+            self._items = [first, inst]
+            if changed(self):
+                state = "changed"
+            elif inst["date_time"] > limit:
+                state = "overage"
+            else:
+                state = "unchanged"
+            if emit is not None:
+                self.nsample, self.state = base + n, state
+                emit(self.line())
+            if state != "unchanged":
+                break
+        self.nsample = base + n
+        self.state = state
+        return n
 
     @property
     def proceed(self) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import configparser
 import os
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -191,30 +192,53 @@ class PreparedQuery:
         return self._conn
 
     def execute(self, params: dict) -> list[tuple]:
+        """Rows as tuples of Python values (each column's result processor applied)."""
+        rows = self.execute_raw(params)
+        procs = self._results
+        if not any(procs):
+            return rows
+        return [tuple(p(v) if p is not None else v for p, v in zip(procs, row)) for row in rows]
+
+    @property
+    def processors(self) -> list[tuple[int, Any]]:
+        """(column index, result processor) of the columns execute_raw() leaves as the driver gave them
+        (SQLite DATETIME text): for a caller that converts rows its own, cheaper, way."""
+        return [(k, p) for k, p in enumerate(self._results) if p is not None]
+
+    def execute_raw(self, params: dict) -> list[tuple]:
+        """Rows as the DBAPI returns them. A kept connection found dead (the server restarted since the
+        last call) is replaced once at once, as the pool's pre-ping would: an outage is only what a
+        fresh connection cannot get past."""
         values = self._compiled.construct_params(params)
         for key, proc in self._binds.items():
             if proc is not None:
                 values[key] = proc(values[key])
         args = [values[key] for key in self._order] if self._order is not None else values
-        conn = self._connection()
-        cursor = None
-        try:
-            cursor = conn.cursor()
-            cursor.execute(self.sql, args)
-            rows = cursor.fetchall()
-            cursor.close()
-        except self.engine.dialect.loaded_dbapi.Error as exc:
-            lost = self.engine.dialect.is_disconnect(exc, conn.dbapi_connection, cursor)
-            self.close()
-            raise sa.exc.DBAPIError.instance(self.sql, args, exc, self.engine.dialect.loaded_dbapi.Error,
-                                             connection_invalidated=lost, dialect=self.engine.dialect) from exc
-        procs = self._results
-        return [tuple(p(v) if p is not None else v for p, v in zip(procs, row)) for row in rows]
+        for attempt in (1, 2):
+            reused = self._conn is not None
+            conn = self._connection()
+            cursor = None
+            try:
+                cursor = conn.cursor()
+                cursor.execute(self.sql, args)
+                rows = cursor.fetchall()
+                cursor.close()
+                return rows
+            except self.engine.dialect.loaded_dbapi.Error as exc:
+                lost = self.engine.dialect.is_disconnect(exc, conn.dbapi_connection, cursor)
+                self.close()
+                if lost and reused and attempt == 1:
+                    continue
+                raise sa.exc.DBAPIError.instance(self.sql, args, exc, self.engine.dialect.loaded_dbapi.Error,
+                                                 connection_invalidated=lost, dialect=self.engine.dialect) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
             try:
-                conn.close()
+                # the DBAPI connection itself: it is ours (detached), and a pool "reset" (a rollback) on a
+                # connection the server dropped would log an ERROR with a traceback for nothing
+                conn.dbapi_connection.close()
             except self.engine.dialect.loaded_dbapi.Error:
                 pass  # it was already dead: that is why we are closing it

@@ -27,7 +27,7 @@ from scraper.config import Settings
 from scraper.core.bins import Bins, Chunk, Segment, territory
 from scraper.config.keys import AGGREGATE_KEYS, Key
 from scraper.modes.dbi_section import DbiSection, check_aggregates
-from scraper.modes.scrape import Summary
+from scraper.modes.summary import Summary
 from scraper.runtime.runner import Runner, RunOptions
 from scraper.targets.dbi import Context
 from scraper.sources.sql.reader import SourceReader

@@ -69,6 +69,8 @@ class DbiSection:
         return last is not None and (last.timestart, last.timeend) == (start, end)
 
     def close(self) -> None:
+        for reader in self.readers:
+            reader.close()
         self.source_engine.dispose()
         self.target_engine.dispose()
 

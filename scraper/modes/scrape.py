@@ -6,10 +6,10 @@ one uninterrupted run.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from scraper.sources.sql.aggregation import Aggregator, check_rows, ensure_sqlite_math, not_null_columns
@@ -18,6 +18,7 @@ from scraper.config.keys import AGGREGATE_KEYS, Key
 from scraper.targets.dbi import Context
 from scraper.modes.dbi_section import DbiSection, check_aggregates, is_production
 from scraper.modes.lag import LagWatch
+from scraper.modes.summary import Summary
 from sqlalchemy.exc import DBAPIError
 
 from scraper.errors import OperatorError
@@ -26,51 +27,21 @@ from scraper.runtime.retry import Stopped
 from scraper.runtime.runner import Runner, RunOptions
 from scraper.sources.sql.reader import SourceReader
 from scraper.api import Source
-from scraper.sources.sql.skipping import Disordered, Skipper, UnderSelected
+from scraper.sources.sql.skipping import Skipper
 from scraper.core.sourcevector import Instance, SourceVector
 
 log = logging.getLogger("scraper.engine")
 REPLAY_RECORDS = 2000  # how far back a resume may look for an unambiguous start (a repeated DST hour
                        # sampled every 10 s with a change each sample holds 360 records)
 svlog = logging.getLogger("scraper.sourcevector")
-# While catching up (--catchup, or the sleep tuner measured a lag of many heartbeats) without the
-# per-sample log (whose "==> PROCEED" line promises a committed propagation), propagations are
-# committed in groups: one target transaction per COMMIT_RECORDS propagations or COMMIT_SECONDS of real
-# time, and whenever a round finds nothing new or the run ends. Each group is whole or absent, so the
-# target stays a safe bookmark; a killed run redoes at most one group. That saves a transaction (0.1-1 ms)
-# per propagation; live, each propagation is committed at once, as before.
-COMMIT_RECORDS = 500
+# While catching up (--catchup, or the sleep tuner measured a lag of many heartbeats), whatever the log
+# level, propagations are committed in groups: one target transaction per `commit_records` propagations or
+# COMMIT_SECONDS of real time, and whenever a round finds nothing new or the run ends. Each group is
+# whole or absent, so the target stays a safe bookmark; a killed run redoes at most one group. That
+# saves a transaction (0.1-1 ms) per propagation; live, each propagation is committed at once. The
+# per-sample line is at INFO only live; while catching up it is at DEBUG, and INFO shows progress and
+# one line per committed group (a catch-up of millions of entries writes no million INFO lines).
 COMMIT_SECONDS = 0.25
-
-
-@dataclass
-class Summary:
-    """What one run did, printed at exit so an operator (or the demo) sees it at a glance."""
-
-    section: str
-    entries_read: int = 0
-    samples: int = 0
-    propagations: int = 0
-    queries: int = 0
-    late: int = 0  # source entries committed behind the cursor: detected, logged, never propagated
-    skipped: int = 0  # of entries_read, those judged unchanged by the database (changed_sql, skipping.py)
-    caught_up: bool = False  # the run stopped because every source was exhausted, not by maxiter/stop
-    range_utc: tuple[datetime, datetime] | None = None
-    per_source: dict[str, int] = field(default_factory=dict)
-
-    def cover(self, start: datetime, end: datetime) -> None:
-        if self.range_utc is None:
-            self.range_utc = (start, end)
-        else:
-            self.range_utc = (min(self.range_utc[0], start), max(self.range_utc[1], end))
-
-    def text(self) -> str:
-        covered = (f"{self.range_utc[0]:%Y-%m-%d %H:%M:%S} .. {self.range_utc[1]:%Y-%m-%d %H:%M:%S} UTC"
-                   if self.range_utc else "nothing new")
-        judged = f" ({self.skipped} judged in SQL)" if self.skipped else ""
-        return (f"[{self.section}] entries read {self.entries_read}{judged}, propagations written {self.propagations}, "
-                f"validity covered {covered}, source queries {self.queries}"
-                + (f", late entries not propagated {self.late}" if self.late else ""))
 
 
 class Engine:
@@ -93,11 +64,11 @@ class Engine:
         # per reader: its bookmark at its last propagation; with its skipped count, at the last commit
         self._proceeded: dict[SourceReader, tuple[int, int, int | None]] = {}
         self._committed = [(r.bookmark(), r.skipped) for r in self.readers]
-        self._verbose = svlog.isEnabledFor(logging.INFO)
         self._rounds = 0
         self._sampling: SourceVector | None = None
         self.watch = LagWatch(runner, lambda: self.svs, self.readers)
-        self._enable_skipping(self._verbose)
+        self.skippers: dict[SourceReader, Skipper] = {}  # sources whose database skips entries
+        self._build_skippers()
         self.watch.tune()  # measure the lag once: decides between catch-up (progress shown) and live
 
     @classmethod
@@ -201,21 +172,18 @@ class Engine:
         """One round: one sample (or one database skip search) per source vector. A round that finds
         nothing commits what is pending; at the end of a catch-up it also checks the stretches still
         open, so that a disordered one is redone before the run ends rather than after."""
-        try:
-            progressed = self._guarded_round()
-            if not progressed:
-                self._commit()
-                if self.catchup:
-                    self._settle(final=True)
-            return progressed
-        except Disordered as exc:
-            self._disordered(exc)
-            return True
+        progressed = self._guarded_round()
+        if not progressed:
+            if not self._commit():
+                return True  # a stretch is redone (see _redo): there is work again
+            if self.catchup and not self._settle(final=True):
+                return True
+        return progressed
 
     def _guarded_round(self) -> bool:
         try:
             return self._round()
-        except (Disordered, DBAPIError, OperatorError, Stopped):
+        except (DBAPIError, OperatorError, Stopped):
             raise
         except Exception as exc:
             sv = self._sampling
@@ -223,35 +191,47 @@ class Engine:
                                      sv.source.label if sv is not None else "?")
             if failure is None:
                 raise
+            self._commit()  # the propagations decided before it are whole: keep them (grouped commits)
             raise failure from exc
 
     def _round(self) -> bool:
-        offset, maxage, changed = self.cfg.offset, self.cfg.maxage, self.scraper.changed  # hot loop
-        verbose = self._verbose
+        """One sample per source; a stretch of entries read ahead is sampled in one loop
+        (SourceVector.sample_stretch): the same decisions per source, catch-up's per-entry cost without
+        the per-round machinery (sources then take turns per stretch). Not where samples are counted
+        (maxiter) or entries skipped (offset)."""
+        cfg, skippers = self.cfg, self.skippers
+        offset, maxage, changed = cfg.offset, cfg.maxage, self.scraper.changed  # hot loop
+        stretches = not (cfg.maxiter or offset)
+        # the per-sample line: INFO live, DEBUG while catching up
+        level = logging.DEBUG if self._grouping() else logging.INFO
+        show = svlog.isEnabledFor(level)
+        emit = functools.partial(svlog.log, level) if show else None
         progressed = False
         for sv, reader, agg in zip(self.svs, self.readers, self.aggregators):
             self._sampling = sv  # whose entry a failing regime method was looking at
-            skipper = reader.skipper
+            skipper = skippers.get(reader)
             if skipper is not None and not reader.buffered and len(sv) and skipper.worthwhile(sv):
-                try:
-                    if not skipper.sample(sv, changed, maxage):
-                        continue
-                except UnderSelected as exc:
-                    self._under_selected(sv, reader, exc)
-                    progressed = True
+                if not skipper.sample(sv, changed, maxage):
                     continue
+                if show:
+                    svlog.log(level, sv.line())
             else:
                 inst = reader.next_entry(sv.tcursor, sv.last_key, offset)
                 if inst is None:
                     continue
                 sv.sample(inst, changed, maxage)
+                if show:
+                    svlog.log(level, sv.line())
+                if stretches and sv.state == "unchanged":  # the rest of the stretch read ahead
+                    reader.took(sv.sample_stretch(reader.ahead(), changed, maxage, emit))
             progressed = True
-            if verbose:
-                svlog.info(sv.line())
             if sv.proceed:
-                if skipper is not None:
-                    skipper.proceeded(sv)
-                self._propagate(sv, reader, agg)
+                missed = skipper.proceeded(sv) if skipper is not None else None
+                if missed is not None:
+                    self._redo(missed)
+                    return True
+                if not self._propagate(sv, reader, agg):
+                    return True  # its commit found a stretch to redo
         self._rounds += 1
         if progressed and self._pending and time.monotonic() - self._pending_since >= COMMIT_SECONDS:
             self._commit()
@@ -265,10 +245,7 @@ class Engine:
 
     def finish(self) -> None:
         """After the last round: count what the database judged in the stretches still open."""
-        try:
-            self._settle(final=True)
-        except Disordered as exc:  # stopping: what was not committed is redone by the next run
-            self._disordered(exc)
+        self._settle(final=True)  # a stretch to redo: the next run redoes what was not committed
 
     def summarize(self) -> Summary:
         self.summary.caught_up = self.runner.caught_up
@@ -291,59 +268,47 @@ class Engine:
         return {"propagations": self.summary.propagations, "entries_read": self.watch.entries(),
                 "queries": sum(r.queries for r in self.readers), "late": sum(r.late for r in self.readers)}
 
-    def _enable_skipping(self, verbose: bool) -> None:
+    def _build_skippers(self) -> None:
         """Let the database skip unchanged entries (skipping.py) where that changes nothing observable:
-        the regime states changed() in SQL, every entry is read (offset 0), no sample budget (maxiter)
-        and no per-sample log line to print."""
+        the regime declares a change rule, every entry is read (offset 0) and there is no sample budget
+        (maxiter). The log level has no say: it never changes what is read, decided or committed."""
         cfg = self.cfg
-        self._drop_skippers()  # a second run() of this engine starts afresh
-        if not cfg.use_changed_sql or verbose or cfg.offset or cfg.maxiter:
+        if not cfg.use_changed_sql or cfg.offset or cfg.maxiter:
             return
         for reader in self.readers:
-            reader.skipper = Skipper.build(reader, self.scraper.changed_sql)
-        if any(r.skipper for r in self.readers):
-            log.info("the database skips entries that changed_sql() calls unchanged")
+            skipper = Skipper.build(reader, self.scraper)
+            if skipper is not None:
+                self.skippers[reader] = skipper
+        if self.skippers:
+            log.info("the database skips entries that the change rule %r calls unchanged", self.scraper.rule())
 
-    def _under_selected(self, sv: SourceVector, reader: SourceReader, exc: UnderSelected) -> None:
-        """The SQL form missed a change: sample the stretch again, every entry in Python (nothing of it
-        has been written), and do so for the rest of the run."""
-        reader.entries_read -= sv.rewind()
-        reader.skipper.settle()
-        reader.skipper.rewind()
-        reader.reset()
-        self._drop_skippers()
-        log.error("%s: %s: %s.changed_sql() disagrees with changed(); reading every entry in Python from "
-                  "%s on (fix changed_sql, or set use_changed_sql = False)", sv.source.label, exc,
-                  type(self.scraper).__name__, sv[0].t)
+    def _settle(self, final: bool = False) -> bool:
+        """Count the entries judged in SQL and check the id-order stretches: before each commit, for the
+        stretches it rests on; at the end, for the open ones too. False when one was missing a
+        candidate, after the redo that calls for."""
+        for skipper in self.skippers.values():
+            missed = skipper.settle(final)
+            if missed is not None:
+                self._redo(missed)
+                return False
+        return True
 
-    def _drop_skippers(self) -> None:
-        for reader in self.readers:
-            if reader.skipper is not None:
-                reader.skipper.close()
-            reader.skipper = None
-
-    def _settle(self, final: bool = False) -> None:
-        """Count the entries judged in SQL and check the id-order stretches (Disordered): before each
-        commit, for the stretches it rests on; at the end, for the open ones too."""
-        for reader in self.readers:
-            if reader.skipper is not None:
-                reader.skipper.settle(final)
-
-    def _disordered(self, exc: Disordered) -> None:
-        """An id-order skip search may have missed a candidate: forget everything decided since the
-        last commit and resume from the target, as a restart would, searching that source in
-        (date_time, id) order from now on. Nothing uncertain was committed: flush() checks first."""
+    def _redo(self, missed: str) -> None:
+        """An id-order skip search missed a candidate: forget everything decided since the last commit
+        and resume from the target, as a restart would (that source's skipper now searches in
+        (date_time, id) order). Nothing uncertain was committed: _commit() checks first."""
         dropped, self._pending, self._proceeded = len(self._pending), [], {}
         for reader, (bookmark, skipped) in zip(self.readers, self._committed):
             reader.restore(bookmark, skipped)
-            if reader.skipper is not None:
-                reader.skipper.forget()
-        exc.reader.skipper.by_id = False
+        for skipper in self.skippers.values():
+            skipper.forget()
         self.svs = self._resume_all()
         log.warning("%s; %d propagation(s) not committed are redone, searching in (date_time, id) order",
-                    exc, dropped)
+                    missed, dropped)
 
-    def _propagate(self, sv: SourceVector, reader: SourceReader, agg: Aggregator | None = None) -> None:
+    def _propagate(self, sv: SourceVector, reader: SourceReader, agg: Aggregator | None = None) -> bool:
+        """Queue one propagation (committed at once live, in groups while catching up); False when its
+        commit found a stretch to redo instead (see _commit)."""
         if agg is not None:  # lazy: the aggregate query runs only if propagate() touches aggd
             sv[-1].aggd = agg.lazy(sv[0].t, sv[-1].t)
         rows = self.runner.retry("source", lambda: list(self.scraper.propagate(sv)))  # aggd may query
@@ -355,41 +320,43 @@ class Engine:
         self._proceeded[reader] = reader.bookmark()
         sv.advance(self.cfg.interval)
         self.watch.propagated()
-        if len(self._pending) >= COMMIT_RECORDS or not self._grouping():
-            self._commit()
+        if len(self._pending) >= self.cfg.commit_records or not self._grouping():
+            return self._commit()
+        return True
 
     def _grouping(self) -> bool:
-        return (self.catchup or self.watch.tuner.catching_up) and not self._verbose
+        return self.catchup or self.watch.tuner.catching_up
 
     def flush(self) -> None:
         """Commit the pending propagations (Job.flush); a disordered stretch found on the way is redone."""
-        try:
-            self._commit()
-        except Disordered as exc:
-            self._disordered(exc)
+        self._commit()
 
-    def _commit(self) -> None:
-        """Commit the pending propagations: ONE target transaction, whole or absent (see COMMIT_RECORDS)."""
+    def _commit(self) -> bool:
+        """Commit the pending propagations: ONE target transaction, whole or absent (see commit_records).
+        False when the skip search's check found a stretch to redo: nothing is committed then."""
         if not self._pending:
-            return
-        self._settle()
+            return True
+        if not self._settle():
+            return False
         records, self._pending = self._pending, []
         ctx, start, end, _rows = records[-1]
         self.runner.retry("target", self.writer.write_many, records, recovered=lambda: self.section.written(ctx, start, end))
         self._mark()
         self.summary.propagations += len(records)
         self.summary.cover(min(r[1] for r in records), max(r[2] for r in records))
+        if self._grouping():  # live, the per-sample INFO line already said PROCEED
+            log.info("committed %d propagation(s), validity up to %s UTC", len(records), max(r[2] for r in records))
+        return True
 
     def _mark(self) -> None:
-        """Each reader's counters as of the target's last commit: where _disordered() resumes."""
+        """Each reader's counters as of the target's last commit: where _redo() resumes."""
         for k, reader in enumerate(self.readers):
             bookmark = self._proceeded.pop(reader, self._committed[k][0])
             self._committed[k] = (bookmark, reader.skipped)
 
     def close(self) -> None:
-        for reader in self.readers:  # left in place: what a run used stays inspectable
-            if reader.skipper is not None:
-                reader.skipper.close()
+        for skipper in self.skippers.values():
+            skipper.close()
         self.section.close()
 
 
@@ -400,8 +367,10 @@ def _same_values(a: Instance, b: Instance) -> bool:
 
 KEYS = [
     Key("use_changed_sql", "boolean", True,
-        "let the database skip entries the regime's changed_sql() calls unchanged (same target, far fewer "
+        "let the database skip entries the regime's change rule calls unchanged (same target, far fewer "
         "rows read); False judges every entry in Python"),
+    Key("commit_records", "integer(min=1)", 500,
+        "propagations committed in one target transaction while catching up (live: each at once)"),
     Key("seed_target_tables", "boolean", False, "plant a seed validity record in an empty target"),
     Key("seed_timestart", "optional_time", None, "TIMESTART of the seed record (source-local)"),
     Key("seed_timeend", "optional_time", None, "TIMEEND of the seed record (source-local); scraping resumes here"),

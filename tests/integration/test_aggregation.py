@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from fakers.schemas import LID
+from regimes.adlid import LID
 from factories import create_lid, insert, lid_rows
 from scraper.modes.scrape import Engine
 from scraper.errors import ConfigError

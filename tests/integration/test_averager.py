@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from fakers.schemas import LID
+from regimes.adlid import LID
 import factories
 from factories import create_lid, insert
 from scraper import commands

@@ -18,9 +18,10 @@ def t(hms: str, day: str = "2011-02-01") -> D:
 
 
 def test_worked_example_of_the_design_is_reproduced_exactly(dbs, caplog):
+    """A catch-up (--catchup): the per-sample lines are at DEBUG; INFO says what was committed."""
     src = dbs.engine("source")
     insert(src, create_adtemp(src), AdTempRowFactory.build_batch(40))  # 00:00:10 .. 00:06:40, constant
-    with caplog.at_level(logging.INFO, logger="scraper.sourcevector"):
+    with caplog.at_level(logging.DEBUG, logger="scraper.sourcevector"):
         summary = scrape(dbs.settings(**ADTEMP))
     assert validities(dbs.engine("target"), "DcsAdTemp") == [
         (t("00:01:00"), t("00:02:10")), (t("00:02:10"), t("00:03:20")),
@@ -33,6 +34,17 @@ def test_worked_example_of_the_design_is_reproduced_exactly(dbs, caplog):
     assert lines[8] == "SV 9   (13, 14)  2011-02-01 00:02:20 full  unchanged  (00:02:10 00:02:20)  ==>"
     assert lines[14].endswith("overage  (00:02:10 00:03:20)  ==> PROCEED")
     assert summary.propagations == 4 and summary.entries_read == 35
+    assert {r.levelno for r in caplog.records if r.name == "scraper.sourcevector"} == {logging.DEBUG}
+
+
+def test_a_catch_up_at_info_logs_committed_groups_not_every_sample(dbs, caplog):
+    src = dbs.engine("source")
+    insert(src, create_adtemp(src), AdTempRowFactory.build_batch(40))
+    with caplog.at_level(logging.INFO):
+        scrape(dbs.settings(**ADTEMP))
+    assert not [r for r in caplog.records if r.name == "scraper.sourcevector"]
+    committed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("committed ")]
+    assert committed == ["committed 4 propagation(s), validity up to 2011-02-01 00:05:40 UTC"]
 
 
 def test_payload_is_the_latest_instance_under_one_validity_in_utc(dbs):

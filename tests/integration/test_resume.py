@@ -142,7 +142,9 @@ def test_killed_scraper_restarts_into_the_same_target(dbs, signum):
     rng, kills = random.Random(signum), 0
     target = dbs.engine("target")
     for attempt in range(12):
-        proc = _scr(path, "--catchup", "--ALLOW_DROP_CREATE_TABLE")
+        # DEBUG: the per-sample lines of a catch-up (the same decisions at every level) make the run
+        # last long enough to be killed at a random point, and tell when sampling has begun
+        proc = _scr(path, "--catchup", "--ALLOW_DROP_CREATE_TABLE", "--loglevel", "DEBUG")
         # the kill falls a random moment after the run got going, however slow start-up is on a busy machine
         deadline = time.monotonic() + 60
         while not sa.inspect(target).has_table("DcsAdTempVld") and proc.poll() is None and time.monotonic() < deadline:

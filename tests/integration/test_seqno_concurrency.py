@@ -120,15 +120,15 @@ def test_three_processes_creating_an_empty_target_at_once(dbs):
 
 def test_two_scraper_processes_into_one_kls_match_their_solo_runs(dbs):
     """Two real `scr.py` processes (two sections, TASK 0 and 1) catch up into the same DcsAdTemp at once.
-    Each chain must equal what that section writes alone, and the SEQNOs must still be unique. At INFO
-    every propagation is its own transaction (engine.COMMIT_RECORDS), so the two interleave finely."""
+    Each chain must equal what that section writes alone, and the SEQNOs must still be unique. With
+    commit_records = 1 every propagation is its own transaction, so the two interleave finely."""
     src = dbs.engine("source")
     rows = AdTempRowFactory.build_batch(400)
     for r in rows:  # PT1 alternates every 3rd entry: a propagation roughly every 30 s of DB time
         r["Temp_PT1"] = 20.0 + 2.0 * ((r["id"] // 3) % 2)
     insert(src, create_adtemp(src), rows)
     common = {"regime": "regimes.adtemp:AdTemp", "interval": "10s", "maxage": "1m", "threshold": 1.0,
-              "timefloor": "2011-02-01 00:00:00", "loglevel": "INFO", "batch": 1}
+              "timefloor": "2011-02-01 00:00:00", "commit_records": 1, "batch": 1}
     sections = {"task0": {**common, "task": 0}, "task1": {**common, "task": 1},
                 "solo": {**common, "kls": "SoloAdTemp", "task": 0}}
     cfg = dbs.write_cfg(sections)

@@ -1,5 +1,6 @@
-"""The database skipping unchanged entries (scraper/skipping.py) must change nothing but the speed: the
-same target, the same counts, and restart invariance, compared with judging every entry in Python."""
+"""The database skipping unchanged entries (scraper/sources/sql/skipping.py) must change nothing but the
+speed: the same target, the same counts, and restart invariance, compared with judging every entry in
+Python; and whatever the log level, the same statements."""
 from __future__ import annotations
 
 import logging
@@ -10,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from factories import START, AdTempRowFactory, PmtHvRowFactory, create_adtemp, create_pmthv, insert, power_row
-from fakers.schemas import PT
+from regimes.adtemp import PT
 from regimes.adtemp import AdTemp, AdTempScraper
-from scraper import moved
+from scraper import Differs, Moved
 from scraper.modes import scrape as engine_module
 from scraper.modes.scrape import Engine
 from scraper.sources.sql.skipping import Skipper
@@ -20,17 +21,6 @@ from support import target_rows, validities
 
 REGIME = {"regime": "regimes.adtemp:AdTemp", "interval": "10s", "maxage": "10m", "threshold": 0.5,
           "timefloor": "2011-02-01 00:00:00", "loglevel": "WARNING"}
-
-
-class PT2OnlyScraper(AdTempScraper):
-    """A wrong SQL form: it watches PT2 only, while changed() watches every sensor."""
-
-    def changed_sql(self, first, c):
-        return moved(c, first, ["Temp_PT2"], self.threshold)
-
-
-class PT2OnlyAdTemp(AdTemp):
-    scraper = PT2OnlyScraper
 
 
 def dcs_rows(n: int, seed: int, *, grid: float = 0.0) -> list[dict]:
@@ -88,7 +78,7 @@ def test_skipping_in_sql_writes_the_target_and_counts_of_judging_every_entry_in_
     insert(src, create_adtemp(src), dcs_rows(1500, seed=5))
     python = run(dbs, "InPython", use_changed_sql=False)
     skipping = run(dbs, "Skipping")
-    assert python.readers[0].skipper is None and skipping.readers[0].skipper is not None
+    assert not python.skippers and skipping.skippers
     tgt = dbs.engine("target")
     expected = target_rows(tgt, "InPython")
     assert len(expected) > 30
@@ -104,7 +94,7 @@ def test_skipping_in_sql_writes_the_target_and_counts_of_judging_every_entry_in_
 
 def test_values_on_the_threshold_are_judged_alike_in_sql_and_python(dbs):
     """Readings on a 0.01 grid against threshold 0.5: many differences are 0.5 in decimal but not in
-    binary, and MariaDB FLOAT columns hold single-precision values. moved()'s slack keeps SQL a superset."""
+    binary, and MariaDB FLOAT columns hold single-precision values. Moved's slack keeps SQL a superset."""
     src = dbs.engine("source")
     rows = dcs_rows(1200, seed=11, grid=0.01)
     rng = random.Random(3)
@@ -116,7 +106,7 @@ def test_values_on_the_threshold_are_judged_alike_in_sql_and_python(dbs):
     skipping = run(dbs, "Skipping", maxage="1h")
     tgt = dbs.engine("target")
     assert target_rows(tgt, "Skipping") == target_rows(tgt, "InPython")
-    assert skipping.readers[0].skipper is not None  # no under-selection was detected on the way
+    assert skipping.summary.skipped > 0
 
 
 def test_skipping_on_joined_tables_of_two_detectors_equals_python(sqlite_dbs):
@@ -157,8 +147,8 @@ def test_killed_at_any_target_transaction_and_restarted_gives_the_uninterrupted_
         while True:
             runs += 1
             # groups of 1-7 propagations per commit, a crash at the 1st, 2nd or 3rd commit of a run
-            monkeypatch.setattr(engine_module, "COMMIT_RECORDS", rng.randint(1, 7))
-            engine = run(dbs, kls, stop_after_flushes=rng.randint(1, 3), batch=rng.choice([1, 50, 1000]))
+            engine = run(dbs, kls, stop_after_flushes=rng.randint(1, 3), batch=rng.choice([1, 50, 1000]),
+                         commit_records=rng.randint(1, 7))
             if engine.summary.caught_up:
                 break
             assert runs < 200
@@ -182,9 +172,8 @@ def test_ids_that_do_not_follow_time_are_caught_and_the_target_stays_exact(dbs, 
             row["id"] = new_id
     insert(src, create_adtemp(src), rows)
     python = run(dbs, "InPython", use_changed_sql=False)
-    monkeypatch.setattr(engine_module, "COMMIT_RECORDS", commit_records)
     with caplog.at_level(logging.WARNING, logger="scraper.engine"):
-        skipping = run(dbs, "Skipping")
+        skipping = run(dbs, "Skipping", commit_records=commit_records)
     tgt = dbs.engine("target")
     assert target_rows(tgt, "Skipping") == target_rows(tgt, "InPython")
     p, s = skipping.summary, python.summary
@@ -193,7 +182,7 @@ def test_ids_that_do_not_follow_time_are_caught_and_the_target_stays_exact(dbs, 
     warnings = [r.getMessage() for r in caplog.records if "ids do not follow date_time" in r.getMessage()]
     assert len(warnings) == 1, warnings
     assert "DBNS_SAB_Temp" in warnings[0] and "searching in (date_time, id) order" in warnings[0]
-    assert skipping.readers[0].skipper is not None and not skipping.readers[0].skipper.by_id
+    assert not skipping.skippers[skipping.readers[0]].by_id
     assert p.skipped > 1000  # still judged in SQL, in time order
 
 
@@ -217,7 +206,7 @@ def test_entries_out_of_id_order_that_are_not_candidates_cost_no_rewind(dbs, mon
     insert(src, create_adtemp(src), rows)
     python = run(dbs, "InPython", use_changed_sql=False)
     judged, judge = [], Skipper._judge_disordered
-    monkeypatch.setattr(Skipper, "_judge_disordered", lambda self, sp: (judged.append(sp), judge(self, sp)))
+    monkeypatch.setattr(Skipper, "_judge_disordered", lambda self, sp: (judged.append(sp), judge(self, sp))[1])
     with caplog.at_level(logging.WARNING, logger="scraper.engine"):
         skipping = run(dbs, "Skipping")
     tgt = dbs.engine("target")
@@ -227,7 +216,7 @@ def test_entries_out_of_id_order_that_are_not_candidates_cost_no_rewind(dbs, mon
                                                                     p.range_utc, p.late)
     assert len(judged) >= 6  # the out-of-order entries were seen by the check ...
     assert not [r for r in caplog.records if "ids do not follow" in r.getMessage()]  # ... and cleared
-    assert skipping.readers[0].skipper.by_id
+    assert skipping.skippers[skipping.readers[0]].by_id
 
 
 def test_a_row_committed_late_inside_a_skipped_stretch_is_late_and_not_read(dbs, monkeypatch):
@@ -255,71 +244,92 @@ def test_a_row_committed_late_inside_a_skipped_stretch_is_late_and_not_read(dbs,
     assert summary.entries_read == reference.summary.entries_read
 
 
-def test_a_changed_sql_that_misses_changes_is_caught_and_the_target_stays_exact(sqlite_dbs, caplog):
-    """PT1 steps that the wrong SQL form cannot see: the first entry the database returns for another
-    reason (over maxage) is changed for Python but not for SQL, which exposes the SQL form."""
-    src = sqlite_dbs.engine("source")
-    rows = AdTempRowFactory.build_batch(800)
-    for r in rows:
-        r["Temp_PT1"] = 20.0 + (r["id"] // 170)  # a 1-degree step every 170 entries, PT2 constant
-    insert(src, create_adtemp(src), rows)
-    run(sqlite_dbs, "InPython", use_changed_sql=False)
-    with caplog.at_level(logging.ERROR, logger="scraper.engine"):
-        wrong = run(sqlite_dbs, "Wrong", regime="test_skipping:PT2OnlyAdTemp")
-    tgt = sqlite_dbs.engine("target")
-    assert target_rows(tgt, "Wrong") == target_rows(tgt, "InPython")
-    assert wrong.readers[0].skipper is None
-    assert "only over maxage for the database" in caplog.text
-    assert "PT2OnlyScraper.changed_sql() disagrees with changed()" in caplog.text
-    assert wrong.summary.entries_read == 800 and wrong.summary.skipped < 170
-
-
-@pytest.mark.parametrize("keys", [{"offset": 1}, {"maxiter": 50}, {"loglevel": "INFO"}, {"use_changed_sql": False}],
-                         ids=["offset", "maxiter", "per-sample-log", "off"])
+@pytest.mark.parametrize("keys", [{"offset": 1}, {"maxiter": 50}, {"use_changed_sql": False}],
+                         ids=["offset", "maxiter", "off"])
 def test_every_entry_goes_through_python_where_skipping_would_show(sqlite_dbs, keys):
-    """offset counts entries, maxiter counts samples, the INFO log prints every sample: there the
-    database must not skip, and the switch turns it off."""
+    """offset counts entries, maxiter counts samples: there the database must not skip, and the switch
+    turns it off."""
     src = sqlite_dbs.engine("source")
     insert(src, create_adtemp(src), dcs_rows(100, seed=1))
-    if keys.get("loglevel") == "INFO":
-        logging.getLogger("scraper.sourcevector").setLevel(logging.INFO)
-    try:
-        engine = run(sqlite_dbs, "Plain", **keys)
-    finally:
-        logging.getLogger("scraper.sourcevector").setLevel(logging.NOTSET)
-    assert engine.readers[0].skipper is None and engine.summary.skipped == 0
+    engine = run(sqlite_dbs, "Plain", **keys)
+    assert not engine.skippers and engine.summary.skipped == 0
     assert engine.summary.entries_read > 0
 
 
-def test_a_regime_without_changed_sql_is_judged_in_python(sqlite_dbs):
-    src = sqlite_dbs.engine("source")
-    insert(src, create_adtemp(src), dcs_rows(50, seed=1))
-    engine = run(sqlite_dbs, "NoSql", regime="test_skipping:PythonOnlyAdTemp")
-    assert engine.readers[0].skipper is None and engine.summary.entries_read == 50
+@pytest.mark.parametrize("level", ["DEBUG", "INFO", "WARNING"])
+def test_the_log_level_changes_neither_statements_nor_target(dbs, monkeypatch, caplog, level):
+    """The same catch-up at DEBUG, INFO and WARNING: the same source statements, the same target and
+    counts as a quiet run and as judging every entry in Python. Commit groups by count only here: real
+    time (COMMIT_SECONDS) must not be what decides the statements."""
+    monkeypatch.setattr(engine_module, "COMMIT_SECONDS", float("inf"))
+    src = dbs.engine("source")
+    insert(src, create_adtemp(src), dcs_rows(1500, seed=5))
+    reference = run(dbs, "InPython", use_changed_sql=False)
+    quiet = run(dbs, "Quiet", loglevel="ERROR")
+    with caplog.at_level(getattr(logging, level), logger="scraper"):
+        logged = run(dbs, "Logged", loglevel=level)
+    tgt = dbs.engine("target")
+    assert target_rows(tgt, "Logged") == target_rows(tgt, "Quiet") == target_rows(tgt, "InPython")
+    q, g = quiet.summary, logged.summary
+    assert (g.queries, g.entries_read, g.skipped, g.propagations) == (q.queries, q.entries_read, q.skipped,
+                                                                      q.propagations)
+    assert g.skipped > 1000 and g.entries_read == reference.summary.entries_read
+    samples = [r for r in caplog.records if r.name == "scraper.sourcevector"]
+    assert (len(samples) > 0) == (level == "DEBUG")  # a catch-up: per-sample lines at DEBUG only
 
 
 class PythonOnlyScraper(AdTempScraper):
-    def changed_sql(self, first, c):
-        return None  # what the Scraper base class says: no SQL form
+    """A free-form changed() (here the rule's own test, written out): judged in Python, no SQL form."""
+
+    def changed(self, sv):
+        return any(abs(sv[-1][c] - sv[0][c]) > self.threshold for c in PT)
 
 
 class PythonOnlyAdTemp(AdTemp):
     scraper = PythonOnlyScraper
 
 
-def test_moved_treats_nulls_as_candidates(sqlite_dbs):
-    """A NULL reading would make changed() raise in Python: the SQL form must not hide it."""
+def test_a_free_form_changed_is_judged_in_python_with_the_same_target(sqlite_dbs):
     src = sqlite_dbs.engine("source")
-    table = create_adtemp(src)
-    rows = AdTempRowFactory.build_batch(3)
-    rows[2]["Temp_PT4"] = None
-    insert(src, table, rows)
-    first = {c: sa.literal(20.0 + k) for k, c in enumerate(PT)}
-    cond = moved(table.c, first, PT, 0.5)
-    with src.connect() as conn:
-        ids = conn.execute(sa.select(table.c.id).where(cond)).scalars().all()
-    assert ids == [3]
+    insert(src, create_adtemp(src), dcs_rows(400, seed=1))
+    rule = run(sqlite_dbs, "Rule")
+    engine = run(sqlite_dbs, "FreeForm", regime="test_skipping:PythonOnlyAdTemp")
+    assert not engine.skippers and engine.summary.skipped == 0 and engine.summary.entries_read == 400
+    tgt = sqlite_dbs.engine("target")
+    assert target_rows(tgt, "FreeForm") == target_rows(tgt, "Rule")
 
+
+class _Scraper:
+    threshold = 0.5
+
+
+@pytest.mark.parametrize("rule", [Moved(PT, by="threshold"), Differs(PT),
+                                  Moved(PT[:2], by="threshold") | Differs(PT[2:]),
+                                  Moved(PT[:3], by=0.25) & Differs(PT[3:])], ids=repr)
+def test_a_rules_sql_selects_the_rows_its_python_test_calls_changed(dbs, rule):
+    """NULL is data: NULL against a value is changed, NULL against NULL unchanged, in both forms; and
+    values on the threshold (vs 0.5; single precision on MariaDB) never make SQL miss one."""
+    src = dbs.engine("source")
+    table = create_adtemp(src)
+    rng = random.Random(4)
+    choices = [None, 20.0, 20.49, 20.5, 20.51, 21.0, 19.5, 19.49]
+    rows = [{"id": k, "date_time": START + timedelta(seconds=10 * k),
+             **{c: rng.choice(choices) for c in PT}} for k in range(1, 400)]
+    insert(src, table, rows)
+    scraper = _Scraper()
+    with src.connect() as conn:
+        stored = {r["id"]: dict(r) for r in conn.execute(sa.select(table)).mappings()}
+    test = rule.python(scraper)
+    slack = 0.0 if dbs.backend == "sqlite" else 1e-6
+    for old in random.Random(5).sample(list(stored.values()), 12):
+        first = {c: sa.literal(old[c], sa.Float) for c in PT}
+        cond = rule.sql(scraper, first, table.c, slack)
+        with src.connect() as conn:
+            in_sql = set(conn.execute(sa.select(table.c.id).where(cond)).scalars())
+        in_python = {i for i, new in stored.items() if test(old, new)}
+        assert in_python <= in_sql  # never fewer: nothing skipped that Python calls changed
+        if dbs.backend == "sqlite":
+            assert in_sql == in_python  # SQLite computes with the very doubles Python sees: exact
 
 
 def test_a_null_power_state_in_sv0_is_a_candidate_not_an_exposed_miss(sqlite_dbs, caplog):
@@ -343,5 +353,4 @@ def test_a_null_power_state_in_sv0_is_a_candidate_not_an_exposed_miss(sqlite_dbs
     assert target_rows(tgt, "Skipping") == target_rows(tgt, "InPython")
     assert len(target_rows(tgt, "InPython")) >= 2  # entry 20 (the step) and 21 (power NULL -> 1)
     assert skipping.summary.skipped > 0
-    assert "disagrees with changed()" not in caplog.text
-    assert skipping.readers[0].skipper is not None
+    assert skipping.skippers

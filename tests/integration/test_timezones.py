@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from factories import create_adtemp, insert
-from fakers.schemas import adtemp_tables
+from regimes.adtemp import adtemp_tables
 from scraper.core.timezones import Clock
 from regimes.adtemp import AdTemp
 from scraper.api import Source

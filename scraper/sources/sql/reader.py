@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from scraper import db
+from scraper.db import PreparedQuery, dialects
 from scraper.config import Settings
 from scraper.api import Source
 from scraper.core.sourcevector import Instance
@@ -49,9 +50,9 @@ class SourceReader:
         self.tables = tables
         selectable, columns = self.joined(tables)
         self.main = main
+        self.dialect = dialects.for_engine(engine)
         self.dt, self.id = main.c.date_time, main.c.id
         self.query = sa.select(*columns).select_from(selectable)
-        self.skipper: Any = None  # a skipping.Skipper when the regime's changed_sql() may be used
         self.columns = [c.name for c in columns]
         self.floor: datetime | None = None
         self.queries = 0
@@ -60,6 +61,7 @@ class SourceReader:
         self.skipped = 0  # entries judged unchanged by the database (skipping.py), not in entries_read
         self._watermark: int | None = None  # highest id seen by the previous batch query
         self._buf: deque[Instance] = deque()
+        self._batches: dict[tuple[str, bool, int], PreparedQuery] = {}
         # wraps each batch query (the engine installs its outage retrier): only queries can fail, and
         # wrapping them rather than every buffered sample keeps catch-up's per-sample cost low
         self.guard: Callable[..., Any] = _call
@@ -81,31 +83,48 @@ class SourceReader:
                 columns.append(col.label(label))
         return selectable, columns
 
-    def _run(self, stmt) -> list[Instance]:
+    def run(self, stmt) -> list[Instance]:
+        """One statement through the pool (rare ones: start-up, checks), counted."""
         self.queries += 1
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).mappings().all()
         return [Instance(r) for r in rows]
 
-    def _after(self, tcursor: datetime, after: tuple[datetime, int] | None) -> sa.ColumnElement[bool]:
-        """SQL for 'date_time >= tcursor and (date_time, id) > after', simplified where one implies the other."""
+    def execute(self, stmt: PreparedQuery, params: dict[str, Any]) -> list[tuple]:
+        """One prepared statement (the skip search's), counted and retried through outages."""
+        self.queries += 1
+        return self.guard(stmt.execute, params)
+
+    def judged_in_sql(self, entries: int, queries: int = 0) -> None:
+        """Entries the database judged unchanged (never read into Python), counted by the skip search."""
+        self.skipped += entries
+        self.queries += queries
+
+    def after(self, tcursor: datetime, after: tuple[datetime, int] | None) -> sa.ColumnElement[bool]:
+        """SQL for 'date_time >= tcursor and (date_time, id) > after', simplified where one implies the other.
+
+        Sargable: `date_time >= t AND NOT (date_time = t AND id <= i)` is one index range from t on.
+        The obvious `date_time > t OR (date_time = t AND id > i)` is an OR the planners (SQLite's at
+        least) answer with a scan of the whole date_time index: a cost per entry that grew with the table."""
         if after is None or tcursor > after[0]:
             return self.dt >= tcursor
         t, i = after
-        beyond = sa.or_(self.dt > t, sa.and_(self.dt == t, self.id > i))
-        return beyond if tcursor <= t else sa.and_(self.dt >= tcursor, beyond)
+        return sa.and_(self.dt >= t, sa.not_(sa.and_(self.dt == t, self.id <= i)))
 
     def next_entry(self, tcursor: datetime, after: tuple[datetime, int] | None, offset: int) -> Instance | None:
         """The entry §4.1 selects, or None when the source has nothing beyond the cursor yet."""
         if self.floor is not None and tcursor < self.floor:
             tcursor = self.floor
         buf = self._buf
-        while buf and (buf[0].t < tcursor or (after is not None and buf[0].key <= after)):
-            buf.popleft()
+        while buf:  # drop what lies before the cursor (the per-entry hot path: plain item access)
+            head = buf[0]
+            t = head["date_time"]
+            if t < tcursor or (after is not None and (t, head["id"]) <= after):
+                buf.popleft()
+            else:
+                break
         if len(buf) <= offset:
-            stmt = (self.query.where(self._after(tcursor, after))
-                    .order_by(self.dt, self.id).limit(max(self.batch, offset + 1)))
-            buf = self._buf = deque(self.guard(self._fetch, stmt, tcursor, after))
+            buf = self._buf = deque(self.guard(self._fetch, tcursor, after, max(self.batch, offset + 1)))
             if len(buf) <= offset:
                 return None
         for _ in range(offset):
@@ -113,24 +132,69 @@ class SourceReader:
         self.entries_read += 1
         return buf.popleft()
 
-    def _fetch(self, stmt, tcursor: datetime, after: tuple[datetime, int] | None) -> list[Instance]:
+    def _batch_key(self, tcursor: datetime, after: tuple[datetime, int] | None,
+                   limit: int) -> tuple[tuple[str, bool, int], dict[str, Any]]:
+        """Which of the few batch statements (cursor form, with a watermark or not, limit), and its values."""
+        if after is None or tcursor > after[0]:
+            form, params = "from", {"_tc": tcursor}
+        else:
+            form, params = "beyond", {"_t": after[0], "_i": after[1]}
+        if self._watermark is not None:
+            params["_wm"] = self._watermark
+        return (form, self._watermark is not None, limit), params
+
+    def _batch_select(self, key: tuple[str, bool, int]) -> sa.Select:
+        form, with_watermark, limit = key
+        dt, id_ = self.dt, self.id
+        if form == "from":
+            reach = dt >= sa.bindparam("_tc", type_=dt.type)
+        else:  # the sargable form of after()
+            t = sa.bindparam("_t", type_=dt.type)
+            reach = sa.and_(dt >= t, sa.not_(sa.and_(dt == t, id_ <= sa.bindparam("_i", type_=id_.type))))
+        stmt = self.query.where(reach).order_by(dt, id_).limit(limit)
+        watermark = sa.bindparam("_wm", type_=id_.type) if with_watermark else None
+        check = self.late_check(reach, watermark).subquery("late_check")
+        batch = stmt.subquery("batch")
+        return (sa.select(check, batch).select_from(check.outerjoin(batch, sa.true()))
+                .order_by(batch.c.date_time, batch.c.id))
+
+    def batch_statement(self, tcursor: datetime, after: tuple[datetime, int] | None, limit: int) -> sa.Select:
         """The batch query, LEFT JOINed to the late check: one statement, so the check and the batch see
         the same snapshot and a row is never both read and counted late, nor counted twice."""
-        watermark = None if self._watermark is None else sa.literal(self._watermark)
-        check = self.late_check(self._after(tcursor, after), watermark).subquery("late_check")
-        batch = stmt.subquery("batch")
-        joined = (sa.select(check, batch).select_from(check.outerjoin(batch, sa.true()))
-                  .order_by(batch.c.date_time, batch.c.id))
+        key, params = self._batch_key(tcursor, after, limit)
+        return self._batch_select(key).params(**params)
+
+    def _fetch(self, tcursor: datetime, after: tuple[datetime, int] | None, limit: int) -> list[Instance]:
+        """Run the batch query: compiled once per form (db.PreparedQuery), rows straight from the DBAPI
+        cursor, only the columns that need it converted (SQLite's DATETIME text): the per-entry cost of
+        reading every entry into Python is mostly here (bench/)."""
+        key, params = self._batch_key(tcursor, after, limit)
+        prepared = self._batches.get(key)
+        if prepared is None:
+            prepared = self._batches[key] = PreparedQuery(self.engine, self._batch_select(key))
         self.queries += 1
-        with self.engine.connect() as conn:
-            result = conn.execute(joined)
-            keys = list(result.keys())
-            rows = result.all()  # plain tuples: a mapping per row costs more than the query (bench/)
-        width = len(_CHECK)
+        rows = prepared.execute_raw(params)
+        keys, width = prepared.keys, len(_CHECK)
         assert tuple(keys[:width]) == _CHECK, keys
-        self.note_check(*rows[0][:width], after[0] if after else tcursor)
+        processors = prepared.processors
+        check = list(rows[0][:width])
+        for k, proc in processors:
+            if k < width:
+                check[k] = proc(check[k])
+        self.note_check(*check, after[0] if after else tcursor)
         names, at_id = keys[width:], keys.index("id")
-        return [Instance(zip(names, r[width:])) for r in rows if r[at_id] is not None]
+        convert = [(names[k - width], proc) for k, proc in processors if k >= width]
+        entries = [Instance(zip(names, r[width:])) for r in rows if r[at_id] is not None]
+        for name, proc in convert:
+            for inst in entries:
+                inst[name] = proc(inst[name])
+        return entries
+
+    def close(self) -> None:
+        """Close the batch statements' connections (what the pool does not own)."""
+        for prepared in self._batches.values():
+            prepared.close()
+        self._batches = {}
 
     def late_check(self, reachable: sa.ColumnElement[bool], watermark: sa.ColumnElement | None) -> sa.Select:
         """One row: the highest id, and how many rows committed since the previous query (id above
@@ -169,7 +233,7 @@ class SourceReader:
         """Up to `limit` entries at the candidate local times, in (date_time, id) order."""
         if not times:
             return []
-        return self._run(self.query.where(self.dt.in_(times)).order_by(self.dt, self.id).limit(limit))
+        return self.run(self.query.where(self.dt.in_(times)).order_by(self.dt, self.id).limit(limit))
 
     def latest_time(self) -> datetime | None:
         self.queries += 1
@@ -192,17 +256,31 @@ class SourceReader:
         """Entries sampled so far: read into Python, or judged in the database (counted in arrears)."""
         return self.entries_read + self.skipped
 
+    def ahead(self) -> "deque[Instance]":
+        """The entries read ahead, in order: with offset 0 and a cursor inside the stretch they cover,
+        exactly the next ones next_entry() would return. Whoever takes some from the left reports how
+        many with took()."""
+        return self._buf
+
+    def took(self, n: int) -> None:
+        self.entries_read += n
+
     @property
     def buffered(self) -> bool:
         """Entries read ahead by the last batch query and not yet sampled."""
         return bool(self._buf)
+
+    @property
+    def watermark(self) -> int | None:
+        """Highest id seen by the last late check: rows above it were committed since."""
+        return self._watermark
 
     def reset(self) -> None:
         self._buf.clear()
 
     def bookmark(self) -> tuple[int, int, int | None]:
         """(entries read, late rows, watermark): what restore() returns to when the engine resumes from
-        its last commit (engine.Engine._disordered)."""
+        its last commit (the scraper loop's redo after a disordered stretch)."""
         return self.entries_read, self.late, self._watermark
 
     def restore(self, bookmark: tuple[int, int, int | None], skipped: int) -> None:

@@ -2,25 +2,18 @@
 
 §4 sends every entry through `changed(sv)`. Between two propagations sv[0] stays put, so the next
 PROCEED is simply the first entry e beyond sv[-1] (date_time >= tcursor) for which changed(sv[0], e)
-holds or e.t - sv[0].t > maxage. When a regime also states its test in SQL (`Scraper.changed_sql`),
-the database finds that entry itself, and catching up over a million entries costs one statement per
-propagation rather than a million rows through Python (bench/: the >= 100x bar of issue 3).
+holds or e.t - sv[0].t > maxage. When the regime declares its change rule (`change = Moved(...)`,
+scraper.rules), the rule's SQL form lets the database find that entry itself: catching up over a
+million entries costs one statement per propagation rather than a million rows through Python.
 
-Exactness does not rest on the SQL form being perfect:
+The SQL form comes from the same rule as the Python test, so it cannot miss a change: it is exact, or
+(single-precision columns) errs towards candidates, which Python judges as it judges every entry it
+sees — one it calls unchanged is sampled as such and the search goes on from it. A cheap assertion
+remains: with no candidate the search returns the latest entry, which must then be unchanged. The
+entries skipped are counted (on a thread), so `entries_read`, the summary and the metrics report
+what sample-by-sample running does.
 
-* it may over-select: every entry the database returns goes through the Python `changed()` and maxage
-  rule as before; one that Python calls unchanged is sampled as such and the search goes on from it;
-* it must not under-select. When the search finds no candidate, a statement that repeats it also
-  returns the source's latest entry, judged by Python too; a candidate beyond maxage that Python calls
-  changed is checked against changed_sql(). Should Python call an entry changed where the SQL form
-  did not (or overage where the database saw no candidate), the SQL form is wrong: the vector is rewound to sv[0] — nothing has been
-  written for the skipped stretch — and every entry is read in Python for the rest of the run, with an
-  ERROR line. (A wrong SQL form that no returned entry exposes stays unseen: test a new changed_sql()
-  against use_changed_sql = False, as tests/integration/test_skipping.py does for the example regimes);
-* the entries skipped are counted (Skipper), so `entries_read`, the summary and the metrics report
-  what sample-by-sample running does.
-
-Two things make the common search a single cheap SELECT (bench/: MariaDB catch-up 77x -> ~105x):
+Two things make the common search a single cheap SELECT:
 
 * it looks only at the rows the last late check saw (id <= watermark). Rows committed since are left
   to the next check, made with the search whenever the seen rows hold no candidate; it counts those
@@ -29,133 +22,36 @@ Two things make the common search a single cheap SELECT (bench/: MariaDB catch-u
   DCS tables, the first candidate by id is the first by time. Where they do not, it may not be: the
   counting query checks each such stretch before anything resting on it is committed, Python judges
   the entries it finds out of id order (a row committed late, say: harmless unless a candidate), and
-  if one is a candidate (Disordered) the engine drops what is not committed, resumes from the target
-  as a restart would, and searches that source in (date_time, id) order from then on.
+  if one is a candidate the check says so (`settle()` returns what it found): the loop drops what is
+  not committed, resumes from the target as a restart would, and this source is searched in
+  (date_time, id) order from then on.
 
-It is used only where skipping changes nothing observable: `offset = 0`, `maxiter = 0`, the per-sample
-INFO log line off, `use_changed_sql = True`, and while stretches between propagations are long enough
-(MIN_STRETCH entries) for a query per propagation to beat reading batches of entries into Python.
+It is used where skipping changes nothing observable — `offset = 0`, `maxiter = 0`,
+`use_changed_sql = True` — whatever the log level, and while stretches between propagations are long
+enough (MIN_STRETCH entries, measured in Python first) for a query per propagation to beat reading
+batches of entries into Python.
 """
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Callable
 
 import sqlalchemy as sa
 
 from scraper.db import PreparedQuery
 from scraper.core.sourcevector import Instance, SourceVector
+from scraper.sources.sql.spans import First, Span, merged, show
 
 if TYPE_CHECKING:  # pragma: no cover
+    from scraper.api import Scraper
     from scraper.sources.sql.reader import SourceReader
 
-log = logging.getLogger("scraper.skipping")
 
 # Entries per propagation below which reading batches into Python is cheaper than a query per
 # propagation (a skip query costs ~50 us on SQLite, ~300 us on MariaDB; Python ~5-25 us per entry).
 MIN_STRETCH = 16
 _SMOOTHING = 0.05  # weight of the newest stretch in the running estimate (~ the mean of the last 20)
-# Relative slack of `moved()`: MariaDB computes with a FLOAT column's exact single-precision value, while
-# Python receives it rounded to ~7 digits; a relative 1e-6 covers that difference many times over.
-SLACK = 1e-6
-_ANY_ID = 2 ** 62
-
-
-class UnderSelected(Exception):
-    """changed_sql() let through no candidate, yet Python's changed() accepts an entry it skipped."""
-
-
-class Disordered(Exception):
-    """An id-order search stretch holds an entry whose id does not lie between the stretch's ends and
-    which Python calls changed or overage: the search missed it, so nothing decided since the last
-    commit can be trusted."""
-
-    def __init__(self, reader: "SourceReader", span: "Span", inst: Instance):
-        super().__init__(f"{reader.main.name}: ids do not follow date_time between {_show(span.after[0])} "
-                         f"(id {span.after[1]}) and {_show(span.upto[0])} (id {span.upto[1]}): entry id={inst['id']} "
-                         f"({_show(inst.t)}) was missed")
-        self.reader = reader
-
-
-class First(Mapping):
-    """sv[0] as seen by `changed_sql`: each column a bound SQL parameter, filled in per query."""
-
-    def __init__(self, columns: sa.ColumnCollection):
-        self._params = {c.name: sa.bindparam(f"_sv0_{k}", type_=c.type) for k, c in enumerate(columns)}
-
-    def __getitem__(self, name: str) -> sa.BindParameter:
-        return self._params[name]
-
-    def __getattr__(self, name: str) -> sa.BindParameter:
-        try:
-            return self._params[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._params)
-
-    def __len__(self) -> int:
-        return len(self._params)
-
-    def values(self, inst: Instance) -> dict[str, Any]:  # type: ignore[override]
-        return {p.key: inst[name] for name, p in self._params.items()}
-
-
-def any_of(conditions: Iterable[sa.ColumnElement[bool]], width: int = 32) -> sa.ColumnElement[bool]:
-    """OR of many conditions, grouped in parenthesised blocks of `width`. SQLite parses `a OR b OR ...`
-    one level deeper per term and refuses expressions deeper than 1000: the 192 channels of pmthv,
-    three terms each plus the power states, were already at 960."""
-    terms = list(conditions)
-    while len(terms) > width:
-        # `(block) IS TRUE`: SQLAlchemy flattens a nested or_() (even in parentheses) back into one
-        # chain; a comparison it leaves alone, and in a WHERE clause it means the same (NULL is not true)
-        terms = [sa.or_(*terms[k:k + width]).is_(sa.true()) for k in range(0, len(terms), width)]
-    return sa.or_(*terms)
-
-
-def moved(c: sa.ColumnCollection, first: Mapping[str, Any], names: list[str] | tuple[str, ...],
-          threshold: float) -> sa.ColumnElement[bool]:
-    """`changed_sql` of the commonest `changed()`: any |sv[-1][n] - sv[0][n]| > threshold for n in names.
-
-    Errs towards candidates, as `changed_sql` must: a NULL on either side is a candidate (Python then
-    decides, as it would have), and the threshold is lowered by a relative SLACK so that single-precision
-    columns (MariaDB FLOAT) can never be judged unchanged in SQL but changed in Python."""
-    def number(x: float) -> sa.ColumnElement:  # constants inline: fewer parameters to send per call
-        return sa.literal_column(repr(float(x)))
-
-    tests: list[sa.ColumnElement[bool]] = []
-    for n in names:
-        col, old = c[n], first[n]
-        slack = (sa.func.abs(old) + number(abs(threshold) + 1)) * number(SLACK)
-        tests += [col.is_(None), old.is_(None), sa.func.abs(col - old) > number(threshold) - slack]
-    return any_of(tests)
-
-
-@dataclass(frozen=True)
-class Span:
-    """The entries one skip query judged in SQL: beyond `after` (from `lo` on) and before `upto`, the
-    entry it returned (which Python samples and counts like any other)."""
-
-    lo: datetime
-    after: tuple[datetime, int]
-    upto: tuple[datetime, int]
-    wm: int  # the rows the search could see: id <= wm (the others are late: see Skipper.statement)
-    by_id: bool = False  # searched in id order: exact unless an entry with an id outside (after, upto) is a candidate
-    inside: int = 0  # entries returned by the database (sampled in Python) inside a merged span
-    first: Instance | None = field(default=None, compare=False)  # sv[0] during an id-order search
-
-    def empty(self) -> "Span":
-        """A span holding no entry (upto = after): pads a counting query."""
-        return Span(self.lo, self.after, self.after, self.wm)
-
-    def id_bounds(self) -> tuple[int, int]:
-        """Ids outside (low, high) in this span break its id-order search (any id: a time-order span)."""
-        return (self.after[1], self.upto[1]) if self.by_id else (-_ANY_ID, _ANY_ID)
 
 
 class Skipper:
@@ -165,36 +61,41 @@ class Skipper:
     Entries skipped are counted afterwards, COUNT_SPANS stretches per query, on a thread of its own: a
     count in the skip statement itself would have to be bounded by the candidate it finds, and MariaDB
     cannot use a correlated bound as an index range (it counted to the end of the table, per query).
-    The same query checks each id-order stretch (Disordered). Stretches before sv[0] are handed to
+    The same query checks each id-order stretch (see settle). Stretches before sv[0] are handed to
     the thread once COUNT_SPANS of them have closed, and before every commit, which waits for them
-    (so nothing is committed on an unchecked stretch); the current one, which a rewind may still
+    (so nothing is committed on an unchecked stretch); the current one, which a redo may still
     undo, when the run ends. Progress and metrics lag by at most COUNT_SPANS stretches."""
 
     COUNT_SPANS = 64  # spans per counting query
 
     def __init__(self, reader: "SourceReader", first: First, condition: sa.ColumnElement[bool]):
-        self.reader, self.first, self._changed_sql = reader, first, condition
-        self.stretch = float("inf")  # entries per propagation, estimated; optimistic until measured
+        self.reader, self.first, self._condition = reader, first, condition
+        # entries per propagation, estimated: measured in Python first (a few short stretches, as in
+        # a small table, are never worth a query each)
+        self.stretch = 0.0
+        self._measured = False
         self._closed: list[Span] = []  # spans before sv[0]: final
-        self._open: list[Span] = []  # spans after sv[0]: dropped by a rewind
+        self._open: list[Span] = []  # spans after sv[0]: dropped by a redo
         self._open_estimate = 0  # entries in the open spans, estimated from ids (the heuristic only)
         self._statements: dict[tuple[bool, bool, bool], PreparedQuery] = {}
         self._counter: PreparedQuery | None = None
         self._pool: ThreadPoolExecutor | None = None  # the counting thread, started by the first count
         self._counting: list[Future[tuple[int, list[Span]]]] = []  # counts under way, oldest first
-        self._verify: PreparedQuery | None = None
         self._names: list[str] = []  # the source columns, as the skip statements return them
         # search the seen rows in id order (see statement): where ids follow time, as DCS tables' do;
-        # off for the rest of the run once a span shows they do not (Disordered)
+        # off for the rest of the run once a span shows they do not (settle)
         self.by_id = True
         self._rules: tuple[Callable[[SourceVector], bool], timedelta] | None = None  # changed(), maxage
 
     @classmethod
-    def build(cls, reader: "SourceReader", changed_sql: Callable[..., Any]) -> "Skipper | None":
-        """None when the regime has no SQL form of changed()."""
+    def build(cls, reader: "SourceReader", scraper: "Scraper") -> "Skipper | None":
+        """None when the regime declares no change rule (a free-form changed() is judged in Python)."""
+        rule = scraper.rule()
+        if rule is None:
+            return None
         first = First(reader.query.selected_columns)
-        condition = changed_sql(first, reader.query.selected_columns)
-        return None if condition is None else cls(reader, first, condition)
+        condition = rule.sql(scraper, first, reader.query.selected_columns, reader.dialect.float_slack)
+        return cls(reader, first, condition)
 
     # --- the statement ----------------------------------------------------------------------------
     def _after(self, dt: sa.ColumnElement, id_: sa.ColumnElement) -> sa.ColumnElement[bool]:
@@ -202,16 +103,16 @@ class Skipper:
         and (date_time, id) beyond sv[-1]."""
         t = sa.bindparam("_t", type_=self.reader.dt.type)
         return sa.and_(dt >= sa.bindparam("_lo", type_=self.reader.dt.type),
-                       sa.or_(dt > t, sa.and_(dt == t, id_ > sa.bindparam("_i", type_=self.reader.id.type))))
+                       sa.not_(sa.and_(dt == t, id_ <= sa.bindparam("_i", type_=self.reader.id.type))))
 
     def statement(self, seen: bool, with_watermark: bool = True) -> PreparedQuery:
-        """The search for the first candidate beyond sv[-1] (changed_sql, or over maxage; _kind 0).
+        """The search for the first candidate beyond sv[-1] (the rule's SQL, or over maxage; _kind 0).
 
         `by_id` (the seen rows only): the first candidate in id order rather than (date_time, id)
         order. The same entry wherever ids follow time, and cheaper: the table's own order, no index
         entry to follow per row (MariaDB: ~0.6 us a row instead of ~1.3). The counting query then
         checks each such span for entries with an id outside its ends, which Python judges
-        (_judge_disordered: Disordered if one is a candidate).
+        (_judge_disordered: a candidate among them makes settle() report the stretch).
 
         `seen`: among the rows the last late check saw (id <= _wm), nothing else — the common case, a
         single SELECT. Otherwise one UNION ALL, hence one snapshot, adds the latest entry (1) — with no
@@ -221,7 +122,7 @@ class Skipper:
         as a batch query does (reader.py): nothing is both read and late, nothing lost.
 
         Lean because MariaDB's cost is mostly per statement: nested derived tables took ~1 ms to
-        optimize, a second copy of changed_sql (to say why a row qualified) ~0.1 ms, each further UNION
+        optimize, a second copy of the rule's SQL (to say why a row qualified) ~0.1 ms, each further UNION
         branch ~0.05 ms; PyMySQL parses every column's description per call. Hence the late check and
         the latest entry only after the seen rows hold no candidate."""
         by_id = seen and self.by_id
@@ -239,19 +140,19 @@ class Skipper:
         # description per call, ~5 us apiece on MariaDB
         cand = (q if seen else q.with_only_columns(sa.literal_column("0").label("_kind"), *cols,
                                                    sa.null().label("_late")))
-        cand = cand.where(after, sa.or_(self._changed_sql, overage)).limit(1)
+        cand = cand.where(after, sa.or_(self._condition, overage)).limit(1)
         tail = (q.with_only_columns(sa.literal_column("1").label("_kind"), *cols, sa.null().label("_late"))
                 .where(after).order_by(dt.desc(), id_.desc()).limit(1))
-        sqlite = r.engine.dialect.name == "sqlite"
+        dialect = r.dialect
         if by_id:
             cand = cand.where(id_ > sa.bindparam("_i", type_=id_.type), id_ <= watermark).order_by(id_)
         else:
             cand = cand.order_by(dt, id_)
             if seen:
                 cand = cand.where(id_ <= watermark)
-        if not sqlite:  # InnoDB: walk the table itself (by_id), else the date_time index, never weigh both
-            cand = cand.with_hint(r.main, "FORCE INDEX (PRIMARY)" if by_id else "IGNORE INDEX (PRIMARY)")
-            tail = tail.with_hint(r.main, "IGNORE INDEX (PRIMARY)")
+        # walk the table itself (by_id), else the date_time index, never weigh both
+        cand = dialect.walk_table(cand, r.main) if by_id else dialect.walk_time_index(cand, r.main)
+        tail = dialect.walk_time_index(tail, r.main)
         if seen:
             stmt = self._statements[key] = PreparedQuery(r.engine, cand)
             return stmt
@@ -259,31 +160,17 @@ class Skipper:
         check = sa.select(sa.literal_column("2"), maxid, *[sa.null()] * (len(cols) - 1), late)
         if watermark is not None:
             check = check.where(id_ > watermark)
-        parts = [cand, tail, check]
-        if sqlite:  # SQLite takes ORDER BY/LIMIT only on a whole compound: wrap those
-            parts = [sa.select(*p.subquery().c) if p._limit_clause is not None else p for p in parts]
+        parts = [dialect.compound_part(p) for p in (cand, tail, check)]
         stmt = self._statements[key] = PreparedQuery(r.engine, sa.union_all(*parts))
         return stmt
 
     def _late_range(self, params: dict[str, Any]) -> tuple[Any, Any]:
         """First and last date_time of the rows the check just counted late (for the log line only)."""
         r = self.reader
-        check = r.late_check(r._after(params["_lo"], (params["_t"], params["_i"])), sa.literal(params["_wm"]))
-        r.queries += 1
-        with r.engine.connect() as conn:
-            _maxid, _late, first, last = conn.execute(check).one()
+        check = r.late_check(r.after(params["_lo"], (params["_t"], params["_i"])), sa.literal(params["_wm"]))
+        (row,) = r.guard(r.run, check)
+        _maxid, _late, first, last = row.values()
         return first, last
-
-    def _qualifies(self, sv: SourceVector) -> bool:
-        """Does changed_sql() hold for sv[-1] against sv[0]? Asked only for an entry over maxage that
-        Python calls changed: the search does not say which of the two made it a candidate."""
-        if self._verify is None:
-            r = self.reader
-            stmt = r.query.with_only_columns(sa.literal_column("1")).where(
-                r.id == sa.bindparam("_row", type_=r.id.type), self._changed_sql)
-            self._verify = PreparedQuery(r.engine, stmt)
-        params = {"_row": sv[-1]["id"], **self.first.values(sv[0])}
-        return bool(self.reader.guard(self._run, self._verify, params))
 
     def counter(self) -> PreparedQuery:
         """Entries in COUNT_SPANS spans, each an index range; built once like the skip statement."""
@@ -301,9 +188,7 @@ class Skipper:
                                   disorder.label("d")).select_from(counted_from).where(
                     dt >= lo, dt <= ut, id_ <= wm, sa.or_(dt > t, sa.and_(dt == t, id_ > i)),
                     sa.or_(dt < ut, sa.and_(dt == ut, id_ < ui)))
-                if r.engine.dialect.name != "sqlite":  # index-only date_time ranges, not a primary-key merge
-                    count = count.with_hint(aliases[0], "IGNORE INDEX (PRIMARY)")
-                counts.append(count)
+                counts.append(r.dialect.walk_time_index(count, aliases[0]))  # index-only ranges
             stmt = sa.union_all(*counts)
             self._counter = PreparedQuery(r.engine, stmt)
         return self._counter
@@ -318,32 +203,35 @@ class Skipper:
             params.update({f"_lo{n}": sp.lo, f"_t{n}": sp.after[0], f"_i{n}": sp.after[1],
                            f"_ut{n}": sp.upto[0], f"_ui{n}": sp.upto[1], f"_wm{n}": sp.wm,
                            f"_di{n}": di, f"_du{n}": du})
-        rows = self.reader.guard(self.counter().execute, params)
+        rows = self.reader.guard(self.counter().execute, params)  # on the counting thread: counted in _collect
         suspects = [chunk[k] for k, _n, disorder in rows if disorder and k < len(chunk)]
         return sum(row[1] for row in rows) - sum(sp.inside for sp in chunk), suspects
 
-    def _judge_disordered(self, sp: Span) -> None:
+    def _judge_disordered(self, sp: Span) -> str | None:
         """Entries out of id order in an id-order span (a DCS row committed late, say) were not looked
         at by its search; harmless unless one is a candidate. Python judges each against that span's
-        sv[0] (rarely more than a few rows); Disordered for the first it calls changed or overage."""
+        sv[0] (rarely more than a few rows); for the first it calls changed or overage, what was missed."""
         r = self.reader
         dt, id_ = r.dt, r.id
         (ut, ui), (di, du) = sp.upto, sp.id_bounds()
-        stmt = r.query.where(r._after(sp.lo, sp.after), sa.or_(dt < ut, sa.and_(dt == ut, id_ < ui)),
+        stmt = r.query.where(r.after(sp.lo, sp.after), sa.or_(dt < ut, sa.and_(dt == ut, id_ < ui)),
                              id_ <= sp.wm, sa.or_(id_ <= di, id_ >= du)).order_by(dt, id_)
         changed, maxage = self._rules
-        for inst in r.guard(r._run, stmt):
+        for inst in r.guard(r.run, stmt):
             sv = SourceVector(r.source, sp.lo, sp.first)
             sv.sample(inst, changed, maxage)
             if sv.proceed:
-                raise Disordered(r, sp, inst)
+                return (f"{r.main.name}: ids do not follow date_time between {show(sp.after[0])} (id "
+                        f"{sp.after[1]}) and {show(sp.upto[0])} (id {sp.upto[1]}): entry id={inst['id']} "
+                        f"({show(inst.t)}) was missed")
+        return None
 
     def _search(self, params: dict[str, Any], seen: bool) -> tuple | None:
         """Run a skip statement (and note its late check): the candidate's row, else the latest entry's
         (not `seen`), else None."""
         r = self.reader
         stmt = self.statement(seen, "_wm" in params)
-        rows = r.guard(self._run, stmt, params)
+        rows = r.execute(stmt, params)
         if seen:
             self._names = stmt.keys
             return (0, *rows[0], None) if rows else None
@@ -356,19 +244,17 @@ class Skipper:
             r.note_check(check[1], None, None, None, params["_lo"])
         return by_kind.get(0) or by_kind.get(1)
 
-    def _run(self, stmt: PreparedQuery, params: dict[str, Any]) -> list[tuple]:
-        self.reader.queries += 1
-        return stmt.execute(params)
-
     # --- counting ---------------------------------------------------------------------------------
-    def settle(self, final: bool = False) -> None:
-        """Count the spans before sv[0] (and, when `final`, the open stretch too) into reader.skipped,
-        waiting for every count under way: what a commit rests on is then checked (Disordered)."""
+    def settle(self, final: bool = False) -> str | None:
+        """Count the spans before sv[0] (and, when `final`, the open stretch too) into the reader's
+        skipped entries, waiting for every count under way, so that what a commit rests on is checked.
+        None when all is well; else what an id-order search missed: nothing decided since the last
+        commit can be trusted, and this source is searched in (date_time, id) order from now on."""
         self._submit(self._closed + (self._open if final else []))
         self._closed = []
         if final:
             self._open, self._open_estimate = [], 0
-        self._collect(wait=True)
+        return self._collect(wait=True)
 
     def _submit(self, spans: list[Span]) -> None:
         """Count on a thread of its own (own connection), COUNT_SPANS spans a query, while the searches go
@@ -378,34 +264,33 @@ class Skipper:
         for k in range(0, len(spans), self.COUNT_SPANS):
             self._counting.append(self._pool.submit(self._count, spans[k:k + self.COUNT_SPANS]))
 
-    def _collect(self, wait: bool) -> None:
+    def _collect(self, wait: bool) -> str | None:
         """Add the finished counts (all, with `wait`), in order, and judge their suspect spans here, on
-        the engine's thread; re-raise what a count raised."""
+        the engine's thread; re-raise what a count raised. What was missed, as settle() says."""
         while self._counting and (wait or self._counting[0].done()):
             skipped, suspects = self._counting.pop(0).result()
-            self.reader.queries += 1
-            self.reader.skipped += skipped
+            self.reader.judged_in_sql(skipped, queries=1)
             for sp in suspects:
-                self._judge_disordered(sp)
-
-    def rewind(self) -> None:
-        """sv was rewound to sv[0]: the open stretch will be read again, in Python."""
-        self._open, self._open_estimate = [], 0
+                missed = self._judge_disordered(sp)
+                if missed is not None:
+                    self.forget()
+                    self.by_id = False
+                    return missed
+        return None
 
     def forget(self) -> None:
-        """The engine resumes from the target (Disordered): every span since will be searched again."""
+        """The loop resumes from the target: every span since the last commit will be searched again."""
         for running in self._counting:
             running.exception()  # wait; whatever it found is moot now
         self._counting, self._closed = [], []
-        self.rewind()
+        self._open, self._open_estimate = [], 0
 
     def close(self) -> None:
         for running in self._counting:
             running.exception()
         self._counting = []
-        for stmt in (*self._statements.values(), self._verify):
-            if stmt is not None:
-                stmt.close()
+        for stmt in self._statements.values():
+            stmt.close()
         if self._pool is not None:
             if self._counter is not None:  # SQLite: a connection is closed by the thread that made it
                 self._pool.submit(self._counter.close).result()
@@ -420,20 +305,21 @@ class Skipper:
     def _since_first(self, sv: SourceVector) -> int:
         return sv.nsample - sv.run_start + self._open_estimate
 
-    def proceeded(self, sv: SourceVector) -> None:
+    def proceeded(self, sv: SourceVector) -> str | None:
         """A PROCEED of this source: fold its stretch (entries since the previous one) into the estimate;
-        if that says skip again, drop what a batch query read ahead rather than judge it all in Python."""
+        if that says skip again, drop what a batch query read ahead rather than judge it all in Python.
+        Finished counts are collected on the way: what they found missed, as settle() says."""
         stretch = self._since_first(sv)
-        self._closed += _merged(self._open)
+        self._closed += merged(self._open)
         self._open, self._open_estimate = [], 0
-        self.stretch = stretch if self.stretch == float("inf") else (
-            (1 - _SMOOTHING) * self.stretch + _SMOOTHING * stretch)
+        self.stretch = stretch if not self._measured else (1 - _SMOOTHING) * self.stretch + _SMOOTHING * stretch
+        self._measured = True
         if self.stretch >= MIN_STRETCH and self.reader.buffered:
             self.reader.reset()
         if len(self._closed) >= self.COUNT_SPANS:  # keeps the counts near current: one query per COUNT_SPANS
             self._submit(self._closed)
             self._closed = []
-        self._collect(wait=False)
+        return self._collect(wait=False)
 
     def sample(self, sv: SourceVector, changed: Callable[[SourceVector], bool], maxage: timedelta) -> bool:
         """Sample the next entry worth Python's attention into `sv`, the entries before it judged
@@ -446,8 +332,8 @@ class Skipper:
             lo = r.floor
         params = {"_lo": lo, "_t": t, "_i": i, "_limit": sv[0].t + maxage, **self.first.values(sv[0])}
         row = None
-        if r._watermark is not None:
-            params["_wm"] = r._watermark
+        if r.watermark is not None:
+            params["_wm"] = r.watermark
             row = self._search(params, seen=True)
         by_id = row is not None and self.by_id  # found by the seen-rows search, in id order
         if row is None:  # no candidate among the rows seen: look at all, check for late rows
@@ -456,33 +342,11 @@ class Skipper:
             return False
         kind = row[0]
         inst = Instance(zip(self._names, row[1:-1]))
-        self._open.append(Span(lo, (t, i), inst.key, r._watermark, by_id=by_id, first=sv[0] if by_id else None))
+        self._open.append(Span(lo, (t, i), inst.key, r.watermark, by_id=by_id, first=sv[0] if by_id else None))
         self._open_estimate += max(1, int(inst["id"]) - int(i)) - 1  # ids mostly count entries: enough here
         r.entries_read += 1
         sv.sample(inst, changed, maxage)
-        # changed_sql() must hold wherever changed() does; where it does not, entries before this one
-        # may have been skipped wrongly too. (An overage the database did not see: the same, for time.)
-        # A candidate within maxage qualified by changed_sql(); one beyond it may have by age alone.
-        if (kind == 1 and sv.proceed) or (
-                sv.state == "changed" and inst.t > params["_limit"] and not self._qualifies(sv)):
-            raise UnderSelected(f"entry id={inst['id']} ({_show(inst.t)}) is {sv.state} for Python but "
-                                f"was {'the latest entry, no candidate' if kind == 1 else 'only over maxage'} "
-                                "for the database")
+        # the rule's SQL holds wherever its Python test does (scraper.rules): with no candidate, the
+        # latest entry is unchanged for Python too
+        assert not (kind == 1 and sv.proceed), f"{r.main.name}: entry id={inst['id']} is {sv.state} in Python, not in SQL"
         return True
-
-
-def _merged(spans: list[Span]) -> list[Span]:
-    """Contiguous spans of one stretch that saw the same rows (wm): one range, less the entries returned
-    inside. Not id-order spans: each is checked against its own ends."""
-    out: list[Span] = []
-    for sp in spans:
-        if out and out[-1].wm == sp.wm and not (sp.by_id or out[-1].by_id):
-            head = out[-1]
-            out[-1] = Span(head.lo, head.after, sp.upto, head.wm, inside=head.inside + 1)
-        else:
-            out.append(sp)
-    return out
-
-
-def _show(t: datetime) -> str:
-    return f"{t:%Y-%m-%d %H:%M:%S}"
