@@ -259,7 +259,7 @@ def test_worked_example_log_in_concepts_is_what_the_engine_logs(sqlite_dbs, capl
 # --- docs/writing-a-regime.md: the tutorial runs as printed -----------------------------------------
 
 def test_tutorial_regime_is_complete_in_under_30_lines_and_importable(tmp_path):
-    (code,) = blocks(TUTORIAL_MD, "python")
+    code = blocks(TUTORIAL_MD, "python")[0]  # the tutorial regime; later blocks show the test kit
     assert len(code.splitlines()) < 30
     path = tmp_path / "tutorial_regime.py"
     path.write_text(code)
@@ -279,7 +279,7 @@ def test_tutorial_regime_is_complete_in_under_30_lines_and_importable(tmp_path):
 def test_tutorial_commands_fake_and_scrape_the_tutorial_regime_into_contiguous_validity_records(tmp_path):
     text = TUTORIAL_MD.read_text()
     module = re.search(r"Save this as `regimes/(\w+)\.py`", text)[1]
-    (code,) = blocks(TUTORIAL_MD, "python")
+    code = blocks(TUTORIAL_MD, "python")[0]  # the tutorial regime; later blocks show the test kit
     (cfg,) = blocks(TUTORIAL_MD, "ini")
     # A `regimes` package of our own, first on PYTHONPATH: the doc's `regime = regimes.<module>:...` as is.
     (tmp_path / "regimes").mkdir()
@@ -289,7 +289,7 @@ def test_tutorial_commands_fake_and_scrape_the_tutorial_regime_into_contiguous_v
     env = {k: v for k, v in os.environ.items() if k != "SCRAPER_CFG"}
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(ROOT), env.get("PYTHONPATH", "")])
     examples = [(c, out) for c, out in console_examples(TUTORIAL_MD) if c.startswith("scr.py")]
-    assert len(examples) == 2, "the tutorial shows one faker and one scraper command"
+    assert len(examples) == 3, "the tutorial shows one faker, one scraper and one new-regime command"
     for command, shown in examples:
         proc = subprocess.run([sys.executable, "-m", "scraper", *shlex.split(command)[1:]], cwd=tmp_path,
                               env=env, capture_output=True, text=True, timeout=120)
