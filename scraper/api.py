@@ -6,12 +6,12 @@ together and is what `regime = pkg.mod:Class` names.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Sequence
 
 import sqlalchemy as sa
 
+from scraper.core.source import Source
 from scraper.db import DateTime
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,32 +31,6 @@ def dcs_table(metadata: sa.MetaData, name: str, *columns: sa.Column) -> sa.Table
         *columns,
         mysql_engine="InnoDB",
     )
-
-
-@dataclass(frozen=True)
-class Source:
-    """One source table, or a table joined with others on `on` (DCS writes them in lockstep).
-
-    `sitemask`/`subsite` form the DBI context: each Source has its own chain of validity records in
-    the target, so two detectors read from two tables never overwrite each other's bookmark.
-
-    `time` names the timestamp column (DCS tables call it `date_time`; a 10 Hz monitor's own table may
-    call it `timestamp`) and `group` the column that tells interleaved series apart (one row per
-    instrument and reading); the decimator (mode `decimator`) keeps one entry per slice and group.
-    """
-
-    table: str
-    joins: tuple[str, ...] = ()
-    on: str = "id"
-    sitemask: int = 1
-    subsite: int = 0
-    simmask: int = 1
-    time: str = "date_time"
-    group: str | None = None
-
-    @property
-    def label(self) -> str:
-        return "+".join((self.table, *self.joins))
 
 
 class Target:

@@ -1,11 +1,12 @@
-"""Source instances and the SourceVector state machine of DESIGN.md §4 — pure logic, no database."""
+"""Source instances and the SourceVector state machine of the sampling rules (docs/concepts.md) —
+pure logic, no database."""
 from __future__ import annotations
 
 from collections import deque
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from scraper.api import Source
+from scraper.core.source import Source
 
 PROCEED_STATES = ("changed", "overage")
 
@@ -81,7 +82,7 @@ class SourceVector:
         return self._items[-1].t - self._items[0].t
 
     def sample(self, inst: Instance, changed: Callable[["SourceVector"], bool], maxage: timedelta) -> str:
-        """Take one newly read entry and decide: notfull, changed, overage or unchanged (§4 steps 2-3)."""
+        """Take one newly read entry and decide: notfull, changed, overage or unchanged (rules 2-3 of a sample)."""
         self.nsample += 1
         items = self._items
         if not items:
@@ -132,7 +133,7 @@ class SourceVector:
         return self.state in PROCEED_STATES
 
     def advance(self, interval: timedelta) -> None:
-        """After a written propagation: sv[0] := sv[-1], tcursor := sv[-1].t + interval (§4 step 4)."""
+        """After a written propagation: sv[0] := sv[-1], tcursor := sv[-1].t + interval (rule 4: PROCEED)."""
         latest = self._items[-1]
         self._items = [latest]
         self.tcursor = latest.t + interval
