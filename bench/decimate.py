@@ -99,7 +99,7 @@ def worker(argv: list[str]) -> int:
         t0 = time.perf_counter()
         with engine.begin() as conn:
             deleted = conn.exec_driver_sql(delete_sql(engine.dialect.name, horizon)).rowcount
-        print(json.dumps({"run_s": time.perf_counter() - t0, "deleted": deleted}))
+        print(json.dumps({"run_s": time.perf_counter() - t0, "deleted": deleted, "horizon": str(horizon)}))
         return 0
     from scraper import commands
 
@@ -145,13 +145,16 @@ def contender(kind: str, arg: str, url: str, workdir: Path, rows: int) -> dict:
     return result
 
 
-def fingerprint(url: str, rows: int) -> tuple:
-    """What thinning left of the generated rows (ids 1..rows; the live writer's come after)."""
+def fingerprint(url: str, rows: int, horizon: str) -> tuple:
+    """What thinning left of the generated rows (ids 1..rows; the live writer's come after) before
+    the DELETE's horizon: a long decimator run beside the writer goes on to the slices the writer's
+    newer rows close meanwhile, as a live decimator should."""
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            return tuple(int(v) for v in conn.execute(sa.text(f"SELECT count(*), sum(id), sum(top_in) FROM cbpm3_data "
-                                              f"WHERE id <= {rows}")).one())
+            return tuple(int(v) for v in conn.execute(sa.text(
+                f"SELECT count(*), sum(id), sum(top_in) FROM cbpm3_data WHERE id <= {rows} "
+                f"AND timestamp < '{horizon}'")).one())
     finally:
         engine.dispose()
 
@@ -174,7 +177,7 @@ def bench_backend(name: str, urls: dict, rows: int, batch: int, workdir: Path, c
             cfg.write_text(SECTION.format(url=urls[kind], batch=batch, rollup=rollup))
             arg = str(cfg)
         r = contender(target, arg, urls[kind], workdir, rows)
-        r["fingerprint"] = fingerprint(urls[kind], rows)
+        r["fingerprint"] = fingerprint(urls[kind], rows, out["delete"]["horizon"] if kind != "delete" else r["horizon"])
         out[kind] = r
         print(f"[{name}] {kind}: {r['run_s']:.2f}s, deleted {r['deleted']}, peak RSS {r['peak_rss_mb']:.0f} MB; "
               f"live writer {r['writer_writes']} commits ({r['writer_failed']} failed), worst {r['writer_max_s'] * 1000:.0f} ms, "

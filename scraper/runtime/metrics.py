@@ -16,6 +16,9 @@ which survives restarts and sums correctly over any time range; gauges are the v
 | queries      | counter | source queries issued                                                |
 | errors       | counter | failed database attempts (outages; each retry counts)                |
 | late         | counter | source entries committed behind the cursor: reported, not propagated |
+
+Other modes write their own names into the same table (the decimator: `deleted`, `kept`, `late`,
+`horizon`, `cursor`; the bridge: `points`, ...).
 """
 from __future__ import annotations
 

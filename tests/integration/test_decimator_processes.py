@@ -124,3 +124,60 @@ def test_a_live_10hz_writer_waits_at_most_briefly_during_a_pass(dbs):
           f"p99 {got['p99_s'] * 1000:.1f} ms during a pass deleting {deleted} rows")
     assert got["writes"] > 10
     assert got["max_s"] < 5.0
+
+
+def test_a_long_first_pass_draws_a_progress_bar_on_a_terminal(sqlite_dbs):
+    import os
+    import pty
+    import re
+
+    src = sqlite_dbs.engine("source")
+    d.create_table(src)
+    data = d.ten_hz(d.EPOCH.replace(year=2020, month=11, day=4), 1500, instruments=("10AE",))
+    d.insert(src, data)
+    cfg = sqlite_dbs.write_cfg({"decimator": {**DECIMATOR, "every": "1s", "keep": "10s", "batch": 10,
+                                              "rollup": ""}})  # 1490 slices, one per chunk
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "scraper", "--cfg", str(cfg), "-s", "decimator", "--catchup",
+                             "--loglevel", "WARNING"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
+                            text=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            got = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not got:
+            break
+        chunks.append(got)
+    os.close(master)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    screen = b"".join(chunks).decode()
+    bars = re.findall(r"\r\x1b\[K\[([#-]{30})\] catch-up +(\d+)% (\d+) entries", screen)
+    assert len(bars) >= 2, screen[-2000:]
+    deleted = [int(n) for _, _, n in bars]
+    assert deleted == sorted(deleted) and deleted[-1] > deleted[0]
+    ids, _ = d.expected(data, timedelta(seconds=10), timedelta(seconds=1))
+    assert f"entries deleted {len(data) - len(ids)}," in out
+
+
+def test_supervisord_program_and_status_line_of_a_decimator_section(sqlite_dbs, tmp_path):
+    src = sqlite_dbs.engine("source")
+    d.create_table(src)
+    d.insert(src, d.ten_hz(d.EPOCH.replace(year=2020, month=11, day=4), 300))
+    cfg = sqlite_dbs.write_cfg({"cbpm3_decimator": DECIMATOR})
+    run = lambda *args: subprocess.run([sys.executable, "-m", "scraper", "--cfg", str(cfg), *args],  # noqa: E731
+                                       capture_output=True, text=True, timeout=120)
+    made = run("-S", str(tmp_path / "sv"), "-s", "cbpm3_decimator")
+    assert made.returncode == 0, made.stderr
+    ini = (tmp_path / "sv").read_text()
+    assert "[program:cbpm3_decimator]" in ini and "-s cbpm3_decimator" in ini and "exitcodes=0,2" in ini
+    before = run("status")
+    assert "cbpm3_decimator" in before.stdout and "STALE" in before.stdout and "not thinned yet" in before.stdout
+    assert run("-s", "cbpm3_decimator", "--catchup", "--ALLOW_DROP_CREATE_TABLE").returncode == 0
+    after = run("status")
+    (line,) = [l for l in after.stdout.splitlines() if l.startswith("cbpm3_decimator")]
+    assert " OK " in line and "cursor 2020-11-04 00:02:50 UTC, horizon 2020-11-04 00:02:50 UTC" in line, line
+    assert after.returncode == 0
