@@ -138,6 +138,7 @@ class Bridge:
                 entries += len(got.late)
                 self.summary.late += len(got.late)
                 first, last = min(r[feed.at_dt] for r in got.late), max(r[feed.at_dt] for r in got.late)
+                self.summary.cover(self._unix(first), self._unix(last))
                 log.warning("%s: %d entries committed late behind the bookmark %s (date_time %s .. %s): "
                             "bridged with their own time; %d late so far", feed.series.source.label,
                             len(got.late), feed.key[0], first, last, self.summary.late)
