@@ -44,6 +44,7 @@ def position_table(md: sa.MetaData) -> sa.Table:
         sa.Column("date_time", sa.Text, nullable=False),  # source-local key, isoformat: exact round trip
         sa.Column("id", sa.Integer, nullable=False),
         sa.Column("entries", sa.Integer, nullable=False),
+        sa.Column("max_id", sa.Integer),  # the highest source id seen: entries committed late are above it
     )
 
 
@@ -114,6 +115,7 @@ class Batch:
     rows: list[tuple]
     last_key: tuple[datetime, int]
     entries: int
+    max_id: int | None = None
 
 
 class TimeSeriesFile:
@@ -205,27 +207,27 @@ class TimeSeriesFile:
             return {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
     # --- bookmarks --------------------------------------------------------------------------------
-    def positions(self, names: Sequence[str]) -> dict[str, tuple[datetime, int, int]]:
-        """(date_time, id, entries) of the last bridged entry of each table that has one."""
+    def positions(self, names: Sequence[str]) -> dict[str, tuple[datetime, int, int, int | None]]:
+        """(date_time, id, entries, max_id) of the last bridged entry of each table that has one."""
         p = self.position.c
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(p.tablename, p.date_time, p.id, p.entries)
+            rows = conn.execute(sa.select(p.tablename, p.date_time, p.id, p.entries, p.max_id)
                                 .where(p.tablename.in_(list(names)))).all()
-        return {name: (datetime.fromisoformat(t), i, n) for name, t, i, n in rows}
+        return {name: (datetime.fromisoformat(t), i, n, m) for name, t, i, n, m in rows}
 
     # --- one round --------------------------------------------------------------------------------
     def write_round(self, section: str, batches: Sequence[Batch], metrics: dict[str, tuple[float, float]]) -> None:
         """Rows, bookmarks and metrics in ONE transaction: a round is whole or absent."""
-        upsert = (f'INSERT INTO {POSITION} (tablename, section, date_time, id, entries) VALUES (?, ?, ?, ?, ?) '
-                  'ON CONFLICT(tablename) DO UPDATE SET date_time = excluded.date_time, id = excluded.id, '
-                  f'entries = {POSITION}.entries + excluded.entries, section = excluded.section')
+        upsert = (f'INSERT INTO {POSITION} (tablename, section, date_time, id, entries, max_id) '
+                  'VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(tablename) DO UPDATE SET date_time = excluded.date_time, '
+                  f'id = excluded.id, entries = {POSITION}.entries + excluded.entries, '
+                  'section = excluded.section, max_id = excluded.max_id')
         with self.engine.begin() as conn:
             for batch in batches:
                 if batch.rows:
                     conn.exec_driver_sql(self._insert_sql[batch.table], batch.rows)
-                if batch.entries:
-                    conn.exec_driver_sql(upsert, (batch.table, section, key_text(batch.last_key[0]),
-                                                  batch.last_key[1], batch.entries))
+                conn.exec_driver_sql(upsert, (batch.table, section, key_text(batch.last_key[0]),
+                                              batch.last_key[1], batch.entries, batch.max_id))
             for name, (when, value) in metrics.items():
                 conn.exec_driver_sql(f"INSERT INTO {name} (time, section, value) VALUES (?, ?, ?)",
                                      (when, section, value))

@@ -186,3 +186,25 @@ def test_status_reads_a_bridge_section_from_its_file(sqlite_dbs):
     st = section_status(str(path), "test")
     assert (st.health, st.lag) == ("OK", timedelta(0))
     assert st.last_validity == dcs_rows(20)[-1]["date_time"]  # source_tz UTC
+
+
+def test_an_entry_committed_late_behind_the_bookmark_is_bridged_once(dbs):
+    """DCS readout sometimes commits an entry after newer ones (a higher id, an older date_time)."""
+    src = dbs.engine("source")
+    create_source(src)
+    rows = dcs_rows(30, twins=0.0, seed=12)
+    add_rows(src, rows[:20])
+    first = run(dbs)
+    assert first.entries == 20
+    late = {"date_time": rows[5]["date_time"], **{c: 99.0 for c in PT}}  # behind the bookmark (entry 20)
+    add_rows(src, [late])  # id 21, by AUTO_INCREMENT
+    add_rows(src, [{k: v for k, v in r.items() if k != "id"} for r in rows[20:]])
+    summary = run(dbs)
+    assert (summary.entries, summary.late) == (11, 1)
+    assert "late entries bridged 1" in summary.text()
+    again = run(dbs)  # a restart: found nothing new, repeated nothing
+    assert (again.entries, again.late) == (0, 0)
+    got = bridged(live_db(dbs))
+    assert len(got) == 31
+    assert sorted(got) == sorted([(int((r["date_time"] - datetime(1970, 1, 1)).total_seconds()),
+                                   *(r[c] for c in PT)) for r in rows + [late]])

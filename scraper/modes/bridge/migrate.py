@@ -24,7 +24,7 @@ from scraper.config.plugins import load_regime
 from scraper.errors import OperatorError
 from scraper.sources.sql.reader import SourceReader
 from scraper.targets.timeseries import (METRICS, POSITION, column_types, metric_table, position_table,
-                                        read_only_engine, series_table)
+                                        read_only_engine, series_table, sqlite_type)
 
 from . import target
 from .layout import Series, describe, layout
@@ -116,9 +116,15 @@ def plan(path: Path, section: str, series: list[Series]) -> Plan:
         for col in have:
             if col not in want:
                 out.refusals.append(f"{s.table}.{col}: in the file but not in the layout (a column removed or renamed?)")
+    md = sa.MetaData()
     for name, have in bookkeeping.items():
         if have is None:
             out.changes.append(Change(name, "create table"))
+            continue
+        declared = position_table(md) if name == POSITION else metric_table(md, name)
+        for col in declared.c:  # a file made before the bookkeeping grew a column (max_id)
+            if col.name not in have:
+                out.changes.append(Change(name, "add column", col.name, sqlite_type(col.type)))
     return out
 
 

@@ -45,6 +45,7 @@ class BridgeSummary:
     rounds: int = 0
     queries: int = 0
     caught_up: bool = False
+    late: int = 0  # entries committed behind the bookmark, found by the watermark and bridged
     first: float | None = None
     last: float | None = None
     per_table: dict[str, int] = field(default_factory=dict)
@@ -59,7 +60,8 @@ class BridgeSummary:
         covered = f"{utc(self.first)} .. {utc(self.last)} UTC" if self.first is not None else "nothing new"
         rounds = f"{self.rounds} round" + ("" if self.rounds == 1 else "s")
         return (f"[{self.section}] entries bridged {self.entries}, points written {self.points} in "
-                f"{rounds}, time covered {covered}, source queries {self.queries} -> {self.path}")
+                f"{rounds}, time covered {covered}, source queries {self.queries} -> {self.path}"
+                + (f", late entries bridged {self.late}" if self.late else ""))
 
 
 class Bridge:
@@ -117,23 +119,38 @@ class Bridge:
 
     def totals(self) -> dict[str, float]:
         return {"entries_read": self.summary.entries, "points": self.summary.points,
-                "queries": sum(f.queries for f in self.feeds)}
+                "queries": sum(f.queries for f in self.feeds), "late": self.summary.late}
 
     # --- one round --------------------------------------------------------------------------------
     def round(self) -> bool:
         t0 = time.perf_counter()
         batches, behind, newest = [], False, self.newest
         for feed in self.feeds:
-            rows, full = self.runner.retry("source", feed.fetch)
-            behind = behind or full
-            if not rows:
+            got = self.runner.retry("source", feed.fetch)
+            behind = behind or got.full
+            if not got.rows and not got.late and got.top == feed.watermark:
                 continue
-            out, entries = feed.convert(rows)
-            key = feed.last_key(rows)
-            batches.append((feed, Batch(feed.series.table, out, key, entries)))
-            t_first, t_last = self._unix(rows[0][feed.at_dt]), self._unix(key[0])
-            newest = t_last if newest is None else max(newest, t_last)
-            self.summary.cover(t_first, t_last)
+            out, entries = feed.convert(got.rows)
+            key = feed.last_key(got.rows) if got.rows else feed.key
+            if got.late:
+                late, _n = feed.convert(got.late)
+                out += late
+                entries += len(got.late)
+                self.summary.late += len(got.late)
+                first, last = min(r[feed.at_dt] for r in got.late), max(r[feed.at_dt] for r in got.late)
+                self.summary.cover(self._unix(first), self._unix(last))
+                log.warning("%s: %d entries committed late behind the bookmark %s (date_time %s .. %s): "
+                            "bridged with their own time; %d late so far", feed.series.source.label,
+                            len(got.late), feed.key[0], first, last, self.summary.late)
+            if key is None:  # nothing bridged yet, only the watermark moved (entries before timefloor)
+                continue
+            marks = [w for w in (got.top, feed.watermark) if w is not None]
+            watermark = max(marks) if marks else None
+            batches.append((feed, Batch(feed.series.table, out, key, entries, watermark)))
+            if got.rows:
+                t_first, t_last = self._unix(got.rows[0][feed.at_dt]), self._unix(key[0])
+                newest = t_last if newest is None else max(newest, t_last)
+                self.summary.cover(t_first, t_last)
         took = time.perf_counter() - t0
         now = time.time()
         points = sum(len(b.rows) for _f, b in batches)
@@ -142,7 +159,7 @@ class Bridge:
                    "bridge_totalLag": (when, None if newest is None else round(now - newest, 3))}
         self.runner.retry("target", self.file.write_round, self.cfg.section, [b for _f, b in batches], metrics)
         for feed, batch in batches:  # committed: only now may the bookmarks move
-            feed.key = batch.last_key
+            feed.key, feed.watermark = batch.last_key, batch.max_id
             self.summary.entries += batch.entries
             self.summary.per_table[batch.table] = self.summary.per_table.get(batch.table, 0) + batch.entries
         self.newest = newest
