@@ -24,6 +24,10 @@ from scraper.db import cancel
 
 # DATETIME(6) on MariaDB keeps sub-second DCS stamps (10 Hz monitors); SQLite stores ISO text anyway.
 DateTime = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+# How long SQLite itself waits for another process's write lock. Longer waits are an outage for the
+# retrier (logged once, backoff, ends at once on a stop): SQLite's own wait cannot be interrupted, so
+# this bounds how long a stop can be held back by a lock.
+SQLITE_BUSY_S = 5
 
 
 def mycnf_path() -> Path:
@@ -35,9 +39,11 @@ def url_from_mycnf(name: str) -> URL:
     path = mycnf_path()
     parser = configparser.ConfigParser(allow_no_value=True, interpolation=None, strict=False)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError:
         raise LookupError(f'"{name}" is neither a SQLAlchemy URL nor readable in {path} (file missing)') from None
+    except UnicodeDecodeError as exc:
+        raise LookupError(f'"{name}": {path} is not UTF-8 text (byte {exc.start}: {exc.reason})') from None
     # `!include`/`!includedir` lines are MySQL client directives configparser cannot read; they are
     # skipped (not followed): the section named in scraper.cfg must be in this file itself.
     text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("!"))
@@ -117,7 +123,7 @@ def connect(cfg: Settings, key: str, *, writer: bool = False, create: bool = Fal
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             elif Path(path).is_dir():
                 raise cfg.error(key, f"{path} is a directory, not a database file")
-        engine = _create(cfg, key, url, connect_args={"timeout": 60})
+        engine = _create(cfg, key, url, connect_args={"timeout": SQLITE_BUSY_S})
         _sqlite_setup(engine, writer)
         probe = "SELECT count(*) FROM sqlite_master"
     else:
@@ -188,7 +194,7 @@ def _sqlite_setup(engine: Engine, writer: bool) -> None:
         dbapi_conn.isolation_level = None  # let SQLAlchemy's BEGIN below own the transaction
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")  # readers (status, scraper) never block the writer
-        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_S * 1000}")
         # WAL + NORMAL: a commit survives a killed process (SIGKILL restart invariance holds); only an OS
         # crash may lose the last commits, which a restart redoes since the target is the bookmark. FULL
         # would fsync every propagation: 2-3 ms each, the largest cost of a SQLite catch-up (bench/).

@@ -181,3 +181,72 @@ def test_sigterm_while_waiting_for_a_database_at_start_up_exits_0_at_once(tmp_pa
     assert status == 0 and took < 5, (status, took, log.read_text())
     assert "stopped during start-up" in out
     assert "Traceback" not in log.read_text()
+
+
+def slow_source(dbs: Databases, n: int = 400) -> None:
+    src = dbs.engine("source")
+    create_lid(src, lid_rows(n, sigma=0.2))
+    with src.begin() as conn:  # no index on date_time: SLEEP() in the filter runs for every row
+        for row in conn.exec_driver_sql("SHOW INDEX FROM AD1_LidSensor WHERE Column_name = 'date_time'").all():
+            conn.exec_driver_sql(f"ALTER TABLE AD1_LidSensor DROP INDEX `{row[2]}`")
+    src.dispose()
+
+
+def sleeping_processes(server) -> int:
+    with server.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%%SLEEP(%%' "
+                    "AND INFO NOT LIKE '%%PROCESSLIST%%'")
+        return cur.fetchone()[0]
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "sentinel"])
+def test_stop_ends_a_long_statement_within_seconds(own_server, how):
+    """An aggregate_filter calling SLEEP(3) per row makes each aggregate query (the start-up check, the
+    first PROCEED's) run for minutes: a stop cancels it (KILL QUERY) and the run ends with exit 0,
+    nothing written."""
+    server, dbs = own_server
+    slow_source(dbs)
+    sentinel = dbs.tmp_path / "STOP"
+    cfg = dbs.write_cfg({"s": {**ADLID, "aggregate_filter": "SLEEP(3) = 0", "exit_sentinel": str(sentinel)}})
+    log = cfg.parent / "s.log"
+    proc = spawn(cfg, "s", "--ALLOW_DROP_CREATE_TABLE", "--catchup", log=log)
+    with running(proc):
+        wait_for(lambda: sleeping_processes(server) == 1, 60, "the long statement")
+        t0 = time.monotonic()
+        if how == "SIGTERM":
+            proc.send_signal(signal.SIGTERM)
+        else:
+            sentinel.touch()
+        out, _ = proc.communicate(timeout=30)
+        took = time.monotonic() - t0
+    text = log.read_text()
+    assert proc.returncode == 0 and took < 8, (proc.returncode, took, text[-2000:])
+    assert "Traceback" not in text
+    assert "stopped during start-up" in out or "propagations written 0" in out, out
+    wait_for(lambda: sleeping_processes(server) == 0, 10, "the statement to be gone from the server")
+    tgt = dbs.engine("target")
+    assert not sa.inspect(tgt).has_table("DcsAdLidSensorVld") or \
+        not target_rows(tgt, "DcsAdLidSensor"), "nothing half-written"
+
+
+def test_sigterm_while_sqlite_waits_for_a_lock_exits_within_seconds(sqlite_dbs):
+    dbs = sqlite_dbs
+    src = dbs.engine("source")
+    insert(src, create_adtemp(src), adtemp_rows(300))
+    keys = {**ADTEMP, "loglevel": "WARNING"}
+    scrape(dbs.settings(**keys, maxiter=3))
+    before = target_rows(dbs.engine("target"), "DcsAdTemp")
+    cfg = dbs.write_cfg({"s": keys})
+    blocker = sqlite3.connect(sa.make_url(dbs.target_url).database, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        proc = spawn(cfg, "s", "--catchup", log=cfg.parent / "s.log")
+        with running(proc):
+            time.sleep(1.0)  # inside SQLite's own lock wait (or the retrier's backoff after it)
+            status, took, _ = terminate(proc)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert status == 0 and took < 10, (status, took)
+    assert "Traceback" not in (cfg.parent / "s.log").read_text()
+    assert target_rows(dbs.engine("target"), "DcsAdTemp") == before
