@@ -103,6 +103,21 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def locate(cfg: Settings, key: str, create: bool = False) -> URL:
+    """The URL of `key`, checked as far as that needs no connection (and creates nothing): a ~/.my.cnf
+    section that exists, a SQLite file that exists (or may be created) and is no directory."""
+    url = resolve_url(cfg, key)
+    if url.get_backend_name() == "sqlite":
+        path = url.database
+        if path and path != ":memory:":
+            if not Path(path).exists():
+                if not create:
+                    raise cfg.error(key, f"database file {path} does not exist")
+            elif Path(path).is_dir():
+                raise cfg.error(key, f"{path} is a directory, not a database file")
+    return url
+
+
 def connect(cfg: Settings, key: str, *, writer: bool = False, create: bool = False,
             retry: Callable[..., Any] | None = None) -> Engine:
     """An engine that has proven it can connect. `writer` engines take SQLite's write lock at BEGIN so
@@ -113,16 +128,11 @@ def connect(cfg: Settings, key: str, *, writer: bool = False, create: bool = Fal
     one line at once. The probe reads the schema, so a file that is not a database is caught here."""
     from scraper.runtime.retry import MISTAKE, classify, mistake, reason  # runtime builds on db
 
-    url = resolve_url(cfg, key)
+    url = locate(cfg, key, create)
     if url.get_backend_name() == "sqlite":
         path = url.database
-        if path and path != ":memory:":
-            if not Path(path).exists():
-                if not create:
-                    raise cfg.error(key, f"database file {path} does not exist")
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            elif Path(path).is_dir():
-                raise cfg.error(key, f"{path} is a directory, not a database file")
+        if path and path != ":memory:" and not Path(path).exists():
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = _create(cfg, key, url, connect_args={"timeout": SQLITE_BUSY_S})
         _sqlite_setup(engine, writer)
         probe = "SELECT count(*) FROM sqlite_master"

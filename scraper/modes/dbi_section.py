@@ -51,6 +51,7 @@ class DbiSection:
         regime = load_regime(cfg)
         cfg.require("target")
         options = runner.options
+        db.locate(cfg, "target", options.allow_create)  # a target mistake found without touching anything
         source = db.connect(cfg, "source", retry=runner.startup)
         readers = [runner.startup("source", SourceReader, source, src, cfg, cfg.get("batch", 1000))
                    for src in regime.sources]
