@@ -178,7 +178,7 @@ def test_sigterm_while_waiting_for_a_database_at_start_up_exits_0_at_once(tmp_pa
     with running(proc):
         wait_for(lambda: any("source DB down:" in line for line in log_lines(log)), 30, "the wait")
         status, took, out = terminate(proc, signal.SIGTERM)
-    assert status == 0 and took < 5, (status, took, log.read_text())
+    assert status == 0 and took < 10, (status, took, log.read_text())
     assert "stopped during start-up" in out
     assert "Traceback" not in log.read_text()
 
@@ -220,7 +220,7 @@ def test_stop_ends_a_long_statement_within_seconds(own_server, how):
         out, _ = proc.communicate(timeout=30)
         took = time.monotonic() - t0
     text = log.read_text()
-    assert proc.returncode == 0 and took < 8, (proc.returncode, took, text[-2000:])
+    assert proc.returncode == 0 and took < 15, (proc.returncode, took, text[-2000:])
     assert "Traceback" not in text
     assert "stopped during start-up" in out or "propagations written 0" in out, out
     wait_for(lambda: sleeping_processes(server) == 0, 10, "the statement to be gone from the server")
@@ -239,14 +239,16 @@ def test_sigterm_while_sqlite_waits_for_a_lock_exits_within_seconds(sqlite_dbs):
     cfg = dbs.write_cfg({"s": keys})
     blocker = sqlite3.connect(sa.make_url(dbs.target_url).database, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
+    log = cfg.parent / "s.log"
     try:
-        proc = spawn(cfg, "s", "--catchup", log=cfg.parent / "s.log")
+        proc = spawn(cfg, "s", "--catchup", log=log)
         with running(proc):
-            time.sleep(1.0)  # inside SQLite's own lock wait (or the retrier's backoff after it)
+            wait_for(lambda: any("database is locked" in line for line in log_lines(log)), 60, "the first wait")
+            time.sleep(1.0)  # inside SQLite's own next wait (5 s), after the retrier's first backoff
             status, took, _ = terminate(proc)
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
-    assert status == 0 and took < 10, (status, took)
-    assert "Traceback" not in (cfg.parent / "s.log").read_text()
+    assert status == 0 and took < 15, (status, took)
+    assert "Traceback" not in log.read_text()
     assert target_rows(dbs.engine("target"), "DcsAdTemp") == before
