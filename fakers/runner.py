@@ -77,7 +77,7 @@ def run(cfg: Settings, options: RunOptions) -> FakerSummary:
     if not faker.tables:
         raise cfg.error("regime", f"{cfg.regime} has a Faker without fake source tables")
     runner = Runner(cfg, options)
-    engine = db.connect(cfg, "source", writer=True, create=True)
+    engine = db.connect(cfg, "source", writer=True, create=True, retry=runner.startup)  # may start first
     try:
         tables = runner.startup("source", prepare_tables, engine, cfg, list(faker.tables))
         job = FakerJob(cfg, runner, _Writer(engine, tables, faker, make_profile(cfg)))
@@ -110,7 +110,7 @@ class FakerJob:
             if not self._budget_left():
                 break
             self._add(next(self._entries))
-        self.runner.retry("source", self.writer.flush)
+        self.runner.retry("source", self.writer.flush, recovered=self.writer.committed)
         if not self.fast:
             self.runner.wait(self.cfg.sleep.total_seconds())
         return True
@@ -122,12 +122,12 @@ class FakerJob:
         return not self._budget_left()
 
     def flush(self) -> None:
-        self.runner.retry("source", self.writer.flush)
+        self.runner.retry("source", self.writer.flush, recovered=self.writer.committed)
 
     def finish(self) -> None:
         for entry in self.plan.drain():  # commit held-back entries late rather than lose them
             self._add(entry)
-        self.runner.retry("source", self.writer.flush)
+        self.runner.retry("source", self.writer.flush, recovered=self.writer.committed)
         self.summary.events["gap"] = self.plan.gaps
 
     def idle(self) -> float:
@@ -218,9 +218,25 @@ class _Writer:
         return id + max(len(many) for many in rows)
 
     def flush(self) -> None:
+        """One transaction for what is pending; the rows are forgotten only once it is committed, so
+        an outage in the middle loses nothing (the runner retries, asking committed() first)."""
         if not self.pending[0]:
             return
         with self.engine.begin() as conn:
             for table, rows in zip(self.tables, self.pending):
                 conn.execute(table.insert(), rows)
+        for rows in self.pending:
+            rows.clear()
+
+    def committed(self) -> bool:
+        """After a lost connection: did the last flush's COMMIT land? Then it must not be redone
+        (the same ids twice); its rows are forgotten as if it had returned."""
+        if not self.pending[0]:
+            return True
+        table, last_id = self.tables[0], self.pending[0][-1]["id"]
+        with self.engine.connect() as conn:
+            present = conn.execute(sa.select(table.c.id).where(table.c.id == last_id)).first() is not None
+        if present:
+            for rows in self.pending:
                 rows.clear()
+        return present

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from scraper import commands, config, modes
 from scraper.errors import ConfigError, OperatorError, RegimeError
+from scraper.db import cancel
+from scraper.runtime.retry import Stopped
 from scraper.runtime.runner import RunOptions
 from scraper.runtime.stop import StopRequest, sentinel_path
 
@@ -145,8 +147,12 @@ def _main(argv: list[str]) -> int:
         return 0
     logging.basicConfig(level=cfg.loglevel, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = _stop_on_signals(sentinel_path(cfg))
-    summary = commands.run(cfg, RunOptions(allow_create=args.ALLOW_DROP_CREATE_TABLE, drop=args.DROP_TARGET_TABLES,
-                                           catchup=args.catchup, dry_run=args.dry_run, stop=stop))
+    try:
+        summary = commands.run(cfg, RunOptions(allow_create=args.ALLOW_DROP_CREATE_TABLE, drop=args.DROP_TARGET_TABLES,
+                                               catchup=args.catchup, dry_run=args.dry_run, stop=stop))
+    except Stopped:  # stopped during start-up (waiting for a database, or a statement was cancelled)
+        print(f"[{cfg.section}] stopped during start-up")
+        return 0
     print(summary.text())
     return 0
 
@@ -257,4 +263,5 @@ def _stop_on_signals(sentinel: Path | None) -> threading.Event:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+    stop.watch(cancel.cancel_all)  # a stop also ends a statement that would run on for minutes
     return stop

@@ -6,6 +6,7 @@ from typing import Any
 from scraper import config, modes
 from scraper.config import Settings
 from scraper.config.plugins import load_regime
+from scraper.errors import OperatorError
 from scraper.runtime.runner import RunOptions
 
 
@@ -33,7 +34,10 @@ def supervisord(cfg_path: str | None, section: str, dest: str) -> list:
     path = config.config_path(cfg_path)
     for name in (config.sections(path) if section == "ALL" else [section]):
         settings(path, name)  # the same checks as a run: no program file for a section that exits 2
-    return write_programs(path, section, dest)
+    try:
+        return write_programs(path, section, dest)
+    except OSError as exc:
+        raise OperatorError(f"scr.py -S {dest}: cannot write program files: {exc.strerror}: {exc.filename}") from None
 
 
 def run(cfg: Settings, options: RunOptions | None = None, **flags: Any):

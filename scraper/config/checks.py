@@ -8,6 +8,7 @@ messages (`the value "x" is of the wrong type.`) are rewritten into ones that sa
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -57,7 +58,10 @@ def positive_duration(value: Any) -> timedelta:
 
 
 def time(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else _wrap(parse_time, _scalar(value))
+    t = value if isinstance(value, datetime) else _wrap(parse_time, _scalar(value))
+    if not 1900 <= t.year <= 9000:  # converting 0001-01-01 to UTC overflows; no DCS entry is that old
+        raise Problem(f'"{_scalar(value)}" is outside the years 1900 to 9000')
+    return t
 
 
 def optional_time(value: Any) -> datetime | None:
@@ -89,6 +93,46 @@ def probability(value: Any) -> float:
 
 def text(value: Any) -> str:
     return _scalar(value)
+
+
+def connection(value: Any) -> str:
+    """A SQLAlchemy URL (of a dialect installed here, without a password) or a ~/.my.cnf section name."""
+    text = _scalar(value)
+    if "://" not in text:
+        return text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise Problem(f'"{text}" is not a SQLAlchemy URL') from None
+    if url.password is not None:
+        where = "~/.pgpass" if url.get_backend_name().startswith("postgres") else \
+            "~/.my.cnf (a section with user, password, database, socket; then name that section here)"
+        raise Problem(f"holds a password: passwords never go into the config file; put it in {where}")
+    try:
+        url.get_dialect()
+    except NoSuchModuleError:
+        raise Problem(f'"{url.drivername}" is not a database driver installed here (e.g. sqlite, '
+                      "mysql+pymysql, postgresql+psycopg)") from None
+    return text
+
+
+KLS = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,60}")
+RESERVED_TABLES = ("LOCALSEQNO", "scraper_metrics")
+
+
+def table_name(value: Any) -> str:
+    """A target table name the DBI tables can be made from: `<kls>` and `<kls>Vld`."""
+    name = _scalar(value)
+    if name in ("", "None"):
+        return ""
+    if not KLS.fullmatch(name):
+        raise Problem(f'"{name}" is not a table name (letters, digits and _, at most 61, not starting with a digit)')
+    if name.lower() in (t.lower() for t in RESERVED_TABLES) or name.lower().startswith("sqlite_"):
+        raise Problem(f'"{name}" is a table the scraper or the database itself uses: choose another kls')
+    return name
 
 
 def names(value: Any) -> tuple[str, ...]:
@@ -130,7 +174,7 @@ def choice(value: Any, *options: str) -> str:
 VALIDATOR = Validator({
     "duration": duration, "positive_duration": positive_duration, "time": time, "optional_time": optional_time, "finite": finite,
     "optional_finite": optional_finite, "probability": probability, "text": text, "names": names,
-    "aggregates": aggregates, "zone": zone, "loglevel": loglevel, "choice": choice,
+    "aggregates": aggregates, "zone": zone, "connection": connection, "table_name": table_name, "loglevel": loglevel, "choice": choice,
 })
 
 

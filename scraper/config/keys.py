@@ -44,7 +44,7 @@ def keyed(*keys: Key) -> dict[str, Key]:
 COMMON = keyed(
     Key("regime", "text", None, "package.module:RegimeClass providing sources, target, scraper and faker"),
     Key("mode", "text", "scraper", "what the section runs (scraper, averager, faker, decimator, bridge)"),
-    Key("source", "text", None, "source DB: SQLAlchemy URL or a ~/.my.cnf section name"),
+    Key("source", "connection", None, "source DB: SQLAlchemy URL or a ~/.my.cnf section name"),
     Key("source_tz", "zone", "UTC", "IANA zone of the naive source timestamps; the target is always UTC"),
     Key("exit_sentinel", "text", "var/PLEASE-EXIT-{section}",
         "file whose appearance stops the section cleanly (exit 0; consumed); {section} is filled in, "
@@ -59,8 +59,8 @@ COMMON = keyed(
 )
 
 CATALOGUE = keyed(
-    Key("target", "text", None, "target DB: SQLAlchemy URL or a ~/.my.cnf section name"),
-    Key("kls", "text", "", "target payload table name (validity table is <kls>Vld); default: the regime's"),
+    Key("target", "connection", None, "target DB: SQLAlchemy URL or a ~/.my.cnf section name"),
+    Key("kls", "table_name", "", "target payload table name (validity table is <kls>Vld); default: the regime's"),
     Key("interval", "positive_duration", timedelta(seconds=10),
         "DB-time quantum: cursor := propagated time + interval (faker: DB time between two entries)"),
     Key("heartbeat", "positive_duration", timedelta(seconds=3), "expected source update period (sleep tuning)"),

@@ -17,6 +17,11 @@ def load_regime(cfg: Settings, need_target: bool = True) -> type[Regime]:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise cfg.error("regime", f'cannot import "{module_name}": {exc}') from None
+    except SyntaxError as exc:  # the regime's own file: say where, not a traceback
+        raise cfg.error("regime", f'cannot import "{module_name}": SyntaxError: {exc.msg} '
+                        f"({exc.filename}, line {exc.lineno})") from None
+    except Exception as exc:  # noqa: BLE001 - module-level code of the operator's regime failed
+        raise cfg.error("regime", f'cannot import "{module_name}": {type(exc).__name__} at import: {exc}') from None
     kls = getattr(module, attr, None)
     if not (isinstance(kls, type) and issubclass(kls, Regime)):
         raise cfg.error("regime", f'"{attr}" in {module_name} is not a scraper.Regime subclass')

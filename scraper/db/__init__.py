@@ -6,6 +6,7 @@ live only in the operator's my.cnf, never in scraper.cfg.
 from __future__ import annotations
 
 import configparser
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -14,13 +15,19 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchTableError, OperationalError, ProgrammingError, InterfaceError
+from typing import Any, Callable
+
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, NoSuchTableError
 
 from scraper.config import Settings
+from scraper.db import cancel
 
 # DATETIME(6) on MariaDB keeps sub-second DCS stamps (10 Hz monitors); SQLite stores ISO text anyway.
 DateTime = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
-CONNECT_ERRORS = (OperationalError, InterfaceError, ProgrammingError)
+# How long SQLite itself waits for another process's write lock. Longer waits are an outage for the
+# retrier (logged once, backoff, ends at once on a stop): SQLite's own wait cannot be interrupted, so
+# this bounds how long a stop can be held back by a lock.
+SQLITE_BUSY_S = 5
 
 
 def mycnf_path() -> Path:
@@ -32,9 +39,11 @@ def url_from_mycnf(name: str) -> URL:
     path = mycnf_path()
     parser = configparser.ConfigParser(allow_no_value=True, interpolation=None, strict=False)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError:
         raise LookupError(f'"{name}" is neither a SQLAlchemy URL nor readable in {path} (file missing)') from None
+    except UnicodeDecodeError as exc:
+        raise LookupError(f'"{name}": {path} is not UTF-8 text (byte {exc.start}: {exc.reason})') from None
     # `!include`/`!includedir` lines are MySQL client directives configparser cannot read; they are
     # skipped (not followed): the section named in scraper.cfg must be in this file itself.
     text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("!"))
@@ -94,9 +103,9 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def connect(cfg: Settings, key: str, *, writer: bool = False, create: bool = False) -> Engine:
-    """An engine that has proven it can connect. `writer` engines take SQLite's write lock at BEGIN so
-    two writers serialize instead of failing on lock upgrade; `create` allows a new SQLite file."""
+def locate(cfg: Settings, key: str, create: bool = False) -> URL:
+    """The URL of `key`, checked as far as that needs no connection (and creates nothing): a ~/.my.cnf
+    section that exists, a SQLite file that exists (or may be created) and is no directory."""
     url = resolve_url(cfg, key)
     if url.get_backend_name() == "sqlite":
         path = url.database
@@ -104,19 +113,89 @@ def connect(cfg: Settings, key: str, *, writer: bool = False, create: bool = Fal
             if not Path(path).exists():
                 if not create:
                     raise cfg.error(key, f"database file {path} does not exist")
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 60})
+            elif Path(path).is_dir():
+                raise cfg.error(key, f"{path} is a directory, not a database file")
+    return url
+
+
+def connect(cfg: Settings, key: str, *, writer: bool = False, create: bool = False,
+            retry: Callable[..., Any] | None = None) -> Engine:
+    """An engine that has proven it can connect. `writer` engines take SQLite's write lock at BEGIN so
+    two writers serialize instead of failing on lock upgrade; `create` allows a new SQLite file.
+
+    `retry(key, fn)` (a run's Runner.startup) waits out an outage at start-up — the database may come
+    up after the scraper — and turns a mistake into one line; without it (scr.py status) either is
+    one line at once. The probe reads the schema, so a file that is not a database is caught here."""
+    from scraper.runtime.retry import MISTAKE, classify, mistake, reason  # runtime builds on db
+
+    url = locate(cfg, key, create)
+    if url.get_backend_name() == "sqlite":
+        path = url.database
+        if path and path != ":memory:" and not Path(path).exists():
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = _create(cfg, key, url, connect_args={"timeout": SQLITE_BUSY_S})
         _sqlite_setup(engine, writer)
+        probe = "SELECT count(*) FROM sqlite_master"
     else:
-        engine = sa.create_engine(url, pool_pre_ping=True, pool_recycle=3600, isolation_level="READ COMMITTED")
+        engine = _create(cfg, key, url, pool_pre_ping=True, pool_recycle=3600, isolation_level="READ COMMITTED")
+        probe = "SELECT 1"
+    cancel.track(engine)
+
+    def check() -> None:
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text(probe))
+        except sa.exc.DBAPIError as exc:
+            if classify(exc) == MISTAKE:
+                engine.dispose()
+                raise cfg.error(key, f"cannot connect to {show(url)}: {mistake(exc)}") from None
+            raise
+
     try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except CONNECT_ERRORS as exc:
+        if retry is not None:
+            retry(key, check)
+        else:
+            check()
+    except sa.exc.DBAPIError as exc:
         engine.dispose()
-        reason = str(getattr(exc, "orig", exc)).splitlines()[0]
-        raise cfg.error(key, f"cannot connect to {show(url)}: {reason}") from None
+        raise cfg.error(key, f"cannot connect to {show(url)}: {reason(exc)}") from None
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
+
+
+class _PoolOutages(logging.Filter):
+    """SQLAlchemy's pool logs `Exception during reset or similar` (and failed closes) with a full
+    traceback when a connection it hands back died with the server. During an outage that is expected:
+    the retrier reports it once (runtime/retry.py), so these records are dropped; anything else the
+    pool logs is kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from scraper.runtime.retry import OUTAGE, classify
+
+        exc = record.exc_info[1] if record.exc_info else None
+        return exc is None or classify(exc) != OUTAGE
+
+
+def quiet_pool_outages() -> None:
+    """Install _PoolOutages on the logger of every pool class (idempotent)."""
+    for cls in (sa.pool.QueuePool, sa.pool.NullPool, sa.pool.SingletonThreadPool, sa.pool.StaticPool,
+                sa.pool.AssertionPool):
+        logger = logging.getLogger(f"{cls.__module__}.{cls.__name__}")
+        if not any(isinstance(f, _PoolOutages) for f in logger.filters):
+            logger.addFilter(_PoolOutages())
+
+
+def _create(cfg: Settings, key: str, url: URL, **kwargs: Any) -> Engine:
+    quiet_pool_outages()
+    try:
+        return sa.create_engine(url, **kwargs)
+    except NoSuchModuleError:
+        raise cfg.error(key, f'"{url.drivername}" is not a SQLAlchemy dialect+driver installed here '
+                        "(e.g. sqlite, mysql+pymysql)") from None
+    except (ArgumentError, ImportError, TypeError) as exc:
+        raise cfg.error(key, f"cannot use {show(url)}: {exc}") from None
 
 
 def _sqlite_setup(engine: Engine, writer: bool) -> None:
@@ -125,7 +204,7 @@ def _sqlite_setup(engine: Engine, writer: bool) -> None:
         dbapi_conn.isolation_level = None  # let SQLAlchemy's BEGIN below own the transaction
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")  # readers (status, scraper) never block the writer
-        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_S * 1000}")
         # WAL + NORMAL: a commit survives a killed process (SIGKILL restart invariance holds); only an OS
         # crash may lose the last commits, which a restart redoes since the target is the bookmark. FULL
         # would fsync every propagation: 2-3 ms each, the largest cost of a SQLite catch-up (bench/).
@@ -183,11 +262,20 @@ class PreparedQuery:
         self._conn = None
 
     def _connection(self):
+        """Ours until close(): detached, never handed back to the pool in autocommit mode. The pool
+        raises the DBAPI's own error (not SQLAlchemy's) when it cannot connect; execute() wraps it."""
         if self._conn is None:
-            fairy = self.engine.raw_connection()
-            fairy.detach()  # ours until close(): never handed back to the pool in autocommit mode
+            try:
+                fairy = self.engine.raw_connection()
+            except sa.exc.DBAPIError as exc:
+                raise exc.orig from None
+            fairy.detach()
             if self.engine.dialect.name != "sqlite":  # SQLite connections already autocommit (db.connect)
-                fairy.dbapi_connection.autocommit(True)
+                try:
+                    fairy.dbapi_connection.autocommit(True)
+                except BaseException:
+                    fairy.close()
+                    raise
             self._conn = fairy
         return self._conn
 
@@ -214,24 +302,31 @@ class PreparedQuery:
             if proc is not None:
                 values[key] = proc(values[key])
         args = [values[key] for key in self._order] if self._order is not None else values
-        for attempt in (1, 2):
-            reused = self._conn is not None
-            conn = self._connection()
-            cursor = None
+        return self._rows(args)
+
+    def _rows(self, args: Any) -> list[tuple]:
+        """Run the statement; a kept connection that died while idle (the server restarted since) is
+        replaced once, as pool_pre_ping does for pooled ones, so an outage that is over is not seen
+        again by every statement that had a connection of its own."""
+        dbapi = self.engine.dialect.loaded_dbapi
+        while True:
+            conn = cursor = None
+            kept = self._conn is not None
             try:
-                cursor = conn.cursor()
-                cursor.execute(self.sql, args)
-                rows = cursor.fetchall()
+                conn = self._connection()  # may reconnect: a server that is down fails here, not below
+                with cancel.running(self.engine, conn.dbapi_connection):
+                    cursor = conn.cursor()
+                    cursor.execute(self.sql, args)
+                    rows = cursor.fetchall()
                 cursor.close()
                 return rows
-            except self.engine.dialect.loaded_dbapi.Error as exc:
-                lost = self.engine.dialect.is_disconnect(exc, conn.dbapi_connection, cursor)
+            except dbapi.Error as exc:
+                lost = conn is None or self.engine.dialect.is_disconnect(exc, conn.dbapi_connection, cursor)
                 self.close()
-                if lost and reused and attempt == 1:
-                    continue
-                raise sa.exc.DBAPIError.instance(self.sql, args, exc, self.engine.dialect.loaded_dbapi.Error,
+                if lost and kept:
+                    continue  # the next round makes a new connection; if that fails, it is an outage
+                raise sa.exc.DBAPIError.instance(self.sql, args, exc, dbapi.Error,
                                                  connection_invalidated=lost, dialect=self.engine.dialect) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
         if self._conn is not None:

@@ -39,12 +39,33 @@ class Mode:
         return {**head, **shared, **own, **COMMON}  # what runs and where first, operations last
 
     def validate(self, cfg: config.Settings, regime: Any) -> None:
+        common_checks(cfg)
         check = getattr(self.module, "validate", None)
         if check is not None:
             check(cfg, regime)
 
     def run(self, cfg: config.Settings, options: Any) -> Any:
         return self.module.run(cfg, options)
+
+
+def common_checks(cfg: config.Settings) -> None:
+    """What any section may get wrong in keys several modes share, caught before any database."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from scraper.runtime.stop import sentinel_path
+
+    floor = cfg.get("timefloor")
+    now = datetime.now(ZoneInfo(cfg.source_tz)).replace(tzinfo=None)
+    if floor is not None and floor > now:
+        raise cfg.error("timefloor", f"{floor} is in the future ({cfg.source_tz} now is {now:%Y-%m-%d %H:%M}): "
+                        "nothing would ever be read")
+    start, end = cfg.get("seed_timestart"), cfg.get("seed_timeend")
+    if start is not None and end is not None and end < start:
+        raise cfg.error("seed_timeend", f"{end} is before seed_timestart = {start}")
+    sentinel = sentinel_path(cfg)
+    if sentinel is not None and cfg.origin("exit_sentinel") != "default" and not sentinel.parent.is_dir():
+        raise cfg.error("exit_sentinel", f"directory {sentinel.parent} does not exist: the sentinel could never appear")
 
 
 def mode(name: str) -> Mode:

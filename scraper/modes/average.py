@@ -95,8 +95,8 @@ class Averager:
         self.section = section = DbiSection.open(cfg, runner)
         self.clock, self.scraper, self.writer = section.clock, section.scraper, section.writer
         self.source_engine, self.readers = section.source_engine, section.readers
-        ensure_sqlite_math(self.source_engine)
-        self._not_null = not_null_columns(section.target_engine, self.writer.t.kls)
+        runner.startup("source", ensure_sqlite_math, self.source_engine)
+        self._not_null = runner.startup("target", not_null_columns, section.target_engine, self.writer.t.kls)
         self.summary = Summary(cfg.section)
         self._work = self._everything()
 

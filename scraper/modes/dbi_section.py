@@ -45,15 +45,20 @@ class DbiSection:
 
     @classmethod
     def open(cls, cfg: Settings, runner: Runner) -> "DbiSection":
+        """Every start-up step runs through the runner: an outage (the database is not up yet, the
+        target is read-only) is waited out, a mistake is one line. The sources are checked before the
+        target is touched, so a mistake about a source leaves no table created in the target."""
         regime = load_regime(cfg)
         cfg.require("target")
         options = runner.options
-        source = db.connect(cfg, "source")
-        target = db.connect(cfg, "target", writer=True, create=options.allow_create)
+        db.locate(cfg, "target", options.allow_create)  # a target mistake found without touching anything
+        source = db.connect(cfg, "source", retry=runner.startup)
+        readers = [runner.startup("source", SourceReader, source, src, cfg, cfg.get("batch", 1000))
+                   for src in regime.sources]
+        target = db.connect(cfg, "target", writer=True, create=options.allow_create, retry=runner.startup)
         declared = regime.target
         writer = DbiWriter(target, DbiTables(cfg.kls or declared.kls, declared.columns))
-        prepare_target(cfg, writer, target, options.allow_create, options.drop)
-        readers = [SourceReader(source, src, cfg, cfg.get("batch", 1000)) for src in regime.sources]
+        runner.startup("target", prepare_target, cfg, writer, target, options.allow_create, options.drop)
         for reader in readers:
             reader.guard = lambda fn, *args: runner.retry("source", fn, *args)
         runner.record_metrics_in(target)

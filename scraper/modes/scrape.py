@@ -58,7 +58,7 @@ class Engine:
         self.writer, self.readers = section.writer, section.readers
         self.summary = Summary(cfg.section)
         self.aggregators = self._aggregators()
-        self.svs = self._resume_all()
+        self.svs = runner.startup("target", self._resume_all)
         self._pending: list[tuple[Context, datetime, datetime, list]] = []  # propagations not yet committed
         self._pending_since = 0.0
         # per reader: its bookmark at its last propagation; with its skipped count, at the last commit
@@ -85,9 +85,10 @@ class Engine:
         """One aggregate query per source when `aggregate` is configured (§6); None otherwise."""
         if not self.cfg.aggregate:
             return [None] * len(self.readers)
-        ensure_sqlite_math(self.source_engine)
-        self._not_null = not_null_columns(self.target_engine, self.writer.t.kls)
-        return [Aggregator(self.source_engine, r.query, r.dt, self.cfg) for r in self.readers]
+        startup = self.runner.startup
+        startup("source", ensure_sqlite_math, self.source_engine)
+        self._not_null = startup("target", not_null_columns, self.target_engine, self.writer.t.kls)
+        return [startup("source", Aggregator, self.source_engine, r.query, r.dt, self.cfg) for r in self.readers]
 
     def _context(self, src: Source) -> Context:
         return self.section.context(src)

@@ -1,20 +1,23 @@
-"""Database outages during a run: retry with capped exponential backoff; permission errors end the run.
+"""Outage or mistake, decided once: what a failed database call means, and retrying the outages.
 
-A scraper runs unattended for months, so a MariaDB restart or a network blip must not kill it (nor make
-supervisord restart-loop it): the failed operation is retried until the database is back. What an
-operator must fix instead — a user without INSERT, a wrong password — is not an outage: retrying would
-hide it, so it becomes a one-line OperatorError (exit 2).
+A scraper runs unattended for months, so a MariaDB restart, a network blip, a target switched to
+read-only for maintenance or a full disk must not end it (nor make supervisord restart-loop it): the
+failed operation is retried with capped backoff until the database is back — at start-up as mid-run,
+because after a reboot the database often comes up after the scraper. What an operator must fix
+instead — a wrong password, an unknown database or host, a user without CREATE or INSERT, a file that
+is not a database — would never heal by waiting: it becomes a one-line OperatorError (exit 2).
+
+`classify()` is the only place that tells the two apart (docs/operations.md has the table). It takes
+SQLAlchemy's DBAPIError as well as a raw DBAPI error (PyMySQL, sqlite3) from code that talks to a
+DBAPI connection directly (db.PreparedQuery, the skip search).
 
 Only one log line per state change (down / back up) is written, never one per retry, so a night-long
 outage leaves two lines in the log rather than thousands.
-
-At start-up an unreachable database is still an operator mistake (exit 2, see db.connect): in practice it
-is a typo in the URL or ~/.my.cnf, and supervisord must not restart-loop on it. Once a run has connected,
-the same symptom means an outage and is retried.
 """
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -27,20 +30,53 @@ from scraper.errors import OperatorError
 
 log = logging.getLogger("scraper.outage")
 T = TypeVar("T")
+OUTAGE, MISTAKE, OTHER = "outage", "mistake", "other"
 
 # MySQL/MariaDB client and server error codes.
-PERMISSION_CODES = {1044, 1045, 1142, 1143, 1227, 1370}  # access denied: db, login, table, column, privilege
-TRANSIENT_CODES = {
+MISTAKE_CODES = {
+    1044, 1045, 1698,  # access denied: to the database, wrong password, unix_socket login refused
+    1142, 1143, 1227, 1370,  # missing privilege: table (CREATE, INSERT, ...), column, SUPER, routine
+    1049,  # unknown database
+    2005,  # unknown MySQL server host
+}
+OUTAGE_CODES = {
     1040,  # too many connections
     1053,  # server shutdown in progress
     1205,  # lock wait timeout
     1213,  # deadlock: InnoDB rolled the transaction back, redo it
+    1290, 1836, 1792,  # --read-only / read-only mode / read-only transaction (maintenance, failover)
+    1021, 1114, 1030, 3,  # disk full, table full, storage engine error (I/O), error writing file
+    1927,  # connection was killed
     2002, 2003,  # cannot connect (socket / TCP)
     2006, 2013,  # server has gone away / lost connection during query
     2055,  # lost connection at reading initial communication packet
 }
-SQLITE_TRANSIENT = ("database is locked", "disk i/o error", "unable to open database file")
-SQLITE_PERMISSION = ("readonly database", "attempt to write a readonly")
+# sqlite3 errors by name (Python >= 3.11 sets sqlite_errorname), with the message as fallback.
+SQLITE_OUTAGE = {"SQLITE_BUSY": "database is locked", "SQLITE_LOCKED": "database table is locked",
+                 "SQLITE_IOERR": "disk i/o error", "SQLITE_FULL": "database or disk is full",
+                 "SQLITE_CANTOPEN": "unable to open database file"}
+# A read-only SQLite file does not become writable by waiting: its permissions are SQLite's privileges.
+SQLITE_MISTAKE = {"SQLITE_READONLY": "readonly database", "SQLITE_NOTADB": "file is not a database",
+                  "SQLITE_CORRUPT": "database disk image is malformed", "SQLITE_PERM": "access permission denied",
+                  "SQLITE_AUTH": "authorization denied"}
+
+
+def _raw_errors() -> tuple[type[BaseException], ...]:
+    """The DBAPI modules' own base exceptions, for code that bypasses SQLAlchemy's wrapping."""
+    found: list[type[BaseException]] = []
+    import sqlite3
+
+    found.append(sqlite3.Error)
+    for module, name in (("pymysql", "err"), ("psycopg", None)):
+        try:
+            mod = __import__(module)
+            found.append((getattr(mod, name) if name else mod).Error)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
+DB_ERRORS: tuple[type[BaseException], ...] = (DBAPIError, *_raw_errors())
 
 
 def error_code(exc: BaseException) -> int | None:
@@ -50,30 +86,47 @@ def error_code(exc: BaseException) -> int | None:
 
 
 def reason(exc: BaseException) -> str:
-    return str(getattr(exc, "orig", exc)).splitlines()[0] if str(getattr(exc, "orig", exc)) else type(exc).__name__
+    text = str(getattr(exc, "orig", exc))
+    return text.splitlines()[0] if text else type(getattr(exc, "orig", exc)).__name__
+
+
+def _unresolvable(orig: BaseException) -> bool:
+    """2003 is both 'refused' (an outage) and 'no such host name' (a typo): tell them apart."""
+    cause = getattr(orig, "original_exception", None)
+    if isinstance(cause, socket.gaierror):
+        return cause.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME))
+    return "Name or service not known" in str(orig)
 
 
 def classify(exc: BaseException) -> str:
-    """'permission', 'transient' or 'other' (a bug or schema problem: not retried, not hidden)."""
-    if not isinstance(exc, DBAPIError):
-        return "other"
+    """OUTAGE (wait and retry), MISTAKE (one line, exit 2) or OTHER (a bug or schema problem: raised)."""
+    if not isinstance(exc, DB_ERRORS):
+        return OTHER
+    orig = getattr(exc, "orig", exc)
     code = error_code(exc)
-    if code in PERMISSION_CODES:
-        return "permission"
-    if code in TRANSIENT_CODES or exc.connection_invalidated:
-        return "transient"
+    if code == 2003 and _unresolvable(orig):
+        return MISTAKE
+    if code in MISTAKE_CODES:
+        return MISTAKE
+    if code in OUTAGE_CODES or getattr(exc, "connection_invalidated", False):
+        return OUTAGE
+    name = getattr(orig, "sqlite_errorname", "") or ""
+    base = "_".join(name.split("_")[:2])  # SQLITE_READONLY_DBMOVED -> SQLITE_READONLY
     text = reason(exc).lower()
-    if any(s in text for s in SQLITE_PERMISSION):
-        return "permission"
-    if any(s in text for s in SQLITE_TRANSIENT):
-        return "transient"
-    if code is None and type(getattr(exc, "orig", None)).__name__ == "InterfaceError":
-        return "transient"  # PyMySQL's InterfaceError(0, '') after the socket died under it
-    return "other"
+    if base in SQLITE_MISTAKE or any(s in text for s in SQLITE_MISTAKE.values()):
+        return MISTAKE
+    if base in SQLITE_OUTAGE or any(s in text for s in SQLITE_OUTAGE.values()):
+        return OUTAGE
+    kind = type(orig).__name__
+    if code in (None, 0) and kind == "InterfaceError":
+        return OUTAGE  # PyMySQL's InterfaceError(0, '') after the socket died under it
+    if kind == "OperationalError" and type(orig).__module__.startswith("psycopg"):
+        return OUTAGE  # psycopg: connection refused / terminated (credentials are caught by the probe)
+    return OTHER
 
 
 class Stopped(Exception):
-    """Shutdown requested while waiting for a database to come back: nothing more to do."""
+    """Shutdown requested while a database was down or a statement was cancelled: nothing more to do."""
 
 
 @dataclass
@@ -95,6 +148,7 @@ class Retrier:
         self.backoff = Backoff(max(cfg.backoff_cap.total_seconds(), 0.01))
         self.errors = 0
         self._down: dict[str, float] = {}
+        self._lock = threading.Lock()  # the skip search counts on a thread of its own
 
     def call(self, which: str, fn: Callable[..., T], *args, recovered: Callable[[], bool] | None = None,
              **kwargs) -> T | None:
@@ -102,25 +156,24 @@ class Retrier:
 
         `recovered()` is asked before a retry: a COMMIT whose acknowledgement was lost may have been
         applied, and then redoing the write would duplicate it; if it says so, None is returned.
-        Raises Stopped when a shutdown is requested while the database is down.
+        Raises Stopped when a shutdown is requested while the database is down (or once the stop
+        cancelled the statement), the OperatorError of a mistake, and anything else unchanged.
         """
         attempt = 0
         while True:
             try:
                 result = fn(*args, **kwargs)
-            except DBAPIError as exc:
+            except DB_ERRORS as exc:
+                if self.stop.is_set():
+                    raise Stopped(f"{which}: {reason(exc)} while stopping") from None
                 kind = classify(exc)
-                if kind == "permission":
-                    raise self.cfg.error(which, f"permission denied: {reason(exc)}") from None
-                if kind != "transient":
+                if kind == MISTAKE:
+                    raise self.cfg.error(which, mistake(exc)) from None
+                if kind != OUTAGE:
                     raise
-                self.errors += 1
-                if which not in self._down:
-                    self._down[which] = time.monotonic()
-                    log.warning("%s DB down: %s; retrying with backoff up to %gs", which, reason(exc),
-                                self.backoff.cap)
+                self._failed(which, exc)
                 if self.stop.wait(self.backoff.delay(attempt)):
-                    raise Stopped(f"{which} DB down at shutdown")
+                    raise Stopped(f"{which} DB down at shutdown") from None
                 attempt += 1
                 if recovered is not None and self._try(which, recovered):
                     self._up(which, attempt)
@@ -130,17 +183,27 @@ class Retrier:
                 self._up(which, attempt)
             return result
 
+    def _failed(self, which: str, exc: BaseException) -> None:
+        with self._lock:
+            self.errors += 1
+            if which in self._down:
+                return
+            self._down[which] = time.monotonic()
+        log.warning("%s DB down: %s; retrying with backoff up to %gs", which, reason(exc), self.backoff.cap)
+
     def _try(self, which: str, probe: Callable[[], bool]) -> bool:
         try:
             return probe()
-        except DBAPIError as exc:
-            if classify(exc) != "transient":
+        except DB_ERRORS as exc:
+            if classify(exc) != OUTAGE:
                 raise
-            self.errors += 1
+            with self._lock:
+                self.errors += 1
             return False
 
     def _up(self, which: str, attempts: int) -> None:
-        since = self._down.pop(which, None)  # the counting thread (skipping.py) may have said so already
+        with self._lock:
+            since = self._down.pop(which, None)  # the counting thread (skipping.py) may have said so already
         if since is None:
             return
         down_for = time.monotonic() - since
@@ -151,17 +214,26 @@ class Retrier:
         return bool(self._down)
 
 
+def mistake(exc: BaseException) -> str:
+    """The one-line message of a mistake: what the database said, and what to do about it."""
+    code, text = error_code(exc), reason(exc)
+    if code in (1142, 1143, 1227, 1370, 1044) or "readonly database" in text.lower():
+        return f"permission denied: {text}"
+    return text
+
+
 def checked(cfg: Settings, which: str, fn: Callable[..., T], *args, **kwargs) -> T:
-    """Start-up operations: a permission problem becomes one line naming the key instead of a traceback."""
+    """A call outside any run loop (scr.py status): a mistake or an outage is one line naming the key."""
     try:
         return fn(*args, **kwargs)
-    except DBAPIError as exc:
+    except DB_ERRORS as exc:
         kind = classify(exc)
-        if kind == "permission":
-            raise cfg.error(which, f"permission denied: {reason(exc)}") from None
-        if kind == "transient":
-            raise cfg.error(which, f"database unreachable at start-up: {reason(exc)}") from None
+        if kind == MISTAKE:
+            raise cfg.error(which, mistake(exc)) from None
+        if kind == OUTAGE:
+            raise cfg.error(which, f"database unreachable: {reason(exc)}") from None
         raise
 
 
-__all__ = ["Backoff", "Retrier", "Stopped", "checked", "classify", "OperatorError"]
+__all__ = ["Backoff", "Retrier", "Stopped", "checked", "classify", "mistake", "OperatorError", "DB_ERRORS",
+           "OUTAGE", "MISTAKE", "OTHER"]

@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from scraper.config import Settings
 from scraper.runtime.metrics import MetricsWriter
 from scraper.runtime.progress import Progress
-from scraper.runtime.retry import Retrier, Stopped, checked, classify, reason
+from scraper.runtime.retry import MISTAKE, OUTAGE, Retrier, Stopped, classify, reason
 
 log = logging.getLogger("scraper.runner")
 T = TypeVar("T")
@@ -85,8 +85,9 @@ class Runner:
         return self.retrier.call(which, fn, *args, recovered=recovered, **kwargs)
 
     def startup(self, which: str, fn: Callable[..., T], *args, **kwargs) -> T:
-        """A start-up step (DDL, reflection): a permission problem is one line naming the key."""
-        return checked(self.cfg, which, fn, *args, **kwargs)
+        """A start-up step (connect, DDL, reflection): an outage is waited out like mid-run (a scraper
+        started before its database still runs), a mistake is one line naming the key."""
+        return self.retrier.call(which, fn, *args, **kwargs)  # type: ignore[return-value]
 
     @property
     def stopped(self) -> bool:
@@ -162,10 +163,10 @@ class Runner:
                 self._metrics_down = False
         except DBAPIError as exc:
             kind = classify(exc)
-            if kind == "permission":
+            if kind == MISTAKE:
                 raise self.cfg.error("metrics", f"permission denied writing {self.metrics.table.name}: "
                                      f"{reason(exc)} (grant INSERT or set metrics = False)") from None
-            if kind != "transient":
+            if kind != OUTAGE:
                 raise
             self.retrier.errors += 1
             self.metrics.postpone()

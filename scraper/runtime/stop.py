@@ -7,18 +7,29 @@ The stop request is a `threading.Event` so the engine, the faker and the outage 
 `stop.is_set()` / `stop.wait(t)`. This subclass also notices the sentinel: `is_set()` looks at the file
 system at most every POLL seconds (a catch-up samples tens of thousands of entries per second), and
 `wait()` sleeps in slices of POLL so a long tuned sleep still ends promptly.
+
+A stop must not wait for a statement either (a SLEEP() in an aggregate_filter, a lock wait, a scan of
+hours): `watch()` starts a thread that notices a signal the moment it arrives (through the wakeup fd
+of Python's signal module: the main thread may be inside a C call that does not return) and the
+sentinel, and GRACE seconds after a stop was requested cancels whatever statement still runs
+(db/cancel.py), again every second until the process has ended.
 """
 from __future__ import annotations
 
 import logging
+import os
+import select
+import signal
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from scraper.config import Settings
 
 log = logging.getLogger("scraper")
 POLL = 0.25  # seconds
+GRACE = 2.0  # seconds a stopping run may finish its statement (a commit, say) before it is cancelled
 
 
 def sentinel_path(cfg: Settings) -> Path | None:
@@ -36,6 +47,7 @@ class StopRequest(threading.Event):
         self.sentinel = sentinel
         self.reason: str | None = None
         self._checked = 0.0
+        self._check_lock = threading.Lock()
 
     def request(self, reason: str) -> None:
         if not super().is_set():
@@ -48,9 +60,11 @@ class StopRequest(threading.Event):
             return True
         if self.sentinel is not None:
             now = time.monotonic()
-            if now - self._checked >= POLL:
+            if now - self._checked >= POLL and self._check_lock.acquire(blocking=False):
                 self._checked = now
-                if self.sentinel.exists():
+                found = self.sentinel.exists()
+                self._check_lock.release()
+                if found:
                     # Consumed, so that the next start (after an upgrade, say) runs normally.
                     self.sentinel.unlink(missing_ok=True)
                     self.request(f"found sentinel {self.sentinel}")
@@ -65,3 +79,31 @@ class StopRequest(threading.Event):
                 return False
             super().wait(left)
         return True
+
+    def watch(self, cancel: Callable[[], int], signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) -> None:
+        """From the main thread, after the Python handlers for `signals` are installed: notice them (and
+        the sentinel) on a thread of its own and `cancel()` statements once GRACE has passed."""
+        read, write = os.pipe()
+        os.set_blocking(write, False)
+        signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+        thread = threading.Thread(target=self._watch, args=(read, set(signals), cancel),
+                                  name="scraper-stop", daemon=True)
+        thread.start()
+
+    def _watch(self, fd: int, signals: set[int], cancel: Callable[[], int]) -> None:
+        since: float | None = None
+        cancelled = 0.0
+        while True:
+            ready, _, _ = select.select([fd], [], [], POLL)
+            if ready:
+                for signum in os.read(fd, 64):
+                    if signum in signals:
+                        self.request(f"received {signal.Signals(signum).name}")
+            if not self.is_set():
+                continue
+            now = time.monotonic()
+            since = since if since is not None else now
+            if now - since >= GRACE and now - cancelled >= 1.0:
+                cancelled = now
+                if cancel():
+                    log.info("cancelled the statement(s) still running %.0fs after the stop request", now - since)

@@ -71,7 +71,6 @@ def write_programs(cfg_path: str, section: str, dest: str) -> list[Path]:
     program that will exit 2 at start."""
     names = config.sections(cfg_path) if section == "ALL" else [section]
     logdir = Path(cfg_path).resolve().parent / "var" / "log"
-    logdir.mkdir(parents=True, exist_ok=True)
     out = Path(dest)
     if section == "ALL" or out.is_dir():
         out.mkdir(parents=True, exist_ok=True)
@@ -79,6 +78,7 @@ def write_programs(cfg_path: str, section: str, dest: str) -> list[Path]:
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
         paths = [out]
+    logdir.mkdir(parents=True, exist_ok=True)  # only once `dest` has proven writable: a typo leaves nothing
     for name, path in zip(names, paths):
         path.write_text(program_ini(cfg_path, name, logdir))
     return paths

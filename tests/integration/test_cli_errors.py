@@ -121,13 +121,6 @@ def test_unimportable_regime(cfgfile, tmp_path, regime, words):
     assert_names(line, cfg, "s", "regime", *words)
 
 
-def test_unreachable_mariadb_socket(cfgfile, tmp_path):
-    url = f"mysql+pymysql://scraper@localhost/dcs?unix_socket={tmp_path}/no/such/mysqld.sock"
-    cfg = cfgfile(section("s", source=url))
-    line = one_line_error(scr("--cfg", str(cfg), "-s", "s", "--catchup", cwd=tmp_path))
-    assert_names(line, cfg, "s", "source", "cannot connect to mysql+pymysql://scraper@localhost/dcs")
-
-
 @pytest.mark.parametrize("key", ["source", "target"])
 def test_sqlite_file_in_a_missing_directory(cfgfile, tmp_path, key):
     cfg = cfgfile(section("s", **{key: "sqlite:///no/such/dir/dcs.db"}))

@@ -104,14 +104,3 @@ def test_target_user_without_insert_is_an_operator_error_not_an_outage(mariadb_d
     assert len(err) == 1
     assert err[0].startswith(f"{path} [scraper] target: permission denied:")
     assert "command denied to user 'reader'" in err[0]
-
-
-def test_wrong_password_at_start_is_exit_2_naming_the_key(mariadb_dbs, capsys):
-    dbs = mariadb_dbs
-    src = dbs.engine("source")
-    insert(src, create_adtemp(src), rows_changing_every(5, 1))
-    dbs.target_url = dbs.target_url.replace("root@", "root:wrong@")
-    path = dbs.write_cfg({"scraper": REGIME})
-    assert cli.main(["--cfg", str(path), "-s", "scraper", "--catchup"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "[scraper] target: " in err[0] and "Access denied" in err[0]

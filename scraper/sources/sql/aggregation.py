@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import Label
 
 from scraper.config import Settings
+from scraper.runtime.retry import OTHER, classify
 
 _COMMON = ("avg", "min", "max", "sum", "count", "std", "stddev", "stddev_pop", "stddev_samp",
            "variance", "var_pop", "var_samp")
@@ -165,6 +166,8 @@ class Aggregator:
                 # date_time IS NULL: an empty, indexed window (sa.false() would let SQLAlchemy drop the filter)
                 conn.execute(self.stmt.where(self.dt.is_(None))).first()
         except DBAPIError as exc:
+            if classify(exc) != OTHER:
+                raise  # an outage (or a stop cancelling the statement) for the runner's retrier
             reason = str(getattr(exc, "orig", exc)).splitlines()[0]
             key = "aggregate_filter" if self.cfg.aggregate_filter else "aggregate"
             raise self.cfg.error(key, f"the aggregate query fails on the source: {reason}") from None

@@ -1,0 +1,86 @@
+"""Cancelling the statements a stopping process waits on, so that a stop never waits for a query.
+
+A SIGTERM or the sentinel is noticed between two rounds; a statement that runs for minutes (an
+`aggregate_filter` calling SLEEP(), a lock wait, a huge scan) would hold the stop back until it ends.
+So every statement is registered while it runs (SQLAlchemy's cursor events for pooled connections,
+`running()` for db.PreparedQuery's own), and `cancel_all()` interrupts whatever is registered the way
+each backend allows from another thread: SQLite `interrupt()`, MariaDB/MySQL `KILL QUERY <thread id>`
+from a fresh connection, PostgreSQL `cancel()`. The statement then fails, its transaction is rolled
+back (whole or absent, as after SIGKILL) and the run ends through the retrier's Stopped.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+log = logging.getLogger("scraper.stop")
+_lock = threading.Lock()
+_running: dict[int, tuple[Engine, Any]] = {}  # thread ident -> (engine, DBAPI connection executing now)
+
+
+def track(engine: Engine) -> None:
+    """Register every statement `engine` runs while it runs."""
+    if event.contains(engine, "before_cursor_execute", _before):
+        return
+    event.listen(engine, "before_cursor_execute", _before)
+    event.listen(engine, "after_cursor_execute", _after)
+    event.listen(engine, "handle_error", _error)
+
+
+def _before(conn, _cursor, _statement, _parameters, _context, _executemany) -> None:
+    with _lock:
+        _running[threading.get_ident()] = (conn.engine, conn.connection.dbapi_connection)
+
+
+def _after(*_args) -> None:
+    with _lock:
+        _running.pop(threading.get_ident(), None)
+
+
+def _error(_context) -> None:
+    _after()
+
+
+@contextmanager
+def running(engine: Engine, dbapi_connection: Any) -> Iterator[None]:
+    """For statements run on a bare DBAPI connection (db.PreparedQuery)."""
+    with _lock:
+        _running[threading.get_ident()] = (engine, dbapi_connection)
+    try:
+        yield
+    finally:
+        _after()
+
+
+def cancel_all() -> int:
+    """Interrupt every statement running now (from any thread); returns how many were asked to stop."""
+    with _lock:
+        targets = list(_running.values())
+    for engine, dbapi_connection in targets:
+        try:
+            _cancel(engine, dbapi_connection)
+        except Exception as exc:  # the server may be down: then there is nothing to wait for anyway
+            log.debug("could not cancel a statement on %s: %s", engine.url.get_backend_name(), exc)
+    return len(targets)
+
+
+def _cancel(engine: Engine, dbapi_connection: Any) -> None:
+    name = engine.dialect.name
+    if name == "sqlite":
+        dbapi_connection.interrupt()
+    elif name in ("mysql", "mariadb"):
+        cargs, cparams = engine.dialect.create_connect_args(engine.url)
+        cparams["connect_timeout"] = 2
+        killer = engine.dialect.loaded_dbapi.connect(*cargs, **cparams)
+        try:
+            with killer.cursor() as cur:
+                cur.execute(f"KILL QUERY {int(dbapi_connection.thread_id())}")
+        finally:
+            killer.close()
+    elif hasattr(dbapi_connection, "cancel"):
+        dbapi_connection.cancel()  # psycopg
