@@ -132,12 +132,11 @@ VIEWS: dict[str, Callable[[Settings, type[Regime]], View]] = {"scraper": DbiView
 
 def view(cfg: Settings) -> View:
     """The view of a section's target, or one line saying why this mode has none."""
-    regime = load_regime(cfg)
     make = VIEWS.get(cfg.mode) or _module_view(cfg.mode)
-    if make is None:
+    if make is None:  # before loading the regime: a decimator's declares no target at all
         raise cfg.error("mode", f"mode {cfg.mode} writes no validity records: nothing to show "
                         f"(use a {' or '.join(VIEWS)} section)")
-    return make(cfg, regime)
+    return make(cfg, load_regime(cfg))
 
 
 def _module_view(mode: str) -> Callable[[Settings, type[Regime]], View] | None:

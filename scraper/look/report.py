@@ -202,10 +202,10 @@ def held_index(starts: list[datetime], ends: list[datetime], times: np.ndarray) 
 
 def report(cfg: Settings, window: Window, variants: list[Settings]) -> Report:
     """Replay `variants` (and the configured settings `cfg`, marked) over the window's source entries."""
-    regime = load_regime(cfg)
     if cfg.mode != "scraper":
         raise cfg.error("mode", f"report replays the threshold/maxage rules of mode scraper; mode {cfg.mode} "
                         "has none to vary")
+    regime = load_regime(cfg)
     clock = Clock(cfg.source_tz)
     start, end = clock.to_local(window.start), clock.to_local(window.end)
     if window.start == window.end:

@@ -346,6 +346,24 @@ def test_bad_input_is_one_line_and_exit_2(scraped, args, section, key, words):
     assert not (scraped.parent / "x.png").exists()
 
 
+@pytest.mark.parametrize("verb,section,mode", [("show", "adtemp_bridge", "bridge"),
+                                               ("plot", "cbpm3_decimator", "decimator"),
+                                               ("report", "adtemp_bridge", "bridge"),
+                                               ("report", "adlid_averager", "averager")])
+def test_sections_of_modes_without_records_to_look_at_are_one_line(verb, section, mode, tmp_path):
+    """The shipped config's bridge and decimator sections (a decimator's regime declares no target):
+    named in one line before any database is opened."""
+    import shutil
+
+    from test_cli_errors import one_line_error, scr
+
+    shutil.copy(Path(__file__).resolve().parents[2] / "scraper.cfg", tmp_path / "scraper.cfg")
+    args = ["--at", "2011-02-01 06:00"] if verb == "show" else \
+        ["--from", "2011-02-01", "--to", "2011-02-02"] + (["--out", "x.png"] if verb == "plot" else [])
+    line = one_line_error(scr(verb, "-s", section, *args, cwd=tmp_path))
+    assert line.startswith(f"scraper.cfg [{section}] mode: ") and f"mode {mode}" in line, line
+
+
 def test_the_verb_comes_first(scraped):
     from test_cli_errors import one_line_error, scr
 
