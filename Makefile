@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 
-.PHONY: demo test install install-test mariadb bench bench-look clean
+.PHONY: demo test install install-test mariadb postgresql bench bench-look clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,9 +46,18 @@ mariadb:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server >/dev/null; \
 	else echo "mariadbd not found and not root: MariaDB tests will be skipped (or fail under CI=true)"; fi
 
-install-test: $(TSTAMP) mariadb
+## postgresql: the throwaway test server needs initdb/postgres; install them when missing and we are root
+postgresql:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing postgresql (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	else echo "initdb not found and not root: PostgreSQL tests will be skipped (or fail under CI=true)"; fi
 
-## test: install test needs (incl. mariadb-server) and run the whole suite, SQLite and MariaDB
+install-test: $(TSTAMP) mariadb postgresql
+
+## test: install test needs (incl. mariadb-server, postgresql) and run the whole suite on SQLite,
+## MariaDB and PostgreSQL
 test: install-test
 	$(BIN)/python -m pytest -q
 

@@ -1,5 +1,6 @@
-"""Fixtures: real SQLite files always; a throwaway MariaDB server (unix socket, temp datadir) when
-mariadbd is installed — skipped with a visible reason otherwise, a failure under CI=true."""
+"""Fixtures: real SQLite files always; throwaway MariaDB and PostgreSQL servers (unix socket, temp
+datadir) when their binaries are installed — skipped with a visible reason otherwise, a failure under
+CI=true."""
 from __future__ import annotations
 
 import itertools
@@ -16,7 +17,7 @@ from support import Databases  # noqa: E402
 
 import factories  # noqa: E402
 
-BACKENDS = ["sqlite", "mariadb"]
+BACKENDS = ["sqlite", "mariadb", "postgresql"]
 _dbnames = itertools.count()
 
 
@@ -33,11 +34,24 @@ def mariadb_server():
         yield server
 
 
+@pytest.fixture(scope="session")
+def postgresql_server():
+    from postgresql_server import PostgreSQLServer, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
+        pytest.skip(f"PostgreSQL not available: {reason}")
+    with PostgreSQLServer() as server:
+        yield server
+
+
 def _databases(backend: str, tmp_path: Path, request) -> Databases:
     if backend == "sqlite":
         return Databases(backend, tmp_path, f"sqlite:///{tmp_path / 'fake_dcs.db'}",
                          f"sqlite:///{tmp_path / 'tmp_offline_db.db'}")
-    server = request.getfixturevalue("mariadb_server")
+    server = request.getfixturevalue(f"{backend}_server")
     n = next(_dbnames)
     names = [f"fake_dcs_{n}", f"tmp_offline_db_{n}"]
     for name in names:

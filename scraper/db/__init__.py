@@ -1,4 +1,5 @@
-"""Connections, reflection and every dialect difference (SQLite vs MariaDB/MySQL) in one place.
+"""Connections and reflection; what differs between SQLite, MariaDB/MySQL and PostgreSQL is in
+dialects.py (one class per dialect).
 
 `source`/`target` are either a SQLAlchemy URL or the name of a `~/.my.cnf` section, so that passwords
 live only in the operator's my.cnf, never in scraper.cfg.
@@ -20,7 +21,7 @@ from typing import Any, Callable
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, NoSuchTableError
 
 from scraper.config import Settings
-from scraper.db import cancel
+from scraper.db import cancel, dialects
 
 # DATETIME(6) on MariaDB keeps sub-second DCS stamps (10 Hz monitors); SQLite stores ISO text anyway.
 DateTime = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
@@ -88,6 +89,9 @@ def resolve_url(cfg: Settings, key: str) -> URL:
         url = make_url(text)
     except ArgumentError:
         raise cfg.error(key, f'"{text}" is not a SQLAlchemy URL') from None
+    refused = dialects.impl(url.get_backend_name()).check_url(url)
+    if refused:
+        raise cfg.error(key, f"{show(url)} {refused}")
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         db = Path(url.database)
         if not db.is_absolute():
@@ -119,9 +123,10 @@ def locate(cfg: Settings, key: str, create: bool = False) -> URL:
 
 
 def connect(cfg: Settings, key: str, *, writer: bool = False, create: bool = False,
-            retry: Callable[..., Any] | None = None) -> Engine:
+            retry: Callable[..., Any] | None = None, readonly: bool = False) -> Engine:
     """An engine that has proven it can connect. `writer` engines take SQLite's write lock at BEGIN so
-    two writers serialize instead of failing on lock upgrade; `create` allows a new SQLite file.
+    two writers serialize instead of failing on lock upgrade; `create` allows a new SQLite file;
+    `readonly` (a scraper's source) opens SQLite read-only and leaves its journal mode alone.
 
     `retry(key, fn)` (a run's Runner.startup) waits out an outage at start-up — the database may come
     up after the scraper — and turns a mistake into one line; without it (scr.py status) either is
@@ -133,8 +138,10 @@ def connect(cfg: Settings, key: str, *, writer: bool = False, create: bool = Fal
         path = url.database
         if path and path != ":memory:" and not Path(path).exists():
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if readonly:
+            url = dialects.SQLiteImpl.readonly_url(url)
         engine = _create(cfg, key, url, connect_args={"timeout": SQLITE_BUSY_S})
-        _sqlite_setup(engine, writer)
+        _sqlite_setup(engine, writer, readonly)
         probe = "SELECT count(*) FROM sqlite_master"
     else:
         engine = _create(cfg, key, url, pool_pre_ping=True, pool_recycle=3600, isolation_level="READ COMMITTED")
@@ -198,12 +205,13 @@ def _create(cfg: Settings, key: str, url: URL, **kwargs: Any) -> Engine:
         raise cfg.error(key, f"cannot use {show(url)}: {exc}") from None
 
 
-def _sqlite_setup(engine: Engine, writer: bool) -> None:
+def _sqlite_setup(engine: Engine, writer: bool, readonly: bool = False) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # pragma: no cover - exercised through every SQLite test
         dbapi_conn.isolation_level = None  # let SQLAlchemy's BEGIN below own the transaction
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")  # readers (status, scraper) never block the writer
+        if not readonly:  # a source keeps whatever journal its writer chose
+            cur.execute("PRAGMA journal_mode=WAL")  # readers (status, scraper) never block the writer
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_S * 1000}")
         # WAL + NORMAL: a commit survives a killed process (SIGKILL restart invariance holds); only an OS
         # crash may lose the last commits, which a restart redoes since the target is the bookmark. FULL
@@ -221,6 +229,18 @@ def reflect(engine: Engine, name: str, cfg: Settings, key: str) -> sa.Table:
         return sa.Table(name, sa.MetaData(), autoload_with=engine)
     except NoSuchTableError:
         raise cfg.error(key, f'table "{name}" not found in {show(engine.url)}') from None
+
+
+def source_table(engine: Engine, name: str, cfg: Settings, key: str = "source") -> sa.Table:
+    """A source table whose `date_time` reads and compares exactly however the DCS spelled it
+    (dialects.py, timeforms.py): reflected, the column's form detected, reflected again with it."""
+    table = reflect(engine, name, cfg, key)
+    if "date_time" not in table.c:
+        return table
+    typ = dialects.impl(engine).time_type(engine, table, cfg)
+    if typ is None:
+        return table
+    return sa.Table(name, sa.MetaData(), sa.Column("date_time", typ), autoload_with=engine)
 
 
 def table_exists(engine: Engine, name: str) -> bool:
@@ -257,8 +277,8 @@ class PreparedQuery:
         # dialect_impl: a generic type's processors are its dialect implementation's (SQLite DATETIME text)
         self._binds = {compiled.bind_names[bp]: bp.type.dialect_impl(dialect).bind_processor(dialect)
                        for bp in compiled.binds.values()}
-        self._results = [col.type.dialect_impl(dialect).result_processor(dialect, None)
-                         for col in stmt.selected_columns]
+        self._types = [col.type.dialect_impl(dialect) for col in stmt.selected_columns]
+        self._results: list | None = None  # from the first result's type codes (PostgreSQL's numerics need them)
         self._conn = None
 
     def _connection(self):
@@ -282,7 +302,7 @@ class PreparedQuery:
     def execute(self, params: dict) -> list[tuple]:
         """Rows as tuples of Python values (each column's result processor applied)."""
         rows = self.execute_raw(params)
-        procs = self._results
+        procs = self._results or []
         if not any(procs):
             return rows
         return [tuple(p(v) if p is not None else v for p, v in zip(procs, row)) for row in rows]
@@ -291,7 +311,7 @@ class PreparedQuery:
     def processors(self) -> list[tuple[int, Any]]:
         """(column index, result processor) of the columns execute_raw() leaves as the driver gave them
         (SQLite DATETIME text): for a caller that converts rows its own, cheaper, way."""
-        return [(k, p) for k, p in enumerate(self._results) if p is not None]
+        return [(k, p) for k, p in enumerate(self._results or []) if p is not None]
 
     def execute_raw(self, params: dict) -> list[tuple]:
         """Rows as the DBAPI returns them. A kept connection found dead (the server restarted since the

@@ -1,20 +1,62 @@
-"""What differs between the SQL backends, one class per dialect, found by name (as alembic's DefaultImpl).
+"""Every difference between SQLite, MariaDB/MySQL and PostgreSQL, one class per dialect, found by name.
 
-Only what the SQL source's capabilities (reading, the skip search, change rules) need to know; each
-attribute says why it differs. `for_engine(engine)` returns the instance for an engine's dialect.
+Like alembic's `DefaultImpl`: a class declares `__dialect__` and `impl(engine)` finds it, so code
+elsewhere asks "how does this database spell X" instead of testing dialect names. What differs:
+
+* connecting: SQLite sources are opened read-only (`mode=ro`, readonly_url) and never switched to WAL
+  (db.connect); PostgreSQL refuses a password in scraper.cfg;
+* autocommit on a raw DBAPI connection (PreparedQuery);
+* index hints (InnoDB only; PostgreSQL and SQLite choose on their own), compound-statement syntax,
+  and whether the skip search may chain in one recursive statement;
+* float precision of change rules in SQL (`float_slack`);
+* aggregate functions and their population-statistics meaning;
+* bin arithmetic: epoch seconds of a naive time, integer division, greatest;
+* how a source's `date_time` column is spelled (timeforms.py), detected once at start-up.
 """
 from __future__ import annotations
 
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import quote
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.dialects import mysql, postgresql
+from sqlalchemy.engine import URL, Engine
+
+from scraper.db import timeforms
+
+_UTC = ("UTC", "Etc/UTC", "Zulu", "Etc/Zulu", "GMT", "Etc/GMT")
+_COMMON = ("avg", "min", "max", "sum", "count", "std", "stddev", "stddev_pop", "stddev_samp",
+           "variance", "var_pop", "var_samp")
+_POP_STD = ("std", "stddev", "stddev_pop")
+_POP_VAR = ("variance", "var_pop")
+_SAMPLE = 40  # rows looked at to tell a time column's form: the first and last by id, earliest, latest
+
+_REGISTRY: dict[str, type["DefaultImpl"]] = {}
 
 
-class Dialect:
-    """The defaults: what a database with a cost-based planner and single-precision FLOAT needs."""
+def _hint(stmt: sa.Select, table: sa.Table, text: str) -> sa.Select:
+    # per dialect name: a hint without one would be rendered by every dialect, PostgreSQL's too
+    return stmt.with_hint(table, text, "mysql").with_hint(table, text, "mariadb")
 
+
+def impl(engine_or_name: Engine | str) -> "DefaultImpl":
+    """The implementation for an engine (or a SQLAlchemy dialect name); DefaultImpl when unknown."""
+    name = engine_or_name if isinstance(engine_or_name, str) else engine_or_name.dialect.name
+    return _REGISTRY.get(name, DefaultImpl)()
+
+
+def for_engine(engine: Engine) -> "DefaultImpl":
+    return impl(engine)
+
+
+class DefaultImpl:
+    """What every SQL database does alike; subclasses override where theirs differs. The defaults: a
+    database with a cost-based planner and single-precision FLOAT."""
+
+    __dialect__: ClassVar[tuple[str, ...] | str] = "default"
     name: ClassVar[str] = "default"
+    functions: ClassVar[tuple[str, ...]] = _COMMON
     # Relative slack of Moved() in SQL: the database computes with a FLOAT/REAL column's exact
     # single-precision value, while Python receives it rounded to ~7 digits; 1e-6 covers that many times.
     float_slack: ClassVar[float] = 1e-6
@@ -22,6 +64,22 @@ class Dialect:
     # well. MariaDB planned the correlated recursion badly (~20 ms a step), so the default is no.
     chained_search: ClassVar[bool] = False
 
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        names = (cls.__dialect__,) if isinstance(cls.__dialect__, str) else cls.__dialect__
+        for name in names:
+            _REGISTRY[name] = cls
+
+    # --- connecting -------------------------------------------------------------------------------
+    def check_url(self, url: URL) -> str | None:
+        """Why this URL must not be used (a password in scraper.cfg, say), or None."""
+        return None
+
+    def autocommit(self, dbapi_conn: Any) -> None:
+        """Make a raw DBAPI connection commit each statement (a lone SELECT needs no transaction)."""
+        dbapi_conn.autocommit = True
+
+    # --- statements -------------------------------------------------------------------------------
     def walk_table(self, stmt: sa.Select, table: sa.Table) -> sa.Select:
         """Hint a search over the table's own (id) order."""
         return stmt
@@ -34,9 +92,40 @@ class Dialect:
         """A UNION ALL branch carrying its own ORDER BY/LIMIT."""
         return stmt
 
+    def aggregate(self, fn: str, x: sa.ColumnElement) -> sa.ColumnElement:
+        """`fn(x)`; std/stddev/variance are POPULATION statistics on every backend (MariaDB's meaning)."""
+        return getattr(sa.func, fn)(x)
 
-class SQLite(Dialect):
-    name = "sqlite"
+    def epoch_seconds(self, dt: sa.ColumnElement) -> sa.ColumnElement:
+        """Whole seconds since 1970-01-01 of a naive time, read as if UTC (bins.py shifts by the zone)."""
+        raise NotImplementedError(f"epoch_seconds on {type(self).__name__}")
+
+    def int_div(self, a: sa.ColumnElement, b: sa.ColumnElement) -> sa.ColumnElement:
+        return a // b
+
+    def greatest(self, a: sa.ColumnElement, b: sa.ColumnElement) -> sa.ColumnElement:
+        return sa.func.greatest(a, b)
+
+    # --- the source's time column -----------------------------------------------------------------
+    def time_type(self, engine: Engine, table: sa.Table, cfg: Any) -> sa.types.TypeEngine | None:
+        """The type that reads and compares `table.c.date_time` exactly (None: the reflected one does).
+        Raises cfg.error("source", ...) for a column that holds no time."""
+        return None
+
+
+def _where(cfg: Any, table: sa.Table) -> str:
+    return str(cfg.error("source", f'table "{table.name}" column date_time'))
+
+
+def _need_utc(cfg: Any, table: sa.Table, what: str) -> None:
+    if cfg.source_tz not in _UTC:
+        raise cfg.error("source_tz", f'is {cfg.source_tz}, but table "{table.name}" stores date_time as {what}, '
+                                     "which are UTC: set source_tz = UTC for this section")
+
+
+class SQLiteImpl(DefaultImpl):
+    __dialect__ = name = "sqlite"
+    functions = _COMMON + ("total",)
     float_slack = 0.0  # REAL is the double Python receives: SQL and Python compute the same numbers
     chained_search = True  # a recursive CTE step is an index seek: every propagation point in one statement
 
@@ -44,20 +133,145 @@ class SQLite(Dialect):
         # SQLite takes ORDER BY/LIMIT only on a whole compound: wrap the branch
         return sa.select(*stmt.subquery().c) if stmt._limit_clause is not None else stmt
 
+    @staticmethod
+    def readonly_url(url: URL) -> URL:
+        """A scraper never changes its source: mode=ro also reads a file in a read-only directory."""
+        path = url.database
+        if not path or path == ":memory:" or path.startswith("file:"):
+            return url
+        return url.set(database=f"file:{quote(str(Path(path)))}", query={**url.query, "mode": "ro", "uri": "true"})
 
-class MariaDB(Dialect):
+    def autocommit(self, dbapi_conn: Any) -> None:
+        pass  # isolation_level = None (create_engine): every statement outside BEGIN commits itself
+
+    def aggregate(self, fn: str, x: sa.ColumnElement) -> sa.ColumnElement:
+        if fn not in _POP_STD + _POP_VAR + ("stddev_samp", "var_samp"):
+            return getattr(sa.func, fn)(x)
+        # SQLite has no such aggregate: written as sqrt(avg(x*x) - avg(x)^2), within ~1e-7 of pstdev
+        mean = sa.func.avg(x)
+        # max(v, 0): rounding may make a zero variance slightly negative; max() of NULL stays NULL.
+        var_pop = sa.func.max(sa.func.avg(x * x) - mean * mean, 0)
+        if fn in _POP_VAR:
+            return var_pop
+        if fn in _POP_STD:
+            return sa.func.sqrt(var_pop)
+        n = sa.func.count(x)
+        var_samp = var_pop * n / sa.func.nullif(n - 1, 0)
+        return var_samp if fn == "var_samp" else sa.func.sqrt(var_samp)
+
+    def epoch_seconds(self, dt: sa.ColumnElement) -> sa.ColumnElement:
+        if isinstance(dt.type, timeforms.EpochTime):  # floor: CAST truncates, and these are after 1970
+            return sa.cast(sa.type_coerce(dt, sa.Float), sa.Integer)
+        return sa.cast(sa.func.strftime("%s", sa.type_coerce(dt, sa.String)), sa.Integer)
+
+    def greatest(self, a: sa.ColumnElement, b: sa.ColumnElement) -> sa.ColumnElement:
+        return sa.func.max(a, b)  # scalar max() of two arguments
+
+    def time_type(self, engine: Engine, table: sa.Table, cfg: Any) -> sa.types.TypeEngine:
+        """Text (either separator, any fraction) or unix-epoch numbers, told by the values themselves:
+        SQLite's declared type (TEXT, NUMERIC, DATETIME or none) says little about what was stored."""
+        where = _where(cfg, table)
+        samples = _samples(engine, table)
+        kinds = {kind for kind, _value, _id in samples}
+        if not samples:  # nothing to look at yet: what the declared type suggests
+            affinity = str(table.c.date_time.type).upper()
+            numeric = any(word in affinity for word in ("INT", "REAL", "FLOA", "DOUB"))
+            if numeric:
+                _need_utc(cfg, table, "unix-epoch seconds")
+            return timeforms.EpochTime(where) if numeric else timeforms.TextTime(" ", where)
+        bad = [(v, i) for kind, v, i in samples if kind not in ("text", "integer", "real")
+               or (kind == "text" and not timeforms.TEXT_TIME.match(v))]
+        if bad:
+            value, row = bad[0]
+            raise cfg.error("source", f'table "{table.name}" column date_time holds {value!r} (id {row}), which is '
+                                      "not a time: use text 'YYYY-MM-DD HH:MM:SS[.ffffff]' (or 'T' for ' ') "
+                                      "or unix-epoch seconds")
+        if "text" in kinds and kinds - {"text"}:
+            text = next((v, i) for k, v, i in samples if k == "text")
+            number = next((v, i) for k, v, i in samples if k != "text")
+            raise cfg.error("source", f'table "{table.name}" column date_time mixes text ({text[0]!r}, id {text[1]}) '
+                                      f"and numbers ({number[0]!r}, id {number[1]}): one form per column")
+        if "text" not in kinds:
+            _need_utc(cfg, table, "unix-epoch seconds")
+            return timeforms.EpochTime(where)
+        seps = {v[10] for _k, v, _i in samples}
+        if len(seps) > 1:
+            raise cfg.error("source", f'table "{table.name}" column date_time mixes the separators " " and "T": '
+                                      "they do not sort as time; one separator per column")
+        return timeforms.TextTime(seps.pop(), where)
+
+
+def _samples(engine: Engine, table: sa.Table) -> list[tuple[str, Any, Any]]:
+    """(typeof, value, id) of a few rows: the first and last by id, the earliest and latest value.
+    Index lookups only, so a table of millions costs what one of ten does."""
+    dt, id_ = sa.type_coerce(table.c.date_time, sa.types.NullType), table.c.id
+    cols = (sa.func.typeof(dt), dt, id_)
+    parts = [sa.select(*cols).where(dt.is_not(None)).order_by(*order).limit(n)
+             for order, n in (((id_,), _SAMPLE // 2), ((id_.desc(),), _SAMPLE // 2),
+                              ((dt,), 1), ((dt.desc(),), 1))]
+    stmt = sa.union_all(*[sa.select(*p.subquery().c) for p in parts])
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(stmt)]
+
+
+class MySQLImpl(DefaultImpl):
+    __dialect__ = ("mysql", "mariadb")
     name = "mysql"
+    functions = _COMMON + ("bit_and", "bit_or", "bit_xor")
+
+    def autocommit(self, dbapi_conn: Any) -> None:
+        dbapi_conn.autocommit(True)  # PyMySQL: a method, not an attribute
 
     def walk_table(self, stmt: sa.Select, table: sa.Table) -> sa.Select:
-        return stmt.with_hint(table, "FORCE INDEX (PRIMARY)")
+        return _hint(stmt, table, "FORCE INDEX (PRIMARY)")
 
     def walk_time_index(self, stmt: sa.Select, table: sa.Table) -> sa.Select:
         # InnoDB otherwise weighs a primary-key merge that costs a row lookup per entry
-        return stmt.with_hint(table, "IGNORE INDEX (PRIMARY)")
+        return _hint(stmt, table, "IGNORE INDEX (PRIMARY)")
+
+    def epoch_seconds(self, dt: sa.ColumnElement) -> sa.ColumnElement:
+        # TIMESTAMPDIFF, unlike UNIX_TIMESTAMP, ignores the session time_zone
+        return sa.type_coerce(sa.func.timestampdiff(sa.literal_column("SECOND"),
+                                                    sa.literal_column("'1970-01-01 00:00:00'"), dt), sa.Integer)
+
+    def int_div(self, a: sa.ColumnElement, b: sa.ColumnElement) -> sa.ColumnElement:
+        return a.self_group().op("DIV")(b)  # the parentheses: DIV binds tighter than -
+
+    def time_type(self, engine: Engine, table: sa.Table, cfg: Any) -> sa.types.TypeEngine | None:
+        col = table.c.date_time.type
+        if not isinstance(col, (sa.DateTime, mysql.DATETIME, mysql.TIMESTAMP)):
+            raise cfg.error("source", f'table "{table.name}" column date_time is {col}, not DATETIME or TIMESTAMP')
+        return timeforms.ZeroDateTime()
 
 
-_BY_NAME: dict[str, type[Dialect]] = {"sqlite": SQLite, "mysql": MariaDB, "mariadb": MariaDB}
+class PostgreSQLImpl(DefaultImpl):
+    __dialect__ = name = "postgresql"
 
+    def check_url(self, url: URL) -> str | None:
+        if url.password:
+            return ("holds a password: scraper.cfg must not; put it in ~/.pgpass (or PGPASSWORD / "
+                    "PGPASSFILE in the environment) and leave it out of the URL")
+        return None
 
-def for_engine(engine: Engine) -> Dialect:
-    return _BY_NAME.get(engine.dialect.name, Dialect)()
+    def aggregate(self, fn: str, x: sa.ColumnElement) -> sa.ColumnElement:
+        if fn in _POP_STD:  # PostgreSQL's stddev()/variance() are the SAMPLE statistics
+            return sa.func.stddev_pop(x)
+        if fn in _POP_VAR:
+            return sa.func.var_pop(x)
+        return getattr(sa.func, fn)(x)
+
+    def epoch_seconds(self, dt: sa.ColumnElement) -> sa.ColumnElement:
+        # of a naive timestamp: as if UTC, like SQLite's strftime('%s') and MariaDB's TIMESTAMPDIFF
+        return sa.cast(sa.func.floor(sa.extract("epoch", dt)), sa.BigInteger)
+
+    def int_div(self, a: sa.ColumnElement, b: sa.ColumnElement) -> sa.ColumnElement:
+        return sa.func.div(a, b)
+
+    def time_type(self, engine: Engine, table: sa.Table, cfg: Any) -> sa.types.TypeEngine | None:
+        col = table.c.date_time.type
+        if not isinstance(col, (sa.DateTime, postgresql.TIMESTAMP)):
+            raise cfg.error("source", f'table "{table.name}" column date_time is {col}, not timestamp or timestamptz')
+        if getattr(col, "timezone", False):
+            _need_utc(cfg, table, "timestamptz (instants)")
+            return timeforms.UtcInstant()
+        return None

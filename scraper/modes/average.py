@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from scraper.sources.sql.aggregation import AggregateSpec, check_rows, ensure_sqlite_math, not_null_columns
 from scraper.config import Settings
+from scraper.db import dialects
 from scraper.core.bins import Bins, Chunk, Segment, territory
 from scraper.config.keys import AGGREGATE_KEYS, Key
 from scraper.modes.dbi_section import DbiSection, check_aggregates
@@ -62,19 +63,13 @@ def _lit(n: int) -> sa.ColumnElement:
 
 def bin_expression(dt: sa.ColumnElement, chunk: Chunk, bins: Bins, dialect: str) -> sa.ColumnElement:
     """SQL for `Chunk.bin_of`: the UTC bin index of a naive local date_time, evaluated per row."""
-    if dialect == "sqlite":
-        epoch = sa.cast(sa.func.strftime("%s", dt), sa.Integer)
-    else:  # TIMESTAMPDIFF, unlike UNIX_TIMESTAMP, ignores the session time_zone
-        epoch = sa.type_coerce(sa.func.timestampdiff(sa.literal_column("SECOND"),
-                                                     sa.literal_column("'1970-01-01 00:00:00'"), dt), sa.Integer)
+    sql = dialects.impl(dialect)
+    epoch = sql.epoch_seconds(dt)
 
     def one(seg: Segment) -> sa.ColumnElement:
-        shifted = epoch - _lit(seg.offset_s)
-        width = _lit(bins.seconds)
-        # SQLite's / of integers truncates; MariaDB needs DIV (and the parentheses: DIV binds tighter than -)
-        expr = shifted // width if dialect == "sqlite" else shifted.self_group().op("DIV")(width)
+        expr = sql.int_div(epoch - _lit(seg.offset_s), _lit(bins.seconds))
         if seg.floor_bin is not None:
-            expr = (sa.func.max if dialect == "sqlite" else sa.func.greatest)(expr, _lit(seg.floor_bin))
+            expr = sql.greatest(expr, _lit(seg.floor_bin))
         return expr
 
     segs = chunk.segments

@@ -52,7 +52,7 @@ class DbiSection:
         cfg.require("target")
         options = runner.options
         db.locate(cfg, "target", options.allow_create)  # a target mistake found without touching anything
-        source = db.connect(cfg, "source", retry=runner.startup)
+        source = db.connect(cfg, "source", retry=runner.startup, readonly=True)
         readers = [runner.startup("source", SourceReader, source, src, cfg, cfg.get("batch", 1000))
                    for src in regime.sources]
         target = db.connect(cfg, "target", writer=True, create=options.allow_create, retry=runner.startup)

@@ -70,7 +70,7 @@ def _source_latest(cfg: Settings, engine: sa.Engine, tables: list[str], column: 
     newest = None
     with engine.connect() as conn:
         for name in tables:
-            t = db.reflect(engine, name, cfg, "source")
+            t = db.source_table(engine, name, cfg)
             value = conn.execute(sa.select(sa.func.max(t.c[column]))).scalar()
             if value is not None and (newest is None or value > newest):
                 newest = value
@@ -80,7 +80,7 @@ def _source_latest(cfg: Settings, engine: sa.Engine, tables: list[str], column: 
 def _faker(cfg: Settings, st: SectionStatus) -> None:
     regime = load_regime(cfg, need_target=False)
     names = [t.name for t in regime.faker.tables] or [s.table for s in regime.sources]
-    engine = db.connect(cfg, "source")
+    engine = db.connect(cfg, "source", readonly=True)
     try:
         latest = _source_latest(cfg, engine, names[:1], regime.faker.time_column)
     finally:
@@ -93,7 +93,7 @@ def _scraper(cfg: Settings, st: SectionStatus, now: datetime) -> None:
     cfg.require("target")
     regime = load_regime(cfg)
     kls = cfg.kls or regime.target.kls
-    source = db.connect(cfg, "source")
+    source = db.connect(cfg, "source", readonly=True)
     target = db.connect(cfg, "target")
     try:
         if not db.table_exists(target, f"{kls}Vld"):

@@ -6,9 +6,10 @@ pass `aggregate_filter`. It is lazy: the ONE aggregate query runs the first time
 `aggd`, so regimes that do not use it cost nothing, and catching up over a million entries never pulls
 rows into Python just to average them.
 
-Dialect differences live here: std/variance are POPULATION statistics on both backends (MariaDB's STD()
-is; SQLite has no such aggregate, so it is written as sqrt(avg(x*x) - avg(x)^2), which agrees with
-Python's statistics.pstdev to ~1e-7 absolute for DCS-sized values; see docs/aggregation.md).
+std/variance are POPULATION statistics on every backend (MariaDB's STD() is; SQLite has no such
+aggregate and PostgreSQL's stddev() is the sample one: scraper/db/dialects.py writes each; on SQLite
+sqrt(avg(x*x) - avg(x)^2) agrees with Python's statistics.pstdev to ~1e-7 absolute for DCS-sized
+values; see docs/aggregation.md).
 
 Trust model: `aggregate_filter` is an SQL fragment pasted into the WHERE clause. It comes from the
 operator's config file — the same person who holds the DB credentials — never from source data, so it is
@@ -28,22 +29,17 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import Label
 
 from scraper.config import Settings
+from scraper.db import dialects
 from scraper.runtime.retry import OTHER, classify
 
-_COMMON = ("avg", "min", "max", "sum", "count", "std", "stddev", "stddev_pop", "stddev_samp",
-           "variance", "var_pop", "var_samp")
-FUNCTIONS: dict[str, tuple[str, ...]] = {
-    "sqlite": _COMMON + ("total",),
-    "mysql": _COMMON + ("bit_and", "bit_or", "bit_xor"),
-    "mariadb": _COMMON + ("bit_and", "bit_or", "bit_xor"),
-}
-_POP_STD = ("std", "stddev", "stddev_pop")
-_POP_VAR = ("variance", "var_pop")
+# which backend has which (the config's AGGREGATE_FUNCTIONS is their union)
+FUNCTIONS: dict[str, tuple[str, ...]] = {name: dialects.impl(name).functions
+                                         for name in ("sqlite", "mysql", "mariadb", "postgresql")}
 
 
 def check_functions(cfg: Settings, dialect: str) -> tuple[str, ...]:
     """The configured aggregate names, lower-cased, or a ConfigError naming `aggregate`."""
-    known = FUNCTIONS.get(dialect, _COMMON)
+    known = dialects.impl(dialect).functions
     names = tuple(n.lower() for n in cfg.aggregate)
     for name in names:
         if name not in known:
@@ -55,20 +51,8 @@ def check_functions(cfg: Settings, dialect: str) -> tuple[str, ...]:
 
 
 def aggregate_expr(fn: str, x: sa.ColumnElement, dialect: str) -> sa.ColumnElement:
-    """`fn(x)` in SQL; on SQLite the statistics are built from avg() so that they are population
-    statistics exactly like MariaDB's."""
-    if dialect != "sqlite" or fn not in _POP_STD + _POP_VAR + ("stddev_samp", "var_samp"):
-        return getattr(sa.func, fn)(x)
-    mean = sa.func.avg(x)
-    # max(v, 0): rounding may make a zero variance slightly negative; max() of NULL stays NULL.
-    var_pop = sa.func.max(sa.func.avg(x * x) - mean * mean, 0)
-    if fn in _POP_VAR:
-        return var_pop
-    if fn in _POP_STD:
-        return sa.func.sqrt(var_pop)
-    n = sa.func.count(x)
-    var_samp = var_pop * n / sa.func.nullif(n - 1, 0)
-    return var_samp if fn == "var_samp" else sa.func.sqrt(var_samp)
+    """`fn(x)` in SQL, population statistics on every backend (dialects.py)."""
+    return dialects.impl(dialect).aggregate(fn, x)
 
 
 def _plain(value: Any) -> Any:

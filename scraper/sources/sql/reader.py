@@ -39,7 +39,8 @@ def _call(fn: Callable[..., Any], *args: Any) -> Any:
 class SourceReader:
     def __init__(self, engine: Engine, source: Source, cfg: Settings, batch: int):
         self.engine, self.source, self.batch = engine, source, batch
-        tables = [db.reflect(engine, name, cfg, "source") for name in (source.table, *source.joins)]
+        tables = [db.source_table(engine, source.table, cfg)]
+        tables += [db.reflect(engine, name, cfg, "source") for name in source.joins]
         main = tables[0]
         for col in ("id", "date_time"):
             if col not in main.c:

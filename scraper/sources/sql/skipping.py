@@ -139,9 +139,9 @@ class Skipper:
         # alone (seen), the search returns the source columns only: PyMySQL parses each column's
         # description per call, ~5 us apiece on MariaDB
         cand = (q if seen else q.with_only_columns(sa.literal_column("0").label("_kind"), *cols,
-                                                   sa.null().label("_late")))
+                                                   _no_late()))
         cand = cand.where(after, sa.or_(self._condition, overage)).limit(1)
-        tail = (q.with_only_columns(sa.literal_column("1").label("_kind"), *cols, sa.null().label("_late"))
+        tail = (q.with_only_columns(sa.literal_column("1").label("_kind"), *cols, _no_late())
                 .where(after).order_by(dt.desc(), id_.desc()).limit(1))
         dialect = r.dialect
         if by_id:
@@ -182,7 +182,9 @@ class Skipper:
             counts = []
             for k in range(self.COUNT_SPANS):  # a count per span: an OR of them costs MariaDB all per row
                 lo, t, ut = (sa.bindparam(f"_{n}{k}", type_=dt.type) for n in ("lo", "t", "ut"))
-                i, ui, wm, di, du = (sa.bindparam(f"_{n}{k}", type_=id_.type) for n in ("i", "ui", "wm", "di", "du"))
+                i, ui, wm = (sa.bindparam(f"_{n}{k}", type_=id_.type) for n in ("i", "ui", "wm"))
+                # BIGINT: the "any id" bounds (spans._ANY_ID) overflow PostgreSQL's INTEGER
+                di, du = (sa.bindparam(f"_{n}{k}", type_=sa.BigInteger) for n in ("di", "du"))
                 disorder = sa.func.sum(sa.case((sa.or_(id_ <= di, id_ >= du), 1), else_=0))
                 count = sa.select(sa.literal_column(str(k)).label("k"), sa.func.count().label("n"),
                                   disorder.label("d")).select_from(counted_from).where(
@@ -350,3 +352,8 @@ class Skipper:
         # latest entry is unchanged for Python too
         assert not (kind == 1 and sv.proceed), f"{r.main.name}: entry id={inst['id']} is {sv.state} in Python, not in SQL"
         return True
+
+
+def _no_late() -> sa.ColumnElement:
+    # typed: PostgreSQL resolves a UNION's untyped NULLs pairwise, to text, before meeting the count
+    return sa.cast(sa.null(), sa.BigInteger).label("_late")

@@ -1,0 +1,210 @@
+"""How a source's `date_time` column is spelled, and SQL types that compare it exactly.
+
+Real DCS databases are not written by SQLAlchemy. An SQLite table filled by Python's `sqlite3` or by a
+C program holds text such as `2011-02-01 00:02:10` (no fraction; SQLAlchemy writes and compares
+`2011-02-01 00:02:10.000000`), `2011-02-01T00:02:10.5`, or unix-epoch numbers. Compared as SQLAlchemy
+compares them, the entry exactly at the cursor is never read (`...:10` < `...:10.000000`) or a catch-up
+never ends (`T` sorts after every space-separated bound). The types here fix that in SQL, on the
+column itself, so that every statement any module builds from it (`dt >= t`, `dt == t`, `dt.in_()`,
+min/max, ORDER BY) is exact and still an index range:
+
+* text: a time is bound as `YYYY-MM-DD?HH:MM:SS.ffffff` (the table's separator) and a comparison is
+  rewritten against the shortest (`rtrim` of zeros and the dot) or a one-digit-longer spelling, so any
+  number of fraction digits, mixed in one table, compares as the time it spells;
+* epoch numbers: bound as seconds, compared with half a microsecond of slack (values are read back
+  rounded to the microsecond); unix time is UTC, so such a column needs `source_tz = UTC`;
+* MariaDB zero dates (`0000-00-00 00:00:00`) read as None rather than as a string (they sort before
+  every time, so timefloor keeps them out of every window);
+* PostgreSQL `timestamptz`: instants, read and bound as naive UTC (`source_tz = UTC`).
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+import sqlalchemy as sa
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BindParameter
+
+from scraper.errors import OperatorError
+
+EPOCH = datetime(1970, 1, 1)
+TEXT_TIME = re.compile(r"^\d{4}-\d\d-\d\d([ T])\d\d:\d\d:\d\d(\.\d{1,9})?$")
+_HALF_MICRO = "0.0000005"
+_COMPARISONS = {operators.ge, operators.gt, operators.lt, operators.le, operators.eq, operators.ne}
+
+
+class NotATime(OperatorError, ValueError):
+    """A value in a time column that spells no time of the form found at start-up: one line, exit 2,
+    rather than a loop over a column that cannot be ordered as time."""
+
+    def __init__(self, where: str, value: Any, form: str):
+        super().__init__(f"{where}: {value!r} is not a time of this column's form ({form}); "
+                         "a time column must hold one form (see docs/config.md, Backends)")
+
+
+def text_form(sep: str) -> str:
+    return f"text 'YYYY-MM-DD{sep}HH:MM:SS[.ffffff]'"
+
+
+def parse_text(value: str, sep: str, where: str = "date_time") -> datetime:
+    if len(value) < 19 or value[10] != sep or not TEXT_TIME.match(value):
+        raise NotATime(where, value, text_form(sep))
+    head, _, frac = value.partition(".")
+    t = datetime.strptime(head, f"%Y-%m-%d{sep}%H:%M:%S")
+    return t.replace(microsecond=int((frac + "000000")[:6])) if frac else t
+
+
+def epoch_of(t: datetime) -> float:
+    return (t - EPOCH) / timedelta(seconds=1)
+
+
+def from_epoch(value: float) -> datetime:
+    return EPOCH + timedelta(microseconds=round(float(value) * 1_000_000))
+
+
+class _RangeComparator(sa.types.TypeDecorator.Comparator):
+    """Rewrites comparisons with a value (or bound parameter) through the type's `bounds`."""
+
+    def operate(self, op: Any, *other: Any, **kw: Any) -> Any:
+        value = other[0] if other else None
+        default = super().operate
+        if op in _COMPARISONS and _is_value(value):
+            return self.type.compare(self.expr, op, value, default)
+        if op is operators.in_op and isinstance(value, (list, tuple)) and all(_is_value(v) for v in value):
+            return sa.or_(*[self.type.compare(self.expr, operators.eq, v, default) for v in value])
+        return default(op, *other, **kw)
+
+
+def _is_value(value: Any) -> bool:
+    return isinstance(value, (datetime, BindParameter))
+
+
+class _RangeTime(sa.types.TypeDecorator):
+    """Base of the spelled types: `low(v)` and `high(v)` bracket every stored spelling of time v, so
+    `dt >= v` is `dt >= low`, `dt > v` is `dt > high` (or `>=` for numbers), and so on."""
+
+    cache_ok = True
+    comparator_factory = _RangeComparator
+    strict_high = True  # dt > high means "after v" (text); False: dt >= high (numbers)
+
+    def _bind(self, value: Any) -> sa.ColumnElement:
+        return value if isinstance(value, BindParameter) else sa.bindparam(None, value, type_=self)
+
+    def low(self, bind: sa.ColumnElement) -> sa.ColumnElement:
+        raise NotImplementedError
+
+    def high(self, bind: sa.ColumnElement) -> sa.ColumnElement:
+        raise NotImplementedError
+
+    def compare(self, expr: sa.ColumnElement, op: Any, value: Any,
+                default: Callable[..., sa.ColumnElement]) -> sa.ColumnElement:
+        bind = self._bind(value)
+        after = operators.gt if self.strict_high else operators.ge
+        upto = operators.le if self.strict_high else operators.lt
+        if op is operators.ge:
+            return default(operators.ge, self.low(bind))
+        if op is operators.lt:
+            return default(operators.lt, self.low(bind))
+        if op is operators.gt:
+            return default(after, self.high(bind))
+        if op is operators.le:
+            return default(upto, self.high(bind))
+        equal = sa.and_(default(operators.ge, self.low(bind)), default(upto, self.high(bind))).self_group()
+        return equal if op is operators.eq else sa.not_(equal)
+
+
+class TextTime(_RangeTime):
+    """SQLite text times with separator `sep` (' ' or 'T') and any number of fraction digits."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def __init__(self, sep: str = " ", where: str = "date_time"):
+        super().__init__()
+        self.sep, self.where = sep, where
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.strftime(f"%Y-%m-%d{self.sep}%H:%M:%S.%f")
+        return value
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        if value is None or isinstance(value, datetime):
+            return value
+        if not isinstance(value, str):
+            raise NotATime(self.where, value, text_form(self.sep))
+        return parse_text(value, self.sep, self.where)
+
+    def low(self, bind: sa.ColumnElement) -> sa.ColumnElement:
+        # the shortest spelling: every spelling of the same time is it plus zeros, hence >= it
+        return sa.type_coerce(sa.func.rtrim(sa.func.rtrim(bind, "0"), "."), sa.String)
+
+    def high(self, bind: sa.ColumnElement) -> sa.ColumnElement:
+        # seven fraction digits: >= every spelling of this time (up to seven digits), < any later time
+        return sa.type_coerce(bind.op("||")(sa.literal_column("'0'")), sa.String)
+
+    @property
+    def python_type(self) -> type:
+        return datetime
+
+
+class EpochTime(_RangeTime):
+    """Unix-epoch seconds (SQLite INTEGER or REAL): UTC by definition."""
+
+    impl = sa.Float
+    cache_ok = True
+    strict_high = False
+
+    def __init__(self, where: str = "date_time"):
+        super().__init__()
+        self.where = where
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        return epoch_of(value) if isinstance(value, datetime) else value
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        if value is None or isinstance(value, datetime):
+            return value
+        if isinstance(value, (str, bytes)):
+            raise NotATime(self.where, value, "unix-epoch seconds")
+        return from_epoch(value)
+
+    def low(self, bind: sa.ColumnElement) -> sa.ColumnElement:
+        return sa.type_coerce(bind - sa.literal_column(_HALF_MICRO), sa.Float)
+
+    def high(self, bind: sa.ColumnElement) -> sa.ColumnElement:
+        return sa.type_coerce(bind + sa.literal_column(_HALF_MICRO), sa.Float)
+
+    @property
+    def python_type(self) -> type:
+        return datetime
+
+
+class ZeroDateTime(sa.types.TypeDecorator):
+    """MariaDB/MySQL DATETIME or TIMESTAMP where DCS wrote zero dates: PyMySQL returns those (and other
+    invalid dates) as strings; they are no time, so None."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        return None if isinstance(value, (str, bytes)) else value
+
+
+class UtcInstant(sa.types.TypeDecorator):
+    """PostgreSQL `timestamptz`: bound and read as naive UTC, whatever the session's TimeZone."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value

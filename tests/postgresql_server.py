@@ -1,0 +1,186 @@
+"""Throwaway PostgreSQL server for integration tests, like mariadb_server.py.
+
+`initdb` and `postgres` in a temp dir, listening on a unix socket only (no TCP port to collide with
+other test runs on the machine). PostgreSQL refuses to run as root, so as root the cluster is made and
+run as the `postgres` system user (the temp dir is handed to it); as anyone else, as that user.
+Authentication is `trust` on the socket: tests connect as the `postgres` role without a password.
+"""
+from __future__ import annotations
+
+import atexit
+import glob
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import psycopg
+
+_RUN_AS = "postgres"
+# Sized for a 2-core CI box: correctness, not throughput; fsync off as a killed test server's data
+# is thrown away anyway (the scraper's own crash safety is tested on its processes, not the server's).
+_SERVER_OPTIONS = ("-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off",
+                   "-c", "full_page_writes=off", "-c", "shared_buffers=32MB", "-c", "max_connections=200",
+                   "-c", "log_min_messages=warning")
+
+
+def find_bindir() -> str | None:
+    """The directory holding initdb and postgres (Debian keeps them off PATH, per major version)."""
+    initdb = shutil.which("initdb")
+    if initdb and shutil.which("postgres"):
+        return os.path.dirname(initdb)
+    for bindir in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if os.access(os.path.join(bindir, "initdb"), os.X_OK) and os.access(os.path.join(bindir, "postgres"), os.X_OK):
+            return bindir
+    return None
+
+
+def unavailable_reason() -> str | None:
+    """Say why PostgreSQL tests cannot run, so skips are explainable in CI logs."""
+    if find_bindir() is None:
+        return "PostgreSQL server binaries not found (need initdb and postgres); install the 'postgresql' package"
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam(_RUN_AS)
+        except KeyError:
+            return f"running as root needs a '{_RUN_AS}' system user to run the server as (PostgreSQL refuses root)"
+    return None
+
+
+def _as_server_user(argv: list[str]) -> list[str]:
+    if os.geteuid() != 0:
+        return argv
+    return ["runuser", "-u", _RUN_AS, "--", *argv]
+
+
+class PostgreSQLServer:
+    """A private cluster whose data directory outlives ``stop()`` so tests can simulate outages."""
+
+    def __init__(self, startup_timeout: float = 60.0) -> None:
+        bindir = find_bindir()
+        if bindir is None:
+            raise RuntimeError(unavailable_reason())
+        self._initdb, self._postgres = os.path.join(bindir, "initdb"), os.path.join(bindir, "postgres")
+        self.startup_timeout = startup_timeout
+        self.basedir = tempfile.mkdtemp(prefix="scraper-pg-")
+        os.chmod(self.basedir, 0o755)
+        if os.geteuid() == 0:
+            user = pwd.getpwnam(_RUN_AS)
+            os.chown(self.basedir, user.pw_uid, user.pw_gid)
+        self.datadir = os.path.join(self.basedir, "data")
+        self.socket_dir = self.basedir
+        self.log = os.path.join(self.basedir, "server.log")
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._initialized = False
+        atexit.register(self.close)
+
+    def __enter__(self) -> PostgreSQLServer:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def _initialize(self) -> None:
+        result = subprocess.run(
+            _as_server_user([self._initdb, "-D", self.datadir, "-U", _RUN_AS, "--auth=trust",
+                             "--encoding=UTF8", "--locale=C", "--no-sync"]),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=self.startup_timeout)
+        if result.returncode != 0:
+            raise RuntimeError(f"initdb failed ({result.returncode}):\n{result.stdout.decode(errors='replace')[:3000]}")
+        self._initialized = True
+
+    def start(self) -> None:
+        """Start (or restart after ``stop()``) and block until a client can log in."""
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        if not self._initialized:
+            self._initialize()
+        logfile = open(self.log, "ab")
+        try:
+            self._proc = subprocess.Popen(
+                _as_server_user([self._postgres, "-D", self.datadir, "-k", self.socket_dir, *_SERVER_OPTIONS]),
+                stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT,
+                start_new_session=True)  # keep terminal Ctrl-C away from it
+        finally:
+            logfile.close()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self) -> None:
+        assert self._proc is not None
+        deadline = time.monotonic() + self.startup_timeout
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"postgres exited with {self._proc.returncode} during startup; "
+                                   f"{self.log} ends with:\n{self._log_tail()}")
+            try:
+                self.connect().close()
+                return
+            except psycopg.OperationalError as exc:
+                last_error = exc
+                time.sleep(0.1)
+        raise RuntimeError(f"postgres not accepting connections in {self.socket_dir} after "
+                           f"{self.startup_timeout:.0f}s (last error: {last_error}); {self.log} ends with:\n"
+                           f"{self._log_tail()}")
+
+    def _log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(Path(self.log).read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "<no log>"
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Shut down like an outage would (fast shutdown), keeping the data directory."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        # runuser passes signals on to the server it runs; SIGINT is PostgreSQL's "fast shutdown"
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def close(self) -> None:
+        """Stop and delete everything; safe to call repeatedly (atexit does too)."""
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.basedir, ignore_errors=True)
+            atexit.unregister(self.close)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def connect(self, database: str = "postgres") -> psycopg.Connection:
+        """Raw superuser connection in autocommit mode, for setup that must not go through the code under test."""
+        return psycopg.connect(host=self.socket_dir, user=_RUN_AS, dbname=database, autocommit=True,
+                               connect_timeout=5)
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://{_RUN_AS}@/{database}?host={self.socket_dir}"
+
+    def create_database(self, name: str) -> None:
+        with self.connect() as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop_database(self, name: str) -> None:
+        with self.connect() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
