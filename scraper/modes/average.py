@@ -93,6 +93,7 @@ class Averager:
         runner.startup("source", ensure_sqlite_math, self.source_engine)
         self._not_null = runner.startup("target", not_null_columns, section.target_engine, self.writer.t.kls)
         self.summary = Summary(cfg.section)
+        self.summary.before_floor = sum(r.count_before(cfg.timefloor) for r in self.readers)
         self._work = self._everything()
 
     # --- Job (runtime/runner.py) --------------------------------------------------------------------
@@ -154,23 +155,30 @@ class Averager:
         if end <= start:
             log.info("%s %s: no closed bin after %s UTC yet (latest entry %s local)", src.label, ctx, start, latest)
             return
-        chunks = list(territory(self.clock, self.bins, self.cfg.territory, start, end))
-        if not chunks:
-            return
-        for chunk in chunks:
-            binlog.info(chunk.line())
-        log.info("looping over %d territory bins performing grouped aggregate queries in each bin", len(chunks))
+        log.info("looping over territory bins of %s from %s to %s UTC performing grouped aggregate queries "
+                 "in each bin", self.cfg.territory, start, end)
         aggregates = spec.select_list()  # built once: ~80 labelled expressions
         fetch = functools.partial(self.runner.retry, "source", self._fetch, reader, spec, aggregates)
+        chunks = territory(self.clock, self.bins, self.cfg.territory, start, end)
         # The database aggregates chunk k+1 while this thread turns chunk k into records and writes it:
         # the grouped query is server work, the rest is ours, and on two cores they overlap (bench/).
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="averager-fetch") as pool:
-            ahead = pool.submit(fetch, chunks[0])
-            for k, chunk in enumerate(chunks):
-                rows = ahead.result()
-                if k + 1 < len(chunks):
-                    ahead = pool.submit(fetch, chunks[k + 1])
-                records = self._records(src, spec, chunk, rows)
+            chunk = next(chunks, None)
+            ahead = pool.submit(fetch, chunk) if chunk is not None else None
+            while chunk is not None:
+                rows, resume = ahead.result()
+                binlog.info(chunk.line())
+                if resume is not None and resume > chunk.end:
+                    if resume >= end:
+                        break
+                    # an empty chunk, and nothing until `resume`: one query jumps an empty stretch (a
+                    # 1970 row before 2011 data), not one per chunk of the 41 empty years
+                    binlog.info("no source entries from %s to %s UTC", chunk.end, resume)
+                    chunks = territory(self.clock, self.bins, self.cfg.territory, resume, end)
+                chunk_now, chunk = chunk, next(chunks, None)
+                if chunk is not None:
+                    ahead = pool.submit(fetch, chunk)
+                records = self._records(src, spec, chunk_now, rows)
                 if records:
                     last = records[-1]
                     self.runner.retry("target", self.writer.write_many, records,
@@ -180,8 +188,9 @@ class Averager:
                 yield True
 
     def _fetch(self, reader: SourceReader, spec: AggregateSpec, aggregates: list[sa.ColumnElement],
-               chunk: Chunk) -> list:
-        """The grouped aggregates of one territory chunk: one row per non-empty bin."""
+               chunk: Chunk) -> tuple[list, datetime | None]:
+        """The grouped aggregates of one territory chunk: one row per non-empty bin. For an empty chunk,
+        also the bin edge (UTC) at which the next entry's bin starts, or the territory's end if none."""
         cfg, dt, dialect = self.cfg, reader.dt, self.source_engine.dialect.name
         window = (dt >= chunk.local_lo, dt < chunk.local_hi, dt >= cfg.timefloor)
         binx = bin_expression(dt, chunk, self.bins, dialect)
@@ -198,8 +207,12 @@ class Averager:
             reader.queries += 2
             lo, hi = conn.execute(sa.select(sa.func.min(reader.id), sa.func.max(reader.id)).where(*window)).one()
             if lo is None:
-                return []
-            return conn.execute(stmt.where(reader.id >= lo, reader.id <= hi)).mappings().all()
+                reader.queries += 1
+                following = conn.execute(sa.select(sa.func.min(dt)).where(dt >= chunk.local_hi)).scalar()
+                if following is None:
+                    return [], datetime.max
+                return [], max(self.bins.floor(self.clock.to_utc(following)), chunk.end)
+            return conn.execute(stmt.where(reader.id >= lo, reader.id <= hi)).mappings().all(), None
 
     def _records(self, src: Source, spec: AggregateSpec, chunk: Chunk, result: list) -> list:
         """One validity record per bin, its payload from the regime's propagate()."""

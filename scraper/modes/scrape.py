@@ -58,6 +58,10 @@ class Engine:
         self.writer, self.readers = section.writer, section.readers
         self.summary = Summary(cfg.section)
         self.aggregators = self._aggregators()
+        self.summary.before_floor = sum(runner.startup("source", r.count_before, cfg.timefloor) for r in self.readers)
+        if self.summary.before_floor:
+            log.info("%d source entries before timefloor %s (or without a time) are ignored",
+                     self.summary.before_floor, cfg.timefloor)
         self.svs = runner.startup("target", self._resume_all)
         self._pending: list[tuple[Context, datetime, datetime, list]] = []  # propagations not yet committed
         self._pending_since = 0.0

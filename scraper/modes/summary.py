@@ -15,6 +15,7 @@ class Summary:
     propagations: int = 0
     queries: int = 0
     late: int = 0  # source entries committed behind the cursor: detected, logged, never propagated
+    before_floor: int = 0  # source entries before timefloor (or with no time): ignored, never propagated
     skipped: int = 0  # of entries_read, those judged unchanged by the database (the change rule's SQL)
     caught_up: bool = False  # the run stopped because every source was exhausted, not by maxiter/stop
     range_utc: tuple[datetime, datetime] | None = None
@@ -32,4 +33,5 @@ class Summary:
         judged = f" ({self.skipped} judged in SQL)" if self.skipped else ""
         return (f"[{self.section}] entries read {self.entries_read}{judged}, propagations written {self.propagations}, "
                 f"validity covered {covered}, source queries {self.queries}"
-                + (f", late entries not propagated {self.late}" if self.late else ""))
+                + (f", late entries not propagated {self.late}" if self.late else "")
+                + (f", entries before timefloor ignored {self.before_floor}" if self.before_floor else ""))

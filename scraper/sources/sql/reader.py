@@ -236,6 +236,15 @@ class SourceReader:
             return []
         return self.run(self.query.where(self.dt.in_(times)).order_by(self.dt, self.id).limit(limit))
 
+    def count_before(self, floor: datetime) -> int:
+        """Entries before timefloor or with no time at all (MariaDB zero dates, 1970 rows a DCS wrote
+        while its clock was unset, NULLs): never read, never propagated; counted once, for the summary.
+        An index range, so it costs what those rows do, not the table."""
+        self.queries += 1
+        stmt = sa.select(sa.func.count()).select_from(self.main).where(sa.or_(self.dt < floor, self.dt.is_(None)))
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar() or 0)
+
     def latest_time(self) -> datetime | None:
         self.queries += 1
         with self.engine.connect() as conn:
