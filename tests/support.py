@@ -1,6 +1,7 @@
 """Helpers shared by tests: writing a scraper.cfg, running sections in-process, reading a target back."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ class Databases:
             if keys.get("mode") not in ("faker", "decimator"):  # they write their source; `target` is no key of theirs
                 where["target"] = self.target_url
             keys = {**where, **keys}
+            if self.backend == "postgresql" and keys.get("aggregate_filter"):
+                keys["aggregate_filter"] = "'" + pg_quoted(str(keys["aggregate_filter"])) + "'"  # configobj quoting
             lines += [f"{k} = {v}" for k, v in keys.items()]
             lines.append("")
         path.write_text("\n".join(lines))
@@ -51,6 +54,16 @@ def for_mode(mode: str, keys: dict[str, Any]) -> dict[str, Any]:
     """The keys of `keys` that a section of `mode` may set (a regime's test keys serve several modes)."""
     known = modes.mode(mode).keys
     return {k: v for k, v in keys.items() if k in known}
+
+
+def pg_quoted(sql: str) -> str:
+    """An SQL fragment with its mixed-case names double-quoted, as PostgreSQL needs them (unquoted,
+    `Quality` folds to `quality`): what an operator writes in aggregate_filter on PostgreSQL."""
+    def quote(m: re.Match) -> str:
+        word = m.group(0)
+        return f'"{word}"' if word != word.lower() and word != word.upper() else word
+
+    return re.sub(r'(?<![\w"])[A-Za-z_]\w*(?![\w"])', quote, sql)
 
 
 def scrape(cfg: Settings, **kw):

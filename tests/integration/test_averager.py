@@ -90,9 +90,9 @@ def test_one_grouped_query_per_territory_chunk_and_the_territory_is_logged(dbs, 
     lines = [r.getMessage() for r in caplog.records if r.name == "scraper.datetimebin"]
     assert lines == ["[0] [Wed Feb 29 15:00:00 2012, Thu Mar 1 00:00:00 2012] 9:00:00",
                      "[1] [Thu Mar 1 00:00:00 2012, Thu Mar 1 10:00:00 2012] 10:00:00"]
-    # first-entry + latest-entry queries, then per chunk an id-range lookup and ONE grouped query
-    # (not one per bin, not one per row)
-    assert summary.queries == 2 + 2 * 2 and summary.propagations == 19
+    # the count of entries before timefloor, first-entry + latest-entry queries, then per chunk an
+    # id-range lookup and ONE grouped query (not one per bin, not one per row)
+    assert summary.queries == 1 + 2 + 2 * 2 and summary.propagations == 19
 
 
 def test_partial_last_bin_is_left_for_the_next_run(dbs):
