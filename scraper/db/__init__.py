@@ -224,23 +224,28 @@ def _sqlite_setup(engine: Engine, writer: bool, readonly: bool = False) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
 
-def reflect(engine: Engine, name: str, cfg: Settings, key: str) -> sa.Table:
+def reflect(engine: Engine, name: str, cfg: Settings, key: str,
+            types: dict[str, sa.types.TypeEngine] | None = None) -> sa.Table:
+    """Table `name` with its columns only (names, types, nullability; `types` overrides some): all a
+    SELECT needs. Full reflection (indexes, constraints, comments) costs PostgreSQL ~16 catalog
+    queries, which `scr.py status` would pay per table per call."""
     try:
-        return sa.Table(name, sa.MetaData(), autoload_with=engine)
+        columns = sa.inspect(engine).get_columns(name)
     except NoSuchTableError:
         raise cfg.error(key, f'table "{name}" not found in {show(engine.url)}') from None
+    types = types or {}
+    return sa.Table(name, sa.MetaData(), *(sa.Column(c["name"], types.get(c["name"], c["type"]),
+                                                     nullable=c.get("nullable", True)) for c in columns))
 
 
 def source_table(engine: Engine, name: str, cfg: Settings, key: str = "source") -> sa.Table:
     """A source table whose `date_time` reads and compares exactly however the DCS spelled it
-    (dialects.py, timeforms.py): reflected, the column's form detected, reflected again with it."""
+    (dialects.py, timeforms.py): its form is detected, then the column typed with it."""
     table = reflect(engine, name, cfg, key)
     if "date_time" not in table.c:
         return table
     typ = dialects.impl(engine).time_type(engine, table, cfg)
-    if typ is None:
-        return table
-    return sa.Table(name, sa.MetaData(), sa.Column("date_time", typ), autoload_with=engine)
+    return table if typ is None else reflect(engine, name, cfg, key, {"date_time": typ})
 
 
 def table_exists(engine: Engine, name: str) -> bool:

@@ -98,7 +98,7 @@ def _scraper(cfg: Settings, st: SectionStatus, now: datetime) -> None:
     try:
         if not db.table_exists(target, f"{kls}Vld"):
             raise cfg.error("kls", f"target has no table {kls}Vld (never run? start with --ALLOW_DROP_CREATE_TABLE)")
-        vld = sa.Table(f"{kls}Vld", sa.MetaData(), autoload_with=target)
+        vld = db.reflect(target, f"{kls}Vld", cfg, "kls")
         ends, writes, lags = [], [], []
         with target.connect() as conn:
             for src in regime.sources:
