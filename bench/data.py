@@ -1,7 +1,7 @@
 """Fast generation of big fake sources inside the database (INSERT ... SELECT over a number sequence),
 because inserting millions of rows through Python would dominate the benchmark's run time.
 
-Values are deterministic functions of the id, so every run (and both backends) sees the same data.
+Values are deterministic functions of the id, so every run (and every backend) sees the same data.
 """
 from __future__ import annotations
 
@@ -19,12 +19,14 @@ def _mod(dialect: str, a: str, b: int) -> str:
 
 
 def _idiv(dialect: str, a: str, b: int) -> str:
-    return f"(({a}) / {b})" if dialect == "sqlite" else f"(({a}) DIV {b})"
+    return f"(({a}) / {b})" if dialect in ("sqlite", "postgresql") else f"(({a}) DIV {b})"
 
 
 def _time(dialect: str, seconds: str) -> str:
     if dialect == "sqlite":  # the storage format SQLAlchemy writes and compares against
         return f"(datetime('{START}', '+' || ({seconds}) || ' seconds') || '.000000')"
+    if dialect == "postgresql":
+        return f"(TIMESTAMP '{START}' + ({seconds}) * INTERVAL '1 second')"
     return f"(TIMESTAMP '{START}' + INTERVAL ({seconds}) SECOND)"
 
 
@@ -32,6 +34,8 @@ def _numbers(dialect: str, lo: int, hi: int) -> tuple[str, str]:
     """(WITH-prefix, FROM-clause) yielding column i = lo..hi."""
     if dialect == "sqlite":
         return (f"WITH RECURSIVE n(i) AS (SELECT {lo} UNION ALL SELECT i + 1 FROM n WHERE i < {hi}) ", "n")
+    if dialect == "postgresql":
+        return "", f"generate_series({lo}, {hi}) AS n(i)"
     return "", f"(SELECT seq AS i FROM seq_{lo}_to_{hi}) AS n"  # MariaDB's Sequence engine
 
 
@@ -40,7 +44,8 @@ def _fill(engine: sa.Engine, table: str, columns: list[str], exprs: list[str], r
     dialect = engine.dialect.name
     for lo in range(1, rows + 1, CHUNK):
         with_, from_ = _numbers(dialect, lo, min(lo + CHUNK - 1, rows))
-        sql = f"{with_}INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(exprs)} FROM {from_}"
+        q = engine.dialect.identifier_preparer.quote  # PostgreSQL folds unquoted mixed-case names
+        sql = f"{with_}INSERT INTO {q(table)} ({', '.join(map(q, columns))}) SELECT {', '.join(exprs)} FROM {from_}"
         with engine.begin() as conn:
             conn.exec_driver_sql(sql)
 

@@ -27,18 +27,22 @@ from regimes.adlid import LID
 
 def raw_group_by_sql(dialect: str, table: str, hi: str, offset_s: int, bin_s: int) -> str:
     """The hand-written single query an expert would run for the same hourly averages."""
+    q = (lambda name: f'"{name}"') if dialect == "postgresql" else (lambda name: name)
     if dialect == "sqlite":
         binx = f"(CAST(strftime('%s', date_time) AS INTEGER) - {offset_s}) / {bin_s}"
         std = "sqrt(max(avg({c}*{c}) - avg({c})*avg({c}), 0))"
+    elif dialect == "postgresql":
+        binx = f"(floor(extract(epoch FROM date_time))::bigint - {offset_s}) / {bin_s}"
+        std = "stddev_pop({c})"
     else:
         binx = f"(TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', date_time) - {offset_s}) DIV {bin_s}"
         std = "STD({c})"
     cols = []
     for c in LID:
         for fn in FUNCTIONS:
-            cols.append(std.format(c=c) if fn == "std" else f"{fn}({c})")
+            cols.append(std.format(c=q(c)) if fn == "std" else f"{fn}({q(c)})")
     return (f"SELECT {binx} AS b, count(*), min(date_time), max(date_time), {', '.join(cols)} "
-            f"FROM {table} WHERE Quality != 0 AND date_time < '{hi}' GROUP BY b ORDER BY b")
+            f"FROM {q(table)} WHERE {q('Quality')} != 0 AND date_time < '{hi}' GROUP BY b ORDER BY b")
 
 
 def naive_loop(engine: Engine, max_samples: int) -> tuple[int, int]:
@@ -73,7 +77,8 @@ def naive_dbapi_loop(engine: Engine, max_samples: int) -> tuple[int, int]:
     sqlite = engine.source_engine.dialect.name == "sqlite"
     mark = "?" if sqlite else "%s"
     cols = [c.name for c in reader.main.c]
-    sql = (f"SELECT {', '.join(cols)} FROM {reader.main.name} WHERE date_time >= {mark} AND "
+    q = engine.source_engine.dialect.identifier_preparer.quote
+    sql = (f"SELECT {', '.join(map(q, cols))} FROM {q(reader.main.name)} WHERE date_time >= {mark} AND "
            f"(date_time > {mark} OR (date_time = {mark} AND id > {mark})) ORDER BY date_time, id LIMIT 1")
     fmt = (lambda t: t.strftime("%Y-%m-%d %H:%M:%S.%f")) if sqlite else (lambda t: t)
     samples = propagations = 0
@@ -169,7 +174,8 @@ def main(argv: list[str]) -> dict:
     if mode == "raw":
         engine = db.connect(cfg, "source")
         with engine.connect() as conn:
-            latest = conn.execute(sa.text("SELECT max(date_time) FROM AD1_LidSensor")).scalar()
+            table = engine.dialect.identifier_preparer.quote("AD1_LidSensor")
+            latest = conn.execute(sa.text(f"SELECT max(date_time) FROM {table}")).scalar()
             hi = str(latest)[:13] + ":00:00"  # start of the (open) hour holding the latest entry
             t1 = time.perf_counter()
             rows = conn.exec_driver_sql(raw_group_by_sql(engine.dialect.name, "AD1_LidSensor", hi,

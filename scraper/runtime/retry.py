@@ -26,6 +26,7 @@ from typing import Callable, TypeVar
 from sqlalchemy.exc import DBAPIError
 
 from scraper.config import Settings
+from scraper.db import dialects
 from scraper.errors import OperatorError
 
 log = logging.getLogger("scraper.outage")
@@ -108,6 +109,9 @@ def classify(exc: BaseException) -> str:
         return MISTAKE
     if code in MISTAKE_CODES:
         return MISTAKE
+    by_state = dialects.classify_sqlstate(getattr(orig, "sqlstate", None))
+    if by_state is not None:  # PostgreSQL names its errors by SQLSTATE, not by number
+        return MISTAKE if by_state == "permission" else OUTAGE
     if code in OUTAGE_CODES or getattr(exc, "connection_invalidated", False):
         return OUTAGE
     name = getattr(orig, "sqlite_errorname", "") or ""
