@@ -139,6 +139,10 @@ def test_sigterm_and_the_exit_sentinel_stop_a_live_bridge_cleanly(sqlite_dbs):
 
 READER = r"""
 import sqlite3, sys, time, pathlib
+
+# Written for SQLite and MariaDB (their DDL helpers and the bridge SQL); on PostgreSQL: a follow-up.
+pytestmark = pytest.mark.backends("sqlite", "mariadb", reason="the bridge is not yet ported to PostgreSQL")
+
 path, stop = sys.argv[1], pathlib.Path(sys.argv[2])
 reads = torn = 0
 while not stop.exists():

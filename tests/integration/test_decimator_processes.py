@@ -17,6 +17,11 @@ import sqlalchemy as sa
 import decimation as d
 from processes import running, scalar, spawn, terminate, wait_for
 from scraper import commands
+import pytest
+
+# Written for SQLite and MariaDB (their DDL helpers and the decimator SQL); on PostgreSQL: a follow-up.
+pytestmark = pytest.mark.backends("sqlite", "mariadb", reason="the decimator is not yet ported to PostgreSQL")
+
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKER = {"regime": "regimes.cbpm3:Cbpm3", "mode": "faker", "source_tz": "UTC", "interval": "0.1s",

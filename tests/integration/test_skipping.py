@@ -201,9 +201,10 @@ def test_entries_out_of_id_order_that_are_not_candidates_cost_no_rewind(dbs, mon
     late = random.Random(8).sample(quiet, 12)
     for n, k in enumerate(sorted(late), 1):  # committed after everything else
         rows[k]["id"] = len(rows) + n
+    table = create_adtemp(src)
     with dbs.engine("source").begin() as conn:
-        conn.execute(sa.text("DELETE FROM DBNS_SAB_Temp"))
-    insert(src, create_adtemp(src), rows)
+        conn.execute(table.delete())  # the table's name quoted as each backend needs it
+    insert(src, table, rows)
     python = run(dbs, "InPython", use_changed_sql=False)
     judged, judge = [], Skipper._judge_disordered
     monkeypatch.setattr(Skipper, "_judge_disordered", lambda self, sp: (judged.append(sp), judge(self, sp))[1])
