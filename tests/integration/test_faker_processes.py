@@ -96,7 +96,8 @@ def source_has_rows(dbs) -> bool:
         if not names:
             return False
         with eng.connect() as conn:
-            return all(conn.execute(sa.text(f"SELECT COUNT(*) FROM {n}")).scalar() > 0 for n in names)
+            q = eng.dialect.identifier_preparer.quote  # PostgreSQL folds unquoted mixed-case names
+            return all(conn.execute(sa.text(f"SELECT COUNT(*) FROM {q(n)}")).scalar() > 0 for n in names)
     except sa.exc.DBAPIError:
         return False
     finally:
@@ -107,7 +108,8 @@ def validity_count(dbs, kls: str) -> int:
     eng = dbs.engine("target")
     try:
         with eng.connect() as conn:
-            return conn.execute(sa.text(f"SELECT COUNT(*) FROM {kls}Vld")).scalar()
+            vld = eng.dialect.identifier_preparer.quote(f"{kls}Vld")
+            return conn.execute(sa.text(f"SELECT COUNT(*) FROM {vld}")).scalar()
     except sa.exc.DBAPIError:
         return 0  # not created yet
     finally:
@@ -148,7 +150,7 @@ def test_live_scraper_alongside_a_live_faker_writes_what_one_catchup_writes(dbs,
         time.sleep(0.1)
     assert faker.returncode == 0, procs.output(faker)
     assert scraper.poll() is None, procs.output(scraper)
-    assert written_while_faking > 0, "the scraper should propagate while the faker is still writing"
+    assert written_while_faking > 0, "the scraper should propagate while the faker is still writing: " + procs.output(scraper)
     scraper.send_signal(signal.SIGTERM)
     assert scraper.wait(timeout=DEADLINE) == 0, procs.output(scraper)
     assert_same_as_one_catchup(dbs, procs)

@@ -28,7 +28,8 @@ def test_live_scraper_keeps_lag_under_two_heartbeats_with_few_queries(dbs):
     src, tgt = dbs.engine("source"), dbs.engine("target")
     faker = spawn(cfg, "faker")
     with running(faker):
-        wait_for(lambda: scalar(src, "SELECT count(*) FROM DBNS_SAB_Temp") > 4, 20, "the faker's first entries")
+        table = src.dialect.identifier_preparer.quote("DBNS_SAB_Temp")  # PostgreSQL folds it unquoted
+        wait_for(lambda: scalar(src, f"SELECT count(*) FROM {table}") > 4, 20, "the faker's first entries")
         scraper = spawn(cfg, "scraper", "--ALLOW_DROP_CREATE_TABLE")
         with running(scraper):
             wait_for(lambda: lag_seconds(src, tgt) is not None, 20, "the first propagation")
