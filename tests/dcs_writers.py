@@ -7,7 +7,7 @@ import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from fakers.schemas import PT
+from regimes.adtemp import PT
 
 EPOCH = datetime(1970, 1, 1)
 START = datetime(2011, 2, 1, 0, 0, 10)

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from dcs_writers import dcs_rows, mysql_source, pg_source
-from fakers.schemas import LID
+from regimes.adlid import LID
 from factories import create_adtemp, insert, lid_rows
 from scraper import commands
 from scraper.errors import ConfigError
