@@ -112,7 +112,7 @@ def test_the_time_index_is_used_and_the_source_is_opened_read_only(sqlite_dbs, f
         reader = SourceReader(engine, Source("DBNS_SAB_Temp"), cfg, 100)
         t = datetime(2011, 2, 1, 0, 3, 10)
         statements = [
-            reader.query.where(reader._after(t, (t, 5))).order_by(reader.dt, reader.id).limit(10),  # a batch
+            reader.batch_statement(t, (t, 5), 10),  # a batch, as the reader runs it
             reader.query.where(reader.dt.in_([t])),  # the entry at a bookmark
             sa.select(sa.func.count()).where(reader.dt >= t, reader.dt < t + timedelta(hours=1)),  # aggregation
         ]
