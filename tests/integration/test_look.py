@@ -194,7 +194,8 @@ def test_report_writes_nothing_and_reads_each_source_once(sqlite_dbs):
     finally:
         sa.event.remove(sa.Engine, "before_cursor_execute", seen)
     assert len(rep.rows) == 9
-    selects = [s for s in statements if "FROM \"DBNS_SAB_Temp\"" in s or "FROM DBNS_SAB_Temp" in s]
+    selects = [s for s in statements if ("FROM \"DBNS_SAB_Temp\"" in s or "FROM DBNS_SAB_Temp" in s)
+               and "typeof(" not in s]  # not the start-up look at how date_time is spelled (db/dialects.py)
     assert len([s for s in selects if "ORDER BY" in s]) == 1, selects  # the range, read once
     assert not any(s.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE", "CREATE", "DROP")) for s in statements)
     assert _dump(source) == before
