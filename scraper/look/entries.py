@@ -46,7 +46,7 @@ def numeric_columns(regime: type[Regime]) -> list[str]:
 def read(cfg: Settings, regime: type[Regime], start_local: datetime, end_local: datetime) -> list[Entries]:
     """Every entry with start_local <= date_time <= end_local, one SELECT per source."""
     clock = Clock(cfg.source_tz)
-    engine = db.connect(cfg, "source")
+    engine = db.connect(cfg, "source", readonly=True)
     try:
         out = []
         for src in regime.sources:

@@ -42,7 +42,7 @@ def section_health(cfg: Settings, st, now: datetime) -> None:
     if last_round is None or not points:
         st.health, st.note = "STALE", "nothing bridged yet"
         return
-    source = db.connect(cfg, "source")
+    source = db.connect(cfg, "source", readonly=True)
     try:
         clock, latest = Clock(cfg.source_tz), None
         with source.connect() as conn:

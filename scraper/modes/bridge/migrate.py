@@ -172,7 +172,7 @@ def require_current(cfg: Settings, path: Path, series: list[Series]) -> bool:
 def section_layout(cfg: Settings) -> list[Series]:
     """The layout of a section, from its regime and its source (reflected, read only)."""
     regime = load_regime(cfg)
-    engine = db.connect(cfg, "source")
+    engine = db.connect(cfg, "source", readonly=True)
     try:
         return layout(regime, [SourceReader(engine, src, cfg, cfg.batch) for src in regime.sources])
     finally:

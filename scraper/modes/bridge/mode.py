@@ -73,7 +73,7 @@ class Bridge:
         target.check(cfg, self.path)  # before any database is touched
         self.regime = load_regime(cfg)
         self.summary = BridgeSummary(cfg.section, str(self.path))
-        self.source_engine = db.connect(cfg, "source", readonly=True)
+        self.source_engine = db.connect(cfg, "source", retry=runner.startup, readonly=True)  # waits for a database not up yet
         try:
             readers = [SourceReader(self.source_engine, src, cfg, cfg.batch) for src in self.regime.sources]
             self.layout = layout(self.regime, readers)

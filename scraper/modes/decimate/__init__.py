@@ -123,8 +123,8 @@ class Decimator:
         if options.drop:
             raise cfg.error("source", "--DROP_TARGET_TABLES: a decimator has no target tables (it thins its source)")
         self.source = regime.sources[0]
-        self.reader = db.connect(cfg, "source")
-        self.writer = db.connect(cfg, "source", writer=True)
+        self.reader = db.connect(cfg, "source", retry=self.runner.startup)  # waits for a database not up yet
+        self.writer = db.connect(cfg, "source", writer=True, retry=self.runner.startup)
         self.spec = self.runner.startup("source", table_spec, self.reader, cfg, self.source)
         self.slicing = Slicing(Clock(cfg.source_tz), cfg.every, cfg.keep)
         self.rollup = self._rollup(options.allow_create)
