@@ -144,13 +144,16 @@ def assert_same_as_one_catchup(dbs, procs: Processes) -> list[tuple]:
 def test_live_scraper_alongside_a_live_faker_writes_what_one_catchup_writes(dbs, procs):
     faker = start_faker(dbs, procs)
     scraper = procs.start("scraper", "--ALLOW_DROP_CREATE_TABLE")
-    written_while_faking = 0
-    while faker.poll() is None:
-        written_while_faking = validity_count(dbs, procs.kls)
-        time.sleep(0.1)
-    assert faker.returncode == 0, procs.output(faker)
+    wait_until(lambda: validity_count(dbs, procs.kls) > 0 or scraper.poll() is not None, "the live scraper's first records")
+    assert faker.wait(timeout=DEADLINE) == 0, procs.output(faker)
+    # More entries while the scraper runs live (however slowly a busy machine started it): the faker
+    # continues after the newest entry, and the live scraper, never told to stop, picks them up.
+    before = validity_count(dbs, procs.kls)
+    more = procs.start("faker", "--faker_dropsrc", "False")
+    wait_until(lambda: validity_count(dbs, procs.kls) > before or scraper.poll() is not None,
+               "the live scraper to propagate entries written while it runs")
+    assert more.wait(timeout=DEADLINE) == 0, procs.output(more)
     assert scraper.poll() is None, procs.output(scraper)
-    assert written_while_faking > 0, "the scraper should propagate while the faker is still writing: " + procs.output(scraper)
     scraper.send_signal(signal.SIGTERM)
     assert scraper.wait(timeout=DEADLINE) == 0, procs.output(scraper)
     assert_same_as_one_catchup(dbs, procs)
