@@ -89,9 +89,6 @@ def resolve_url(cfg: Settings, key: str) -> URL:
         url = make_url(text)
     except ArgumentError:
         raise cfg.error(key, f'"{text}" is not a SQLAlchemy URL') from None
-    refused = dialects.impl(url.get_backend_name()).check_url(url)
-    if refused:
-        raise cfg.error(key, f"{show(url)} {refused}")
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         db = Path(url.database)
         if not db.is_absolute():
@@ -297,7 +294,7 @@ class PreparedQuery:
             fairy.detach()
             if self.engine.dialect.name != "sqlite":  # SQLite connections already autocommit (db.connect)
                 try:
-                    fairy.dbapi_connection.autocommit(True)
+                    dialects.impl(self.engine).autocommit(fairy.dbapi_connection)
                 except BaseException:
                     fairy.close()
                     raise
@@ -343,6 +340,9 @@ class PreparedQuery:
                     cursor = conn.cursor()
                     cursor.execute(self.sql, args)
                     rows = cursor.fetchall()
+                if self._results is None:  # PostgreSQL's numeric processors need the type codes
+                    self._results = [t.result_processor(self.engine.dialect, d[1])
+                                     for t, d in zip(self._types, cursor.description)]
                 cursor.close()
                 return rows
             except dbapi.Error as exc:

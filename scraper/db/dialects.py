@@ -4,7 +4,7 @@ Like alembic's `DefaultImpl`: a class declares `__dialect__` and `impl(engine)` 
 elsewhere asks "how does this database spell X" instead of testing dialect names. What differs:
 
 * connecting: SQLite sources are opened read-only (`mode=ro`, readonly_url) and never switched to WAL
-  (db.connect); PostgreSQL refuses a password in scraper.cfg;
+  (db.connect);
 * autocommit on a raw DBAPI connection (PreparedQuery);
 * index hints (InnoDB only; PostgreSQL and SQLite choose on their own), compound-statement syntax,
   and whether the skip search may chain in one recursive statement;
@@ -71,9 +71,6 @@ class DefaultImpl:
             _REGISTRY[name] = cls
 
     # --- connecting -------------------------------------------------------------------------------
-    def check_url(self, url: URL) -> str | None:
-        """Why this URL must not be used (a password in scraper.cfg, say), or None."""
-        return None
 
     def autocommit(self, dbapi_conn: Any) -> None:
         """Make a raw DBAPI connection commit each statement (a lone SELECT needs no transaction)."""
@@ -262,12 +259,6 @@ def classify_sqlstate(state: str | None) -> str | None:
 
 class PostgreSQLImpl(DefaultImpl):
     __dialect__ = name = "postgresql"
-
-    def check_url(self, url: URL) -> str | None:
-        if url.password:
-            return ("holds a password: scraper.cfg must not; put it in ~/.pgpass (or PGPASSWORD / "
-                    "PGPASSFILE in the environment) and leave it out of the URL")
-        return None
 
     def aggregate(self, fn: str, x: sa.ColumnElement) -> sa.ColumnElement:
         if fn in _POP_STD:  # PostgreSQL's stddev()/variance() are the SAMPLE statistics
