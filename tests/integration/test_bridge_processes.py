@@ -21,6 +21,9 @@ from scraper import commands
 SCR = Path(sys.executable).with_name("scr.py")
 
 
+# Written for SQLite and MariaDB (their DDL helpers and the bridge SQL); on PostgreSQL: a follow-up.
+pytestmark = pytest.mark.backends("sqlite", "mariadb", reason="the bridge is not yet ported to PostgreSQL")
+
 def write_cfg(dbs, target: Path, name: str = "scraper.cfg", **keys) -> Path:
     return dbs.write_cfg({"bridge": {**BRIDGE, "target": f"sqlite:///{target}", "loglevel": "DEBUG", **keys}},
                          name=name)
@@ -140,8 +143,6 @@ def test_sigterm_and_the_exit_sentinel_stop_a_live_bridge_cleanly(sqlite_dbs):
 READER = r"""
 import sqlite3, sys, time, pathlib
 
-# Written for SQLite and MariaDB (their DDL helpers and the bridge SQL); on PostgreSQL: a follow-up.
-pytestmark = pytest.mark.backends("sqlite", "mariadb", reason="the bridge is not yet ported to PostgreSQL")
 
 path, stop = sys.argv[1], pathlib.Path(sys.argv[2])
 reads = torn = 0
