@@ -5,7 +5,7 @@ script, at random moments, stops the MariaDB server and starts it again, makes t
 (`SET GLOBAL read_only`; the scraper's user has no SUPER) and writable again, and SIGKILLs the scraper
 and restarts it (as supervisord would). At the end the faker is stopped, the scraper finishes with
 --catchup, a reference section scrapes the same source in one uninterrupted --catchup run, and the two
-targets are compared row by row (ignoring SEQNO and INSERTDATE: restart invariance, §5).
+targets are compared row by row (ignoring SEQNO and INSERTDATE: restart invariance, docs/concepts.md).
 
 Prints the counts (outages survived, read-only spells, kills, records compared, differences — which
 must be 0) and writes them as JSON to var/soak.json. Not part of the test suite: it takes minutes.

@@ -17,7 +17,7 @@ class Instance(dict):
 
     A dict subclass because item access is the per-sample hot path of catch-up (bench/): C-speed lookups,
     and dict's own constructor (`Instance(zip(names, row))`): no Python __init__ per entry read.
-    `aggd` (the aggregates of §6) is None until the engine sets it.
+    `aggd` (the aggregates, docs/aggregation.md) is None until the engine sets it.
     """
 
     __slots__ = ("aggd",)
@@ -102,7 +102,7 @@ class SourceVector:
 
     def sample_stretch(self, entries: "deque[Instance]", changed: Callable[["SourceVector"], bool],
                        maxage: timedelta, emit: Callable[[str], None] | None = None) -> int:
-        """Sample entries from the left of `entries` (the next ones §4.1 selects, in order) until one
+        """Sample entries from the left of `entries` (the next ones rule 1 of a sample selects, in order) until one
         proceeds or none is left; returns how many. The same decisions as sample() one by one, as one
         loop: reading a stretch of unchanged entries is catch-up's per-entry hot path. `emit` gets each
         sample's log line."""

@@ -2,7 +2,7 @@
 
 Each combination replays the section's own rules over the range's source entries in memory, without
 writing: the regime's changed() and propagate() and the engine's SourceVector (scraper/core/
-sourcevector.py) take every decision, exactly as in a run; only the choice of the next entry (§4.1:
+sourcevector.py) take every decision, exactly as in a run; only the choice of the next entry (rule 1 of a sample, docs/concepts.md:
 the first at or after the cursor beyond every entry collected, skipping `offset`) is made on the
 in-memory list instead of by a query. So the row of the configured settings is the validity chain a
 fresh scrape from --from writes up to --to, record for record (tests/integration/test_look.py checks

@@ -1,7 +1,7 @@
 """The scraper loop: resume from the target, sample every source vector, propagate, repeat.
 
 There is no state outside the target: on start each source's vector is rebuilt from its last validity
-record (§5), so stopping at any point — cleanly or by SIGKILL — and restarting gives the same target as
+record (docs/concepts.md, resuming), so stopping at any point — cleanly or by SIGKILL — and restarting gives the same target as
 one uninterrupted run.
 """
 from __future__ import annotations
@@ -45,7 +45,7 @@ COMMIT_SECONDS = 0.25
 
 
 class Engine:
-    """The scraper mode's Job (runtime/runner.py): rounds of §4 samples over every source vector."""
+    """The scraper mode's Job (runtime/runner.py): rounds of samples (docs/concepts.md) over every source vector."""
 
     def __init__(self, cfg: Settings, runner: Runner):
         self.cfg, self.runner = cfg, runner
@@ -86,7 +86,7 @@ class Engine:
 
     # --- start-up ---------------------------------------------------------------------------------
     def _aggregators(self) -> list[Aggregator | None]:
-        """One aggregate query per source when `aggregate` is configured (§6); None otherwise."""
+        """One aggregate query per source when `aggregate` is configured (docs/aggregation.md); None otherwise."""
         if not self.cfg.aggregate:
             return [None] * len(self.readers)
         startup = self.runner.startup
@@ -366,7 +366,7 @@ class Engine:
 
 
 def _same_values(a: Instance, b: Instance) -> bool:
-    """Twins that differ only in id lead §4 to the same decisions."""
+    """Twins that differ only in id lead the sampling rules to the same decisions."""
     return {**a, "id": None} == {**b, "id": None}
 
 
@@ -389,7 +389,7 @@ def validate(cfg: Settings, regime) -> None:
 
 
 def run(cfg: Settings, options: RunOptions) -> Summary:
-    """Scrape the section's sources into its DBI target (§4, §5) until stopped or, with --catchup,
+    """Scrape the section's sources into its DBI target (docs/concepts.md) until stopped or, with --catchup,
     until the latest source entry has been sampled."""
     engine = Engine(cfg, Runner(cfg, options))
     try:

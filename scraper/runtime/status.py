@@ -1,6 +1,6 @@
 """`scr.py status`: one row per section of the config, read from the databases, never from the processes.
 
-Because the target is the bookmark (§5), the target alone says how far each scraper has got and when it
+Because the target is the bookmark (docs/concepts.md, resuming), the target alone says how far each scraper has got and when it
 last wrote — so status works the same whether the scrapers run under supervisord, by hand, or not at
 all, and needs no side channel. Reads only: safe while scrapers run (SQLite WAL, InnoDB MVCC).
 

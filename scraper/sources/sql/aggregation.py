@@ -1,4 +1,4 @@
-"""Generic aggregation (DESIGN.md §6): SQL aggregates of every source column, computed by the database.
+"""Generic aggregation (docs/aggregation.md): SQL aggregates of every source column, computed by the database.
 
 `aggregate = avg,min,max,std` makes `sv[-1].aggd` available at each PROCEED: a mapping keyed
 `<column>_<fn>` plus the count key, over the source entries with sv[0].t <= date_time < sv[-1].t that

@@ -1,12 +1,12 @@
 """Reading source entries in (date_time, id) order, one query per batch rather than per sample.
 
-The per-sample rule (§4.1: first entry with date_time >= tcursor beyond every collected entry, skipping
+The per-sample rule (rule 1 of a sample, docs/concepts.md: first entry with date_time >= tcursor beyond every collected entry, skipping
 `offset`) is applied to an in-memory buffer holding a contiguous, ordered run of the source. Because the
 buffer is exactly what the per-sample query would have returned, batched catch-up and sample-by-sample
 live running select the same entries (as long as the source appends in time order; see docs).
 
 Sources do not always append in time order: DCS readout may commit a row late, with a date_time older
-than entries already read. Such a row can no longer be selected by §4.1 and is never propagated (that
+than entries already read. Such a row can no longer be selected by rule 1 of a sample and is never propagated (that
 would rewrite closed validity ranges). Each batch query also counts, in the same statement and hence
 the same snapshot, the rows committed since the previous batch query (id above the previous highest
 id) that are out of reach; they are reported as `late`, never silently lost (docs/fakers.md).
@@ -113,7 +113,7 @@ class SourceReader:
         return sa.and_(self.dt >= t, sa.not_(sa.and_(self.dt == t, self.id <= i)))
 
     def next_entry(self, tcursor: datetime, after: tuple[datetime, int] | None, offset: int) -> Instance | None:
-        """The entry §4.1 selects, or None when the source has nothing beyond the cursor yet."""
+        """The entry rule 1 of a sample selects, or None when the source has nothing beyond the cursor yet."""
         if self.floor is not None and tcursor < self.floor:
             tcursor = self.floor
         buf = self._buf

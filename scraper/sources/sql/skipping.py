@@ -1,6 +1,6 @@
 """Letting the database skip unchanged entries: one statement per propagation instead of every entry in Python.
 
-§4 sends every entry through `changed(sv)`. Between two propagations sv[0] stays put, so the next
+The sampling rules send every entry through `changed(sv)`. Between two propagations sv[0] stays put, so the next
 PROCEED is simply the first entry e beyond sv[-1] (date_time >= tcursor) for which changed(sv[0], e)
 holds or e.t - sv[0].t > maxage. When the regime declares its change rule (`change = Moved(...)`,
 scraper.rules), the rule's SQL form lets the database find that entry itself: catching up over a
@@ -99,7 +99,7 @@ class Skipper:
 
     # --- the statement ----------------------------------------------------------------------------
     def _after(self, dt: sa.ColumnElement, id_: sa.ColumnElement) -> sa.ColumnElement[bool]:
-        """§4.1 for the entries after sv[-1]: date_time >= lo (= max(tcursor, sv[-1].t), an index range)
+        """Rule 1 of a sample for the entries after sv[-1]: date_time >= lo (= max(tcursor, sv[-1].t), an index range)
         and (date_time, id) beyond sv[-1]."""
         t = sa.bindparam("_t", type_=self.reader.dt.type)
         return sa.and_(dt >= sa.bindparam("_lo", type_=self.reader.dt.type),
