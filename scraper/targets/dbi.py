@@ -108,12 +108,13 @@ class DbiWriter:
     def create(self) -> None:
         """Create whichever of the tables is missing. Safe when several scrapers start on one empty
         target at once: MariaDB commits DDL at once, so between our existence check and our CREATE
-        another process may have created the table — that is success, not an error."""
+        another process may have created the table — that is success, not an error. PostgreSQL reports
+        the same race as a unique violation in its catalog (pg_type), raised once the other commits."""
         for table in self.t.metadata.sorted_tables:
             try:
                 with self.engine.begin() as conn:
                     table.create(conn, checkfirst=True)
-            except (OperationalError, ProgrammingError):
+            except (OperationalError, ProgrammingError, IntegrityError):
                 if not sa.inspect(self.engine).has_table(table.name):
                     raise
         self._insert_ignore({"TABLENAME": "*", "LASTUSEDSEQNO": 0})

@@ -33,6 +33,10 @@ ADTEMP = {"regime": "regimes.adtemp:AdTemp", "source_tz": "Asia/Shanghai", "inte
 PMTHV = {**ADTEMP, "regime": "regimes.pmthv:PmtHv", "interval": "30s", "maxage": "30m", "threshold": 1.0}
 
 
+# The fixtures below write raw SQL with unquoted mixed-case names (as sqlite3/mysql users do);
+# PostgreSQL folds those to lower case: porting them is a follow-up.
+pytestmark = pytest.mark.backends("sqlite", "mariadb", reason="the look tests' raw-SQL fixtures are not yet written for PostgreSQL")
+
 def stamp(t: datetime) -> str:
     return f"{t:%Y-%m-%d %H:%M:%S}"  # SQLite's own text format, as DCS writers leave it
 
