@@ -3,6 +3,7 @@ datadir) when their binaries are installed — skipped with a visible reason oth
 CI=true."""
 from __future__ import annotations
 
+import importlib
 import itertools
 import os
 import sys
@@ -21,29 +22,27 @@ BACKENDS = ["sqlite", "mariadb", "postgresql"]
 _dbnames = itertools.count()
 
 
-@pytest.fixture(scope="session")
-def mariadb_server():
-    from mariadb_server import MariaDBServer, unavailable_reason
-
-    reason = unavailable_reason()
+def _throwaway(name: str, module: str, cls: str):
+    """A private server of `module` for the session: skipped with its reason when it cannot run here,
+    a failure under CI=true (where the test command installs it)."""
+    server_module = importlib.import_module(module)
+    reason = server_module.unavailable_reason()
     if reason:
         if os.environ.get("CI") == "true":
-            pytest.fail(f"MariaDB is required under CI=true: {reason}")
-        pytest.skip(f"MariaDB not available: {reason}")
-    with MariaDBServer() as server:
+            pytest.fail(f"{name} is required under CI=true: {reason}")
+        pytest.skip(f"{name} not available: {reason}")
+    return getattr(server_module, cls)()
+
+
+@pytest.fixture(scope="session")
+def mariadb_server():
+    with _throwaway("MariaDB", "mariadb_server", "MariaDBServer") as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def postgresql_server():
-    from postgresql_server import PostgreSQLServer, unavailable_reason
-
-    reason = unavailable_reason()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
-        pytest.skip(f"PostgreSQL not available: {reason}")
-    with PostgreSQLServer() as server:
+    with _throwaway("PostgreSQL", "postgresql_server", "PostgreSQLServer") as server:
         yield server
 
 
@@ -87,14 +86,7 @@ def sqlite_dbs(request, tmp_path):
 def own_server(tmp_path):
     """A private MariaDB server this test may stop and start without disturbing the session's one,
     with databases fake_dcs and tmp_offline_db."""
-    from mariadb_server import MariaDBServer, unavailable_reason
-
-    reason = unavailable_reason()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"MariaDB is required under CI=true: {reason}")
-        pytest.skip(reason)
-    with MariaDBServer() as server:
+    with _throwaway("MariaDB", "mariadb_server", "MariaDBServer") as server:
         for name in ("fake_dcs", "tmp_offline_db"):
             server.create_database(name)
         dbs = Databases("mariadb", tmp_path, server.url("fake_dcs"), server.url("tmp_offline_db"))
