@@ -25,6 +25,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from . import data
+from .common import SERVERS, header, server, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -171,37 +172,22 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     workdir = ROOT / "var" / "bench"
     workdir.mkdir(parents=True, exist_ok=True)
-    results = {"args": vars(args), "python": sys.version.split()[0], "cpus": os.cpu_count(),
-               "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "backends": []}
+    results = header(args, backends=[])
     for name in args.backends.split(","):
         if name == "sqlite":
             for f in workdir.glob("*.db*"):
                 f.unlink()
             results["backends"].append(bench_backend(
                 name, f"sqlite:///{workdir / 'source.db'}", f"sqlite:///{workdir / 'target.db'}", args, workdir))
-        elif name == "mariadb":
-            sys.path.insert(0, str(ROOT / "tests"))
-            from mariadb_server import MariaDBServer
-
-            with MariaDBServer() as server:
+        elif name in SERVERS:
+            with server(name) as db_server:
                 for db in ("bench_source", "bench_target"):
-                    server.create_database(db)
+                    db_server.create_database(db)
                 results["backends"].append(bench_backend(
-                    name, server.url("bench_source"), server.url("bench_target"), args, workdir))
-        elif name == "postgresql":
-            sys.path.insert(0, str(ROOT / "tests"))
-            from postgresql_server import PostgreSQLServer
-
-            with PostgreSQLServer() as server:
-                for db in ("bench_source", "bench_target"):
-                    server.create_database(db)
-                results["backends"].append(bench_backend(
-                    name, server.url("bench_source"), server.url("bench_target"), args, workdir))
+                    name, db_server.url("bench_source"), db_server.url("bench_target"), args, workdir))
         else:
             raise SystemExit(f"unknown backend {name} (use sqlite, mariadb, postgresql)")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(results, indent=2))
-    print(f"wrote {args.json}")
+    write_json(args.json, results)
     return 0
 
 

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from . import data
+from .common import header, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 PT = [f"Temp_PT{i}" for i in range(1, 6)]
@@ -233,8 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     workdir = ROOT / "var" / "bench"
     workdir.mkdir(parents=True, exist_ok=True)
-    results = {"args": vars(args), "python": sys.version.split()[0], "cpus": os.cpu_count(),
-               "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "backfill": []}
+    results = header(args, backfill=[])
     for name in args.backends.split(","):
         if name == "sqlite":
             results["backfill"].append(backfill(name, f"sqlite:///{workdir / 'source_bridge.db'}", args.rows,
@@ -252,9 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     results["live"] = live(1.0, args.live_seconds, workdir)
     results["peak_rss_mb"] = max([results["live"]["peak_rss_mb"]] + [max(b["bridge"]["peak_rss_mb"], b["copy"]["peak_rss_mb"])
                                                                     for b in results["backfill"]])
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(results, indent=2))
-    print(f"wrote {args.json}")
+    write_json(args.json, results)
     return 0
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from .common import header, write_json
+
 ROOT = Path(__file__).resolve().parents[1]
 START = "2020-11-04 00:00:00"
 INSTR = ("10AE", "10AW", "12E", "12W", "15E")
@@ -203,8 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     workdir = ROOT / "var" / "bench"
     workdir.mkdir(parents=True, exist_ok=True)
-    results = {"args": vars(args), "python": sys.version.split()[0], "cpus": os.cpu_count(),
-               "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "backends": []}
+    results = header(args, backends=[])
     kinds = ("template", "delete", "decimator", "decimator_rollup")
     for name in args.backends.split(","):
         if name == "sqlite":
@@ -242,9 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                 results["backends"].append(bench_backend(name, urls, args.rows, args.batch, workdir, copy))
         else:
             raise SystemExit(f"unknown backend {name} (use sqlite, mariadb)")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(results, indent=2))
-    print(f"wrote {args.json}")
+    write_json(args.json, results)
     return 0
 
 
