@@ -57,9 +57,11 @@ postgresql:
 install-test: $(TSTAMP) mariadb postgresql
 
 ## test: install test needs (incl. mariadb-server, postgresql) and run the whole suite on SQLite,
-## MariaDB and PostgreSQL
+## MariaDB and PostgreSQL. Tests spend most of their time waiting for child processes and servers, so
+## more workers than cores pay (each worker starts its own throwaway servers): TEST_WORKERS=0 runs serially
+TEST_WORKERS ?= 4
 test: install-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 bench: install
 	$(BIN)/python -m bench

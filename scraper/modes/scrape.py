@@ -58,7 +58,7 @@ class Engine:
         self.writer, self.readers = section.writer, section.readers
         self.summary = Summary(cfg.section)
         self.aggregators = self._aggregators()
-        self.summary.before_floor = sum(runner.startup("source", r.count_before, cfg.timefloor) for r in self.readers)
+        self.summary.before_floor = sum(r.count_before(cfg.timefloor) for r in self.readers)  # retried as source reads
         if self.summary.before_floor:
             log.info("%d source entries before timefloor %s (or without a time) are ignored",
                      self.summary.before_floor, cfg.timefloor)

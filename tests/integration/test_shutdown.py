@@ -32,7 +32,7 @@ def test_signal_stops_a_sleeping_scraper_at_once_with_exit_0(sqlite_dbs, signum)
         time.sleep(0.3)
         status, took, out = terminate(proc, signum)
     assert status == 0, log.read_text()[-2000:]
-    assert took < 1.5
+    assert took < 10, "its sleep is an hour: a stop must not wait for it"
     assert f"received {signum.name}: stopping after the current sample" in log.read_text()
     assert "entries read 30" in out
 
@@ -45,9 +45,9 @@ def test_sentinel_file_stops_the_section_and_is_consumed(sqlite_dbs):
         sentinel.parent.mkdir(exist_ok=True)
         t0 = time.monotonic()
         sentinel.touch()
-        assert proc.wait(timeout=5) == 0
+        assert proc.wait(timeout=30) == 0
         took = time.monotonic() - t0
-    assert took < 1.5
+    assert took < 10, "its sleep is an hour: the sentinel is looked for while it sleeps"
     assert f"found sentinel {sentinel}: stopping" in log.read_text()
     assert not sentinel.exists(), "consumed, so the next start runs normally"
 
@@ -77,7 +77,7 @@ def test_sigterm_during_batch_catch_up_exits_promptly_and_restart_completes_the_
         wait_for(lambda: newest(tgt, "DcsAdTempVld", "TIMEEND") is not None, 30, "the first propagations")
         status, took, _ = terminate(proc)
     assert status == 0
-    assert took < 2.0
+    assert took < 10, "a few seconds, not the rest of the catch-up"
     assert newest(tgt, "DcsAdTempVld", "TIMEEND") < rows[-1]["date_time"], "stopped before the end"
     scrape(dbs.settings(**REGIME))  # resume in-process
     scrape(dbs.settings(**REGIME, kls="Reference"))

@@ -85,11 +85,19 @@ class SourceReader:
         return selectable, columns
 
     def run(self, stmt) -> list[Instance]:
-        """One statement through the pool (rare ones: start-up, checks), counted."""
+        """One statement through the pool (rare ones: start-up, checks), counted and retried through
+        outages as a source read (a resume reads the source inside a target step: its outage is the
+        source's, and says so)."""
         self.queries += 1
+        return [Instance(r) for r in self.guard(self._all, stmt)]
+
+    def _all(self, stmt) -> list:
         with self.engine.connect() as conn:
-            rows = conn.execute(stmt).mappings().all()
-        return [Instance(r) for r in rows]
+            return conn.execute(stmt).mappings().all()
+
+    def _one(self, stmt) -> Any:
+        with self.engine.connect() as conn:
+            return conn.execute(stmt).one()
 
     def execute(self, stmt: PreparedQuery, params: dict[str, Any]) -> list[tuple]:
         """One prepared statement (the skip search's), counted and retried through outages."""
@@ -242,13 +250,11 @@ class SourceReader:
         An index range, so it costs what those rows do, not the table."""
         self.queries += 1
         stmt = sa.select(sa.func.count()).select_from(self.main).where(sa.or_(self.dt < floor, self.dt.is_(None)))
-        with self.engine.connect() as conn:
-            return int(conn.execute(stmt).scalar() or 0)
+        return int(self.guard(self._one, stmt)[0] or 0)
 
     def latest_time(self) -> datetime | None:
         self.queries += 1
-        with self.engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.max(self.dt))).scalar()
+        return self.guard(self._one, sa.select(sa.func.max(self.dt)))[0]
 
     def span(self, tcursor: datetime) -> tuple[datetime | None, datetime | None]:
         """(first entry at/after `tcursor`, latest entry) in one query: where an empty source vector
@@ -256,8 +262,7 @@ class SourceReader:
         far the source goes."""
         self.queries += 1
         first = sa.func.min(sa.case((self.dt >= tcursor, self.dt)))
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(first, sa.func.max(self.dt))).one()
+        row = self.guard(self._one, sa.select(first, sa.func.max(self.dt)))
         # min(CASE ...) loses the column type on SQLite: parse like the column would
         return tuple(_as_datetime(v) for v in row)
 

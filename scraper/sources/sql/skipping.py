@@ -168,7 +168,7 @@ class Skipper:
         """First and last date_time of the rows the check just counted late (for the log line only)."""
         r = self.reader
         check = r.late_check(r.after(params["_lo"], (params["_t"], params["_i"])), sa.literal(params["_wm"]))
-        (row,) = r.guard(r.run, check)
+        (row,) = r.run(check)
         _maxid, _late, first, last = row.values()
         return first, last
 
@@ -219,7 +219,7 @@ class Skipper:
         stmt = r.query.where(r.after(sp.lo, sp.after), sa.or_(dt < ut, sa.and_(dt == ut, id_ < ui)),
                              id_ <= sp.wm, sa.or_(id_ <= di, id_ >= du)).order_by(dt, id_)
         changed, maxage = self._rules
-        for inst in r.guard(r.run, stmt):
+        for inst in r.run(stmt):
             sv = SourceVector(r.source, sp.lo, sp.first)
             sv.sample(inst, changed, maxage)
             if sv.proceed:
