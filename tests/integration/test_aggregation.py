@@ -1,4 +1,4 @@
-"""Generic aggregation (DESIGN.md §6) on SQLite and MariaDB, checked against Python's `statistics`
+"""Generic aggregation on SQLite and MariaDB, checked against Python's `statistics`
 over the same source rows read back from the database."""
 from __future__ import annotations
 

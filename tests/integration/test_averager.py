@@ -1,4 +1,4 @@
-"""mode = averager (DESIGN.md §6) on SQLite and MariaDB: UTC calendar bins, one grouped query per
+"""mode = averager on SQLite and MariaDB: UTC calendar bins, one grouped query per
 territory chunk, closed bins only, seamless re-runs — checked against Python over the same rows."""
 from __future__ import annotations
 

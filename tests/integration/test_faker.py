@@ -1,4 +1,4 @@
-"""mode = faker (DESIGN.md §9) against real databases: schemas, restarts, realism options, mysqldump DDL."""
+"""mode = faker against real databases: schemas, restarts, realism options, mysqldump DDL."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta

@@ -1,4 +1,4 @@
-"""DESIGN.md §4 on real databases: entry selection, states, validity records, fan-out."""
+"""Propagation (docs/concepts.md) on real databases: entry selection, states, validity records, fan-out."""
 from __future__ import annotations
 
 import logging

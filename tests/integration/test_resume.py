@@ -1,4 +1,4 @@
-"""DESIGN.md §5: the target is the bookmark. Stopping anywhere and restarting changes nothing."""
+"""Resume: the target is the bookmark. Stopping anywhere and restarting changes nothing."""
 from __future__ import annotations
 
 import os

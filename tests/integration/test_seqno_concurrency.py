@@ -1,4 +1,4 @@
-"""SEQNO allocation under concurrent writers (DESIGN §7): two OS processes writing into one target.
+"""SEQNO allocation under concurrent writers: two OS processes writing into one target.
 
 Two scrapers (two sections, two regimes, or two detectors) may share one `kls` and so one LOCALSEQNO
 row; a SEQNO handed out twice would attach one process's payload to the other's validity record.

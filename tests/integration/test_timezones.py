@@ -68,7 +68,7 @@ def assert_contiguous_monotonic_utc(chain: list[tuple[datetime, datetime]]) -> N
 def test_spring_forward_matches_a_utc_clocked_source_apart_from_the_jump(dbs):
     """Every written local time exists and is unambiguous, so away from the jump the target equals
     scraping the very same entries stamped in UTC. At the jump the wall clock advances an hour in
-    10 s; age (§4: sv[-1].t - sv[0].t) is wall-clock time, so the first entry after the jump always
+    10 s; age (sv[-1].t - sv[0].t) is wall-clock time, so the first entry after the jump always
     proceeds (documented in scraper/timezones.py): the record before it ends at 01:00:00 UTC."""
     src = dbs.engine("source")
     insert(src, create_adtemp(src), dcs_rows(SPRING, seed=3))

@@ -1,4 +1,4 @@
-"""DESIGN.md §8 against a live faker: far behind -> no sleeping; caught up -> lag under two heartbeats
+"""Sleep tuning against a live faker: far behind -> no sleeping; caught up -> lag under two heartbeats
 with a bounded number of source queries per heartbeat."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Config layering and file resolution (DESIGN §3): default <- [DEFAULT] <- section <- command line."""
+"""Config layering and file resolution: default <- [DEFAULT] <- section <- command line."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta

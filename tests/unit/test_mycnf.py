@@ -1,4 +1,4 @@
-"""`source`/`target` may name a ~/.my.cnf section so passwords never sit in scraper.cfg (DESIGN §3)."""
+"""`source`/`target` may name a ~/.my.cnf section so passwords never sit in scraper.cfg."""
 from __future__ import annotations
 
 import pytest

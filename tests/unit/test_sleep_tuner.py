@@ -1,4 +1,4 @@
-"""Sleep tuning decisions (DESIGN.md §8) as pure logic: lag in effective heartbeats -> sleep."""
+"""Sleep tuning decisions as pure logic: lag in effective heartbeats -> sleep."""
 from __future__ import annotations
 
 from datetime import timedelta as T

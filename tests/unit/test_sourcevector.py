@@ -1,4 +1,4 @@
-"""The SourceVector state machine of DESIGN §4, as pure logic (no database)."""
+"""The SourceVector state machine (docs/concepts.md), as pure logic (no database)."""
 from __future__ import annotations
 
 import random
@@ -97,7 +97,7 @@ def test_log_lines_follow_the_documented_format():
 
 @pytest.mark.parametrize("seed", range(20))
 def test_random_streams_give_contiguous_validities_and_only_justified_proceeds(seed):
-    """Property: drive §4 with random values and gaps; every decision agrees with its definition."""
+    """Property: drive the state machine with random values and gaps; every decision agrees with its definition."""
     rng = random.Random(seed)
     threshold = rng.choice([0.5, 1.0, 2.0])
     maxage = timedelta(seconds=rng.choice([30, 60, 300]))

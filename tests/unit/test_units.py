@@ -1,4 +1,4 @@
-"""Durations and times exactly as operators type them in scraper.cfg or on the command line (DESIGN §3)."""
+"""Durations and times exactly as operators type them in scraper.cfg or on the command line."""
 from __future__ import annotations
 
 import random
