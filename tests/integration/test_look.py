@@ -361,13 +361,15 @@ def test_bad_input_is_one_line_and_exit_2(scraped, args, section, key, words):
     assert not (scraped.parent / "x.png").exists()
 
 
-@pytest.mark.parametrize("verb,section,mode", [("show", "adtemp_bridge", "bridge"),
-                                               ("plot", "cbpm3_decimator", "decimator"),
-                                               ("report", "adtemp_bridge", "bridge"),
-                                               ("report", "adlid_averager", "averager")])
+@pytest.mark.parametrize("verb,section,mode", [("report", "adtemp_bridge", "bridge"),
+                                               ("report", "cbpm3_decimator", "decimator"),
+                                               ("report", "adlid_averager", "averager"),
+                                               ("show", "adtemp_faker", "faker"),
+                                               ("plot", "cbpm3_faker", "faker")])
 def test_sections_of_modes_without_records_to_look_at_are_one_line(verb, section, mode, tmp_path):
-    """The shipped config's bridge and decimator sections (a decimator's regime declares no target):
-    named in one line before any database is opened."""
+    """The shipped config's sections whose mode has nothing for the verb (report replays change rules;
+    a faker writes only its source; a decimator's regime declares no target): named in one line
+    before any database is opened."""
     import shutil
 
     from test_cli_errors import one_line_error, scr
