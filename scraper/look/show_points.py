@@ -59,7 +59,7 @@ class ShownPoints:
             each = " per table" if self.bridge else (f" per {self.group}" if self.group else "")
             what = "rows" if self.bridge else "entry"
             return f"{where}: {what} at or last before {self.at:%Y-%m-%d %H:%M:%S} UTC{each}{zone}"
-        span = f"{self.window.start:%Y-%m-%d %H:%M:%S} .. {self.window.end:%Y-%m-%d %H:%M:%S} UTC"
+        span = f"{iso(self.window.start)} .. {iso(self.window.end)} UTC"
         if self.bridge:
             return f"{where}: {len(self.points)} rows {span}{zone}"
         parts = Counter(p.part for p in self.points)
