@@ -19,7 +19,10 @@ import numpy as np
 
 from scraper.config import Settings
 
-from .plot import DPI, MAX_PANELS, TITLE_IN, check_out, mdates, parse_rows, plt, save, size_for
+from .plot import DPI, MAX_PANELS, TITLE_IN, check_out, parse_rows, save, size_for  # plot chose the Agg backend
+
+import matplotlib.dates as mdates  # noqa: E402,I001 (after plot.py has chosen the non-interactive backend)
+import matplotlib.pyplot as plt  # noqa: E402
 from .points import Point, PointView, check_between
 from .window import Window
 

@@ -72,7 +72,7 @@ class ShownPoints:
         return head + self.columns + ([] if self.bridge else ["part"])
 
     def _row(self, p: Point) -> list[str]:
-        row = [p.table, cell(p.unix), iso(p.time)] if self.bridge else [iso(p.time)]
+        row = [p.table, unix_text(p.unix), iso(p.time)] if self.bridge else [iso(p.time)]
         row += [iso(Clock(self.tz).to_local(p.time))] if self.tz else []
         return row + [cell(p.values.get(c)) for c in self.columns] + ([] if self.bridge else [p.part])
 
@@ -92,6 +92,13 @@ class ShownPoints:
         when = {"at": iso(self.at)} if self.at else {"from": iso(self.window.start), "to": iso(self.window.end)}
         return {"section": self.section, "mode": self.kind, "name": self.name, **when,
                 **({} if self.bridge else {"notes": self.notes}), "rows": rows}
+
+
+def unix_text(t: float | None) -> str:
+    """A bridged `time` as stored: whole seconds as an integer, a fraction in full (never 1.29654e+09)."""
+    if t is None:
+        return ""
+    return str(int(t)) if float(t).is_integer() else f"{t:.6f}".rstrip("0")
 
 
 def show(cfg: Settings, view: PointView, fmt: str, at: datetime | None = None, window: Window | None = None,
