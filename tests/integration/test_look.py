@@ -1,4 +1,4 @@
-"""`show`, `plot` and `report` against real scrapes of sources filled with raw SQL, on SQLite and MariaDB.
+"""`show`, `plot` and `report` against real scrapes of sources filled with raw SQL, on SQLite, MariaDB and PostgreSQL.
 
 The report's promise is the strongest: each of its rows is what a real scrape with those settings
 writes over the range (records) and how far the target it writes is from the source (fidelity), so
