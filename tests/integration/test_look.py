@@ -255,9 +255,9 @@ def test_show_at_a_time_is_the_record_a_consumer_reads(dbs):
     assert text[2].split()[:3] == [str(seqno), f"{start:%Y-%m-%d}", f"{start:%H:%M:%S}"]
 
 
-def test_show_csv_has_every_channel_of_both_detectors(sqlite_dbs):
-    fill_pmthv(sqlite_dbs.engine("source"))
-    cfg = sqlite_dbs.settings(**PMTHV)
+def test_show_csv_has_every_channel_of_both_detectors(dbs):
+    fill_pmthv(dbs.engine("source"))
+    cfg = dbs.settings(**PMTHV)
     scrape(cfg)
     lines = commands.show(cfg, at=stamp(FROM + timedelta(hours=1)), fmt="csv").text().splitlines()
     assert lines[0] == "SEQNO,TIMESTART,TIMEEND,SITEMASK,SUBSITE,ROW,ladder,col,ring,voltage,pw"
@@ -271,9 +271,9 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", head[16:24])
 
 
-def test_plot_writes_a_png_of_the_expected_size(sqlite_dbs, tmp_path):
-    fill_adtemp(sqlite_dbs.engine("source"))
-    cfg = sqlite_dbs.settings(**ADTEMP)
+def test_plot_writes_a_png_of_the_expected_size(dbs, tmp_path):
+    fill_adtemp(dbs.engine("source"))
+    cfg = dbs.settings(**ADTEMP)
     scrape(cfg)
     done = commands.plot(cfg, start=stamp(FROM), end=stamp(TO), out=str(tmp_path / "adtemp.png"))
     assert png_size(tmp_path / "adtemp.png") == done.size == size_for(5) == (1200, 660)  # 5 panels, 2 columns
@@ -282,9 +282,9 @@ def test_plot_writes_a_png_of_the_expected_size(sqlite_dbs, tmp_path):
     assert png_size(tmp_path / "pt3.png") == (1200, 260) and [s.column for s in one.shown] == ["Temp_PT3"]
 
 
-def test_plot_of_192_channels_is_small_multiples_of_a_chosen_subset(sqlite_dbs, tmp_path):
-    fill_pmthv(sqlite_dbs.engine("source"))
-    cfg = sqlite_dbs.settings(**PMTHV)
+def test_plot_of_192_channels_is_small_multiples_of_a_chosen_subset(dbs, tmp_path):
+    fill_pmthv(dbs.engine("source"))
+    cfg = dbs.settings(**PMTHV)
     scrape(cfg)
     every = commands.plot(cfg, start=stamp(FROM), end=stamp(TO), out=str(tmp_path / "all.png"))
     assert (len(every.shown), every.available) == (16, 2 * 192 * 2)  # voltage and pw vary, channels do not
