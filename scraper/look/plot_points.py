@@ -101,32 +101,36 @@ def _bridge(cfg, view, window, found, numeric, columns, wanted, rows_text):
     by_table: dict[str, list[Point]] = {}
     for p in found:
         by_table.setdefault(p.table, []).append(p)
-    series, data = [], {}
+    series, tables, depths = [], {}, {}
     for table, pts in by_table.items():
         rows, depth = positions(pts)
+        depths[table] = depth
         cols = {c: [p.values.get(c) for p in pts] for c in numeric}
         keys = [c for c in numeric if depth > 1 and _constant(cols[c], rows)]
         curves = columns or [c for c in numeric if c not in keys] or numeric
         keys = [k for k in keys if k not in curves]
-        times = np.array([p.time for p in pts])
+        tables[table] = (np.array([p.time for p in pts]), np.array(rows), cols)
+        first = {}
+        for i, r in enumerate(rows[:depth * 2]):  # every row number occurs in the first two instants
+            first.setdefault(r, i)
         for n in range(1, depth + 1):
             if wanted is not None and n not in wanted:
                 continue
-            mask = np.array(rows) == n
-            first = next(i for i, r in enumerate(rows) if r == n)
-            tags = ", ".join(f"{k}={cols[k][first]}" for k in keys)
+            tags = ", ".join(f"{k}={cols[k][first[n]]}" for k in keys) if n in first else ""
             for c in curves:
                 label = f"{table} {c}" + (f" row {n}" if depth > 1 else "") + (f" ({tags})" if tags else "")
                 series.append(Series(table, n, c, label))
-                data[series[-1]] = (times[mask], _as_floats(cols[c])[mask])
     if not series:
         raise cfg.error("--rows", f"no row {rows_text} in the bridged tables (an instant has up to "
-                        f"{max(positions(pts)[1] for pts in by_table.values())} rows)")
+                        f"{max(depths.values())} rows)")
     shown = series[:MAX_PANELS]
     fig, axes = _figure(cfg, len(shown), f"[{cfg.section}] bridge {view.name}: bridged points; UTC")
+    floats: dict[tuple[str, str], np.ndarray] = {}  # converted once per table and column, for shown series only
     for ax, s in zip(axes, shown):
-        times, values = data[s]
-        ax.plot(times, values, ".-", ms=2, lw=0.6, color="tab:blue")
+        times, rows, cols = tables[s.table]
+        values = floats.setdefault((s.table, s.column), _as_floats(cols[s.column]))
+        mask = rows == s.row
+        ax.plot(times[mask], values[mask], ".-", ms=2, lw=0.6, color="tab:blue")
         _finish(ax, s.label, window)
     tally = f"{len(found)} bridged rows from {len(by_table)} table" + ("" if len(by_table) == 1 else "s")
     return fig, shown, len(series), tally

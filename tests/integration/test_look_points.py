@@ -179,9 +179,16 @@ def test_plot_of_a_decimator_and_the_console_script(thinned, tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
-def test_bad_input_on_a_bridge_section_is_one_line(dbs, tmp_path):
+def test_the_console_script_on_a_bridge_section(dbs, tmp_path):
+    """A real `scr.py show` process prints JSON a script can parse; bad input is one line, exit 2."""
     fill_adtemp(dbs.engine("source"), n=100)
     cfg = bridge(dbs, tmp_path)
+    proc = scr("show", "--cfg", str(cfg.path), "-s", "test", "--from", "2011-02-01 00:06", "--to", "2011-02-01 00:07",
+               "--format", "json", "--local", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)["rows"]  # --local: the range is source time, 8 h ahead of UTC
+    assert [r["local"] for r in rows] == [f"2011-02-01 00:06:{s:02d}" for s in range(0, 60, 10)] + ["2011-02-01 00:07:00"]
+    assert [r["utc"] for r in rows] == [f"2011-01-31 16:06:{s:02d}" for s in range(0, 60, 10)] + ["2011-01-31 16:07:00"]
     for args, key, words in [
         (["show", "--at", "2011-03-01"], "--at", ["outside the data", "covers 2011-01-31 16:05:00"]),
         (["show", "--from", "2012-01-01", "--to", "2012-01-02"], "--from", ["no row between"]),
