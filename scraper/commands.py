@@ -69,13 +69,21 @@ def migrate(cfg: Settings, action: str):
     return migrate_file(cfg, action)
 def show(cfg: Settings, *, at: str | None = None, start: str | None = None, end: str | None = None,
          local: bool = False, fmt: str = "table", columns: list[str] | None = None):
-    """`scr.py show`: the records valid at `at`, or those overlapping [start, end] (scraper/look/show.py)."""
-    from scraper.look import records, show as look_show, window
+    """`scr.py show`: the records valid at `at`, or those overlapping [start, end] (scraper/look/show.py);
+    for a bridge or decimator section the rows at or last before `at`, or inside the range
+    (scraper/look/show_points.py), with source-local times too when `local`."""
+    from scraper.look import points, records, show as look_show, show_points, window
 
     if at is not None and (start or end):
         raise cfg.error("--at", "give either --at TIME or --from A --to B, not both")
     when = window.when(cfg, "--at", at, local) if at is not None else None
     span = window.window(cfg, start, end, local) if when is None else None
+    if points.handles(cfg.mode):
+        seen = points.view(cfg)
+        try:
+            return show_points.show(cfg, seen, fmt, at=when, window=span, columns=columns, local=local)
+        finally:
+            seen.close()
     view = records.view(cfg)
     try:
         return look_show.show(cfg, view, fmt, at=when, window=span, columns=columns)
@@ -85,11 +93,20 @@ def show(cfg: Settings, *, at: str | None = None, start: str | None = None, end:
 
 def plot(cfg: Settings, *, start: str | None, end: str | None, out: str | None, columns: list[str] | None = None,
          rows: str | None = None, local: bool = False):
-    """`scr.py plot`: source entries against the target's step function, one PNG (scraper/look/plot.py)."""
-    from scraper.look import plot as look_plot, records, window
+    """`scr.py plot`: source entries against the target's step function, one PNG (scraper/look/plot.py);
+    for a bridge or decimator section its stored points (scraper/look/plot_points.py)."""
+    from scraper.look import plot as look_plot, points, records, window
 
     span = window.window(cfg, start, end, local)
     look_plot.check_out(cfg, out)
+    if points.handles(cfg.mode):
+        from scraper.look import plot_points
+
+        seen = points.view(cfg)
+        try:
+            return plot_points.plot(cfg, seen, span, out, columns, rows)
+        finally:
+            seen.close()
     view = records.view(cfg)
     try:
         return look_plot.plot(cfg, view, span, out, columns, rows)

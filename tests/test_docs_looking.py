@@ -16,7 +16,8 @@ from test_docs import DOCS, README, ROOT, console_examples, is_subsequence, norm
 
 LOOKING = DOCS / "looking.md"
 DEMO = ("adtemp_faker", "pmthv_faker", "adlid_faker", "adtemp_scraper", "pmthv_scraper", "adlid_scraper",
-        "adlid_averager")
+        "adlid_averager", "adtemp_bridge", "pmthv_bridge", "cbpm3_faker", "cbpm3_decimator")
+OVERRIDES = {"cbpm3_decimator": {"keep": "10m"}}  # as `make demo` thins it
 
 
 def examples() -> list[tuple[str, list[str]]]:
@@ -27,13 +28,14 @@ def examples() -> list[tuple[str, list[str]]]:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:
-    """`make demo` (plus the averager) in a fresh directory, in-process."""
+    """`make demo` (plus the averager; the bridges and the decimator the docs look at) in a fresh
+    directory, in-process."""
     home = tmp_path_factory.mktemp("looking")
     shutil.copy(ROOT / "scraper.cfg", home / "scraper.cfg")
     (home / "docs" / "img").mkdir(parents=True)
     path = str(home / "scraper.cfg")
     for section in DEMO:
-        overrides = {"loglevel": "WARNING"} if not section.endswith("faker") else {}
+        overrides = {"loglevel": "WARNING", **OVERRIDES.get(section, {})} if not section.endswith("faker") else {}
         commands.run(commands.settings(path, section, overrides), allow_create=True, catchup=True)
     return home
 

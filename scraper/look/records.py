@@ -1,8 +1,9 @@
 """Reading validity records and their payload rows back from a DBI target, for show, plot and report.
 
-A mode that writes validity records (scraper, averager) is looked at through `DbiView`. Modes that
-write something else (a bridge's time series, a decimator's thinned source) plug in a view of their
-own through VIEWS (or a `view(cfg)` function in their mode module); a mode without any, such as the
+A mode that writes validity records (scraper, averager) is looked at through `DbiView`. The bridge's
+time series and the decimator's thinned table hold points, not records: they have views of their own
+(points.py), chosen before this module is asked. Another mode that writes validity records plugs in
+through VIEWS (or a `view(cfg, regime)` function in its mode module); a mode without any, such as the
 faker, is an operator mistake to name here.
 """
 from __future__ import annotations
@@ -134,8 +135,8 @@ def view(cfg: Settings) -> View:
     """The view of a section's target, or one line saying why this mode has none."""
     make = VIEWS.get(cfg.mode) or _module_view(cfg.mode)
     if make is None:  # before loading the regime: a decimator's declares no target at all
-        raise cfg.error("mode", f"mode {cfg.mode} writes no validity records: nothing to show "
-                        f"(use a {' or '.join(VIEWS)} section)")
+        raise cfg.error("mode", f"mode {cfg.mode} writes no validity records, bridged points or thinned table: "
+                        "nothing to show (use a scraper, averager, bridge or decimator section)")
     return make(cfg, load_regime(cfg))
 
 

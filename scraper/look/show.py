@@ -53,33 +53,33 @@ class Shown:
             out = [[*HEAD, "ROW", *self.columns]]
             for rec in self.records:
                 for n, row in enumerate(rec.rows, 1):
-                    out.append([*_head(rec), str(n), *(_cell(row.get(c)) for c in self.columns)])
+                    out.append([*_head(rec), str(n), *(cell(row.get(c)) for c in self.columns)])
             return out
         out = [[*HEAD, "ROWS", *self.columns]]
         for rec in self.records:
             one = rec.rows[0] if len(rec.rows) == 1 else None
-            out.append([*_head(rec), str(len(rec.rows)), *(_cell(one.get(c)) if one else "" for c in self.columns)])
+            out.append([*_head(rec), str(len(rec.rows)), *(cell(one.get(c)) if one else "" for c in self.columns)])
         return out
 
     def _json(self) -> dict[str, Any]:
         return {"section": self.section, "kls": self.kls,
-                **({"at": _iso(self.at)} if self.at else
-                   {"from": _iso(self.window.start), "to": _iso(self.window.end)}),
-                "records": [{"SEQNO": r.seqno, "TIMESTART": _iso(r.timestart), "TIMEEND": _iso(r.timeend),
+                **({"at": iso(self.at)} if self.at else
+                   {"from": iso(self.window.start), "to": iso(self.window.end)}),
+                "records": [{"SEQNO": r.seqno, "TIMESTART": iso(r.timestart), "TIMEEND": iso(r.timeend),
                              "SITEMASK": r.context.sitemask, "SUBSITE": r.context.subsite,
                              "SIMMASK": r.context.simmask, "TASK": r.context.task, "rows": r.rows}
                             for r in self.records]}
 
 
-def _iso(t: datetime) -> str:
+def iso(t: datetime) -> str:
     return f"{t:%Y-%m-%d %H:%M:%S}" + (f".{t.microsecond:06d}" if t.microsecond else "")
 
 
 def _head(rec: Record) -> list[str]:
-    return [str(rec.seqno), _iso(rec.timestart), _iso(rec.timeend), str(rec.context.sitemask), str(rec.context.subsite)]
+    return [str(rec.seqno), iso(rec.timestart), iso(rec.timeend), str(rec.context.sitemask), str(rec.context.subsite)]
 
 
-def _cell(value: Any) -> str:
+def cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float):

@@ -74,3 +74,23 @@ def test_fidelity_is_max_and_rms_over_rows_and_entries_ignoring_none():
 def test_png_sizes():
     assert size_for(1) == (1200, 260) and size_for(4) == (1200, 860) and size_for(5) == (1200, 660)
     assert size_for(16) == (1200, 1660)
+
+
+def test_a_bridged_instants_rows_are_numbered_and_twins_repeat_them():
+    """pmthv writes 3 rows per instant here; an instant with twin entries holds 6 and repeats 1..3;
+    adtemp (one row per entry) has depth 1 even where twins give an instant two rows."""
+    from scraper.look.plot_points import positions
+    from scraper.look.points import Point
+
+    t = [datetime(2011, 2, 1, 0, 0, s) for s in (0, 10, 20)]
+    pts = [Point("T", t[0], {})] * 3 + [Point("T", t[1], {})] * 6 + [Point("T", t[2], {})] * 3
+    assert positions(pts) == ([1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3], 3)
+    single = [Point("T", t[0], {}), Point("T", t[1], {}), Point("T", t[1], {}), Point("T", t[2], {})]
+    assert positions(single) == ([1, 1, 1, 1], 1)
+
+
+def test_a_bridged_time_is_shown_as_stored():
+    from scraper.look.show_points import unix_text
+
+    assert (unix_text(1296540000), unix_text(1296540000.0), unix_text(1296540000.25)) == \
+        ("1296540000", "1296540000", "1296540000.25")
