@@ -274,7 +274,9 @@ class PostgreSQLImpl(DefaultImpl):
         return sa.cast(sa.func.floor(sa.extract("epoch", dt)), sa.BigInteger)
 
     def int_div(self, a: sa.ColumnElement, b: sa.ColumnElement) -> sa.ColumnElement:
-        return sa.func.div(a, b)
+        # bigint / integer is integer division (toward zero, like div()), and stays bigint: div() would
+        # compute in numeric and hand Python a Decimal where a slice or bin index must be an int
+        return a.self_group().op("/", return_type=sa.BigInteger)(b)
 
     def time_type(self, engine: Engine, table: sa.Table, cfg: Any) -> sa.types.TypeEngine | None:
         col = table.c.date_time.type

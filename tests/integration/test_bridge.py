@@ -16,8 +16,6 @@ from scraper import commands
 from scraper.core.timezones import Clock
 from scraper.targets.timeseries import Batch, TimeSeriesFile
 
-# Written for SQLite and MariaDB (their DDL helpers and the bridge SQL); on PostgreSQL: a follow-up.
-pytestmark = pytest.mark.backends("sqlite", "mariadb", reason="the bridge is not yet ported to PostgreSQL")
 
 
 

@@ -21,8 +21,6 @@ from scraper import commands
 SCR = Path(sys.executable).with_name("scr.py")
 
 
-# Written for SQLite and MariaDB (their DDL helpers and the bridge SQL); on PostgreSQL: a follow-up.
-pytestmark = pytest.mark.backends("sqlite", "mariadb", reason="the bridge is not yet ported to PostgreSQL")
 
 def write_cfg(dbs, target: Path, name: str = "scraper.cfg", **keys) -> Path:
     return dbs.write_cfg({"bridge": {**BRIDGE, "target": f"sqlite:///{target}", "loglevel": "DEBUG", **keys}},

@@ -10,8 +10,6 @@ import sqlalchemy as sa
 import decimation as d
 from scraper import commands
 
-# Written for SQLite and MariaDB (their DDL helpers and the decimator SQL); on PostgreSQL: a follow-up.
-pytestmark = pytest.mark.backends("sqlite", "mariadb", reason="the decimator is not yet ported to PostgreSQL")
 
 
 T0 = datetime(2020, 11, 4, 9, 3, 1, 269367)

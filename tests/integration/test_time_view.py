@@ -10,8 +10,6 @@ from factories import AdTempRowFactory, create_adtemp, insert
 from support import scrape
 import pytest
 
-# Written for SQLite and MariaDB (their DDL helpers and the time view SQL); on PostgreSQL: a follow-up.
-pytestmark = pytest.mark.backends("sqlite", "mariadb", reason="the time view is not yet ported to PostgreSQL")
 
 
 EPOCH = datetime(1970, 1, 1)
