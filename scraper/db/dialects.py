@@ -11,7 +11,10 @@ elsewhere asks "how does this database spell X" instead of testing dialect names
 * float precision of change rules in SQL (`float_slack`);
 * aggregate functions and their population-statistics meaning;
 * bin arithmetic: epoch seconds of a naive time, integer division, greatest;
-* how a source's `date_time` column is spelled (timeforms.py), detected once at start-up.
+* how a source's `date_time` column is spelled (timeforms.py), detected once at start-up;
+* how a source time is bound so that it compares right with what is stored (decimator, bridge);
+* the time view: unix seconds of a DBI time, replacing a view;
+* ids inserted by a faker: whether the table's id generator must be moved past them.
 """
 from __future__ import annotations
 
@@ -76,6 +79,11 @@ class DefaultImpl:
         """Make a raw DBAPI connection commit each statement (a lone SELECT needs no transaction)."""
         dbapi_conn.autocommit = True
 
+    def ids_given(self, conn: sa.Connection, table: sa.Table) -> None:
+        """After rows were inserted with their ids given (a faker continues a series): make the
+        table's own id generator continue after them, so a writer inserting without an id (the DCS's
+        own software, a live monitor) gets a fresh one. AUTO_INCREMENT and SQLite's rowid do so alone."""
+
     # --- statements -------------------------------------------------------------------------------
     def walk_table(self, stmt: sa.Select, table: sa.Table) -> sa.Select:
         """Hint a search over the table's own (id) order."""
@@ -102,6 +110,16 @@ class DefaultImpl:
 
     def greatest(self, a: sa.ColumnElement, b: sa.ColumnElement) -> sa.ColumnElement:
         return sa.func.greatest(a, b)
+
+    # --- the time view of a DBI target (targets/timeview.py) --------------------------------------
+    def unix_seconds_sql(self, col: str) -> str:
+        """SQL giving UTC unix seconds (with the fraction) of a DBI time column (naive, UTC), `col`
+        already quoted."""
+        raise NotImplementedError(f"time_view: no unix-seconds expression for {type(self).__name__}")
+
+    def replace_view(self, conn: sa.Connection, name: str, select: str) -> None:
+        """(Re)create view `name` (quoted) as `select`: the payload may have grown since it was made."""
+        conn.exec_driver_sql(f"CREATE OR REPLACE VIEW {name} AS {select}")
 
     # --- the source's time column -----------------------------------------------------------------
     def time_type(self, engine: Engine, table: sa.Table, cfg: Any) -> sa.types.TypeEngine | None:
@@ -163,6 +181,17 @@ class SQLiteImpl(DefaultImpl):
 
     def greatest(self, a: sa.ColumnElement, b: sa.ColumnElement) -> sa.ColumnElement:
         return sa.func.max(a, b)  # scalar max() of two arguments
+
+    def unix_seconds_sql(self, col: str) -> str:
+        # DBI times are stored as text 'YYYY-MM-DD HH:MM:SS[.ffffff]'; whole seconds stay INTEGER and
+        # fractional stamps REAL (10 Hz sources), as in the bridge
+        frac = f"CAST(substr({col}, 20) AS REAL)"
+        return (f"CASE WHEN length({col}) > 19 AND {frac} != 0 THEN CAST(strftime('%s', {col}) AS INTEGER) + {frac} "
+                f"ELSE CAST(strftime('%s', {col}) AS INTEGER) END")
+
+    def replace_view(self, conn: sa.Connection, name: str, select: str) -> None:
+        conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")  # SQLite has no CREATE OR REPLACE VIEW
+        conn.exec_driver_sql(f"CREATE VIEW {name} AS {select}")
 
     def time_type(self, engine: Engine, table: sa.Table, cfg: Any) -> sa.types.TypeEngine:
         """Text (either separator, any fraction) or unix-epoch numbers, told by the values themselves:
@@ -234,6 +263,11 @@ class MySQLImpl(DefaultImpl):
     def int_div(self, a: sa.ColumnElement, b: sa.ColumnElement) -> sa.ColumnElement:
         return a.self_group().op("DIV")(b)  # the parentheses: DIV binds tighter than -
 
+    def unix_seconds_sql(self, col: str) -> str:
+        # TIMESTAMPDIFF ignores the session time_zone (UNIX_TIMESTAMP does not). A MariaDB view column
+        # has one type: DOUBLE, exact to the microsecond for these magnitudes
+        return f"TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', {col}) + MICROSECOND({col}) / 1e6"
+
     def time_type(self, engine: Engine, table: sa.Table, cfg: Any) -> sa.types.TypeEngine | None:
         col = table.c.date_time.type
         if not isinstance(col, (sa.DateTime, mysql.DATETIME, mysql.TIMESTAMP)):
@@ -262,6 +296,15 @@ def classify_sqlstate(state: str | None) -> str | None:
 class PostgreSQLImpl(DefaultImpl):
     __dialect__ = name = "postgresql"
 
+    def ids_given(self, conn: sa.Connection, table: sa.Table) -> None:
+        # a serial's sequence ignores given ids; only forward (a writer may have drawn beyond them), and
+        # nothing for an id without a sequence (pg_get_serial_sequence gives NULL)
+        name = conn.dialect.identifier_preparer.format_table(table)
+        conn.execute(sa.text(
+            "SELECT setval(s, greatest(m, coalesce(pg_sequence_last_value(s), 0))) FROM "
+            f"(SELECT pg_get_serial_sequence(:name, 'id')::regclass AS s, (SELECT max(id) FROM {name}) AS m) AS x "
+            "WHERE s IS NOT NULL AND m IS NOT NULL"), {"name": name})
+
     def aggregate(self, fn: str, x: sa.ColumnElement) -> sa.ColumnElement:
         if fn in _POP_STD:  # PostgreSQL's stddev()/variance() are the SAMPLE statistics
             return sa.func.stddev_pop(x)
@@ -277,6 +320,17 @@ class PostgreSQLImpl(DefaultImpl):
         # bigint / integer is integer division (toward zero, like div()), and stays bigint: div() would
         # compute in numeric and hand Python a Decimal where a slice or bin index must be an int
         return a.self_group().op("/", return_type=sa.BigInteger)(b)
+
+    def unix_seconds_sql(self, col: str) -> str:
+        # EXTRACT(EPOCH) of a naive timestamp reads it as UTC, which DBI times are; it is numeric,
+        # made double precision like MariaDB's view column (exact to the microsecond here)
+        return f"CAST(EXTRACT(EPOCH FROM {col}) AS double precision)"
+
+    def replace_view(self, conn: sa.Connection, name: str, select: str) -> None:
+        # CREATE OR REPLACE VIEW may only append columns; DDL is transactional here, so dropping and
+        # creating in the caller's transaction replaces the view atomically whatever changed
+        conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
+        conn.exec_driver_sql(f"CREATE VIEW {name} AS {select}")
 
     def time_type(self, engine: Engine, table: sa.Table, cfg: Any) -> sa.types.TypeEngine | None:
         col = table.c.date_time.type
