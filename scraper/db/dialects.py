@@ -18,6 +18,7 @@ elsewhere asks "how does this database spell X" instead of testing dialect names
 """
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -111,6 +112,26 @@ class DefaultImpl:
     def greatest(self, a: sa.ColumnElement, b: sa.ColumnElement) -> sa.ColumnElement:
         return sa.func.greatest(a, b)
 
+    # --- binding a source time (decimator, bridge) ----------------------------------------------
+    # Whether time bounds are bound as text (SQLite compares its stored text, see time_bound()).
+    text_times: ClassVar[bool] = False
+    # Whether bounding a time window by its (min id, max id) as well pays: InnoDB's secondary index
+    # holds the primary key, so the bounded statement walks the table in primary-key order (bench/);
+    # PostgreSQL's planner may use either index. SQLite's rowid table is walked in time order anyway.
+    id_range_bounds: ClassVar[bool] = True
+
+    def time_bound(self, t: datetime, strict: bool = False) -> Any:
+        """`t` as a value to compare the stored time column with (`strict`: as the bound of `> t`)."""
+        return t
+
+    def time_literal(self, t: datetime, type_: sa.types.TypeEngine) -> sa.ColumnElement:
+        """`t` as an SQL literal compared with the time column (of type `type_`)."""
+        return sa.literal(t, type_)
+
+    def stored_time(self, col: sa.ColumnElement) -> sa.ColumnElement:
+        """The time column as stored, to be bound again to find exactly the rows holding it."""
+        return col
+
     # --- the time view of a DBI target (targets/timeview.py) --------------------------------------
     def unix_seconds_sql(self, col: str) -> str:
         """SQL giving UTC unix seconds (with the fraction) of a DBI time column (naive, UTC), `col`
@@ -147,6 +168,24 @@ class SQLiteImpl(DefaultImpl):
     def compound_part(self, stmt: sa.Select) -> sa.Select:
         # SQLite takes ORDER BY/LIMIT only on a whole compound: wrap the branch
         return sa.select(*stmt.subquery().c) if stmt._limit_clause is not None else stmt
+
+    # SQLite sources are text, written by DCS software as `2011-02-01 00:02:10` (often without a
+    # fraction), while SQLAlchemy binds `2011-02-01 00:02:10.000000`; as text the former sorts BEFORE
+    # the latter, so a bound datetime would miss the entry at exactly t. Bounds are bound as text: the
+    # shortest spelling of t as an inclusive lower bound (it sorts before every spelling of t), the
+    # longest as the strict one (callers drop entries at t already seen, comparing parsed times).
+    text_times = True
+    id_range_bounds = False
+
+    def time_bound(self, t: datetime, strict: bool = False) -> Any:
+        return t.strftime("%Y-%m-%d %H:%M:%S.%f") if strict else _shortest(t)
+
+    def time_literal(self, t: datetime, type_: sa.types.TypeEngine) -> sa.ColumnElement:
+        return sa.literal(_shortest(t), sa.String)
+
+    def stored_time(self, col: sa.ColumnElement) -> sa.ColumnElement:
+        # the text comes back as written: a parsed and re-spelt time might not match it
+        return sa.type_coerce(col, sa.String)
 
     @staticmethod
     def readonly_url(url: URL) -> URL:
@@ -225,6 +264,11 @@ class SQLiteImpl(DefaultImpl):
             raise cfg.error("source", f'table "{table.name}" column date_time mixes the separators " " and "T": '
                                       "they do not sort as time; one separator per column")
         return timeforms.TextTime(seps.pop(), where)
+
+
+def _shortest(t: datetime) -> str:
+    text = t.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{text}.{t.microsecond:06d}".rstrip("0") if t.microsecond else text
 
 
 def _samples(engine: Engine, table: sa.Table) -> list[tuple[str, Any, Any]]:

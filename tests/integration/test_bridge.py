@@ -47,15 +47,15 @@ def test_every_entry_becomes_one_row_with_utc_unix_time(dbs):
     assert any("(time)" in sql for (sql,) in indexes)
 
 
-def test_source_tz_is_honoured_across_both_dst_changes(sqlite_dbs):
-    src = sqlite_dbs.engine("source")
+def test_source_tz_is_honoured_across_both_dst_changes(dbs):
+    src = dbs.engine("source")
     create_source(src)
     local = [datetime(2011, 3, 27, 1, 59, 50), datetime(2011, 3, 27, 3, 0, 0),      # spring forward
              datetime(2011, 10, 30, 1, 59, 50), datetime(2011, 10, 30, 2, 30, 0),   # the repeated hour
              datetime(2011, 10, 30, 3, 0, 0)]
     add_rows(src, [{"date_time": t, **{c: 1.0 for c in PT}} for t in local])
-    run(sqlite_dbs, source_tz="Europe/Zurich")
-    times = [r[0] for r in bridged(live_db(sqlite_dbs))]
+    run(dbs, source_tz="Europe/Zurich")
+    times = [r[0] for r in bridged(live_db(dbs))]
     utc = [datetime(2011, 3, 27, 0, 59, 50), datetime(2011, 3, 27, 1, 0, 0),
            datetime(2011, 10, 29, 23, 59, 50), datetime(2011, 10, 30, 0, 30, 0),  # first occurrence (CEST)
            datetime(2011, 10, 30, 2, 0, 0)]
@@ -82,16 +82,16 @@ def test_pmthv_channels_become_rows_and_each_detector_its_table(sqlite_dbs):
     assert query(live_db(sqlite_dbs), "SELECT DISTINCT pw FROM DBNS_AD2_HV") == [(0,)]
 
 
-def test_restart_between_twins_neither_loses_nor_repeats_one(sqlite_dbs):
-    src = sqlite_dbs.engine("source")
+def test_restart_between_twins_neither_loses_nor_repeats_one(dbs):
+    src = dbs.engine("source")
     create_source(src)
     rows = dcs_rows(400, twins=0.3, seed=3)
     add_rows(src, rows)
     for _ in range(200):  # one round of 7 entries per run: many stops land between entries sharing a time
-        summary = run(sqlite_dbs, batch=7, maxiter=1)
+        summary = run(dbs, batch=7, maxiter=1)
         if summary.entries == 0:
             break
-    got = bridged(live_db(sqlite_dbs))
+    got = bridged(live_db(dbs))
     assert len(got) == 400
     expected = [tuple(r[c] for c in PT) for r in rows]
     assert [g[1:] for g in got] == expected
