@@ -90,8 +90,8 @@ SPELLING = {
                "int": "INTEGER", "text": "TEXT"},
     "mysql": {"id": "INT NOT NULL AUTO_INCREMENT PRIMARY KEY", "time": "DATETIME(6)", "float": "DOUBLE",
               "int": "INT", "text": "VARCHAR(16)"},
-    "postgresql": {"id": "serial PRIMARY KEY", "time": "timestamp", "float": "double precision",
-                   "int": "integer", "text": "varchar(16)"},
+    "postgresql": {"id": "serial PRIMARY KEY", "time": "timestamp", "instant": "timestamptz",
+                   "float": "double precision", "int": "integer", "text": "varchar(16)"},
 }
 
 
@@ -111,7 +111,7 @@ def ddl(dialect: str, table: str, columns: dict[str, str], index: str | None = N
     the time column, as the backend's own client would run it."""
     kinds = SPELLING[family(dialect)]
     q = lambda n: quote(dialect, n)  # noqa: E731
-    cols = ", ".join(f"{q(n)} {kinds[k]}" + (" NOT NULL" if k == "time" else "") for n, k in columns.items())
+    cols = ", ".join(f"{q(n)} {kinds[k]}" + (" NOT NULL" if k in ("time", "instant") else "") for n, k in columns.items())
     suffix = " ENGINE=InnoDB" if family(dialect) == "mysql" else ""
     out = [f"CREATE TABLE {q(table)} ({cols}){suffix}"]
     if index:

@@ -20,9 +20,10 @@ def dialect(engine: sa.Engine) -> str:
     return family(engine.dialect.name)
 
 
-def create_table(engine: sa.Engine) -> None:
+def create_table(engine: sa.Engine, time_kind: str = "time") -> None:
+    """`time_kind` "instant": PostgreSQL's timestamptz."""
     with engine.begin() as conn:
-        for stmt in ddl(engine.dialect.name, "cbpm3_data", COLUMNS, index="timestamp"):
+        for stmt in ddl(engine.dialect.name, "cbpm3_data", {**COLUMNS, "timestamp": time_kind}, index="timestamp"):
             conn.exec_driver_sql(stmt)
 
 
@@ -31,10 +32,11 @@ def stamp(t: datetime) -> str:
     return str(t)
 
 
-def insert(engine: sa.Engine, rows: list[tuple]) -> None:
-    """rows: (id or None, datetime, instr, value) with the value in all four channels."""
+def insert(engine: sa.Engine, rows: list[tuple], zone: str = "") -> None:
+    """rows: (id or None, datetime, instr, value) with the value in all four channels; `zone` is
+    appended to each time (`+00` for a timestamptz column: the monitor writes UTC instants)."""
     names = ["id", "timestamp", "instr", *CHANNELS]
-    values = [dict(zip(names, (i, stamp(t), g, v, v, v, v))) for i, t, g, v in rows]
+    values = [dict(zip(names, (i, stamp(t) + zone, g, v, v, v, v))) for i, t, g, v in rows]
     with engine.begin() as conn:
         conn.execute(sa.text(insert_sql(engine.dialect.name, "cbpm3_data", names)), values)
         sync_ids(conn, engine.dialect.name, "cbpm3_data")

@@ -132,6 +132,11 @@ class DefaultImpl:
         """The time column as stored, to be bound again to find exactly the rows holding it."""
         return col
 
+    def thinned_time_type(self, col: sa.Column, cfg: Any) -> sa.types.TypeEngine | None:
+        """The type the decimator reads and compares its time column `col` with (None: as a naive
+        DateTime). Raises cfg.error for a column it cannot take as is."""
+        return None
+
     # --- the time view of a DBI target (targets/timeview.py) --------------------------------------
     def unix_seconds_sql(self, col: str) -> str:
         """SQL giving UTC unix seconds (with the fraction) of a DBI time column (naive, UTC), `col`
@@ -375,6 +380,12 @@ class PostgreSQLImpl(DefaultImpl):
         # creating in the caller's transaction replaces the view atomically whatever changed
         conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
         conn.exec_driver_sql(f"CREATE VIEW {name} AS {select}")
+
+    def thinned_time_type(self, col: sa.Column, cfg: Any) -> sa.types.TypeEngine | None:
+        if getattr(col.type, "timezone", False):  # instants: compared and read as naive UTC
+            _need_utc(cfg, col.table, "timestamptz (instants)")
+            return timeforms.UtcInstant()
+        return None
 
     def time_type(self, engine: Engine, table: sa.Table, cfg: Any) -> sa.types.TypeEngine | None:
         col = table.c.date_time.type
