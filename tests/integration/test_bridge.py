@@ -9,6 +9,7 @@ import stat
 from datetime import datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from bridge_support import BRIDGE, PT, add_rows, bridged, count, create_source, dcs_rows, query
 from factories import PmtHvRowFactory, create_pmthv, insert, power_row
@@ -210,3 +211,25 @@ def test_an_entry_committed_late_behind_the_bookmark_is_bridged_once(dbs):
     assert len(got) == 31
     assert sorted(got) == sorted([(int((r["date_time"] - datetime(1970, 1, 1)).total_seconds()),
                                    *(r[c] for c in PT)) for r in rows + [late]])
+
+
+@pytest.mark.backends("postgresql", reason="timestamptz is PostgreSQL's")
+def test_a_timestamptz_source_is_bridged_as_utc_whatever_the_session_time_zone(dbs):
+    from dcs_writers import dcs_rows as pg_rows, pg_source
+
+    rows = pg_rows(50, seed=2, nulls=False)
+    engine = dbs.engine("source")
+    with engine.connect() as conn:  # made with psql's own client library, times given as UTC
+        pg_source(conn.connection.dbapi_connection, rows, column="timestamptz")
+        conn.commit()
+        conn.exec_driver_sql(f"ALTER DATABASE {sa.make_url(dbs.source_url).database} SET TimeZone = 'Asia/Shanghai'")
+        conn.commit()
+    engine.dispose()
+    first = run(dbs, source_tz="UTC", batch=20, maxiter=1)  # a round, then a resume from the bookmark
+    rest = run(dbs, source_tz="UTC", batch=20)
+    assert first.entries + rest.entries == 50
+    epoch = datetime(1970, 1, 1)
+    times = sorted((r["date_time"] - epoch).total_seconds() for r in rows)
+    got = sorted(float(r[0]) for r in bridged(live_db(dbs)))
+    assert got == times
+

@@ -25,7 +25,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from scraper.config import Settings
-from scraper.db import DateTime, PreparedQuery, dialects
+from scraper.db import PreparedQuery, dialects
 from scraper.sources.sql.reader import SourceReader
 
 from .layout import Series
@@ -52,7 +52,9 @@ class Feed:
         self.batch = cfg.batch
         self.sql = dialects.impl(engine)
         dt, id_ = reader.dt, reader.id
-        when = sa.String() if self.sql.text_times else DateTime
+        # the column's own type elsewhere: a timestamptz source binds its bounds as UTC instants
+        # (timeforms.UtcInstant), not as naive times the session's TimeZone would place
+        when = sa.String() if self.sql.text_times else dt.type
         lo, t, t_lo = (sa.bindparam(n, type_=when) for n in ("lo", "t", "t_lo"))
         floor = sa.bindparam("floor", type_=when)
         i, w = sa.bindparam("i", type_=sa.Integer), sa.bindparam("w", type_=sa.Integer)
