@@ -29,12 +29,10 @@ from sqlalchemy.engine import URL, Engine
 
 from scraper.db import timeforms
 
-_UTC = ("UTC", "Etc/UTC", "Zulu", "Etc/Zulu", "GMT", "Etc/GMT")
 _COMMON = ("avg", "min", "max", "sum", "count", "std", "stddev", "stddev_pop", "stddev_samp",
            "variance", "var_pop", "var_samp")
 _POP_STD = ("std", "stddev", "stddev_pop")
 _POP_VAR = ("variance", "var_pop")
-_SAMPLE = 40  # rows looked at to tell a time column's form: the first and last by id, earliest, latest
 
 _REGISTRY: dict[str, type["DefaultImpl"]] = {}
 
@@ -120,6 +118,10 @@ class DefaultImpl:
     # PostgreSQL's planner may use either index. SQLite's rowid table is walked in time order anyway.
     id_range_bounds: ClassVar[bool] = True
 
+    def ranged_id(self, id_: sa.ColumnElement) -> sa.ColumnElement:
+        """The id inside `min()`/`max()` of a time window's id range (averager, decimator)."""
+        return id_
+
     def time_bound(self, t: datetime, strict: bool = False) -> Any:
         """`t` as a value to compare the stored time column with (`strict`: as the bound of `> t`)."""
         return t
@@ -152,16 +154,6 @@ class DefaultImpl:
         """The type that reads and compares `table.c.date_time` exactly (None: the reflected one does).
         Raises cfg.error("source", ...) for a column that holds no time."""
         return None
-
-
-def _where(cfg: Any, table: sa.Table) -> str:
-    return str(cfg.error("source", f'table "{table.name}" column date_time'))
-
-
-def _need_utc(cfg: Any, table: sa.Table, what: str) -> None:
-    if cfg.source_tz not in _UTC:
-        raise cfg.error("source_tz", f'is {cfg.source_tz}, but table "{table.name}" stores date_time as {what}, '
-                                     "which are UTC: set source_tz = UTC for this section")
 
 
 class SQLiteImpl(DefaultImpl):
@@ -238,55 +230,13 @@ class SQLiteImpl(DefaultImpl):
         conn.exec_driver_sql(f"CREATE VIEW {name} AS {select}")
 
     def time_type(self, engine: Engine, table: sa.Table, cfg: Any) -> sa.types.TypeEngine:
-        """Text (either separator, any fraction) or unix-epoch numbers, told by the values themselves:
-        SQLite's declared type (TEXT, NUMERIC, DATETIME or none) says little about what was stored."""
-        where = _where(cfg, table)
-        samples = _samples(engine, table)
-        kinds = {kind for kind, _value, _id in samples}
-        if not samples:  # nothing to look at yet: what the declared type suggests
-            affinity = str(table.c.date_time.type).upper()
-            numeric = any(word in affinity for word in ("INT", "REAL", "FLOA", "DOUB"))
-            if numeric:
-                _need_utc(cfg, table, "unix-epoch seconds")
-            return timeforms.EpochTime(where) if numeric else timeforms.TextTime(" ", where)
-        bad = [(v, i) for kind, v, i in samples if kind not in ("text", "integer", "real")
-               or (kind == "text" and not timeforms.TEXT_TIME.match(v))]
-        if bad:
-            value, row = bad[0]
-            raise cfg.error("source", f'table "{table.name}" column date_time holds {value!r} (id {row}), which is '
-                                      "not a time: use text 'YYYY-MM-DD HH:MM:SS[.ffffff]' (or 'T' for ' ') "
-                                      "or unix-epoch seconds")
-        if "text" in kinds and kinds - {"text"}:
-            text = next((v, i) for k, v, i in samples if k == "text")
-            number = next((v, i) for k, v, i in samples if k != "text")
-            raise cfg.error("source", f'table "{table.name}" column date_time mixes text ({text[0]!r}, id {text[1]}) '
-                                      f"and numbers ({number[0]!r}, id {number[1]}): one form per column")
-        if "text" not in kinds:
-            _need_utc(cfg, table, "unix-epoch seconds")
-            return timeforms.EpochTime(where)
-        seps = {v[10] for _k, v, _i in samples}
-        if len(seps) > 1:
-            raise cfg.error("source", f'table "{table.name}" column date_time mixes the separators " " and "T": '
-                                      "they do not sort as time; one separator per column")
-        return timeforms.TextTime(seps.pop(), where)
+        """Text (either separator, any fraction) or unix-epoch numbers, told by the values themselves."""
+        return timeforms.detect_sqlite(engine, table, cfg)
 
 
 def _shortest(t: datetime) -> str:
     text = t.strftime("%Y-%m-%d %H:%M:%S")
     return f"{text}.{t.microsecond:06d}".rstrip("0") if t.microsecond else text
-
-
-def _samples(engine: Engine, table: sa.Table) -> list[tuple[str, Any, Any]]:
-    """(typeof, value, id) of a few rows: the first and last by id, the earliest and latest value.
-    Index lookups only, so a table of millions costs what one of ten does."""
-    dt, id_ = sa.type_coerce(table.c.date_time, sa.types.NullType), table.c.id
-    cols = (sa.func.typeof(dt), dt, id_)
-    parts = [sa.select(*cols).where(dt.is_not(None)).order_by(*order).limit(n)
-             for order, n in (((id_,), _SAMPLE // 2), ((id_.desc(),), _SAMPLE // 2),
-                              ((dt,), 1), ((dt.desc(),), 1))]
-    stmt = sa.union_all(*[sa.select(*p.subquery().c) for p in parts])
-    with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(stmt)]
 
 
 class MySQLImpl(DefaultImpl):
@@ -381,9 +331,15 @@ class PostgreSQLImpl(DefaultImpl):
         conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
         conn.exec_driver_sql(f"CREATE VIEW {name} AS {select}")
 
+    def ranged_id(self, id_: sa.ColumnElement) -> sa.ColumnElement:
+        # min(id)/max(id) WHERE <time window> is planned as a walk of the primary key from either end,
+        # filtering on the time (as if LIMIT 1): max(id) passes every newer row, a chunk costs O(table)
+        # (the averager 6x its raw GROUP BY). `id + 0` is no key: the window is read from the time index.
+        return id_ + 0
+
     def thinned_time_type(self, col: sa.Column, cfg: Any) -> sa.types.TypeEngine | None:
         if getattr(col.type, "timezone", False):  # instants: compared and read as naive UTC
-            _need_utc(cfg, col.table, "timestamptz (instants)")
+            timeforms.need_utc(cfg, col.table, "timestamptz (instants)", col.name)
             return timeforms.UtcInstant()
         return None
 
@@ -392,6 +348,6 @@ class PostgreSQLImpl(DefaultImpl):
         if not isinstance(col, (sa.DateTime, postgresql.TIMESTAMP)):
             raise cfg.error("source", f'table "{table.name}" column date_time is {col}, not timestamp or timestamptz')
         if getattr(col, "timezone", False):
-            _need_utc(cfg, table, "timestamptz (instants)")
+            timeforms.need_utc(cfg, table, "timestamptz (instants)")
             return timeforms.UtcInstant()
         return None

@@ -43,7 +43,8 @@ class Statements:
         """(min id, max id) of the window, from the time index alone (InnoDB's secondary index holds
         the primary key): bounding the other statements by it lets InnoDB walk the table in
         primary-key order instead of looking every row up through the time index (bench/)."""
-        return sa.select(sa.func.min(self.spec.id), sa.func.max(self.spec.id)).where(*self.window(chunk))
+        ranged = self.sql.ranged_id(self.spec.id)
+        return sa.select(sa.func.min(ranged), sa.func.max(ranged)).where(*self.window(chunk))
 
     def bounded(self, chunk: Chunk, ids: tuple[int, int] | None) -> tuple[sa.ColumnElement[bool], ...]:
         if ids is None or ids[0] is None:
