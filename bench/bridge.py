@@ -1,8 +1,9 @@
 """`python -m bench.bridge`: the speed bars of mode bridge (issue 16), side by side in one run.
 
-1. backfill: `scr.py -s SECTION --catchup` of >= 1M adtemp entries into an empty bridged file, vs a
-   hand-written copy of the same rows into the same layout (ONE SELECT streamed from a DBAPI cursor
-   into executemany INSERTs in ONE transaction, times converted with zoneinfo) -- target ratio <= 2;
+1. backfill: `scr.py -s SECTION --catchup` of >= 1M adtemp entries (SQLite, MariaDB and PostgreSQL
+   sources) into an empty bridged file, vs a hand-written copy of the same rows into the same layout
+   (ONE SELECT streamed from a DBAPI cursor into executemany INSERTs in ONE transaction, times
+   converted with zoneinfo) -- target ratio <= 2;
 2. live: a DCS writer commits one entry per heartbeat (1 s, date_time = now) while a live bridge runs
    with sleep = heartbeat; totalLag as the bridge records it (bridge_totalLag) and as a reader sees it
    (now - newest bridged time, sampled every 50 ms) -- target < 3 heartbeats -- and source statements
@@ -28,7 +29,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from . import data
-from .common import header, write_json
+from .common import SERVERS, header, server, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 PT = [f"Temp_PT{i}" for i in range(1, 6)]
@@ -53,14 +54,18 @@ def hand_copy(source_url: str, dest: Path) -> dict:
     out.execute(f"CREATE TABLE DBNS_SAB_Temp (time INTEGER NOT NULL, {', '.join(c + ' FLOAT' for c in PT)})")
     out.execute("CREATE INDEX DBNS_SAB_Temp_time ON DBNS_SAB_Temp (time)")
     raw = engine.raw_connection()
+    q = engine.dialect.identifier_preparer.quote  # PostgreSQL folds unquoted mixed-case names
     t0 = time.perf_counter()
     if engine.dialect.name == "sqlite":
         cur = raw.cursor()
+    elif engine.dialect.name == "postgresql":
+        cur = raw.dbapi_connection.cursor(name="hand_copy")  # a server-side cursor: streamed, not buffered
+        cur.itersize = 10_000  # rows per FETCH (psycopg's default, 100, is a round trip per 100 rows)
     else:
         import pymysql.cursors
 
         cur = raw.dbapi_connection.cursor(pymysql.cursors.SSCursor)  # streamed, not buffered
-    cur.execute(f"SELECT date_time, {', '.join(PT)} FROM DBNS_SAB_Temp ORDER BY date_time, id")
+    cur.execute(f"SELECT date_time, {', '.join(map(q, PT))} FROM {q('DBNS_SAB_Temp')} ORDER BY date_time, id")
 
     def rows():
         for t, *values in cur:
@@ -110,8 +115,9 @@ def backfill(name: str, source_url: str, rows: int, repeat: int, batch: int, wor
     src = sa.create_engine(source_url)
     t0 = time.perf_counter()
     data.make_adtemp(src, rows)
+    q = src.dialect.identifier_preparer.quote
     with src.connect() as conn:  # warm the caches for both contenders alike
-        conn.execute(sa.text("SELECT count(*), avg(Temp_PT1) FROM DBNS_SAB_Temp")).all()
+        conn.execute(sa.text(f"SELECT count(*), avg({q('Temp_PT1')}) FROM {q('DBNS_SAB_Temp')}")).all()
     src.dispose()
     print(f"[{name}] generated {rows} adtemp entries in {time.perf_counter() - t0:.1f}s", flush=True)
     cfg = workdir / f"bench_bridge_{name}.cfg"
@@ -229,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=10_000, help="the bridge section's batch (entries per round)")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--live-seconds", type=float, default=30.0)
-    p.add_argument("--backends", default="sqlite,mariadb")
+    p.add_argument("--backends", default="sqlite,mariadb,postgresql")
     p.add_argument("--json", default=str(ROOT / "var" / "bench_bridge.json"))
     args = p.parse_args(argv)
     workdir = ROOT / "var" / "bench"
@@ -239,16 +245,13 @@ def main(argv: list[str] | None = None) -> int:
         if name == "sqlite":
             results["backfill"].append(backfill(name, f"sqlite:///{workdir / 'source_bridge.db'}", args.rows,
                                                 args.repeat, args.batch, workdir))
-        elif name == "mariadb":
-            sys.path.insert(0, str(ROOT / "tests"))
-            from mariadb_server import MariaDBServer
-
-            with MariaDBServer() as server:
-                server.create_database("bench_bridge")
-                results["backfill"].append(backfill(name, server.url("bench_bridge"), args.rows, args.repeat,
+        elif name in SERVERS:
+            with server(name) as db_server:
+                db_server.create_database("bench_bridge")
+                results["backfill"].append(backfill(name, db_server.url("bench_bridge"), args.rows, args.repeat,
                                                     args.batch, workdir))
         else:
-            raise SystemExit(f"unknown backend {name} (use sqlite, mariadb)")
+            raise SystemExit(f"unknown backend {name} (use sqlite, mariadb, postgresql)")
     results["live"] = live(1.0, args.live_seconds, workdir)
     results["peak_rss_mb"] = max([results["live"]["peak_rss_mb"]] + [max(b["bridge"]["peak_rss_mb"], b["copy"]["peak_rss_mb"])
                                                                     for b in results["backfill"]])

@@ -35,7 +35,7 @@ def _numbers(dialect: str, lo: int, hi: int) -> tuple[str, str]:
     if dialect == "sqlite":
         return (f"WITH RECURSIVE n(i) AS (SELECT {lo} UNION ALL SELECT i + 1 FROM n WHERE i < {hi}) ", "n")
     if dialect == "postgresql":
-        return "", f"generate_series({lo}, {hi}) AS n(i)"
+        return "", f"generate_series({lo}::bigint, {hi}::bigint) AS n(i)"  # bigint: i * 7919 overflows integer
     return "", f"(SELECT seq AS i FROM seq_{lo}_to_{hi}) AS n"  # MariaDB's Sequence engine
 
 

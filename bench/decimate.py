@@ -1,8 +1,9 @@
 """`python -m bench.decimate`: mode decimator vs the single hand-written DELETE doing the same thinning.
 
 4.32 M entries (5 instruments x 10 Hz x 24 h, cbpm3_data generated inside the database), keep = 1h,
-every = 1m, keep_rule = first, on SQLite and on a throwaway MariaDB. Each contender runs in its own
-process on its own identical copy of the table (SQLite: a file copy; MariaDB: its own database),
+every = 1m, keep_rule = first, on SQLite and on throwaway MariaDB and PostgreSQL servers. Each
+contender runs in its own process on its own identical copy of the table (SQLite: a file copy;
+MariaDB: its own database; PostgreSQL: a database made from the template),
 with a live 10 Hz writer (tests/live_writer.py) appending meanwhile, whose worst INSERT+COMMIT
 latency is reported. Bars: decimator <= 1.5x the DELETE; writer's worst latency < 1 s during the
 decimator; peak RSS < 150 MB. Both copies must end identical (checked). JSON into var/bench_decimate.json.
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from .common import header, write_json
+from .common import SERVERS, header, server, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 START = "2020-11-04 00:00:00"
@@ -51,19 +52,24 @@ def _rows_sql(dialect: str, lo: int, hi: int) -> str:
         us = f"(({n} % 10) * 100000 + ({n} * 7919 + {k} * 131) % 9000)"
         ts = f"(strftime('%Y-%m-%d %H:%M:%S', '{START}', '+' || ({n} / 10) || ' seconds') || '.' || printf('%06d', {us}))"
         nums = f"WITH RECURSIVE s(i) AS (SELECT {lo} UNION ALL SELECT i + 1 FROM s WHERE i < {hi}) "
-        src = "s"
+        src, i = "s", "i"
+    elif dialect == "postgresql":  # bigint: n * 7919 overflows integer; mod(): psycopg reserves %
+        n, k = "((i - 1) / 5)", "mod(i - 1, 5)"
+        us = f"(mod({n}, 10) * 100000 + mod({n} * 7919 + {k} * 131, 9000))"
+        ts = f"(TIMESTAMP '{START}' + ({n} / 10) * INTERVAL '1 second' + {us} * INTERVAL '1 microsecond')"
+        nums, src, i = "", f"generate_series({lo}::bigint, {hi}::bigint) AS s(i)", "i"
     else:
         n, k = "((seq - 1) DIV 5)", "MOD(seq - 1, 5)"
         us = f"(MOD({n}, 10) * 100000 + MOD({n} * 7919 + {k} * 131, 9000))"
         ts = f"(TIMESTAMP '{START}' + INTERVAL ({n} DIV 10) SECOND + INTERVAL {us} MICROSECOND)"
-        nums, src = "", f"seq_{lo}_to_{hi}"
-    i = "i" if dialect == "sqlite" else "seq"
+        nums, src, i = "", f"seq_{lo}_to_{hi}", "seq"
     return (f"{nums}INSERT INTO cbpm3_data (id, timestamp, instr, top_in, bot_in, bot_out, top_out) "
             f"SELECT {i}, {ts}, {instr.format(m=k)}, {n}, {n}, {n}, {n} FROM {src}")
 
 
 def generate(engine: sa.Engine, rows: int) -> None:
     from regimes.cbpm3 import cbpm3_table
+    from scraper.db import dialects
 
     table = cbpm3_table(sa.MetaData())
     table.drop(engine, checkfirst=True)
@@ -71,6 +77,11 @@ def generate(engine: sa.Engine, rows: int) -> None:
     for lo in range(1, rows + 1, CHUNK):
         with engine.begin() as conn:
             conn.exec_driver_sql(_rows_sql(engine.dialect.name, lo, min(lo + CHUNK - 1, rows)))
+    with engine.begin() as conn:  # the live writer inserts without an id: PostgreSQL's serial must follow
+        dialects.impl(engine).ids_given(conn, table)
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:  # planner statistics, as autovacuum would soon have them
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE cbpm3_data")
 
 
 def delete_sql(dialect: str, horizon: datetime) -> str:
@@ -81,6 +92,10 @@ def delete_sql(dialect: str, horizon: datetime) -> str:
         return (f"DELETE FROM cbpm3_data WHERE timestamp < '{h}' AND id NOT IN (SELECT id FROM (SELECT id, "
                 f"row_number() OVER (PARTITION BY instr, {minute} ORDER BY timestamp, id) AS rn FROM cbpm3_data "
                 f"WHERE timestamp < '{h}') WHERE rn = 1)")
+    if dialect == "postgresql":  # a hash anti-join of the ranked rows: every one but each slice's first
+        return (f"DELETE FROM cbpm3_data d USING (SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY "
+                f"instr, date_trunc('minute', timestamp) ORDER BY timestamp, id) AS rn FROM cbpm3_data WHERE "
+                f"timestamp < '{h}') AS ranked WHERE rn > 1) AS doomed WHERE d.id = doomed.id")
     # MariaDB runs `id NOT IN (derived table)` once per row (60 000 rows: 137 s); the multi-table
     # DELETE with an anti-join materializes the keepers once (0.7 s): the form an expert would use.
     minute = "TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', timestamp) DIV 60"
@@ -154,9 +169,10 @@ def fingerprint(url: str, rows: int, horizon: str) -> tuple:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
+            # coalesce: a table younger than keep has nothing before the horizon (sum() of no rows is NULL)
             return tuple(int(v) for v in conn.execute(sa.text(
-                f"SELECT count(*), sum(id), sum(top_in) FROM cbpm3_data WHERE id <= {rows} "
-                f"AND timestamp < '{horizon}'")).one())
+                f"SELECT count(*), coalesce(sum(id), 0), coalesce(sum(top_in), 0) FROM cbpm3_data "
+                f"WHERE id <= {rows} AND timestamp < '{horizon}'")).one())
     finally:
         engine.dispose()
 
@@ -193,6 +209,28 @@ def bench_backend(name: str, urls: dict, rows: int, batch: int, workdir: Path, c
     return out
 
 
+def _copier(name: str, db_server):
+    """copy(template URL, URL): the template's cbpm3_data alone into the other database, fresh."""
+    def mariadb(a: str, b: str) -> None:
+        engine = sa.create_engine(b)
+        with engine.begin() as conn:
+            for table in ("cbpm3_data", "cbpm3_rollup", "decimator_cursor"):
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+            conn.exec_driver_sql("CREATE TABLE cbpm3_data LIKE bench_template.cbpm3_data")
+            conn.exec_driver_sql("INSERT INTO cbpm3_data SELECT * FROM bench_template.cbpm3_data")
+        engine.dispose()
+
+    def postgresql(a: str, b: str) -> None:
+        # no cross-database INSERT ... SELECT: a database made from the template is the copy (its
+        # serial's sequence and planner statistics included)
+        new, template = sa.make_url(b).database, sa.make_url(a).database
+        with db_server.connect() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{new}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{new}" TEMPLATE "{template}"')
+
+    return {"mariadb": mariadb, "postgresql": postgresql}[name]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "worker":
@@ -200,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.decimate", description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, default=4_320_000, help="entries (5 instruments x 10 Hz x 24 h)")
     p.add_argument("--batch", type=int, default=20_000, help="decimator: rows per transaction")
-    p.add_argument("--backends", default="sqlite,mariadb")
+    p.add_argument("--backends", default="sqlite,mariadb,postgresql")
     p.add_argument("--json", default=str(ROOT / "var" / "bench_decimate.json"))
     args = p.parse_args(argv)
     workdir = ROOT / "var" / "bench"
@@ -221,28 +259,15 @@ def main(argv: list[str] | None = None) -> int:
 
             urls = {k: f"sqlite:///{f}" for k, f in files.items()}
             results["backends"].append(bench_backend(name, urls, args.rows, args.batch, workdir, copy))
-        elif name == "mariadb":
-            sys.path.insert(0, str(ROOT / "tests"))
-            from mariadb_server import MariaDBServer
-
-            with MariaDBServer() as server:
+        elif name in SERVERS:
+            with server(name) as db_server:
                 for k in kinds:
-                    server.create_database(f"bench_{k}")
-                urls = {k: server.url(f"bench_{k}") for k in kinds}
-
-                def copy(a: str, b: str) -> None:
-                    engine = sa.create_engine(b)
-                    with engine.begin() as conn:
-                        conn.exec_driver_sql("DROP TABLE IF EXISTS cbpm3_data")
-                        conn.exec_driver_sql("DROP TABLE IF EXISTS cbpm3_rollup")
-                        conn.exec_driver_sql("DROP TABLE IF EXISTS decimator_cursor")
-                        conn.exec_driver_sql("CREATE TABLE cbpm3_data LIKE bench_template.cbpm3_data")
-                        conn.exec_driver_sql("INSERT INTO cbpm3_data SELECT * FROM bench_template.cbpm3_data")
-                    engine.dispose()
-
+                    db_server.create_database(f"bench_{k}")
+                urls = {k: db_server.url(f"bench_{k}") for k in kinds}
+                copy = _copier(name, db_server)
                 results["backends"].append(bench_backend(name, urls, args.rows, args.batch, workdir, copy))
         else:
-            raise SystemExit(f"unknown backend {name} (use sqlite, mariadb)")
+            raise SystemExit(f"unknown backend {name} (use sqlite, mariadb, postgresql)")
     write_json(args.json, results)
     return 0
 

@@ -127,7 +127,8 @@ def raw_pass(cfg) -> dict:
     try:
         t1 = time.perf_counter()
         cur = raw.cursor()
-        cur.execute("SELECT * FROM DBNS_SAB_Temp ORDER BY date_time, id")
+        q = engine.dialect.identifier_preparer.quote  # PostgreSQL folds unquoted mixed-case names
+        cur.execute(f"SELECT * FROM {q('DBNS_SAB_Temp')} ORDER BY date_time, id")
         rows = 0
         while chunk := cur.fetchmany(10_000):
             rows += len(chunk)

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from scraper import db
+from scraper.db import dialects
 from scraper.config import Settings
 from scraper.config.keys import Key
 from scraper.runtime.runner import Runner, RunOptions
@@ -225,6 +226,7 @@ class _Writer:
         with self.engine.begin() as conn:
             for table, rows in zip(self.tables, self.pending):
                 conn.execute(table.insert(), rows)
+                dialects.impl(self.engine).ids_given(conn, table)
         for rows in self.pending:
             rows.clear()
 

@@ -10,19 +10,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from dcs_writers import ddl, insert_sql, sync_ids
+
 PT = [f"Temp_PT{i}" for i in range(1, 6)]
 BRIDGE = {"regime": "regimes.adtemp:AdTemp", "mode": "bridge", "timefloor": "2011-01-01 00:00:00"}
 
 
 def adtemp_ddl(dialect: str, name: str = "DBNS_SAB_Temp", columns: list[str] = PT) -> list[str]:
     """The DDL a DCS database has (not SQLAlchemy's): auto-increment id, naive date_time, an index."""
-    if dialect == "sqlite":
-        cols = ", ".join(f"{c} FLOAT" for c in columns)
-        return [f"CREATE TABLE {name} (id INTEGER PRIMARY KEY AUTOINCREMENT, date_time DATETIME NOT NULL, {cols})",
-                f"CREATE INDEX {name}_dt ON {name} (date_time)"]
-    cols = ", ".join(f"{c} DOUBLE" for c in columns)
-    return [f"CREATE TABLE {name} (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, date_time DATETIME(6) NOT NULL, "
-            f"{cols}, KEY {name}_dt (date_time)) ENGINE=InnoDB"]
+    return ddl(dialect, name, {"id": "id", "date_time": "time", **{c: "float" for c in columns}}, index="date_time")
 
 
 def create_source(engine: sa.Engine, name: str = "DBNS_SAB_Temp", columns: list[str] = PT) -> None:
@@ -35,11 +31,12 @@ def add_rows(engine: sa.Engine, rows: list[dict[str, Any]], name: str = "DBNS_SA
     """INSERT statements with text timestamps (SQLite's own format, as DCS software writes them)."""
     if not rows:
         return
-    cols = list(rows[0])
-    sql = f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
+    sql = insert_sql(engine.dialect.name, name, list(rows[0]))
     text = [{k: (v.isoformat(sep=' ') if isinstance(v, datetime) else v) for k, v in r.items()} for r in rows]
     with engine.begin() as conn:
         conn.execute(sa.text(sql), text)
+        if "id" in rows[0]:
+            sync_ids(conn, engine.dialect.name, name)
 
 
 def dcs_rows(n: int, start: datetime = datetime(2011, 2, 1), seed: int = 1, twins: float = 0.05,

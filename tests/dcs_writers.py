@@ -83,6 +83,57 @@ def append_sqlite(con: sqlite3.Connection, form: str, rows: list[dict], table: s
     con.commit()
 
 
+# Column kinds as each database's own DDL spells them (what a DCS writer's schema script runs, not
+# SQLAlchemy's rendering): MariaDB with microseconds and InnoDB, PostgreSQL's naive `timestamp`.
+SPELLING = {
+    "sqlite": {"id": "INTEGER PRIMARY KEY AUTOINCREMENT", "time": "DATETIME", "float": "FLOAT",
+               "int": "INTEGER", "text": "TEXT"},
+    "mysql": {"id": "INT NOT NULL AUTO_INCREMENT PRIMARY KEY", "time": "DATETIME(6)", "float": "DOUBLE",
+              "int": "INT", "text": "VARCHAR(16)"},
+    "postgresql": {"id": "serial PRIMARY KEY", "time": "timestamp", "instant": "timestamptz",
+                   "float": "double precision", "int": "integer", "text": "varchar(16)"},
+}
+
+
+def family(dialect: str) -> str:
+    """"sqlite", "mysql" or "postgresql" for a SQLAlchemy dialect name (MariaDB speaks MySQL's DDL)."""
+    return "mysql" if dialect in ("mysql", "mariadb") else dialect
+
+
+def quote(dialect: str, name: str) -> str:
+    """A table or column name quoted so that every backend keeps its case (PostgreSQL folds unquoted
+    names to lower case; MySQL's quote is the backtick)."""
+    return f"`{name}`" if family(dialect) == "mysql" else f'"{name}"'
+
+
+def ddl(dialect: str, table: str, columns: dict[str, str], index: str | None = None) -> list[str]:
+    """CREATE TABLE (+ CREATE INDEX on `index`) with `columns` {name: kind of SPELLING}, NOT NULL for
+    the time column, as the backend's own client would run it."""
+    kinds = SPELLING[family(dialect)]
+    q = lambda n: quote(dialect, n)  # noqa: E731
+    cols = ", ".join(f"{q(n)} {kinds[k]}" + (" NOT NULL" if k in ("time", "instant") else "") for n, k in columns.items())
+    suffix = " ENGINE=InnoDB" if family(dialect) == "mysql" else ""
+    out = [f"CREATE TABLE {q(table)} ({cols}){suffix}"]
+    if index:
+        out.append(f"CREATE INDEX {q(f'{table}_{index}')} ON {q(table)} ({q(index)})")
+    return out
+
+
+def insert_sql(dialect: str, table: str, names: list[str]) -> str:
+    """An INSERT with named parameters (`:name`, for sqlalchemy.text) and quoted names."""
+    cols = ", ".join(quote(dialect, n) for n in names)
+    return f"INSERT INTO {quote(dialect, table)} ({cols}) VALUES ({', '.join(':' + n for n in names)})"
+
+
+def sync_ids(conn, dialect: str, table: str) -> None:
+    """After rows were inserted with their ids given: on PostgreSQL move the serial's sequence past
+    them, as a restore does (MySQL's AUTO_INCREMENT and SQLite's do so on their own), so that a writer
+    inserting without an id next gets a fresh one. `conn`: a SQLAlchemy connection."""
+    if family(dialect) == "postgresql":
+        conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{quote(dialect, table)}', 'id'), "
+                             f"(SELECT max(id) FROM {quote(dialect, table)}))")
+
+
 def mysql_source(conn, rows: list[dict], table: str = "DBNS_SAB_Temp", column: str = "DATETIME") -> None:
     """The table as a DCS made it on MariaDB: a permissive sql_mode that lets zero dates in."""
     cols = ", ".join(f"`{c}` DOUBLE" for c in PT)

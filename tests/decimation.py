@@ -8,26 +8,22 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from dcs_writers import ddl, family, insert_sql, sync_ids
+
 EPOCH = datetime(1970, 1, 1)
 CHANNELS = ("top_in", "bot_in", "bot_out", "top_out")
 
-DDL = {
-    "sqlite": ["CREATE TABLE cbpm3_data (id INTEGER PRIMARY KEY AUTOINCREMENT, timestamp DATETIME NOT NULL, "
-               "instr TEXT NOT NULL, top_in INTEGER, bot_in INTEGER, bot_out INTEGER, top_out INTEGER)",
-               "CREATE INDEX cbpm3_data_timestamp ON cbpm3_data (timestamp)"],
-    "mysql": ["CREATE TABLE cbpm3_data (id INT AUTO_INCREMENT PRIMARY KEY, timestamp DATETIME(6) NOT NULL, "
-              "instr VARCHAR(16) NOT NULL, top_in INT, bot_in INT, bot_out INT, top_out INT, "
-              "KEY cbpm3_data_timestamp (timestamp)) ENGINE=InnoDB"],
-}
+COLUMNS = {"id": "id", "timestamp": "time", "instr": "text", **{c: "int" for c in CHANNELS}}
 
 
 def dialect(engine: sa.Engine) -> str:
-    return "sqlite" if engine.dialect.name == "sqlite" else "mysql"
+    return family(engine.dialect.name)
 
 
-def create_table(engine: sa.Engine) -> None:
+def create_table(engine: sa.Engine, time_kind: str = "time") -> None:
+    """`time_kind` "instant": PostgreSQL's timestamptz."""
     with engine.begin() as conn:
-        for stmt in DDL[dialect(engine)]:
+        for stmt in ddl(engine.dialect.name, "cbpm3_data", {**COLUMNS, "timestamp": time_kind}, index="timestamp"):
             conn.exec_driver_sql(stmt)
 
 
@@ -36,13 +32,14 @@ def stamp(t: datetime) -> str:
     return str(t)
 
 
-def insert(engine: sa.Engine, rows: list[tuple]) -> None:
-    """rows: (id or None, datetime, instr, value) with the value in all four channels."""
-    mark = "?" if dialect(engine) == "sqlite" else "%s"
-    sql = (f"INSERT INTO cbpm3_data (id, timestamp, instr, top_in, bot_in, bot_out, top_out) "
-           f"VALUES ({', '.join([mark] * 7)})")
+def insert(engine: sa.Engine, rows: list[tuple], zone: str = "") -> None:
+    """rows: (id or None, datetime, instr, value) with the value in all four channels; `zone` is
+    appended to each time (`+00` for a timestamptz column: the monitor writes UTC instants)."""
+    names = ["id", "timestamp", "instr", *CHANNELS]
+    values = [dict(zip(names, (i, stamp(t) + zone, g, v, v, v, v))) for i, t, g, v in rows]
     with engine.begin() as conn:
-        conn.exec_driver_sql(sql, [(i, stamp(t), g, v, v, v, v) for i, t, g, v in rows])
+        conn.execute(sa.text(insert_sql(engine.dialect.name, "cbpm3_data", names)), values)
+        sync_ids(conn, engine.dialect.name, "cbpm3_data")
 
 
 def ten_hz(start: datetime, seconds: float, instruments=("10AE", "12W", "15E"), first_id: int = 1,

@@ -11,10 +11,14 @@ elsewhere asks "how does this database spell X" instead of testing dialect names
 * float precision of change rules in SQL (`float_slack`);
 * aggregate functions and their population-statistics meaning;
 * bin arithmetic: epoch seconds of a naive time, integer division, greatest;
-* how a source's `date_time` column is spelled (timeforms.py), detected once at start-up.
+* how a source's `date_time` column is spelled (timeforms.py), detected once at start-up;
+* how a source time is bound so that it compares right with what is stored (decimator, bridge);
+* the time view: unix seconds of a DBI time, replacing a view;
+* ids inserted by a faker: whether the table's id generator must be moved past them.
 """
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -25,12 +29,10 @@ from sqlalchemy.engine import URL, Engine
 
 from scraper.db import timeforms
 
-_UTC = ("UTC", "Etc/UTC", "Zulu", "Etc/Zulu", "GMT", "Etc/GMT")
 _COMMON = ("avg", "min", "max", "sum", "count", "std", "stddev", "stddev_pop", "stddev_samp",
            "variance", "var_pop", "var_samp")
 _POP_STD = ("std", "stddev", "stddev_pop")
 _POP_VAR = ("variance", "var_pop")
-_SAMPLE = 40  # rows looked at to tell a time column's form: the first and last by id, earliest, latest
 
 _REGISTRY: dict[str, type["DefaultImpl"]] = {}
 
@@ -76,6 +78,11 @@ class DefaultImpl:
         """Make a raw DBAPI connection commit each statement (a lone SELECT needs no transaction)."""
         dbapi_conn.autocommit = True
 
+    def ids_given(self, conn: sa.Connection, table: sa.Table) -> None:
+        """After rows were inserted with their ids given (a faker continues a series): make the
+        table's own id generator continue after them, so a writer inserting without an id (the DCS's
+        own software, a live monitor) gets a fresh one. AUTO_INCREMENT and SQLite's rowid do so alone."""
+
     # --- statements -------------------------------------------------------------------------------
     def walk_table(self, stmt: sa.Select, table: sa.Table) -> sa.Select:
         """Hint a search over the table's own (id) order."""
@@ -103,21 +110,50 @@ class DefaultImpl:
     def greatest(self, a: sa.ColumnElement, b: sa.ColumnElement) -> sa.ColumnElement:
         return sa.func.greatest(a, b)
 
+    # --- binding a source time (decimator, bridge) ----------------------------------------------
+    # Whether time bounds are bound as text (SQLite compares its stored text, see time_bound()).
+    text_times: ClassVar[bool] = False
+    # Whether bounding a time window by its (min id, max id) as well pays: InnoDB's secondary index
+    # holds the primary key, so the bounded statement walks the table in primary-key order (bench/);
+    # PostgreSQL's planner may use either index. SQLite's rowid table is walked in time order anyway.
+    id_range_bounds: ClassVar[bool] = True
+
+    def ranged_id(self, id_: sa.ColumnElement) -> sa.ColumnElement:
+        """The id inside `min()`/`max()` of a time window's id range (averager, decimator)."""
+        return id_
+
+    def time_bound(self, t: datetime, strict: bool = False) -> Any:
+        """`t` as a value to compare the stored time column with (`strict`: as the bound of `> t`)."""
+        return t
+
+    def time_literal(self, t: datetime, type_: sa.types.TypeEngine) -> sa.ColumnElement:
+        """`t` as an SQL literal compared with the time column (of type `type_`)."""
+        return sa.literal(t, type_)
+
+    def stored_time(self, col: sa.ColumnElement) -> sa.ColumnElement:
+        """The time column as stored, to be bound again to find exactly the rows holding it."""
+        return col
+
+    def thinned_time_type(self, col: sa.Column, cfg: Any) -> sa.types.TypeEngine | None:
+        """The type the decimator reads and compares its time column `col` with (None: as a naive
+        DateTime). Raises cfg.error for a column it cannot take as is."""
+        return None
+
+    # --- the time view of a DBI target (targets/timeview.py) --------------------------------------
+    def unix_seconds_sql(self, col: str) -> str:
+        """SQL giving UTC unix seconds (with the fraction) of a DBI time column (naive, UTC), `col`
+        already quoted."""
+        raise NotImplementedError(f"time_view: no unix-seconds expression for {type(self).__name__}")
+
+    def replace_view(self, conn: sa.Connection, name: str, select: str) -> None:
+        """(Re)create view `name` (quoted) as `select`: the payload may have grown since it was made."""
+        conn.exec_driver_sql(f"CREATE OR REPLACE VIEW {name} AS {select}")
+
     # --- the source's time column -----------------------------------------------------------------
     def time_type(self, engine: Engine, table: sa.Table, cfg: Any) -> sa.types.TypeEngine | None:
         """The type that reads and compares `table.c.date_time` exactly (None: the reflected one does).
         Raises cfg.error("source", ...) for a column that holds no time."""
         return None
-
-
-def _where(cfg: Any, table: sa.Table) -> str:
-    return str(cfg.error("source", f'table "{table.name}" column date_time'))
-
-
-def _need_utc(cfg: Any, table: sa.Table, what: str) -> None:
-    if cfg.source_tz not in _UTC:
-        raise cfg.error("source_tz", f'is {cfg.source_tz}, but table "{table.name}" stores date_time as {what}, '
-                                     "which are UTC: set source_tz = UTC for this section")
 
 
 class SQLiteImpl(DefaultImpl):
@@ -129,6 +165,24 @@ class SQLiteImpl(DefaultImpl):
     def compound_part(self, stmt: sa.Select) -> sa.Select:
         # SQLite takes ORDER BY/LIMIT only on a whole compound: wrap the branch
         return sa.select(*stmt.subquery().c) if stmt._limit_clause is not None else stmt
+
+    # SQLite sources are text, written by DCS software as `2011-02-01 00:02:10` (often without a
+    # fraction), while SQLAlchemy binds `2011-02-01 00:02:10.000000`; as text the former sorts BEFORE
+    # the latter, so a bound datetime would miss the entry at exactly t. Bounds are bound as text: the
+    # shortest spelling of t as an inclusive lower bound (it sorts before every spelling of t), the
+    # longest as the strict one (callers drop entries at t already seen, comparing parsed times).
+    text_times = True
+    id_range_bounds = False
+
+    def time_bound(self, t: datetime, strict: bool = False) -> Any:
+        return t.strftime("%Y-%m-%d %H:%M:%S.%f") if strict else _shortest(t)
+
+    def time_literal(self, t: datetime, type_: sa.types.TypeEngine) -> sa.ColumnElement:
+        return sa.literal(_shortest(t), sa.String)
+
+    def stored_time(self, col: sa.ColumnElement) -> sa.ColumnElement:
+        # the text comes back as written: a parsed and re-spelt time might not match it
+        return sa.type_coerce(col, sa.String)
 
     @staticmethod
     def readonly_url(url: URL) -> URL:
@@ -164,51 +218,25 @@ class SQLiteImpl(DefaultImpl):
     def greatest(self, a: sa.ColumnElement, b: sa.ColumnElement) -> sa.ColumnElement:
         return sa.func.max(a, b)  # scalar max() of two arguments
 
+    def unix_seconds_sql(self, col: str) -> str:
+        # DBI times are stored as text 'YYYY-MM-DD HH:MM:SS[.ffffff]'; whole seconds stay INTEGER and
+        # fractional stamps REAL (10 Hz sources), as in the bridge
+        frac = f"CAST(substr({col}, 20) AS REAL)"
+        return (f"CASE WHEN length({col}) > 19 AND {frac} != 0 THEN CAST(strftime('%s', {col}) AS INTEGER) + {frac} "
+                f"ELSE CAST(strftime('%s', {col}) AS INTEGER) END")
+
+    def replace_view(self, conn: sa.Connection, name: str, select: str) -> None:
+        conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")  # SQLite has no CREATE OR REPLACE VIEW
+        conn.exec_driver_sql(f"CREATE VIEW {name} AS {select}")
+
     def time_type(self, engine: Engine, table: sa.Table, cfg: Any) -> sa.types.TypeEngine:
-        """Text (either separator, any fraction) or unix-epoch numbers, told by the values themselves:
-        SQLite's declared type (TEXT, NUMERIC, DATETIME or none) says little about what was stored."""
-        where = _where(cfg, table)
-        samples = _samples(engine, table)
-        kinds = {kind for kind, _value, _id in samples}
-        if not samples:  # nothing to look at yet: what the declared type suggests
-            affinity = str(table.c.date_time.type).upper()
-            numeric = any(word in affinity for word in ("INT", "REAL", "FLOA", "DOUB"))
-            if numeric:
-                _need_utc(cfg, table, "unix-epoch seconds")
-            return timeforms.EpochTime(where) if numeric else timeforms.TextTime(" ", where)
-        bad = [(v, i) for kind, v, i in samples if kind not in ("text", "integer", "real")
-               or (kind == "text" and not timeforms.TEXT_TIME.match(v))]
-        if bad:
-            value, row = bad[0]
-            raise cfg.error("source", f'table "{table.name}" column date_time holds {value!r} (id {row}), which is '
-                                      "not a time: use text 'YYYY-MM-DD HH:MM:SS[.ffffff]' (or 'T' for ' ') "
-                                      "or unix-epoch seconds")
-        if "text" in kinds and kinds - {"text"}:
-            text = next((v, i) for k, v, i in samples if k == "text")
-            number = next((v, i) for k, v, i in samples if k != "text")
-            raise cfg.error("source", f'table "{table.name}" column date_time mixes text ({text[0]!r}, id {text[1]}) '
-                                      f"and numbers ({number[0]!r}, id {number[1]}): one form per column")
-        if "text" not in kinds:
-            _need_utc(cfg, table, "unix-epoch seconds")
-            return timeforms.EpochTime(where)
-        seps = {v[10] for _k, v, _i in samples}
-        if len(seps) > 1:
-            raise cfg.error("source", f'table "{table.name}" column date_time mixes the separators " " and "T": '
-                                      "they do not sort as time; one separator per column")
-        return timeforms.TextTime(seps.pop(), where)
+        """Text (either separator, any fraction) or unix-epoch numbers, told by the values themselves."""
+        return timeforms.detect_sqlite(engine, table, cfg)
 
 
-def _samples(engine: Engine, table: sa.Table) -> list[tuple[str, Any, Any]]:
-    """(typeof, value, id) of a few rows: the first and last by id, the earliest and latest value.
-    Index lookups only, so a table of millions costs what one of ten does."""
-    dt, id_ = sa.type_coerce(table.c.date_time, sa.types.NullType), table.c.id
-    cols = (sa.func.typeof(dt), dt, id_)
-    parts = [sa.select(*cols).where(dt.is_not(None)).order_by(*order).limit(n)
-             for order, n in (((id_,), _SAMPLE // 2), ((id_.desc(),), _SAMPLE // 2),
-                              ((dt,), 1), ((dt.desc(),), 1))]
-    stmt = sa.union_all(*[sa.select(*p.subquery().c) for p in parts])
-    with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(stmt)]
+def _shortest(t: datetime) -> str:
+    text = t.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{text}.{t.microsecond:06d}".rstrip("0") if t.microsecond else text
 
 
 class MySQLImpl(DefaultImpl):
@@ -233,6 +261,11 @@ class MySQLImpl(DefaultImpl):
 
     def int_div(self, a: sa.ColumnElement, b: sa.ColumnElement) -> sa.ColumnElement:
         return a.self_group().op("DIV")(b)  # the parentheses: DIV binds tighter than -
+
+    def unix_seconds_sql(self, col: str) -> str:
+        # TIMESTAMPDIFF ignores the session time_zone (UNIX_TIMESTAMP does not). A MariaDB view column
+        # has one type: DOUBLE, exact to the microsecond for these magnitudes
+        return f"TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', {col}) + MICROSECOND({col}) / 1e6"
 
     def time_type(self, engine: Engine, table: sa.Table, cfg: Any) -> sa.types.TypeEngine | None:
         col = table.c.date_time.type
@@ -262,6 +295,15 @@ def classify_sqlstate(state: str | None) -> str | None:
 class PostgreSQLImpl(DefaultImpl):
     __dialect__ = name = "postgresql"
 
+    def ids_given(self, conn: sa.Connection, table: sa.Table) -> None:
+        # a serial's sequence ignores given ids; only forward (a writer may have drawn beyond them), and
+        # nothing for an id without a sequence (pg_get_serial_sequence gives NULL)
+        name = conn.dialect.identifier_preparer.format_table(table)
+        conn.execute(sa.text(
+            "SELECT setval(s, greatest(m, coalesce(pg_sequence_last_value(s), 0))) FROM "
+            f"(SELECT pg_get_serial_sequence(:name, 'id')::regclass AS s, (SELECT max(id) FROM {name}) AS m) AS x "
+            "WHERE s IS NOT NULL AND m IS NOT NULL"), {"name": name})
+
     def aggregate(self, fn: str, x: sa.ColumnElement) -> sa.ColumnElement:
         if fn in _POP_STD:  # PostgreSQL's stddev()/variance() are the SAMPLE statistics
             return sa.func.stddev_pop(x)
@@ -274,13 +316,38 @@ class PostgreSQLImpl(DefaultImpl):
         return sa.cast(sa.func.floor(sa.extract("epoch", dt)), sa.BigInteger)
 
     def int_div(self, a: sa.ColumnElement, b: sa.ColumnElement) -> sa.ColumnElement:
-        return sa.func.div(a, b)
+        # bigint / integer is integer division (toward zero, like div()), and stays bigint: div() would
+        # compute in numeric and hand Python a Decimal where a slice or bin index must be an int
+        return a.self_group().op("/", return_type=sa.BigInteger)(b)
+
+    def unix_seconds_sql(self, col: str) -> str:
+        # EXTRACT(EPOCH) of a naive timestamp reads it as UTC, which DBI times are; it is numeric,
+        # made double precision like MariaDB's view column (exact to the microsecond here)
+        return f"CAST(EXTRACT(EPOCH FROM {col}) AS double precision)"
+
+    def replace_view(self, conn: sa.Connection, name: str, select: str) -> None:
+        # CREATE OR REPLACE VIEW may only append columns; DDL is transactional here, so dropping and
+        # creating in the caller's transaction replaces the view atomically whatever changed
+        conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
+        conn.exec_driver_sql(f"CREATE VIEW {name} AS {select}")
+
+    def ranged_id(self, id_: sa.ColumnElement) -> sa.ColumnElement:
+        # min(id)/max(id) WHERE <time window> is planned as a walk of the primary key from either end,
+        # filtering on the time (as if LIMIT 1): max(id) passes every newer row, a chunk costs O(table)
+        # (the averager 6x its raw GROUP BY). `id + 0` is no key: the window is read from the time index.
+        return id_ + 0
+
+    def thinned_time_type(self, col: sa.Column, cfg: Any) -> sa.types.TypeEngine | None:
+        if getattr(col.type, "timezone", False):  # instants: compared and read as naive UTC
+            timeforms.need_utc(cfg, col.table, "timestamptz (instants)", col.name)
+            return timeforms.UtcInstant()
+        return None
 
     def time_type(self, engine: Engine, table: sa.Table, cfg: Any) -> sa.types.TypeEngine | None:
         col = table.c.date_time.type
         if not isinstance(col, (sa.DateTime, postgresql.TIMESTAMP)):
             raise cfg.error("source", f'table "{table.name}" column date_time is {col}, not timestamp or timestamptz')
         if getattr(col, "timezone", False):
-            _need_utc(cfg, table, "timestamptz (instants)")
+            timeforms.need_utc(cfg, table, "timestamptz (instants)")
             return timeforms.UtcInstant()
         return None

@@ -208,3 +208,65 @@ class UtcInstant(sa.types.TypeDecorator):
         if isinstance(value, datetime) and value.tzinfo is not None:
             return value.astimezone(timezone.utc).replace(tzinfo=None)
         return value
+
+
+# --- telling a column's form (dialects.py asks) -------------------------------------------------------
+UTC_ZONES = ("UTC", "Etc/UTC", "Zulu", "Etc/Zulu", "GMT", "Etc/GMT")
+_SAMPLE = 40  # rows looked at to tell a time column's form: the first and last by id, earliest, latest
+
+
+def column_where(cfg: Any, table: sa.Table) -> str:
+    return str(cfg.error("source", f'table "{table.name}" column date_time'))
+
+
+def need_utc(cfg: Any, table: sa.Table, what: str, column: str = "date_time") -> None:
+    if cfg.source_tz not in UTC_ZONES:
+        raise cfg.error("source_tz", f'is {cfg.source_tz}, but table "{table.name}" stores {column} as {what}, '
+                                     "which are UTC: set source_tz = UTC for this section")
+
+
+def detect_sqlite(engine: Any, table: sa.Table, cfg: Any) -> sa.types.TypeEngine:
+    """Text (either separator, any fraction) or unix-epoch numbers, told by the values themselves:
+    SQLite's declared type (TEXT, NUMERIC, DATETIME or none) says little about what was stored."""
+    where = column_where(cfg, table)
+    samples = _samples(engine, table)
+    kinds = {kind for kind, _value, _id in samples}
+    if not samples:  # nothing to look at yet: what the declared type suggests
+        affinity = str(table.c.date_time.type).upper()
+        numeric = any(word in affinity for word in ("INT", "REAL", "FLOA", "DOUB"))
+        if numeric:
+            need_utc(cfg, table, "unix-epoch seconds")
+        return EpochTime(where) if numeric else TextTime(" ", where)
+    bad = [(v, i) for kind, v, i in samples if kind not in ("text", "integer", "real")
+           or (kind == "text" and not TEXT_TIME.match(v))]
+    if bad:
+        value, row = bad[0]
+        raise cfg.error("source", f'table "{table.name}" column date_time holds {value!r} (id {row}), which is '
+                                  "not a time: use text 'YYYY-MM-DD HH:MM:SS[.ffffff]' (or 'T' for ' ') "
+                                  "or unix-epoch seconds")
+    if "text" in kinds and kinds - {"text"}:
+        text = next((v, i) for k, v, i in samples if k == "text")
+        number = next((v, i) for k, v, i in samples if k != "text")
+        raise cfg.error("source", f'table "{table.name}" column date_time mixes text ({text[0]!r}, id {text[1]}) '
+                                  f"and numbers ({number[0]!r}, id {number[1]}): one form per column")
+    if "text" not in kinds:
+        need_utc(cfg, table, "unix-epoch seconds")
+        return EpochTime(where)
+    seps = {v[10] for _k, v, _i in samples}
+    if len(seps) > 1:
+        raise cfg.error("source", f'table "{table.name}" column date_time mixes the separators " " and "T": '
+                                  "they do not sort as time; one separator per column")
+    return TextTime(seps.pop(), where)
+
+
+def _samples(engine: Any, table: sa.Table) -> list[tuple[str, Any, Any]]:
+    """(typeof, value, id) of a few rows: the first and last by id, the earliest and latest value.
+    Index lookups only, so a table of millions costs what one of ten does."""
+    dt, id_ = sa.type_coerce(table.c.date_time, sa.types.NullType), table.c.id
+    cols = (sa.func.typeof(dt), dt, id_)
+    parts = [sa.select(*cols).where(dt.is_not(None)).order_by(*order).limit(n)
+             for order, n in (((id_,), _SAMPLE // 2), ((id_.desc(),), _SAMPLE // 2),
+                              ((dt,), 1), ((dt.desc(),), 1))]
+    stmt = sa.union_all(*[sa.select(*p.subquery().c) for p in parts])
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(stmt)]

@@ -205,7 +205,8 @@ class Averager:
             # lets both databases walk the table in primary-key order instead of fetching each row
             # through the date_time index (1.5x faster on InnoDB; exact even if ids are not in time order).
             reader.queries += 2
-            lo, hi = conn.execute(sa.select(sa.func.min(reader.id), sa.func.max(reader.id)).where(*window)).one()
+            ranged = dialects.impl(dialect).ranged_id(reader.id)
+            lo, hi = conn.execute(sa.select(sa.func.min(ranged), sa.func.max(ranged)).where(*window)).one()
             if lo is None:
                 reader.queries += 1
                 following = conn.execute(sa.select(sa.func.min(dt)).where(dt >= chunk.local_hi)).scalar()

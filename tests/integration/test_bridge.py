@@ -9,6 +9,7 @@ import stat
 from datetime import datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from bridge_support import BRIDGE, PT, add_rows, bridged, count, create_source, dcs_rows, query
 from factories import PmtHvRowFactory, create_pmthv, insert, power_row
@@ -16,8 +17,6 @@ from scraper import commands
 from scraper.core.timezones import Clock
 from scraper.targets.timeseries import Batch, TimeSeriesFile
 
-# Written for SQLite and MariaDB (their DDL helpers and the bridge SQL); on PostgreSQL: a follow-up.
-pytestmark = pytest.mark.backends("sqlite", "mariadb", reason="the bridge is not yet ported to PostgreSQL")
 
 
 
@@ -49,15 +48,15 @@ def test_every_entry_becomes_one_row_with_utc_unix_time(dbs):
     assert any("(time)" in sql for (sql,) in indexes)
 
 
-def test_source_tz_is_honoured_across_both_dst_changes(sqlite_dbs):
-    src = sqlite_dbs.engine("source")
+def test_source_tz_is_honoured_across_both_dst_changes(dbs):
+    src = dbs.engine("source")
     create_source(src)
     local = [datetime(2011, 3, 27, 1, 59, 50), datetime(2011, 3, 27, 3, 0, 0),      # spring forward
              datetime(2011, 10, 30, 1, 59, 50), datetime(2011, 10, 30, 2, 30, 0),   # the repeated hour
              datetime(2011, 10, 30, 3, 0, 0)]
     add_rows(src, [{"date_time": t, **{c: 1.0 for c in PT}} for t in local])
-    run(sqlite_dbs, source_tz="Europe/Zurich")
-    times = [r[0] for r in bridged(live_db(sqlite_dbs))]
+    run(dbs, source_tz="Europe/Zurich")
+    times = [r[0] for r in bridged(live_db(dbs))]
     utc = [datetime(2011, 3, 27, 0, 59, 50), datetime(2011, 3, 27, 1, 0, 0),
            datetime(2011, 10, 29, 23, 59, 50), datetime(2011, 10, 30, 0, 30, 0),  # first occurrence (CEST)
            datetime(2011, 10, 30, 2, 0, 0)]
@@ -84,16 +83,16 @@ def test_pmthv_channels_become_rows_and_each_detector_its_table(sqlite_dbs):
     assert query(live_db(sqlite_dbs), "SELECT DISTINCT pw FROM DBNS_AD2_HV") == [(0,)]
 
 
-def test_restart_between_twins_neither_loses_nor_repeats_one(sqlite_dbs):
-    src = sqlite_dbs.engine("source")
+def test_restart_between_twins_neither_loses_nor_repeats_one(dbs):
+    src = dbs.engine("source")
     create_source(src)
     rows = dcs_rows(400, twins=0.3, seed=3)
     add_rows(src, rows)
     for _ in range(200):  # one round of 7 entries per run: many stops land between entries sharing a time
-        summary = run(sqlite_dbs, batch=7, maxiter=1)
+        summary = run(dbs, batch=7, maxiter=1)
         if summary.entries == 0:
             break
-    got = bridged(live_db(sqlite_dbs))
+    got = bridged(live_db(dbs))
     assert len(got) == 400
     expected = [tuple(r[c] for c in PT) for r in rows]
     assert [g[1:] for g in got] == expected
@@ -212,3 +211,25 @@ def test_an_entry_committed_late_behind_the_bookmark_is_bridged_once(dbs):
     assert len(got) == 31
     assert sorted(got) == sorted([(int((r["date_time"] - datetime(1970, 1, 1)).total_seconds()),
                                    *(r[c] for c in PT)) for r in rows + [late]])
+
+
+@pytest.mark.backends("postgresql", reason="timestamptz is PostgreSQL's")
+def test_a_timestamptz_source_is_bridged_as_utc_whatever_the_session_time_zone(dbs):
+    from dcs_writers import dcs_rows as pg_rows, pg_source
+
+    rows = pg_rows(50, seed=2, nulls=False)
+    engine = dbs.engine("source")
+    with engine.connect() as conn:  # made with psql's own client library, times given as UTC
+        pg_source(conn.connection.dbapi_connection, rows, column="timestamptz")
+        conn.commit()
+        conn.exec_driver_sql(f"ALTER DATABASE {sa.make_url(dbs.source_url).database} SET TimeZone = 'Asia/Shanghai'")
+        conn.commit()
+    engine.dispose()
+    first = run(dbs, source_tz="UTC", batch=20, maxiter=1)  # a round, then a resume from the bookmark
+    rest = run(dbs, source_tz="UTC", batch=20)
+    assert first.entries + rest.entries == 50
+    epoch = datetime(1970, 1, 1)
+    times = sorted((r["date_time"] - epoch).total_seconds() for r in rows)
+    got = sorted(float(r[0]) for r in bridged(live_db(dbs)))
+    assert got == times
+

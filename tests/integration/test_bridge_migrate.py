@@ -13,8 +13,6 @@ import pytest
 from bridge_support import BRIDGE, PT, add_rows, bridged, count, create_source, dcs_rows, query
 from scraper import cli
 
-# Written for SQLite and MariaDB (their DDL helpers and the bridge SQL); on PostgreSQL: a follow-up.
-pytestmark = pytest.mark.backends("sqlite", "mariadb", reason="the bridge is not yet ported to PostgreSQL")
 
 
 SCR = Path(sys.executable).with_name("scr.py")

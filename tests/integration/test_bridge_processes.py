@@ -21,8 +21,6 @@ from scraper import commands
 SCR = Path(sys.executable).with_name("scr.py")
 
 
-# Written for SQLite and MariaDB (their DDL helpers and the bridge SQL); on PostgreSQL: a follow-up.
-pytestmark = pytest.mark.backends("sqlite", "mariadb", reason="the bridge is not yet ported to PostgreSQL")
 
 def write_cfg(dbs, target: Path, name: str = "scraper.cfg", **keys) -> Path:
     return dbs.write_cfg({"bridge": {**BRIDGE, "target": f"sqlite:///{target}", "loglevel": "DEBUG", **keys}},
@@ -80,14 +78,14 @@ def commit_order(rows: list[dict], every: int = 150, by: int = 60) -> list[dict]
     return out
 
 
-def test_sigkill_during_live_bridging_while_the_source_grows_loses_and_repeats_nothing(sqlite_dbs):
+def test_sigkill_during_live_bridging_while_the_source_grows_loses_and_repeats_nothing(dbs):
     rng = random.Random(61)
-    src = sqlite_dbs.engine("source")
+    src = dbs.engine("source")
     create_source(src)
     rows = commit_order(dcs_rows(6000, twins=0.1, seed=7))
     add_rows(src, rows[:1000])
-    live = sqlite_dbs.tmp_path / "grafana" / "live.db"
-    cfg = write_cfg(sqlite_dbs, live, batch=40, sleep="0.05s")
+    live = dbs.tmp_path / "grafana" / "live.db"
+    cfg = write_cfg(dbs, live, batch=40, sleep="0.05s")
     done = threading.Event()
 
     def dcs():  # the DCS keeps writing, a few entries at a time, while bridges are killed and restarted
@@ -115,7 +113,7 @@ def test_sigkill_during_live_bridging_while_the_source_grows_loses_and_repeats_n
     # entries committed late were bridged when they came, not in time order as a backfill of the
     # final source bridges them: the same rows, and the same bookmarks
     rows_live, at_live = state(live)
-    rows_ref, at_ref = state(reference(sqlite_dbs, batch=40))
+    rows_ref, at_ref = state(reference(dbs, batch=40))
     assert sorted(rows_live) == sorted(rows_ref) and at_live == at_ref
 
 

@@ -10,8 +10,6 @@ import sqlalchemy as sa
 import decimation as d
 from scraper import commands
 
-# Written for SQLite and MariaDB (their DDL helpers and the decimator SQL); on PostgreSQL: a follow-up.
-pytestmark = pytest.mark.backends("sqlite", "mariadb", reason="the decimator is not yet ported to PostgreSQL")
 
 
 T0 = datetime(2020, 11, 4, 9, 3, 1, 269367)
@@ -143,3 +141,27 @@ def test_sparse_data_packs_many_slices_into_a_chunk_and_still_keeps_one_per_slic
     assert [r[0] for r in d.rows(src)] == ids
     assert d.rollup(src) == roll
     assert summary.totals.kept > 1000
+
+
+@pytest.mark.backends("postgresql", reason="timestamptz is PostgreSQL's")
+def test_a_timestamptz_table_is_thinned_as_utc_whatever_the_session_time_zone(dbs):
+    """Instants are thinned by their UTC slices, also when the server's TimeZone is another one."""
+    engine = dbs.engine("source")
+    d.create_table(engine, time_kind="instant")
+    data = d.ten_hz(T0, 300)
+    d.insert(engine, data, zone="+00")
+    with engine.begin() as conn:  # a server whose default zone is not UTC: the session would say 09:03+08
+        conn.exec_driver_sql(f"ALTER DATABASE {sa.make_url(dbs.source_url).database} SET TimeZone = 'Asia/Shanghai'")
+    engine.dispose()
+    wrong = dbs.settings(**{"regime": REGIME, "mode": "decimator", "keep": "2m", "every": "10s",
+                            "source_tz": "Asia/Shanghai"})
+    with pytest.raises(Exception, match="source_tz: is Asia/Shanghai, but table \"cbpm3_data\" stores"):
+        decimate(wrong)
+    summary = decimate(settings(dbs))
+    ids, roll = d.expected(data, timedelta(minutes=2), timedelta(seconds=10))
+    assert summary.totals.deleted == len(data) - len(ids)
+    with engine.connect() as conn:
+        left = [r[0] for r in conn.exec_driver_sql("SELECT id FROM cbpm3_data ORDER BY id")]
+    assert left == ids
+    assert d.rollup(engine) == roll  # slice_utc: the UTC slice starts
+

@@ -10,9 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 import decimation as d
+from dcs_writers import ddl
 
-# Written for SQLite and MariaDB (their DDL helpers and the decimator SQL); on PostgreSQL: a follow-up.
-pytestmark = pytest.mark.backends("sqlite", "mariadb", reason="the decimator is not yet ported to PostgreSQL")
 
 
 T0 = datetime(2020, 11, 4, 9, 3, 1)
@@ -32,23 +31,25 @@ CASES = [  # (id, extra CLI args, setup, key named, words in the message)
 
 
 def _setup(kind: str | None, src: sa.Engine) -> None:
+    name = src.dialect.name
     if kind == "no_time":
         with src.begin() as conn:
-            conn.exec_driver_sql("CREATE TABLE cbpm3_data (id INTEGER PRIMARY KEY, ts DATETIME, instr VARCHAR(8), "
-                                 "top_in INTEGER)")
+            for stmt in ddl(name, "cbpm3_data", {"id": "id", "ts": "time", "instr": "text", "top_in": "int"}):
+                conn.exec_driver_sql(stmt)
             conn.exec_driver_sql("INSERT INTO cbpm3_data VALUES (1, '2020-11-04 09:03:01', '10AE', 0)")
         return
     d.create_table(src)
     d.insert(src, d.ten_hz(T0, 60))
     if kind == "rollup":
         with src.begin() as conn:
-            conn.exec_driver_sql("CREATE TABLE cbpm3_rollup (slice_utc DATETIME, instr VARCHAR(16), n INTEGER)")
+            for stmt in ddl(name, "cbpm3_rollup", {"slice_utc": "time", "instr": "text", "n": "int"}):
+                conn.exec_driver_sql(stmt)
     if kind == "thinned":  # thinned once with every = 10s (keep 10s): the table's history
         with src.begin() as conn:
-            conn.exec_driver_sql("CREATE TABLE decimator_cursor (tablename VARCHAR(128) PRIMARY KEY, "
-                                 "thinned_until_utc DATETIME(6), watermark BIGINT, every_s INTEGER, "
-                                 "keep_rule VARCHAR(8), updated_utc DATETIME(6))"
-                                 .replace("(6)", "" if d.dialect(src) == "sqlite" else "(6)"))
+            for stmt in ddl(name, "decimator_cursor", {"tablename": "text", "thinned_until_utc": "time",
+                                                       "watermark": "int", "every_s": "int", "keep_rule": "text",
+                                                       "updated_utc": "time"}):
+                conn.exec_driver_sql(stmt)
             conn.exec_driver_sql("INSERT INTO decimator_cursor VALUES ('cbpm3_data', '2020-11-04 09:03:30', "
                                  "0, 10, 'first', '2026-01-01 00:00:00')")
 

@@ -19,8 +19,6 @@ from processes import running, scalar, spawn, terminate, wait_for
 from scraper import commands
 import pytest
 
-# Written for SQLite and MariaDB (their DDL helpers and the decimator SQL); on PostgreSQL: a follow-up.
-pytestmark = pytest.mark.backends("sqlite", "mariadb", reason="the decimator is not yet ported to PostgreSQL")
 
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,9 +18,6 @@ from scraper import commands
 from test_cli_errors import one_line_error, scr
 from test_look import ADTEMP, SHANGHAI, START, fill_adtemp, fill_pmthv, png_size, q, stamp
 
-# The decimator (and its tests' raw DDL, tests/decimation.py) is being ported to PostgreSQL separately.
-DECIMATOR_BACKENDS = pytest.mark.backends("sqlite", "mariadb", reason="the decimator is not yet ported to PostgreSQL")
-
 EPOCH = datetime(1970, 1, 1)
 BRIDGE = {"regime": "regimes.adtemp:AdTemp", "mode": "bridge", "source_tz": "Asia/Shanghai",
           "timefloor": ADTEMP["timefloor"]}
@@ -117,7 +114,6 @@ def thinned(dbs):
     return cfg, src
 
 
-@DECIMATOR_BACKENDS
 def test_show_on_a_decimator_is_the_thinned_table_with_its_parts(thinned, tmp_path):
     cfg, src = thinned
     left = d.rows(src)  # what thinning left, read back with plain SQL
@@ -146,7 +142,6 @@ def test_show_on_a_decimator_is_the_thinned_table_with_its_parts(thinned, tmp_pa
     assert parts == {"pending"}
 
 
-@DECIMATOR_BACKENDS
 def test_plot_of_a_decimator_and_the_console_script(thinned, tmp_path):
     cfg, _src = thinned
     span = [f"{T0}", f"{T0 + timedelta(minutes=5)}"]

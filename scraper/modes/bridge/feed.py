@@ -13,11 +13,9 @@ ONE statement per round and source, compiled once (db.PreparedQuery), reads in o
 One statement is one snapshot on every backend, so an entry is never both missed by 1. and below
 the watermark of 3.
 
-SQLite sources are text, written by DCS software as `2011-02-01 00:02:10` (often without a fraction),
-while SQLAlchemy binds `2011-02-01 00:02:10.000000`; as text the former sorts BEFORE the latter, so a
-bound datetime would miss the entry at exactly t. The bounds are therefore bound as text: the shortest
-spelling of t as the inclusive lower bound (it sorts before every spelling of t), the longest as the
-strict one; the few entries at t that are already bridged are dropped here, comparing parsed keys.
+SQLite sources are text that may lack a fraction, so on SQLite the bounds are bound as text spelt to
+sort right against every spelling (scraper/db/dialects.py, time_bound); the few entries at t that are
+already bridged are dropped here, comparing parsed keys.
 """
 from __future__ import annotations
 
@@ -27,22 +25,13 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from scraper.config import Settings
-from scraper.db import DateTime, PreparedQuery
+from scraper.db import PreparedQuery, dialects
 from scraper.sources.sql.reader import SourceReader
 
 from .layout import Series
 
 BATCH, LATE, TOP = 0, 1, 2  # the parts of the statement, in its `_part` column
-EVERY = 2 ** 62  # "no limit" that both SQLite and MariaDB accept
-
-
-def shortest(t: datetime) -> str:
-    text = t.strftime("%Y-%m-%d %H:%M:%S")
-    return f"{text}.{t.microsecond:06d}".rstrip("0") if t.microsecond else text
-
-
-def longest(t: datetime) -> str:
-    return t.strftime("%Y-%m-%d %H:%M:%S.%f")
+EVERY = 2 ** 62  # "no limit" that SQLite, MariaDB and PostgreSQL accept
 
 
 @dataclass
@@ -61,9 +50,11 @@ class Feed:
         self.series, self.reader = series, reader
         self.floor: datetime = cfg.timefloor
         self.batch = cfg.batch
-        self.text_times = engine.dialect.name == "sqlite"
+        self.sql = dialects.impl(engine)
         dt, id_ = reader.dt, reader.id
-        when = sa.String() if self.text_times else DateTime
+        # the column's own type elsewhere: a timestamptz source binds its bounds as UTC instants
+        # (timeforms.UtcInstant), not as naive times the session's TimeZone would place
+        when = sa.String() if self.sql.text_times else dt.type
         lo, t, t_lo = (sa.bindparam(n, type_=when) for n in ("lo", "t", "t_lo"))
         floor = sa.bindparam("floor", type_=when)
         i, w = sa.bindparam("i", type_=sa.Integer), sa.bindparam("w", type_=sa.Integer)
@@ -102,9 +93,7 @@ class Feed:
         self.late = 0
 
     def _bound(self, t: datetime, strict: bool = False):
-        if not self.text_times:
-            return t
-        return longest(t) if strict else shortest(t)
+        return self.sql.time_bound(t, strict)
 
     def fetch(self) -> Fetched:
         """The round's entries (see the module docstring); the bookmark moves only when committed."""

@@ -13,6 +13,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from scraper.core.bins import Chunk
+from scraper.db import dialects
 from scraper.modes.average import bin_expression
 
 from .slices import Slicing
@@ -25,17 +26,14 @@ KEEPER_LIST_MAX = 500  # keeper ids bound in one DELETE; a chunk with more is de
 class Statements:
     def __init__(self, spec: TableSpec, slicing: Slicing, keep_rule: str, dialect: str):
         self.spec, self.slicing, self.dialect, self.keep_rule = spec, slicing, dialect, keep_rule
+        self.sql = dialects.impl(dialect)
         t, i = spec.time, spec.id
         self.order = [t, i] if keep_rule == "first" else [t.desc(), i.desc()]
 
     def at(self, local: datetime) -> sa.ColumnElement:
-        """A time to compare the time column with. SQLite compares text: a row written by Python's
-        sqlite3 at a whole second reads `09:04:00`, which sorts before SQLAlchemy's `09:04:00.000000`,
-        so a slice boundary is bound in its shortest form, which sorts right against both spellings."""
-        if self.dialect != "sqlite":
-            return sa.literal(local, self.spec.time.type)
-        text = f"{local:%Y-%m-%d %H:%M:%S}" + (f".{local.microsecond:06d}" if local.microsecond else "")
-        return sa.literal(text, sa.String)
+        """A time to compare the time column with (SQLite: bound as text that sorts right against
+        every spelling of it, see dialects.py)."""
+        return self.sql.time_literal(local, self.spec.time.type)
 
     def window(self, chunk: Chunk) -> tuple[sa.ColumnElement[bool], ...]:
         t = self.spec.time
@@ -45,7 +43,8 @@ class Statements:
         """(min id, max id) of the window, from the time index alone (InnoDB's secondary index holds
         the primary key): bounding the other statements by it lets InnoDB walk the table in
         primary-key order instead of looking every row up through the time index (bench/)."""
-        return sa.select(sa.func.min(self.spec.id), sa.func.max(self.spec.id)).where(*self.window(chunk))
+        ranged = self.sql.ranged_id(self.spec.id)
+        return sa.select(sa.func.min(ranged), sa.func.max(ranged)).where(*self.window(chunk))
 
     def bounded(self, chunk: Chunk, ids: tuple[int, int] | None) -> tuple[sa.ColumnElement[bool], ...]:
         if ids is None or ids[0] is None:
@@ -56,10 +55,8 @@ class Statements:
         return bin_expression(self.spec.time, chunk, self.slicing.bins, self.dialect)
 
     def raw_time(self) -> sa.ColumnElement:
-        """The time column as stored: SQLite's text comes back as written, so it can be bound again to
-        find exactly the rows holding it (a parsed and re-spelt time might not match the text)."""
-        t = self.spec.time
-        return sa.type_coerce(t, sa.String) if self.dialect == "sqlite" else t
+        """The time column as stored, so that it can be bound again to find exactly the rows holding it."""
+        return self.sql.stored_time(self.spec.time)
 
     def summary(self, chunk: Chunk, rollup: bool, ids: tuple[int, int] | None = None) -> sa.Select:
         """Per slice and group, in ONE grouped scan: the keeper's time (`edge`, min or max), the number

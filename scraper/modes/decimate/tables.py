@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 from scraper import db
 from scraper.api import Source
 from scraper.config import Settings
-from scraper.db import DateTime
+from scraper.db import DateTime, dialects
 
 CURSOR_TABLE = "decimator_cursor"
 NUMERIC = (sa.Integer, sa.Numeric, sa.Float)
@@ -56,9 +56,11 @@ def table_spec(engine: Engine, cfg: Settings, source: Source) -> TableSpec:
         raise cfg.error(key, f'table "{table.name}" has no column "{group_name}" ({where}; columns: {known})')
     skip = {"id", source.time, group_name}
     numeric = [c for c in table.c if c.name not in skip and isinstance(c.type, NUMERIC)]
-    # a typed time column on every backend (a SQLite table made by hand may declare it TEXT)
-    time = sa.type_coerce(table.c[source.time], DateTime) if not isinstance(
-        table.c[source.time].type, sa.DateTime) else table.c[source.time]
+    # a typed time column on every backend (a SQLite table made by hand may declare it TEXT;
+    # PostgreSQL's timestamptz is read as naive UTC, dialects.py)
+    col = table.c[source.time]
+    typ = dialects.impl(engine).thinned_time_type(col, cfg)
+    time = sa.type_coerce(col, typ or DateTime) if typ is not None or not isinstance(col.type, sa.DateTime) else col
     return TableSpec(table, table.c.id, time, table.c[group_name] if group_name else None, numeric)
 
 

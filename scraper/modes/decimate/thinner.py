@@ -166,8 +166,8 @@ class Thinner:
         raise RuntimeError(f"{self.spec.name}: {chunk.line()} kept changing under {RACE_RETRIES} attempts")
 
     def _id_range(self, conn: Connection, chunk: Chunk) -> tuple[int, int] | None:
-        if self.st.dialect == "sqlite":
-            return None  # SQLite's rowid table is walked in time order anyway: no gain, one query less
+        if not self.st.sql.id_range_bounds:
+            return None  # no gain there (dialects.py), one query less
         return tuple(conn.execute(self.st.id_range(chunk)).one())
 
     def _write(self, conn: Connection, chunk: Chunk, groups, kept: dict, ids: tuple[int, int] | None) -> None:
