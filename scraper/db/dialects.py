@@ -134,7 +134,7 @@ class DefaultImpl:
         """The time column as stored, to be bound again to find exactly the rows holding it."""
         return col
 
-    def thinned_time_type(self, col: sa.Column, cfg: Any) -> sa.types.TypeEngine | None:
+    def thinned_time_type(self, engine: Engine, col: sa.Column, cfg: Any) -> sa.types.TypeEngine | None:
         """The type the decimator reads and compares its time column `col` with (None: as a naive
         DateTime). Raises cfg.error for a column it cannot take as is."""
         return None
@@ -161,6 +161,11 @@ class SQLiteImpl(DefaultImpl):
     functions = _COMMON + ("total",)
     float_slack = 0.0  # REAL is the double Python receives: SQL and Python compute the same numbers
     chained_search = True  # a recursive CTE step is an index seek: every propagation point in one statement
+
+    def thinned_time_type(self, engine: Engine, col: sa.Column, cfg: Any) -> sa.types.TypeEngine | None:
+        timeforms.require_space_text(timeforms.sqlite_form(engine, col.table, col.name), cfg, col.table,
+                                     "the decimator", col.name)
+        return None
 
     def compound_part(self, stmt: sa.Select) -> sa.Select:
         # SQLite takes ORDER BY/LIMIT only on a whole compound: wrap the branch
@@ -337,7 +342,7 @@ class PostgreSQLImpl(DefaultImpl):
         # (the averager 6x its raw GROUP BY). `id + 0` is no key: the window is read from the time index.
         return id_ + 0
 
-    def thinned_time_type(self, col: sa.Column, cfg: Any) -> sa.types.TypeEngine | None:
+    def thinned_time_type(self, engine: Engine, col: sa.Column, cfg: Any) -> sa.types.TypeEngine | None:
         if getattr(col.type, "timezone", False):  # instants: compared and read as naive UTC
             timeforms.need_utc(cfg, col.table, "timestamptz (instants)", col.name)
             return timeforms.UtcInstant()

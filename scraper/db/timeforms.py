@@ -259,10 +259,37 @@ def detect_sqlite(engine: Any, table: sa.Table, cfg: Any) -> sa.types.TypeEngine
     return TextTime(seps.pop(), where)
 
 
-def _samples(engine: Any, table: sa.Table) -> list[tuple[str, Any, Any]]:
+def require_space_text(typ: sa.types.TypeEngine | None, cfg: Any, table: sa.Table, mode: str,
+                       column: str = "date_time") -> None:
+    """The bridge and the decimator compare SQLite times as text spelled `YYYY-MM-DD HH:MM:SS[.f]`
+    (their keyset and slice statements bind such text): a `T` or epoch column would be read out of
+    order or not at all, so it is refused in one line rather than bridged or thinned wrongly."""
+    if isinstance(typ, EpochTime):
+        form = "unix-epoch seconds"
+    elif isinstance(typ, TextTime) and typ.sep != " ":
+        form = text_form(typ.sep)
+    else:
+        return
+    raise cfg.error("source", f'table "{table.name}" column {column} holds {form}: {mode} reads SQLite times '
+                              f"as {text_form(' ')} only (the scraper and averager read every form)")
+
+
+def sqlite_form(engine: Any, table: sa.Table, column: str) -> sa.types.TypeEngine | None:
+    """The form of a SQLite time column from a few of its values (None: empty, or space-separated
+    text): for modes that need no exact comparison type, only to refuse what they cannot read."""
+    kinds = {(kind, value[10] if kind == "text" and len(value) > 10 else None)
+             for kind, value, _id in _samples(engine, table, column)}
+    if any(kind in ("integer", "real") for kind, _sep in kinds):
+        return EpochTime(column)
+    if ("text", "T") in kinds:
+        return TextTime("T", column)
+    return None
+
+
+def _samples(engine: Any, table: sa.Table, column: str = "date_time") -> list[tuple[str, Any, Any]]:
     """(typeof, value, id) of a few rows: the first and last by id, the earliest and latest value.
     Index lookups only, so a table of millions costs what one of ten does."""
-    dt, id_ = sa.type_coerce(table.c.date_time, sa.types.NullType), table.c.id
+    dt, id_ = sa.type_coerce(table.c[column], sa.types.NullType), table.c.id
     cols = (sa.func.typeof(dt), dt, id_)
     parts = [sa.select(*cols).where(dt.is_not(None)).order_by(*order).limit(n)
              for order, n in (((id_,), _SAMPLE // 2), ((id_.desc(),), _SAMPLE // 2),

@@ -22,6 +22,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from scraper import db
+from scraper.db import timeforms
 from scraper.config import Settings
 from scraper.config.plugins import load_regime
 from scraper.core.timezones import UnixClock
@@ -76,6 +77,8 @@ class Bridge:
         self.source_engine = db.connect(cfg, "source", retry=runner.startup, readonly=True)  # waits for a database not up yet
         try:
             readers = [SourceReader(self.source_engine, src, cfg, cfg.batch) for src in self.regime.sources]
+            for reader in readers:
+                timeforms.require_space_text(reader.dt.type, cfg, reader.main, "the bridge")
             self.layout = layout(self.regime, readers)
             fresh = migrate.require_current(cfg, self.path, self.layout)  # read-only; exit 2 if not current
             self.file = TimeSeriesFile(self.path, wal_autocheckpoint=cfg.wal_autocheckpoint,

@@ -59,7 +59,7 @@ def table_spec(engine: Engine, cfg: Settings, source: Source) -> TableSpec:
     # a typed time column on every backend (a SQLite table made by hand may declare it TEXT;
     # PostgreSQL's timestamptz is read as naive UTC, dialects.py)
     col = table.c[source.time]
-    typ = dialects.impl(engine).thinned_time_type(col, cfg)
+    typ = dialects.impl(engine).thinned_time_type(engine, col, cfg)
     time = sa.type_coerce(col, typ or DateTime) if typ is not None or not isinstance(col.type, sa.DateTime) else col
     return TableSpec(table, table.c.id, time, table.c[group_name] if group_name else None, numeric)
 
