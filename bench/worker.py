@@ -19,7 +19,7 @@ from regimes.adtemp import PT, AdTemp, AdTempScraper
 from scraper import commands
 from scraper import db
 from scraper.modes.average import Averager
-from scraper.modes.scrape import Engine
+from scraper.modes.scrape import Scrape
 from scraper.runtime.runner import Runner, RunOptions
 from scraper.core.sourcevector import Instance
 from regimes.adlid import LID
@@ -45,7 +45,7 @@ def raw_group_by_sql(dialect: str, table: str, hi: str, offset_s: int, bin_s: in
             f"FROM {q(table)} WHERE {q('Quality')} != 0 AND date_time < '{hi}' GROUP BY b ORDER BY b")
 
 
-def naive_loop(engine: Engine, max_samples: int) -> tuple[int, int]:
+def naive_loop(engine: Scrape, max_samples: int) -> tuple[int, int]:
     """The original framework's loop: one `SELECT ... ORDER BY date_time, id LIMIT 1` per sample on one
     persistent connection, then the same SourceVector rules and the same DBI writes as the engine."""
     cfg, reader, sv = engine.cfg, engine.readers[0], engine.svs[0]
@@ -70,7 +70,7 @@ def naive_loop(engine: Engine, max_samples: int) -> tuple[int, int]:
     return samples, propagations
 
 
-def naive_dbapi_loop(engine: Engine, max_samples: int) -> tuple[int, int]:
+def naive_dbapi_loop(engine: Scrape, max_samples: int) -> tuple[int, int]:
     """The leanest possible per-sample loop: one prepared SQL string executed per sample on a raw DBAPI
     cursor, no SQL toolkit in between. A lower bound on what any one-query-per-sample design costs."""
     cfg, reader, sv = engine.cfg, engine.readers[0], engine.svs[0]
@@ -184,7 +184,7 @@ def main(argv: list[str]) -> dict:
         t2 = time.perf_counter()
         return {"init_s": t1 - t0, "run_s": t2 - t1, "bins": len(rows), "entries": sum(r[1] for r in rows)}
     if mode in ("naive", "naive_dbapi"):
-        runner = Engine.start(cfg, allow_create=True, drop=True, catchup=True)
+        runner = Scrape.start(cfg, allow_create=True, drop=True, catchup=True)
         loop = naive_loop if mode == "naive" else naive_dbapi_loop
         t1 = time.perf_counter()
         try:
@@ -198,7 +198,7 @@ def main(argv: list[str]) -> dict:
         job = Averager(cfg, Runner(cfg, RunOptions(allow_create=True, drop=True)))
         run = lambda: (job.runner.run(job), job.summarize())[1]  # noqa: E731
     else:
-        job = Engine.start(cfg, allow_create=True, drop=True, catchup=True)
+        job = Scrape.start(cfg, allow_create=True, drop=True, catchup=True)
         run = job.run
     t1 = time.perf_counter()
     try:

@@ -44,7 +44,7 @@ svlog = logging.getLogger("scraper.sourcevector")
 COMMIT_SECONDS = 0.25
 
 
-class Engine:
+class Scrape:
     """The scraper mode's Job (runtime/runner.py): rounds of samples (docs/concepts.md) over every source vector."""
 
     def __init__(self, cfg: Settings, runner: Runner):
@@ -76,7 +76,7 @@ class Engine:
         self.watch.tune()  # measure the lag once: decides between catch-up (progress shown) and live
 
     @classmethod
-    def start(cls, cfg: Settings, **flags) -> "Engine":
+    def start(cls, cfg: Settings, **flags) -> "Scrape":
         """An engine on a runner of its own (RunOptions flags): for library use and tests."""
         return cls(cfg, Runner(cfg, RunOptions(**flags)))
 
@@ -278,7 +278,7 @@ class Engine:
         the regime declares a change rule, every entry is read (offset 0) and there is no sample budget
         (maxiter). The log level has no say: it never changes what is read, decided or committed."""
         cfg = self.cfg
-        if not cfg.use_changed_sql or cfg.offset or cfg.maxiter:
+        if not cfg.skip_in_database or cfg.offset or cfg.maxiter:
             return
         for reader in self.readers:
             skipper = Skipper.build(reader, self.scraper)
@@ -371,7 +371,7 @@ def _same_values(a: Instance, b: Instance) -> bool:
 
 
 KEYS = [
-    Key("use_changed_sql", "boolean", True,
+    Key("skip_in_database", "boolean", True,
         "let the database skip entries the regime's change rule calls unchanged (same target, far fewer "
         "rows read); False judges every entry in Python"),
     Key("commit_records", "integer(min=1)", 500,
@@ -391,8 +391,8 @@ def validate(cfg: Settings, regime) -> None:
 def run(cfg: Settings, options: RunOptions) -> Summary:
     """Scrape the section's sources into its DBI target (docs/concepts.md) until stopped or, with --catchup,
     until the latest source entry has been sampled."""
-    engine = Engine(cfg, Runner(cfg, options))
+    scrape = Scrape(cfg, Runner(cfg, options))
     try:
-        return engine.run()
+        return scrape.run()
     finally:
-        engine.close()
+        scrape.close()

@@ -27,7 +27,7 @@ Two things make the common search a single cheap SELECT:
   (date_time, id) order from then on.
 
 It is used where skipping changes nothing observable — `offset = 0`, `maxiter = 0`,
-`use_changed_sql = True` — whatever the log level, and while stretches between propagations are long
+`skip_in_database = True` — whatever the log level, and while stretches between propagations are long
 enough (MIN_STRETCH entries, measured in Python first) for a query per propagation to beat reading
 batches of entries into Python.
 """
