@@ -14,11 +14,12 @@ from sqlalchemy.engine import Engine
 from scraper.db import cancel, dialects
 
 
-class _Binder:
+class Binder:
     """A call's parameters (by bind name) as the DBAPI takes them, without SQLAlchemy's per-call
     construct_params (~25 us a call: it walks every bind, named or not). Computed once: the order of
     the positional parameters, the constants SQLAlchemy bound itself (LIMIT, rtrim's characters)
-    already processed, and the bind processor of each named parameter."""
+    already processed, and the bind processor of each named parameter. Used for the skip search's
+    statements and for the rows of the target's grouped INSERTs (targets/dbi.py)."""
 
     def __init__(self, compiled: sa.sql.compiler.SQLCompiler, dialect: sa.engine.Dialect):
         escaped = compiled.escaped_bind_names or {}
@@ -40,7 +41,7 @@ class _Binder:
                 self.named.append((bp.key, out, proc))
         self.order = compiled.positiontup  # None for named paramstyles (PyMySQL's pyformat)
 
-    def args(self, params: dict[str, Any]) -> list[Any] | dict[str, Any]:
+    def args(self, params: dict[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         values = self.fixed.copy()
         for key, out, proc in self.named:
             if key in params:
@@ -50,7 +51,7 @@ class _Binder:
             missing = sorted(self.required - values.keys())
             raise sa.exc.ArgumentError(f"no value for the bound parameter(s) {', '.join(missing)}")
         order = self.order
-        return [values[k] for k in order] if order is not None else values
+        return tuple([values[k] for k in order]) if order is not None else values
 
 
 class PreparedQuery:
@@ -70,9 +71,10 @@ class PreparedQuery:
         compiled = stmt.compile(dialect=dialect)
         self.sql = str(compiled)
         self.keys = list(stmt.selected_columns.keys())
-        self._binder = _Binder(compiled, dialect)
+        self._binder = Binder(compiled, dialect)
         self._types = [col.type.dialect_impl(dialect) for col in stmt.selected_columns]
         self._results: list | None = None  # from the first result's type codes (PostgreSQL's numerics need them)
+        self._processors: list[tuple[int, Any]] | None = None
         self._conn = None
 
     def _connection(self):
@@ -96,16 +98,26 @@ class PreparedQuery:
     def execute(self, params: dict) -> list[tuple]:
         """Rows as tuples of Python values (each column's result processor applied)."""
         rows = self.execute_raw(params)
-        procs = self._results or []
-        if not any(procs):
+        procs = self.processors
+        if not procs:
             return rows
-        return [tuple(p(v) if p is not None else v for p, v in zip(procs, row)) for row in rows]
+        out = []
+        for row in rows:
+            values = list(row)
+            for k, proc in procs:
+                values[k] = proc(values[k])
+            out.append(tuple(values))
+        return out
 
     @property
     def processors(self) -> list[tuple[int, Any]]:
         """(column index, result processor) of the columns execute_raw() leaves as the driver gave them
         (SQLite DATETIME text): for a caller that converts rows its own, cheaper, way."""
-        return [(k, p) for k, p in enumerate(self._results or []) if p is not None]
+        if self._processors is None:
+            if self._results is None:
+                return []  # known from the first result's type codes
+            self._processors = [(k, p) for k, p in enumerate(self._results) if p is not None]
+        return self._processors
 
     def execute_raw(self, params: dict) -> list[tuple]:
         """Rows as the DBAPI returns them. A kept connection found dead (the server restarted since the

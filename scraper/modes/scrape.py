@@ -57,6 +57,7 @@ class Scrape:
         self.source_engine, self.target_engine = section.source_engine, section.target_engine
         self.writer, self.readers = section.writer, section.readers
         self.summary = Summary(cfg.section)
+        self._contexts: dict[int, Context] = {}  # id(Source) -> its DBI context
         self.aggregators = self._aggregators()
         self.summary.before_floor = sum(r.count_before(cfg.timefloor) for r in self.readers)  # retried as source reads
         if self.summary.before_floor:
@@ -95,7 +96,11 @@ class Scrape:
         return [startup("source", Aggregator, self.source_engine, r.query, r.dt, self.cfg) for r in self.readers]
 
     def _context(self, src: Source) -> Context:
-        return self.section.context(src)
+        """Made once per source (asked for at every propagation)."""
+        ctx = self._contexts.get(id(src))
+        if ctx is None:
+            ctx = self._contexts[id(src)] = self.section.context(src)
+        return ctx
 
     def _resume_all(self) -> list[SourceVector]:
         floor = self.clock.to_utc(self.cfg.timefloor)
