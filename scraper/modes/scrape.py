@@ -28,7 +28,7 @@ from scraper.runtime.runner import Runner, RunOptions
 from scraper.sources.sql.reader import SourceReader
 from scraper.api import Source
 from scraper.sources.sql.skipping import Skipper
-from scraper.core.sourcevector import Instance, SourceVector
+from scraper.core.sourcevector import Instance, SourceVector, same_values
 
 log = logging.getLogger("scraper.engine")
 REPLAY_RECORDS = 2000  # how far back a resume may look for an unambiguous start (a repeated DST hour
@@ -97,10 +97,9 @@ class Scrape:
 
     def _context(self, src: Source) -> Context:
         """Made once per source (asked for at every propagation)."""
-        ctx = self._contexts.get(id(src))
-        if ctx is None:
-            ctx = self._contexts[id(src)] = self.section.context(src)
-        return ctx
+        if id(src) not in self._contexts:
+            self._contexts[id(src)] = self.section.context(src)
+        return self._contexts[id(src)]
 
     def _resume_all(self) -> list[SourceVector]:
         floor = self.clock.to_utc(self.cfg.timefloor)
@@ -144,7 +143,7 @@ class Scrape:
             if older.timeend != rec.timestart:
                 break
             twins = reader.entries_at(self.clock.local_candidates(rec.timestart), 50)
-            if twins and all(_same_values(twins[0], twin) for twin in twins[1:]):
+            if twins and all(same_values(twins[0], twin) for twin in twins[1:]):
                 start = twins[0]  # identical re-inserts: whichever was sv[0], decisions are the same
                 break
         if start is None:  # best effort: the earliest entry at the last record's start
@@ -368,11 +367,6 @@ class Scrape:
         for skipper in self.skippers.values():
             skipper.close()
         self.section.close()
-
-
-def _same_values(a: Instance, b: Instance) -> bool:
-    """Twins that differ only in id lead the sampling rules to the same decisions."""
-    return {**a, "id": None} == {**b, "id": None}
 
 
 KEYS = [
