@@ -19,7 +19,7 @@ from regimes.adtemp import PT, AdTemp, AdTempScraper
 from scraper import commands
 from scraper import db
 from scraper.modes.average import Averager
-from scraper.modes.scrape import Engine
+from scraper.modes.scrape import Scrape
 from scraper.runtime.runner import Runner, RunOptions
 from scraper.core.sourcevector import Instance
 from regimes.adlid import LID
@@ -45,7 +45,7 @@ def raw_group_by_sql(dialect: str, table: str, hi: str, offset_s: int, bin_s: in
             f"FROM {q(table)} WHERE {q('Quality')} != 0 AND date_time < '{hi}' GROUP BY b ORDER BY b")
 
 
-def naive_loop(engine: Engine, max_samples: int) -> tuple[int, int]:
+def naive_loop(engine: Scrape, max_samples: int) -> tuple[int, int]:
     """The original framework's loop: one `SELECT ... ORDER BY date_time, id LIMIT 1` per sample on one
     persistent connection, then the same SourceVector rules and the same DBI writes as the engine."""
     cfg, reader, sv = engine.cfg, engine.readers[0], engine.svs[0]
@@ -70,7 +70,7 @@ def naive_loop(engine: Engine, max_samples: int) -> tuple[int, int]:
     return samples, propagations
 
 
-def naive_dbapi_loop(engine: Engine, max_samples: int) -> tuple[int, int]:
+def naive_dbapi_loop(engine: Scrape, max_samples: int) -> tuple[int, int]:
     """The leanest possible per-sample loop: one prepared SQL string executed per sample on a raw DBAPI
     cursor, no SQL toolkit in between. A lower bound on what any one-query-per-sample design costs."""
     cfg, reader, sv = engine.cfg, engine.readers[0], engine.svs[0]
@@ -125,17 +125,17 @@ def raw_pass(cfg) -> dict:
     engine = db.connect(cfg, "source")
     raw = engine.raw_connection()
     try:
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         cur = raw.cursor()
         q = engine.dialect.identifier_preparer.quote  # PostgreSQL folds unquoted mixed-case names
         cur.execute(f"SELECT * FROM {q('DBNS_SAB_Temp')} ORDER BY date_time, id")
         rows = 0
         while chunk := cur.fetchmany(10_000):
             rows += len(chunk)
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
     finally:
         raw.close()
-    return {"run_s": t2 - t1, "rows": rows}
+    return {"run_s": t2 - t1, "cpu_s": c2 - c1, "rows": rows}
 
 
 def scan_predicate(cfg) -> dict:
@@ -154,10 +154,10 @@ def scan_predicate(cfg) -> dict:
             table.c.date_time >= row["date_time"],
             sa.or_(cond, table.c.date_time > sa.bindparam("_limit", type_=table.c.date_time.type)))
         params = {**first.values(Instance(row)), "_limit": row["date_time"] + cfg.maxage}
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         n = conn.execute(stmt, params).scalar()
-        t2 = time.perf_counter()
-    return {"run_s": t2 - t1, "matching": n}
+        t2, c2 = time.perf_counter(), time.process_time()
+    return {"run_s": t2 - t1, "cpu_s": c2 - c1, "matching": n}
 
 
 def main(argv: list[str]) -> dict:
@@ -178,35 +178,35 @@ def main(argv: list[str]) -> dict:
             table = engine.dialect.identifier_preparer.quote("AD1_LidSensor")
             latest = conn.execute(sa.text(f"SELECT max(date_time) FROM {table}")).scalar()
             hi = str(latest)[:13] + ":00:00"  # start of the (open) hour holding the latest entry
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.process_time()
             rows = conn.exec_driver_sql(raw_group_by_sql(engine.dialect.name, "AD1_LidSensor", hi,
                                                          int(overrides.get("offset_s", 28800)), 3600)).fetchall()
-        t2 = time.perf_counter()
-        return {"init_s": t1 - t0, "run_s": t2 - t1, "bins": len(rows), "entries": sum(r[1] for r in rows)}
+        t2, c2 = time.perf_counter(), time.process_time()
+        return {"init_s": t1 - t0, "run_s": t2 - t1, "cpu_s": c2 - c1, "bins": len(rows), "entries": sum(r[1] for r in rows)}
     if mode in ("naive", "naive_dbapi"):
-        runner = Engine.start(cfg, allow_create=True, drop=True, catchup=True)
+        runner = Scrape.start(cfg, allow_create=True, drop=True, catchup=True)
         loop = naive_loop if mode == "naive" else naive_dbapi_loop
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         try:
             samples, propagations = loop(runner, int(overrides.get("maxiter") or 0))
         finally:
             runner.close()
-        t2 = time.perf_counter()
-        return {"init_s": t1 - t0, "run_s": t2 - t1, "samples": samples, "propagations": propagations,
+        t2, c2 = time.perf_counter(), time.process_time()
+        return {"init_s": t1 - t0, "run_s": t2 - t1, "cpu_s": c2 - c1, "samples": samples, "propagations": propagations,
                 "queries": samples + 1}
     if mode == "averager":
         job = Averager(cfg, Runner(cfg, RunOptions(allow_create=True, drop=True)))
         run = lambda: (job.runner.run(job), job.summarize())[1]  # noqa: E731
     else:
-        job = Engine.start(cfg, allow_create=True, drop=True, catchup=True)
+        job = Scrape.start(cfg, allow_create=True, drop=True, catchup=True)
         run = job.run
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     try:
         summary = run()
     finally:
         job.close()
-    t2 = time.perf_counter()
-    return {"init_s": t1 - t0, "run_s": t2 - t1, "samples": summary.samples, "entries": summary.entries_read,
+    t2, c2 = time.perf_counter(), time.process_time()
+    return {"init_s": t1 - t0, "run_s": t2 - t1, "cpu_s": c2 - c1, "samples": summary.samples, "entries": summary.entries_read,
             "propagations": summary.propagations, "queries": summary.queries}
 
 

@@ -56,6 +56,14 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _value_of(unknown: list[str]) -> str | None:
+    """The value given with an unrecognised `--KEY VALUE` (or `--KEY=VALUE`), for the error line."""
+    head, eq, value = unknown[0].partition("=")
+    if eq:
+        return value
+    return unknown[1] if len(unknown) > 1 and not unknown[1].startswith("-") else None
+
+
 def _split_overrides(argv: list[str], own: tuple[str, ...] = ()) -> tuple[list[str], dict[str, str]]:
     """`--KEY VALUE` pairs for config keys, taken before argparse sees them: a value may start with
     '-' (`--interval -10s` is then reported on the key `interval`, not as a missing argument).
@@ -113,7 +121,7 @@ def _main(argv: list[str]) -> int:
     if unknown:
         name = unknown[0].lstrip("-").split("=")[0]
         if args.section and unknown[0].startswith("--"):
-            raise ConfigError(config.config_path(args.cfg), args.section, name, "unknown key (see docs/config.md)")
+            raise config.unknown_key(config.config_path(args.cfg), args.section, name, _value_of(unknown))
         if unknown[0] in LOOK_VERBS:
             raise OperatorError(f"scr.py: the verb comes first: scr.py {unknown[0]} -s SECTION ...")
         raise OperatorError(f"scr.py: unrecognized argument {unknown[0]} (see scr.py --help)")
@@ -217,7 +225,7 @@ def _look(verb: str, argv: list[str]) -> int:
     if unknown:
         name = unknown[0].lstrip("-").split("=")[0]
         if unknown[0].startswith("--"):
-            raise ConfigError(config.config_path(args.cfg), args.section, name, "unknown key (see docs/config.md)")
+            raise config.unknown_key(config.config_path(args.cfg), args.section, name, _value_of(unknown))
         raise OperatorError(f"scr.py {verb}: unrecognized argument {unknown[0]} (see scr.py {verb} --help)")
     if verb == "report":
         result = commands.report(args.cfg, args.section, overrides, start=args.start, end=args.end,

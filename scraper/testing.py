@@ -97,8 +97,8 @@ class RegimeChecks:
 
     def test_change_rule_in_sql_agrees_with_python(self, tmp_path):
         path = self._source(tmp_path)
-        scrape(path, self.regime, {**self.keys, "use_changed_sql": True}, "KitSql", catchup=True)
-        scrape(path, self.regime, {**self.keys, "use_changed_sql": False}, "KitPython", catchup=True)
+        scrape(path, self.regime, {**self.keys, "skip_in_database": True}, "KitSql", catchup=True)
+        scrape(path, self.regime, {**self.keys, "skip_in_database": False}, "KitPython", catchup=True)
         python = target(path, "KitPython")
         assert python, "the rows give no propagation at all: give the check rows that change"
         assert target(path, "KitSql") == python

@@ -13,10 +13,18 @@ from typing import Any, Mapping
 
 from configobj import ConfigObj, ConfigObjError
 
-from scraper.config.keys import COMMON, Key
+from scraper.config.keys import COMMON, RENAMED, Key
 from scraper.errors import ConfigError
 
 SHARED_SECTION = "DEFAULT"
+
+
+def unknown_key(path: str, section: str | None, name: str, value: Any = None) -> ConfigError:
+    """The error for a key no mode knows; for a renamed key's old name, it says the new one."""
+    if name in RENAMED:
+        shown = f"{RENAMED[name]} = {value}" if value is not None else RENAMED[name]
+        return ConfigError(path, section, name, f"was renamed: use {shown}")
+    return ConfigError(path, section, name, "unknown key (see docs/config.md)")
 
 
 class Settings:
@@ -124,10 +132,12 @@ def load(path: str, section: str, overrides: dict[str, Any] | None,
         for name, raw in layer.items():
             if isinstance(raw, dict):
                 raise ConfigError(path, where, name, "nested sections are not supported")
+            if name in RENAMED:  # anywhere, [DEFAULT] too: the old name would silently do nothing
+                raise unknown_key(path, where, name, raw)
             key = keys.get(name)
             if key is None:
                 if name not in known:
-                    raise ConfigError(path, where, name, "unknown key (see docs/config.md)")
+                    raise unknown_key(path, where, name)
                 if where == SHARED_SECTION:
                     continue  # a shared key for sections of another mode
                 raise ConfigError(path, where, name, f"is not used by mode {mode} (it is a key of "

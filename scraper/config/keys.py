@@ -85,3 +85,7 @@ CATALOGUE = keyed(
         "so Grafana plots a conditions table like a bridged one"),
 )
 AGGREGATE_KEYS = ("aggregate", "aggregate_count", "aggregate_skips", "aggregate_filter", "aggregate_none")
+# Keys that were renamed: the old name is a one-line error saying the new one (a key left under its old
+# name would otherwise be an "unknown key" with no hint, or worse, be kept in a config file that no
+# longer means what it says). use_changed_sql named the changed_sql() API that the change rules replaced.
+RENAMED = {"use_changed_sql": "skip_in_database"}

@@ -51,6 +51,11 @@ class Instance(dict):
         return f"Instance(id={self.get('id')}, date_time={self.get('date_time')})"
 
 
+def same_values(a: Instance, b: Instance) -> bool:
+    """Twins that differ only in id lead the sampling rules to the same decisions."""
+    return {**a, "id": None} == {**b, "id": None}
+
+
 class SourceVector:
     """At most two instances: sv[0] (last propagated or first read) and sv[-1] (latest), plus the cursor."""
 

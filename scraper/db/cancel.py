@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -46,14 +45,21 @@ def _error(_context) -> None:
     _after()
 
 
-@contextmanager
-def running(engine: Engine, dbapi_connection: Any) -> Iterator[None]:
-    """For statements run on a bare DBAPI connection (db.PreparedQuery)."""
-    with _lock:
-        _running[threading.get_ident()] = (engine, dbapi_connection)
-    try:
-        yield
-    finally:
+class running:
+    """For statements run on a bare DBAPI connection (db.PreparedQuery): `with running(engine, conn):`.
+    A class rather than a generator-based context manager: it wraps each skip search (a few us saved
+    per propagation)."""
+
+    __slots__ = ("entry",)
+
+    def __init__(self, engine: Engine, dbapi_connection: Any):
+        self.entry = (engine, dbapi_connection)
+
+    def __enter__(self) -> None:
+        with _lock:
+            _running[threading.get_ident()] = self.entry
+
+    def __exit__(self, *_exc: Any) -> None:
         _after()
 
 

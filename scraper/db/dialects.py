@@ -100,6 +100,10 @@ class DefaultImpl:
         """`fn(x)`; std/stddev/variance are POPULATION statistics on every backend (MariaDB's meaning)."""
         return getattr(sa.func, fn)(x)
 
+    def count_where(self, cond: sa.ColumnElement[bool]) -> sa.ColumnElement:
+        """How many rows of a group `cond` holds for (MariaDB has no FILTER clause)."""
+        return sa.func.sum(sa.case((cond, 1), else_=0))
+
     def epoch_seconds(self, dt: sa.ColumnElement) -> sa.ColumnElement:
         """Whole seconds since 1970-01-01 of a naive time, read as if UTC (bins.py shifts by the zone)."""
         raise NotImplementedError(f"epoch_seconds on {type(self).__name__}")
@@ -166,6 +170,11 @@ class SQLiteImpl(DefaultImpl):
         timeforms.require_space_text(timeforms.sqlite_form(engine, col.table, col.name), cfg, col.table,
                                      "the decimator", col.name)
         return None
+
+    def count_where(self, cond: sa.ColumnElement[bool]) -> sa.ColumnElement:
+        # FILTER (3.30+): a quarter cheaper per row than sum(CASE ...), which the skip search's
+        # counting query evaluates on every entry it counts
+        return sa.func.count().filter(cond)
 
     def compound_part(self, stmt: sa.Select) -> sa.Select:
         # SQLite takes ORDER BY/LIMIT only on a whole compound: wrap the branch

@@ -52,8 +52,9 @@ def parse_text(value: str, sep: str, where: str = "date_time") -> datetime:
     if len(value) < 19 or value[10] != sep or not TEXT_TIME.match(value):
         raise NotATime(where, value, text_form(sep))
     head, _, frac = value.partition(".")
-    t = datetime.strptime(head, f"%Y-%m-%d{sep}%H:%M:%S")
-    return t.replace(microsecond=int((frac + "000000")[:6])) if frac else t
+    # fromisoformat (C, ~0.3 us) rather than strptime (~30 us): the pattern is checked above, and six
+    # fraction digits (truncated, as ever) are a form every Python version reads
+    return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}" if frac else head)
 
 
 def epoch_of(t: datetime) -> float:
@@ -127,6 +128,8 @@ class TextTime(_RangeTime):
 
     def process_bind_param(self, value: Any, dialect: Any) -> Any:
         if isinstance(value, datetime):
+            if value.year >= 1000 and value.tzinfo is None:  # isoformat spells those as strftime does, 4x faster
+                return value.isoformat(self.sep, "microseconds")
             return value.strftime(f"%Y-%m-%d{self.sep}%H:%M:%S.%f")
         return value
 

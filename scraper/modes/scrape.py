@@ -28,7 +28,7 @@ from scraper.runtime.runner import Runner, RunOptions
 from scraper.sources.sql.reader import SourceReader
 from scraper.api import Source
 from scraper.sources.sql.skipping import Skipper
-from scraper.core.sourcevector import Instance, SourceVector
+from scraper.core.sourcevector import Instance, SourceVector, same_values
 
 log = logging.getLogger("scraper.engine")
 REPLAY_RECORDS = 2000  # how far back a resume may look for an unambiguous start (a repeated DST hour
@@ -44,7 +44,7 @@ svlog = logging.getLogger("scraper.sourcevector")
 COMMIT_SECONDS = 0.25
 
 
-class Engine:
+class Scrape:
     """The scraper mode's Job (runtime/runner.py): rounds of samples (docs/concepts.md) over every source vector."""
 
     def __init__(self, cfg: Settings, runner: Runner):
@@ -57,6 +57,7 @@ class Engine:
         self.source_engine, self.target_engine = section.source_engine, section.target_engine
         self.writer, self.readers = section.writer, section.readers
         self.summary = Summary(cfg.section)
+        self._contexts: dict[int, Context] = {}  # id(Source) -> its DBI context
         self.aggregators = self._aggregators()
         self.summary.before_floor = sum(r.count_before(cfg.timefloor) for r in self.readers)  # retried as source reads
         if self.summary.before_floor:
@@ -76,7 +77,7 @@ class Engine:
         self.watch.tune()  # measure the lag once: decides between catch-up (progress shown) and live
 
     @classmethod
-    def start(cls, cfg: Settings, **flags) -> "Engine":
+    def start(cls, cfg: Settings, **flags) -> "Scrape":
         """An engine on a runner of its own (RunOptions flags): for library use and tests."""
         return cls(cfg, Runner(cfg, RunOptions(**flags)))
 
@@ -95,7 +96,10 @@ class Engine:
         return [startup("source", Aggregator, self.source_engine, r.query, r.dt, self.cfg) for r in self.readers]
 
     def _context(self, src: Source) -> Context:
-        return self.section.context(src)
+        """Made once per source (asked for at every propagation)."""
+        if id(src) not in self._contexts:
+            self._contexts[id(src)] = self.section.context(src)
+        return self._contexts[id(src)]
 
     def _resume_all(self) -> list[SourceVector]:
         floor = self.clock.to_utc(self.cfg.timefloor)
@@ -139,7 +143,7 @@ class Engine:
             if older.timeend != rec.timestart:
                 break
             twins = reader.entries_at(self.clock.local_candidates(rec.timestart), 50)
-            if twins and all(_same_values(twins[0], twin) for twin in twins[1:]):
+            if twins and all(same_values(twins[0], twin) for twin in twins[1:]):
                 start = twins[0]  # identical re-inserts: whichever was sv[0], decisions are the same
                 break
         if start is None:  # best effort: the earliest entry at the last record's start
@@ -278,7 +282,7 @@ class Engine:
         the regime declares a change rule, every entry is read (offset 0) and there is no sample budget
         (maxiter). The log level has no say: it never changes what is read, decided or committed."""
         cfg = self.cfg
-        if not cfg.use_changed_sql or cfg.offset or cfg.maxiter:
+        if not cfg.skip_in_database or cfg.offset or cfg.maxiter:
             return
         for reader in self.readers:
             skipper = Skipper.build(reader, self.scraper)
@@ -365,13 +369,8 @@ class Engine:
         self.section.close()
 
 
-def _same_values(a: Instance, b: Instance) -> bool:
-    """Twins that differ only in id lead the sampling rules to the same decisions."""
-    return {**a, "id": None} == {**b, "id": None}
-
-
 KEYS = [
-    Key("use_changed_sql", "boolean", True,
+    Key("skip_in_database", "boolean", True,
         "let the database skip entries the regime's change rule calls unchanged (same target, far fewer "
         "rows read); False judges every entry in Python"),
     Key("commit_records", "integer(min=1)", 500,
@@ -391,8 +390,8 @@ def validate(cfg: Settings, regime) -> None:
 def run(cfg: Settings, options: RunOptions) -> Summary:
     """Scrape the section's sources into its DBI target (docs/concepts.md) until stopped or, with --catchup,
     until the latest source entry has been sampled."""
-    engine = Engine(cfg, Runner(cfg, options))
+    scrape = Scrape(cfg, Runner(cfg, options))
     try:
-        return engine.run()
+        return scrape.run()
     finally:
-        engine.close()
+        scrape.close()

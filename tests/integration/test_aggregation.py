@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from regimes.adlid import LID
 from factories import create_lid, insert, lid_rows
-from scraper.modes.scrape import Engine
+from scraper.modes.scrape import Scrape
 from scraper.errors import ConfigError
 from support import scrape, target_rows
 
@@ -58,8 +58,8 @@ def test_payload_aggregates_equal_python_statistics_over_each_validity_window(db
                 assert close(row[f"{c}_{fn}"], f(xs)), (c, fn, start, end)
 
 
-def _engine(cfg) -> Engine:
-    return Engine.start(cfg, allow_create=True, catchup=True)
+def _engine(cfg) -> Scrape:
+    return Scrape.start(cfg, allow_create=True, catchup=True)
 
 
 def test_aggd_keys_are_column_fn_plus_count_and_the_window_excludes_the_last_entry(dbs):

@@ -84,6 +84,21 @@ def test_unknown_key_on_the_command_line(cfgfile, tmp_path):
     assert_names(line, cfg, "s", "bogus", "unknown key")
 
 
+@pytest.mark.parametrize("where", ["section", "DEFAULT", "command line"])
+def test_the_old_name_of_a_renamed_key_says_the_new_one(cfgfile, tmp_path, where):
+    """An operator's config written for the previous release: one line naming the key to use instead."""
+    extra = []
+    if where == "section":
+        cfg = cfgfile(section("s", "use_changed_sql = False"))
+    elif where == "DEFAULT":
+        cfg = cfgfile(section("s"), shared="use_changed_sql = False\n")
+    else:
+        cfg, extra = cfgfile(section("s")), ["--use_changed_sql", "False"]
+    line = one_line_error(scr("--cfg", str(cfg), "-s", "s", *extra, cwd=tmp_path))
+    assert_names(line, cfg, "DEFAULT" if where == "DEFAULT" else "s", "use_changed_sql",
+                 "renamed", "skip_in_database = False")
+
+
 @pytest.mark.parametrize("in_file, on_cli, shown", [
     ("maxage = 5 parsecs", [], '"5 parsecs" is not a duration'),
     ("", ["--maxage", "x"], '"x" is not a duration'),

@@ -55,7 +55,7 @@ def _properties(dbs: Databases, rows: list[dict], seed: int, **keys) -> None:
     assert len(expected) > 20
     run("Batched")
     assert target_rows(target, "Batched") == expected
-    run("Live", batch=1, use_changed_sql=False)
+    run("Live", batch=1, skip_in_database=False)
     assert target_rows(target, "Live") == expected
     rng = random.Random(seed)
     for _ in range(100):

@@ -59,7 +59,7 @@ def test_server_stopped_while_polling_is_waited_out_on_every_path(own_server, pa
         rows = lid_rows(3000, sigma=0.2)
         table = create_lid(src, rows[:2000])
     else:
-        keys, kls = {**ADTEMP, "use_changed_sql": path == "skip-search"}, "DcsAdTemp"
+        keys, kls = {**ADTEMP, "skip_in_database": path == "skip-search"}, "DcsAdTemp"
         if path == "skip-search":  # long unchanged stretches: the database skips them
             keys, rows = {**keys, "maxage": "1h"}, adtemp_rows(3000, 100)
         else:

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from factories import START, STEP, AdTempRowFactory, create_adtemp, insert
-from scraper.modes.scrape import Engine
+from scraper.modes.scrape import Scrape
 from support import scrape, target_rows, validities
 
 REGIME = {"regime": "regimes.adtemp:AdTemp", "interval": "10s", "maxage": "1h", "threshold": 0.5,
@@ -51,7 +51,7 @@ def test_a_twin_committed_after_its_timestamp_was_read_is_still_picked_up(dbs):
     table = create_adtemp(src)
     rows = [AdTempRowFactory.build(Temp_PT1=20.0) for _ in range(20)]
     insert(src, table, rows)
-    engine = Engine.start(dbs.settings(**REGIME), allow_create=True, catchup=True)
+    engine = Scrape.start(dbs.settings(**REGIME), allow_create=True, catchup=True)
     try:
         first = engine.run()
         assert first.samples == 20 and first.propagations == 0
@@ -70,7 +70,7 @@ def test_rows_committed_late_behind_the_cursor_are_counted_once_and_logged(dbs, 
     table = create_adtemp(src)
     rows = AdTempRowFactory.build_batch(100)
     insert(src, table, rows)
-    engine = Engine.start(dbs.settings(**{**REGIME, "maxage": "3m"}), allow_create=True, catchup=True)
+    engine = Scrape.start(dbs.settings(**{**REGIME, "maxage": "3m"}), allow_create=True, catchup=True)
     try:
         assert engine.run().late == 0
         propagated = validities(dbs.engine("target"), "DcsAdTemp")
@@ -104,7 +104,7 @@ def test_late_rows_before_the_timefloor_are_not_reported(sqlite_dbs):
     table = create_adtemp(src)
     insert(src, table, AdTempRowFactory.build_batch(50))
     floor = START + 20 * STEP
-    engine = Engine.start(sqlite_dbs.settings(**{**REGIME, "timefloor": str(floor)}), allow_create=True, catchup=True)
+    engine = Scrape.start(sqlite_dbs.settings(**{**REGIME, "timefloor": str(floor)}), allow_create=True, catchup=True)
     try:
         engine.run()
         insert(src, table, [AdTempRowFactory.build(date_time=START + STEP), AdTempRowFactory.build(date_time=floor)])

@@ -15,7 +15,7 @@ from regimes.adtemp import PT
 from regimes.adtemp import AdTemp, AdTempScraper
 from scraper import Differs, Moved
 from scraper.modes import scrape as engine_module
-from scraper.modes.scrape import Engine
+from scraper.modes.scrape import Scrape
 from scraper.sources.sql.skipping import Skipper
 from support import target_rows, validities
 
@@ -45,11 +45,11 @@ def dcs_rows(n: int, seed: int, *, grid: float = 0.0) -> list[dict]:
     return rows
 
 
-def run(dbs, kls: str, *, stop_after_flushes: int | None = None, **keys) -> Engine:
+def run(dbs, kls: str, *, stop_after_flushes: int | None = None, **keys) -> Scrape:
     """One catch-up run in-process; with `stop_after_flushes` it is killed (no clean exit: the pending
     group of propagations is lost, as with SIGKILL) when it starts its n-th target transaction."""
     cfg = dbs.settings(**{**REGIME, "kls": kls, **keys})
-    engine = Engine.start(cfg, allow_create=True, catchup=True)
+    engine = Scrape.start(cfg, allow_create=True, catchup=True)
     if stop_after_flushes is not None:
         calls, write_many = [0], engine.writer.write_many
 
@@ -76,7 +76,7 @@ class Killed(BaseException):
 def test_skipping_in_sql_writes_the_target_and_counts_of_judging_every_entry_in_python(dbs):
     src = dbs.engine("source")
     insert(src, create_adtemp(src), dcs_rows(1500, seed=5))
-    python = run(dbs, "InPython", use_changed_sql=False)
+    python = run(dbs, "InPython", skip_in_database=False)
     skipping = run(dbs, "Skipping")
     assert not python.skippers and skipping.skippers
     tgt = dbs.engine("target")
@@ -102,7 +102,7 @@ def test_values_on_the_threshold_are_judged_alike_in_sql_and_python(dbs):
         if rng.random() < 0.1:
             r["Temp_PT3"] = round(22.0 + rng.choice([-0.51, -0.5, -0.49, 0.49, 0.5, 0.51]), 2)
     insert(src, create_adtemp(src), rows)
-    run(dbs, "InPython", use_changed_sql=False, maxage="1h")
+    run(dbs, "InPython", skip_in_database=False, maxage="1h")
     skipping = run(dbs, "Skipping", maxage="1h")
     tgt = dbs.engine("target")
     assert target_rows(tgt, "Skipping") == target_rows(tgt, "InPython")
@@ -126,7 +126,7 @@ def test_skipping_on_joined_tables_of_two_detectors_equals_python(sqlite_dbs):
             p["L8C1R1_Pw"] = 0  # a channel switched off for a while: changed through the power table
         insert(src, hv, rows), insert(src, pw, power)
     keys = {"regime": "regimes.pmthv:PmtHv", "maxage": "5m", "threshold": 5.0}
-    python = run(sqlite_dbs, "InPython", use_changed_sql=False, **keys)
+    python = run(sqlite_dbs, "InPython", skip_in_database=False, **keys)
     skipping = run(sqlite_dbs, "Skipping", **keys)
     tgt = sqlite_dbs.engine("target")
     expected = target_rows(tgt, "InPython")
@@ -139,7 +139,7 @@ def test_skipping_on_joined_tables_of_two_detectors_equals_python(sqlite_dbs):
 def test_killed_at_any_target_transaction_and_restarted_gives_the_uninterrupted_target(dbs, monkeypatch):
     src = dbs.engine("source")
     insert(src, create_adtemp(src), dcs_rows(2500, seed=21))
-    run(dbs, "Reference", use_changed_sql=False)
+    run(dbs, "Reference", skip_in_database=False)
     expected = target_rows(dbs.engine("target"), "Reference")
     rng = random.Random(2027)
     for trial in range(3 if dbs.backend == "sqlite" else 2):
@@ -171,7 +171,7 @@ def test_ids_that_do_not_follow_time_are_caught_and_the_target_stays_exact(dbs, 
         for row, new_id in zip(block, reversed([r["id"] for r in block])):
             row["id"] = new_id
     insert(src, create_adtemp(src), rows)
-    python = run(dbs, "InPython", use_changed_sql=False)
+    python = run(dbs, "InPython", skip_in_database=False)
     with caplog.at_level(logging.WARNING, logger="scraper.engine"):
         skipping = run(dbs, "Skipping", commit_records=commit_records)
     tgt = dbs.engine("target")
@@ -193,7 +193,7 @@ def test_entries_out_of_id_order_that_are_not_candidates_cost_no_rewind(dbs, mon
     src = dbs.engine("source")
     rows = dcs_rows(1500, seed=5)
     insert(src, create_adtemp(src), rows)
-    run(dbs, "Original", use_changed_sql=False)
+    run(dbs, "Original", skip_in_database=False)
     ends = {end for _start, end in validities(dbs.engine("target"), "Original")}
     times = [r["date_time"] for r in rows]
     quiet = [k for k in range(1, len(rows) - 1) if times.count(times[k]) == 1  # no twin: same order
@@ -205,7 +205,7 @@ def test_entries_out_of_id_order_that_are_not_candidates_cost_no_rewind(dbs, mon
     with dbs.engine("source").begin() as conn:
         conn.execute(table.delete())  # the table's name quoted as each backend needs it
     insert(src, table, rows)
-    python = run(dbs, "InPython", use_changed_sql=False)
+    python = run(dbs, "InPython", skip_in_database=False)
     judged, judge = [], Skipper._judge_disordered
     monkeypatch.setattr(Skipper, "_judge_disordered", lambda self, sp: (judged.append(sp), judge(self, sp))[1])
     with caplog.at_level(logging.WARNING, logger="scraper.engine"):
@@ -228,7 +228,7 @@ def test_a_row_committed_late_inside_a_skipped_stretch_is_late_and_not_read(dbs,
     table = create_adtemp(src)
     rows = dcs_rows(1500, seed=5)
     insert(src, table, rows)
-    reference = run(dbs, "Reference", use_changed_sql=False)
+    reference = run(dbs, "Reference", skip_in_database=False)
     searches, search = [], Skipper._search
 
     def search_then_insert(self, params, seen):
@@ -245,7 +245,7 @@ def test_a_row_committed_late_inside_a_skipped_stretch_is_late_and_not_read(dbs,
     assert summary.entries_read == reference.summary.entries_read
 
 
-@pytest.mark.parametrize("keys", [{"offset": 1}, {"maxiter": 50}, {"use_changed_sql": False}],
+@pytest.mark.parametrize("keys", [{"offset": 1}, {"maxiter": 50}, {"skip_in_database": False}],
                          ids=["offset", "maxiter", "off"])
 def test_every_entry_goes_through_python_where_skipping_would_show(sqlite_dbs, keys):
     """offset counts entries, maxiter counts samples: there the database must not skip, and the switch
@@ -265,7 +265,7 @@ def test_the_log_level_changes_neither_statements_nor_target(dbs, monkeypatch, c
     monkeypatch.setattr(engine_module, "COMMIT_SECONDS", float("inf"))
     src = dbs.engine("source")
     insert(src, create_adtemp(src), dcs_rows(1500, seed=5))
-    reference = run(dbs, "InPython", use_changed_sql=False)
+    reference = run(dbs, "InPython", skip_in_database=False)
     quiet = run(dbs, "Quiet", loglevel="ERROR")
     with caplog.at_level(getattr(logging, level), logger="scraper"):
         logged = run(dbs, "Logged", loglevel=level)
@@ -347,7 +347,7 @@ def test_a_null_power_state_in_sv0_is_a_candidate_not_an_exposed_miss(sqlite_dbs
     power[19]["L1C1R1_Pw"] = None  # so sv[0] of the skip searches from entry 20 on has a NULL power state
     insert(src, hv, rows), insert(src, pw, power)
     keys = {"regime": "regimes.pmthv:PmtHv", "maxage": "1h", "threshold": 5.0}
-    run(sqlite_dbs, "InPython", use_changed_sql=False, **keys)
+    run(sqlite_dbs, "InPython", skip_in_database=False, **keys)
     with caplog.at_level(logging.ERROR, logger="scraper.engine"):
         skipping = run(sqlite_dbs, "Skipping", **keys)
     tgt = sqlite_dbs.engine("target")

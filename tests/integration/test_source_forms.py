@@ -19,7 +19,7 @@ from dcs_writers import SQLITE_FORMS, append_sqlite, dcs_rows, sqlite_source
 from factories import create_adtemp, insert
 from scraper import db
 from scraper.errors import ConfigError
-from scraper.modes.scrape import Engine
+from scraper.modes.scrape import Scrape
 from scraper.sources.sql.reader import SourceReader
 from scraper.api import Source
 from support import scrape, target_rows
@@ -60,7 +60,7 @@ def test_every_spelling_gives_the_canonical_target_batched_live_and_restarted(sq
 
     summary = _run(dbs, src, "Batched")  # catch-up in batches, the database skipping unchanged entries
     assert target_rows(target, "Batched") == expected
-    _run(dbs, src, "Live", batch=1, use_changed_sql=False)  # sample by sample, every entry in Python
+    _run(dbs, src, "Live", batch=1, skip_in_database=False)  # sample by sample, every entry in Python
     assert target_rows(target, "Live") == expected
 
     rng = random.Random(form)
@@ -79,7 +79,7 @@ def test_late_rows_and_appended_entries_are_seen_the_same_in_every_spelling(sqli
     canon = _canonical(dbs, first)
     spelled = dbs.tmp_path / "spelled.db"
     sqlite_source(spelled, form, declared, first)
-    engines = {kls: Engine.start(dbs.settings(**{**REGIME, "source": url, "kls": kls}), allow_create=True, catchup=True)
+    engines = {kls: Scrape.start(dbs.settings(**{**REGIME, "source": url, "kls": kls}), allow_create=True, catchup=True)
                for url, kls in ((canon, "Ref"), (f"sqlite:///{spelled}", "Spelled"))}
     try:
         seen = {kls: [eng.run().entries_read] for kls, eng in engines.items()}

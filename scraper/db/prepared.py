@@ -1,0 +1,163 @@
+"""db.PreparedQuery: one SELECT compiled once, run per call on a connection of its own.
+
+The skip search runs one statement per propagation (sources/sql/skipping.py), so what a call costs
+in Python counts as much as what the database does with it: at catch-up's 10 000 propagations per
+million entries, every 10 us per call is 0.1 s, an eighth of SQLite's whole scan of those entries.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from scraper.db import cancel, dialects
+
+
+class Binder:
+    """A call's parameters (by bind name) as the DBAPI takes them, without SQLAlchemy's per-call
+    construct_params (~25 us a call: it walks every bind, named or not). Computed once: the order of
+    the positional parameters, the constants SQLAlchemy bound itself (LIMIT, rtrim's characters)
+    already processed, and the bind processor of each named parameter. Used for the skip search's
+    statements and for the rows of the target's grouped INSERTs (targets/dbi.py)."""
+
+    def __init__(self, compiled: sa.sql.compiler.SQLCompiler, dialect: sa.engine.Dialect):
+        escaped = compiled.escaped_bind_names or {}
+        self.fixed: dict[str, Any] = {}
+        self.named: list[tuple[str, str, Callable[[Any], Any] | None]] = []  # (caller's key, DBAPI name, proc)
+        self.required: set[str] = set()
+        for bp, name in compiled.bind_names.items():
+            out = escaped.get(name, name)
+            # dialect_impl: a generic type's processors are its dialect implementation's (SQLite DATETIME text)
+            proc = bp.type.dialect_impl(dialect).bind_processor(dialect)
+            if bp.callable is not None:
+                raise ValueError(f"{name}: a bound parameter with a callable value is not for a prepared query")
+            if not bp.required:
+                value = bp.value
+                self.fixed[out] = proc(value) if proc is not None and value is not None else value
+            else:
+                self.required.add(out)
+            if not bp.unique:  # anonymous binds (SQLAlchemy's constants) are never named by a caller
+                self.named.append((bp.key, out, proc))
+        self.order = compiled.positiontup  # None for named paramstyles (PyMySQL's pyformat)
+
+    def args(self, params: dict[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        values = self.fixed.copy()
+        for key, out, proc in self.named:
+            if key in params:
+                value = params[key]
+                values[out] = value if proc is None or value is None else proc(value)
+        if len(values) < len(self.fixed) + len(self.required):
+            missing = sorted(self.required - values.keys())
+            raise sa.exc.ArgumentError(f"no value for the bound parameter(s) {', '.join(missing)}")
+        order = self.order
+        return tuple([values[k] for k in order]) if order is not None else values
+
+
+class PreparedQuery:
+    """One SELECT compiled once by SQLAlchemy and run on a dedicated DBAPI connection in autocommit mode.
+
+    For the statement catch-up issues once per propagation (skipping.py): a pooled Connection costs a
+    checkout, a BEGIN, a reset and per-execution bookkeeping — ~150 us, more than SQLite needs to run the
+    query (bench/). Here SQLAlchemy still writes the dialect's SQL and supplies each type's bind and
+    result processors; only the per-call machinery is skipped. Autocommit: every statement is its own
+    snapshot, which is all a single SELECT needs. DBAPI errors are raised as SQLAlchemy's DBAPIError
+    (a lost connection flagged as such), so the outage retrier treats them like any other; the
+    connection is then dropped and a new one made on the next call.
+    """
+
+    def __init__(self, engine: Engine, stmt: sa.Select):
+        self.engine, dialect = engine, engine.dialect
+        compiled = stmt.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.keys = list(stmt.selected_columns.keys())
+        self._binder = Binder(compiled, dialect)
+        self._types = [col.type.dialect_impl(dialect) for col in stmt.selected_columns]
+        self._results: list | None = None  # from the first result's type codes (PostgreSQL's numerics need them)
+        self._processors: list[tuple[int, Any]] | None = None
+        self._conn = None
+
+    def _connection(self):
+        """Ours until close(): detached, never handed back to the pool in autocommit mode. The pool
+        raises the DBAPI's own error (not SQLAlchemy's) when it cannot connect; execute() wraps it."""
+        if self._conn is None:
+            try:
+                fairy = self.engine.raw_connection()
+            except sa.exc.DBAPIError as exc:
+                raise exc.orig from None
+            fairy.detach()
+            if self.engine.dialect.name != "sqlite":  # SQLite connections already autocommit (db.connect)
+                try:
+                    dialects.impl(self.engine).autocommit(fairy.dbapi_connection)
+                except BaseException:
+                    fairy.close()
+                    raise
+            self._conn = fairy
+        return self._conn
+
+    def execute(self, params: dict) -> list[tuple]:
+        """Rows as tuples of Python values (each column's result processor applied)."""
+        rows = self.execute_raw(params)
+        procs = self.processors
+        if not procs:
+            return rows
+        out = []
+        for row in rows:
+            values = list(row)
+            for k, proc in procs:
+                values[k] = proc(values[k])
+            out.append(tuple(values))
+        return out
+
+    @property
+    def processors(self) -> list[tuple[int, Any]]:
+        """(column index, result processor) of the columns execute_raw() leaves as the driver gave them
+        (SQLite DATETIME text): for a caller that converts rows its own, cheaper, way."""
+        if self._processors is None:
+            if self._results is None:
+                return []  # known from the first result's type codes
+            self._processors = [(k, p) for k, p in enumerate(self._results) if p is not None]
+        return self._processors
+
+    def execute_raw(self, params: dict) -> list[tuple]:
+        """Rows as the DBAPI returns them. A kept connection found dead (the server restarted since the
+        last call) is replaced once at once, as the pool's pre-ping would: an outage is only what a
+        fresh connection cannot get past."""
+        return self._rows(self._binder.args(params))
+
+    def _rows(self, args: Any) -> list[tuple]:
+        """Run the statement; a kept connection that died while idle (the server restarted since) is
+        replaced once, as pool_pre_ping does for pooled ones, so an outage that is over is not seen
+        again by every statement that had a connection of its own."""
+        dbapi = self.engine.dialect.loaded_dbapi
+        while True:
+            conn = cursor = None
+            kept = self._conn is not None
+            try:
+                conn = self._connection()  # may reconnect: a server that is down fails here, not below
+                with cancel.running(self.engine, conn.dbapi_connection):
+                    cursor = conn.cursor()
+                    cursor.execute(self.sql, args)
+                    rows = cursor.fetchall()
+                if self._results is None:  # PostgreSQL's numeric processors need the type codes
+                    self._results = [t.result_processor(self.engine.dialect, d[1])
+                                     for t, d in zip(self._types, cursor.description)]
+                cursor.close()
+                return rows
+            except dbapi.Error as exc:
+                lost = conn is None or self.engine.dialect.is_disconnect(exc, conn.dbapi_connection, cursor)
+                self.close()
+                if lost and kept:
+                    continue  # the next round makes a new connection; if that fails, it is an outage
+                raise sa.exc.DBAPIError.instance(self.sql, args, exc, dbapi.Error,
+                                                 connection_invalidated=lost, dialect=self.engine.dialect) from exc
+
+    def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                # the DBAPI connection itself: it is ours (detached), and a pool "reset" (a rollback) on a
+                # connection the server dropped would log an ERROR with a traceback for nothing
+                conn.dbapi_connection.close()
+            except self.engine.dialect.loaded_dbapi.Error:
+                pass  # it was already dead: that is why we are closing it
