@@ -58,10 +58,11 @@ install-test: $(TSTAMP) mariadb postgresql
 
 ## test: install test needs (incl. mariadb-server, postgresql) and run the whole suite on SQLite,
 ## MariaDB and PostgreSQL. Tests spend most of their time waiting for child processes and servers, so
-## more workers than cores pay (each worker starts its own throwaway servers): TEST_WORKERS=0 runs serially
+## more workers than cores pay (each worker starts its own throwaway servers; a module sharing one costly
+## fixture stays on one worker: --dist loadgroup). TEST_WORKERS=0 runs serially
 TEST_WORKERS ?= 4
 test: install-test
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 bench: install
 	$(BIN)/python -m bench

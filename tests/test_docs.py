@@ -28,6 +28,9 @@ from scraper import config
 from scraper.modes import reference as configdoc
 from scraper.modes import all_keys
 
+# one worker builds this module's shared fixture once (make test runs with --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("docs-demo")
+
 KEYS = all_keys()
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,6 +14,9 @@ import pytest
 from scraper import cli, commands
 from test_docs import DOCS, README, ROOT, console_examples, is_subsequence, normalized
 
+# one worker builds this module's shared fixture once (make test runs with --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("docs-looking-demo")
+
 LOOKING = DOCS / "looking.md"
 DEMO = ("adtemp_faker", "pmthv_faker", "adlid_faker", "adtemp_scraper", "pmthv_scraper", "adlid_scraper",
         "adlid_averager", "adtemp_bridge", "pmthv_bridge", "cbpm3_faker", "cbpm3_decimator")

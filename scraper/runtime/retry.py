@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -62,22 +63,17 @@ SQLITE_MISTAKE = {"SQLITE_READONLY": "readonly database", "SQLITE_NOTADB": "file
                   "SQLITE_AUTH": "authorization denied"}
 
 
-def _raw_errors() -> tuple[type[BaseException], ...]:
-    """The DBAPI modules' own base exceptions, for code that bypasses SQLAlchemy's wrapping."""
-    found: list[type[BaseException]] = []
+def db_errors() -> tuple[type[BaseException], ...]:
+    """SQLAlchemy's wrapped errors and the DBAPI modules' own base exceptions (for code that bypasses
+    SQLAlchemy's wrapping) — only of the drivers this process has loaded: a driver nobody imported
+    raised nothing, and importing psycopg just to name its Error costs every SQLite run ~0.3 s of
+    start-up. Called where an exception is being judged, so a driver loaded later counts."""
     import sqlite3
 
-    found.append(sqlite3.Error)
-    for module, name in (("pymysql", "err"), ("psycopg", None)):
-        try:
-            mod = __import__(module)
-            found.append((getattr(mod, name) if name else mod).Error)
-        except (ImportError, AttributeError):
-            continue
+    found: list[type[BaseException]] = [DBAPIError, sqlite3.Error]
+    mysql, pg = sys.modules.get("pymysql.err"), sys.modules.get("psycopg")
+    found += [mod.Error for mod in (mysql, pg) if mod is not None and hasattr(mod, "Error")]
     return tuple(found)
-
-
-DB_ERRORS: tuple[type[BaseException], ...] = (DBAPIError, *_raw_errors())
 
 
 def error_code(exc: BaseException) -> int | None:
@@ -101,7 +97,7 @@ def _unresolvable(orig: BaseException) -> bool:
 
 def classify(exc: BaseException) -> str:
     """OUTAGE (wait and retry), MISTAKE (one line, exit 2) or OTHER (a bug or schema problem: raised)."""
-    if not isinstance(exc, DB_ERRORS):
+    if not isinstance(exc, db_errors()):
         return OTHER
     orig = getattr(exc, "orig", exc)
     code = error_code(exc)
@@ -167,7 +163,7 @@ class Retrier:
         while True:
             try:
                 result = fn(*args, **kwargs)
-            except DB_ERRORS as exc:
+            except db_errors() as exc:
                 if self.stop.is_set():
                     raise Stopped(f"{which}: {reason(exc)} while stopping") from None
                 kind = classify(exc)
@@ -198,7 +194,7 @@ class Retrier:
     def _try(self, which: str, probe: Callable[[], bool]) -> bool:
         try:
             return probe()
-        except DB_ERRORS as exc:
+        except db_errors() as exc:
             if classify(exc) != OUTAGE:
                 raise
             with self._lock:
@@ -230,7 +226,7 @@ def checked(cfg: Settings, which: str, fn: Callable[..., T], *args, **kwargs) ->
     """A call outside any run loop (scr.py status): a mistake or an outage is one line naming the key."""
     try:
         return fn(*args, **kwargs)
-    except DB_ERRORS as exc:
+    except db_errors() as exc:
         kind = classify(exc)
         if kind == MISTAKE:
             raise cfg.error(which, mistake(exc)) from None
@@ -239,5 +235,5 @@ def checked(cfg: Settings, which: str, fn: Callable[..., T], *args, **kwargs) ->
         raise
 
 
-__all__ = ["Backoff", "Retrier", "Stopped", "checked", "classify", "mistake", "OperatorError", "DB_ERRORS",
+__all__ = ["Backoff", "Retrier", "Stopped", "checked", "classify", "mistake", "OperatorError", "db_errors",
            "OUTAGE", "MISTAKE", "OTHER"]

@@ -14,6 +14,9 @@ import pytest
 
 from scraper import commands
 
+# one worker builds this module's shared fixture once (make test runs with --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("grafana-demo")
+
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "grafana" / "dashboards" / "dcs-bridge.json"
 DATASOURCE = ROOT / "grafana" / "provisioning" / "datasources" / "dcs-bridge.yaml"

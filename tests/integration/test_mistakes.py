@@ -22,6 +22,9 @@ import factories
 from factories import AdTempRowFactory, create_adtemp, insert
 from support import scrape
 
+# one worker builds this module's shared fixture once (make test runs with --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("mistakes-prepared")
+
 SECTION = "s"
 BASE = {"regime": "regimes.adtemp:AdTemp", "source": "sqlite:///src.db", "target": "sqlite:///tgt.db",
         "timefloor": "2011-02-01 00:00:00", "metrics": "False"}
