@@ -8,17 +8,16 @@ depending on a shared, stateful database.
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 
 import pymysql
+
+from throwaway_server import ThrowawayServer
 
 _SEARCH_DIRS = ("/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin")
 
@@ -74,7 +73,7 @@ def _user_option() -> list[str]:
     return ["--user=root"] if os.geteuid() == 0 else []
 
 
-class MariaDBServer:
+class MariaDBServer(ThrowawayServer):
     """A private server whose datadir outlives ``stop()`` so tests can simulate outages.
 
     ``stop()``/``start()`` keep the datadir and socket path; ``close()`` (and
@@ -86,32 +85,11 @@ class MariaDBServer:
         if binaries is None:
             raise RuntimeError(unavailable_reason())
         self._mariadbd, self._install_db = binaries
-        self.startup_timeout = startup_timeout
-        self.basedir = tempfile.mkdtemp(prefix="scraper-mariadb-")
+        super().__init__("scraper-mariadb-", startup_timeout)
         self.datadir = os.path.join(self.basedir, "data")
         self.socket = os.path.join(self.basedir, "mysqld.sock")
         self.error_log = os.path.join(self.basedir, "error.log")
         self._pid_file = os.path.join(self.basedir, "mysqld.pid")
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._initialized = False
-        # Last resort if a test run dies without reaching close().
-        atexit.register(self.close)
-
-    def __enter__(self) -> MariaDBServer:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _initialize(self) -> None:
         result = subprocess.run(
@@ -193,29 +171,8 @@ class MariaDBServer:
             return "<no error log>"
         return "\n".join(text.splitlines()[-lines:])
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Shut down like an outage would, keeping the datadir for ``start()``."""
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
+    def _shut_down(self, proc: subprocess.Popen[bytes]) -> None:
         proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-    def close(self) -> None:
-        """Stop and delete everything; safe to call repeatedly (atexit does too)."""
-        try:
-            self.stop()
-        finally:
-            shutil.rmtree(self.basedir, ignore_errors=True)
-            atexit.unregister(self.close)
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def connect(self, database: str | None = None) -> pymysql.connections.Connection:
         """Raw root connection, for setup that must not go through the code under test."""

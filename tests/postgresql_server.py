@@ -7,19 +7,18 @@ Authentication is `trust` on the socket: tests connect as the `postgres` role wi
 """
 from __future__ import annotations
 
-import atexit
 import glob
 import os
 import pwd
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 
 import psycopg
+
+from throwaway_server import ThrowawayServer
 
 _RUN_AS = "postgres"
 # Sized for a 2-core CI box: correctness, not throughput; fsync off as a killed test server's data
@@ -58,7 +57,7 @@ def _as_server_user(argv: list[str]) -> list[str]:
     return ["runuser", "-u", _RUN_AS, "--", *argv]
 
 
-class PostgreSQLServer:
+class PostgreSQLServer(ThrowawayServer):
     """A private cluster whose data directory outlives ``stop()`` so tests can simulate outages."""
 
     def __init__(self, startup_timeout: float = 60.0) -> None:
@@ -66,8 +65,7 @@ class PostgreSQLServer:
         if bindir is None:
             raise RuntimeError(unavailable_reason())
         self._initdb, self._postgres = os.path.join(bindir, "initdb"), os.path.join(bindir, "postgres")
-        self.startup_timeout = startup_timeout
-        self.basedir = tempfile.mkdtemp(prefix="scraper-pg-")
+        super().__init__("scraper-pg-", startup_timeout)
         os.chmod(self.basedir, 0o755)
         if os.geteuid() == 0:
             user = pwd.getpwnam(_RUN_AS)
@@ -75,21 +73,6 @@ class PostgreSQLServer:
         self.datadir = os.path.join(self.basedir, "data")
         self.socket_dir = self.basedir
         self.log = os.path.join(self.basedir, "server.log")
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._initialized = False
-        atexit.register(self.close)
-
-    def __enter__(self) -> PostgreSQLServer:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def _initialize(self) -> None:
         result = subprocess.run(
@@ -144,30 +127,12 @@ class PostgreSQLServer:
         except OSError:
             return "<no log>"
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Shut down like an outage would (fast shutdown), keeping the data directory."""
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
+    def _shut_down(self, proc: subprocess.Popen[bytes]) -> None:
         # runuser passes signals on to the server it runs; SIGINT is PostgreSQL's "fast shutdown"
         os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
-    def close(self) -> None:
-        """Stop and delete everything; safe to call repeatedly (atexit does too)."""
-        try:
-            self.stop()
-        finally:
-            shutil.rmtree(self.basedir, ignore_errors=True)
-            atexit.unregister(self.close)
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+    def _kill(self, proc: subprocess.Popen[bytes]) -> None:
+        os.killpg(proc.pid, signal.SIGKILL)
 
     def connect(self, database: str = "postgres") -> psycopg.Connection:
         """Raw superuser connection in autocommit mode, for setup that must not go through the code under test."""

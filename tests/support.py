@@ -101,3 +101,23 @@ def validities(engine: sa.Engine, kls: str, subsite: int | None = None) -> list[
         stmt = stmt.where(vld.c.SUBSITE == subsite)
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(stmt)]
+
+
+# A regime module a physicist might write: its changed() was written without a thought for NULL
+# readings, so it raises on one. Tests of the regime-failure path (exit 3, one line) run it.
+FRAGILE_REGIME = '''
+from regimes.adtemp import AdTemp
+from scraper import Scraper
+
+
+class FragileScraper(Scraper):
+    def changed(self, sv):  # written without a thought for NULL readings
+        return abs(sv[-1]["Temp_PT1"] - sv[0]["Temp_PT1"]) > self.threshold
+
+    def propagate(self, sv):
+        yield {name: sv[-1][name] for name in self.target.columns}
+
+
+class Fragile(AdTemp):
+    scraper = FragileScraper
+'''

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from factories import PMT_CHANNELS, PT, create_adtemp, create_pmthv
 from scraper import commands
 from scraper.look.plot import size_for
-from support import scrape
+from support import FRAGILE_REGIME, scrape
 
 SHANGHAI = timedelta(hours=8)  # Asia/Shanghai has no DST: local = UTC + 8 h
 START = datetime(2011, 2, 1, 0, 0, 0)  # source-local time of the first entry
@@ -433,24 +433,6 @@ def test_replayed_chain_is_the_real_chain_for_random_settings_and_data(sqlite_db
     assert len(real) > 3, settings
 
 
-FRAGILE = '''
-from regimes.adtemp import AdTemp
-from scraper import Scraper
-
-
-class FragileScraper(Scraper):
-    def changed(self, sv):  # written without a thought for NULL readings
-        return abs(sv[-1]["Temp_PT1"] - sv[0]["Temp_PT1"]) > self.threshold
-
-    def propagate(self, sv):
-        yield {name: sv[-1][name] for name in self.target.columns}
-
-
-class Fragile(AdTemp):
-    scraper = FragileScraper
-'''
-
-
 def test_a_regime_failing_in_the_replay_is_one_line_exit_3(sqlite_dbs, tmp_path):
     """report runs the regime's own changed(): when that fails on an entry, the operator reads which
     method and which entry, as in a run, and nothing is written anywhere."""
@@ -458,7 +440,7 @@ def test_a_regime_failing_in_the_replay_is_one_line_exit_3(sqlite_dbs, tmp_path)
     fill_adtemp(src, n=200)
     with src.begin() as conn:
         conn.execute(sa.text("UPDATE DBNS_SAB_Temp SET Temp_PT1 = NULL WHERE id = 120"))
-    (tmp_path / "fragile.py").write_text(FRAGILE)
+    (tmp_path / "fragile.py").write_text(FRAGILE_REGIME)
     cfg = sqlite_dbs.write_cfg({"s": {**ADTEMP, "regime": "fragile:Fragile"}})
     proc = subprocess.run([sys.executable, "-m", "scraper", "report", "--cfg", str(cfg), "-s", "s", "--from",
                            stamp(FROM - timedelta(minutes=5)), "--to", stamp(TO)], capture_output=True, text=True,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 import threading
 from datetime import datetime, timedelta
 
@@ -13,7 +12,7 @@ import sqlalchemy as sa
 from factories import AdTempRowFactory, create_adtemp, create_lid, insert, lid_rows
 from scraper import commands
 from scraper.runtime import metrics
-from support import target_rows, validities
+from support import FRAGILE_REGIME, target_rows, validities
 
 AVG = {"regime": "regimes.adlid:AdLid", "mode": "averager", "timefloor": "2011-01-01 00:00:00",
        "aggregate": "avg,min,max,std", "aggregate_skips": "id,date_time,Quality",
@@ -76,22 +75,6 @@ def test_the_averager_retries_through_an_outage_and_loses_nothing(own_server, ca
     assert target_rows(tgt, "DcsAdLidSensor") == target_rows(tgt, "Reference")
 
 
-FRAGILE = '''
-    from regimes.adtemp import AdTemp
-    from scraper import Scraper
-
-    class FragileScraper(Scraper):
-        def changed(self, sv):  # written without a thought for NULL readings
-            return abs(sv[-1]["Temp_PT1"] - sv[0]["Temp_PT1"]) > self.threshold
-
-        def propagate(self, sv):
-            yield {name: sv[-1][name] for name in self.target.columns}
-
-    class Fragile(AdTemp):
-        scraper = FragileScraper
-'''
-
-
 def test_a_regime_failing_on_an_entry_is_one_line_exit_3_and_only_whole_records(sqlite_dbs, tmp_path):
     rows = AdTempRowFactory.build_batch(60)
     for i, row in enumerate(rows):
@@ -99,7 +82,7 @@ def test_a_regime_failing_on_an_entry_is_one_line_exit_3_and_only_whole_records(
     rows[40]["Temp_PT1"] = None
     src = sqlite_dbs.engine("source")
     insert(src, create_adtemp(src), rows)
-    (tmp_path / "fragile.py").write_text(textwrap.dedent(FRAGILE))
+    (tmp_path / "fragile.py").write_text(FRAGILE_REGIME)
     cfg = sqlite_dbs.write_cfg({"s": {"regime": "fragile:Fragile", "interval": "10s", "maxage": "1h",
                                       "threshold": 0.5}})
     proc = subprocess.run([sys.executable, "-m", "scraper", "--cfg", str(cfg), "-s", "s", "--catchup",

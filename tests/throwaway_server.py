@@ -1,0 +1,67 @@
+"""What the throwaway MariaDB and PostgreSQL servers of the tests share: a private base directory that
+outlives ``stop()`` (tests simulate outages with stop/start), a ``with`` block that starts the server
+and deletes everything at the end, and an atexit last resort if a run dies before that."""
+from __future__ import annotations
+
+import atexit
+import shutil
+import subprocess
+import tempfile
+from types import TracebackType
+
+
+class ThrowawayServer:
+    """Subclasses start the server in ``start()`` (setting ``self._proc``) and say how it is asked to
+    shut down (``_shut_down``) and, if it does not within the timeout, how it is killed (``_kill``)."""
+
+    def __init__(self, prefix: str, startup_timeout: float) -> None:
+        self.startup_timeout = startup_timeout
+        self.basedir = tempfile.mkdtemp(prefix=prefix)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._initialized = False
+        atexit.register(self.close)
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def _shut_down(self, proc: subprocess.Popen[bytes]) -> None:
+        raise NotImplementedError
+
+    def _kill(self, proc: subprocess.Popen[bytes]) -> None:
+        proc.kill()
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Shut down like an outage would, keeping the data directory for ``start()``."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        self._shut_down(proc)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._kill(proc)
+            proc.wait()
+
+    def close(self) -> None:
+        """Stop and delete everything; safe to call repeatedly (atexit does too)."""
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.basedir, ignore_errors=True)
+            atexit.unregister(self.close)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
