@@ -1,6 +1,8 @@
 """Real `scr.py` processes for operations tests: started with a log file, always cleaned up."""
 from __future__ import annotations
 
+import os
+import pty
 import signal
 import subprocess
 import sys
@@ -28,6 +30,27 @@ def running(*procs: subprocess.Popen) -> Iterator[tuple[subprocess.Popen, ...]]:
             if p.poll() is None:
                 p.kill()
             p.wait(timeout=30)
+
+
+def on_a_terminal(cfg_path: Path, section: str, *args: str, timeout: float = 120) -> tuple[int, str, str]:
+    """Run `scr.py -s section` with its stderr on a pseudo-terminal, where the progress bar is drawn:
+    (exit status, everything the terminal showed, stdout)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "scraper", "--cfg", str(cfg_path), "-s", section, *args],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, text=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    out, _ = proc.communicate(timeout=timeout)
+    return proc.returncode, b"".join(chunks).decode(), out
 
 
 def terminate(proc: subprocess.Popen, signum: int = signal.SIGTERM, timeout: float = 20) -> tuple[int, float, str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bridge_support import BRIDGE, add_rows, bridged, count, create_source, dcs_rows, query
-from processes import running, spawn, terminate, wait_for
+from processes import on_a_terminal, running, spawn, terminate, wait_for
 from scraper import commands
 
 SCR = Path(sys.executable).with_name("scr.py")
@@ -238,8 +238,6 @@ def test_backup_refuses_to_overwrite(sqlite_dbs, verb):
 
 
 def test_catchup_on_a_terminal_draws_a_progress_bar(sqlite_dbs):
-    import os
-    import pty
     import re
 
     src = sqlite_dbs.engine("source")
@@ -247,22 +245,8 @@ def test_catchup_on_a_terminal_draws_a_progress_bar(sqlite_dbs):
     add_rows(src, dcs_rows(30000, seed=10))
     live = sqlite_dbs.tmp_path / "grafana" / "live.db"
     cfg = write_cfg(sqlite_dbs, live, batch=200, loglevel="WARNING")
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "scraper", "--cfg", str(cfg), "-s", "bridge", "--catchup"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    assert proc.wait(timeout=120) == 0
-    screen = b"".join(chunks).decode()
+    status, screen, _ = on_a_terminal(cfg, "bridge", "--catchup")
+    assert status == 0
     bars = re.findall(r"\r\x1b\[K\[([#-]{30})\] catch-up +(\d+)% (\d+) entries", screen)
     assert len(bars) >= 2, screen[-2000:]
     percents = [int(p) for _, p, _ in bars]

@@ -15,9 +15,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 import decimation as d
-from processes import running, scalar, spawn, terminate, wait_for
+from processes import on_a_terminal, running, scalar, spawn, terminate, wait_for
 from scraper import commands
-import pytest
 
 
 
@@ -130,8 +129,6 @@ def test_a_live_10hz_writer_waits_at_most_briefly_during_a_pass(dbs):
 
 
 def test_a_long_first_pass_draws_a_progress_bar_on_a_terminal(sqlite_dbs):
-    import os
-    import pty
     import re
 
     src = sqlite_dbs.engine("source")
@@ -140,24 +137,8 @@ def test_a_long_first_pass_draws_a_progress_bar_on_a_terminal(sqlite_dbs):
     d.insert(src, data)
     cfg = sqlite_dbs.write_cfg({"decimator": {**DECIMATOR, "every": "1s", "keep": "10s", "batch": 10,
                                               "rollup": ""}})  # 1490 slices, one per chunk
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "scraper", "--cfg", str(cfg), "-s", "decimator", "--catchup",
-                             "--loglevel", "WARNING"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
-                            text=True)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            got = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not got:
-            break
-        chunks.append(got)
-    os.close(master)
-    out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 0, out
-    screen = b"".join(chunks).decode()
+    status, screen, out = on_a_terminal(cfg, "decimator", "--catchup", "--loglevel", "WARNING")
+    assert status == 0, out
     bars = re.findall(r"\r\x1b\[K\[([#-]{30})\] catch-up +(\d+)% (\d+) entries", screen)
     assert len(bars) >= 2, screen[-2000:]
     deleted = [int(n) for _, _, n in bars]

@@ -1,13 +1,12 @@
 """Catch-up progress: a redrawn bar on a terminal, periodic one-event log lines otherwise."""
 from __future__ import annotations
 
-import os
-import pty
 import re
 import subprocess
 import sys
 
 from factories import AdTempRowFactory, create_adtemp, insert
+from processes import on_a_terminal
 
 REGIME = {"regime": "regimes.adtemp:AdTemp", "interval": "10s", "maxage": "2m", "threshold": 0.5,
           "batch": 5, "progress_every": "0.05s"}
@@ -24,23 +23,9 @@ def _backlog(dbs, n=4000):
 
 def test_catch_up_on_a_terminal_draws_a_bar_with_eta(sqlite_dbs):
     cfg = _backlog(sqlite_dbs)
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "scraper", "--cfg", str(cfg), "-s", "scraper", "--catchup",
-                             "--ALLOW_DROP_CREATE_TABLE", "--loglevel", "WARNING"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    assert proc.wait(timeout=60) == 0
-    screen = b"".join(chunks).decode()
+    status, screen, _ = on_a_terminal(cfg, "scraper", "--catchup", "--ALLOW_DROP_CREATE_TABLE", "--loglevel",
+                                      "WARNING", timeout=60)
+    assert status == 0
     bars = re.findall(r"\r\x1b\[K\[([#-]{30})\] catch-up +(\d+)% (\d+) entries, DB time [^\r]* ETA (\S+)", screen)
     assert len(bars) >= 2, screen[-2000:]
     percents = [int(p) for _, p, _, _ in bars]
