@@ -12,8 +12,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
-from pathlib import Path
 
 import pymysql
 
@@ -80,6 +78,9 @@ class MariaDBServer(ThrowawayServer):
     leaving the ``with`` block) also deletes them.
     """
 
+    program = "mariadbd"
+    not_ready = pymysql.err.OperationalError
+
     def __init__(self, startup_timeout: float = 60.0) -> None:
         binaries = find_server()
         if binaries is None:
@@ -136,40 +137,13 @@ class MariaDBServer(ThrowawayServer):
             # Keep terminal Ctrl-C away from it; we shut it down cleanly ourselves.
             start_new_session=True,
         )
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
+        self._await_start()
 
-    def _wait_ready(self) -> None:
-        assert self._proc is not None
-        deadline = time.monotonic() + self.startup_timeout
-        last_error: Exception | None = None
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(
-                    f"mariadbd exited with {self._proc.returncode} during startup; "
-                    f"{self.error_log} ends with:\n{self._log_tail()}"
-                )
-            try:
-                self.connect().close()
-                return
-            except pymysql.err.OperationalError as exc:
-                last_error = exc
-                time.sleep(0.1)
-        raise RuntimeError(
-            f"mariadbd not accepting connections on {self.socket} after "
-            f"{self.startup_timeout:.0f}s (last error: {last_error}); "
-            f"{self.error_log} ends with:\n{self._log_tail()}"
-        )
+    def _log(self) -> str:
+        return self.error_log
 
-    def _log_tail(self, lines: int = 30) -> str:
-        try:
-            text = Path(self.error_log).read_text(errors="replace")
-        except OSError:
-            return "<no error log>"
-        return "\n".join(text.splitlines()[-lines:])
+    def _listening(self) -> str:
+        return f"on {self.socket}"
 
     def _shut_down(self, proc: subprocess.Popen[bytes]) -> None:
         proc.send_signal(signal.SIGTERM)

@@ -13,8 +13,6 @@ import pwd
 import shutil
 import signal
 import subprocess
-import time
-from pathlib import Path
 
 import psycopg
 
@@ -60,6 +58,9 @@ def _as_server_user(argv: list[str]) -> list[str]:
 class PostgreSQLServer(ThrowawayServer):
     """A private cluster whose data directory outlives ``stop()`` so tests can simulate outages."""
 
+    program = "postgres"
+    not_ready = psycopg.OperationalError
+
     def __init__(self, startup_timeout: float = 60.0) -> None:
         bindir = find_bindir()
         if bindir is None:
@@ -97,35 +98,13 @@ class PostgreSQLServer(ThrowawayServer):
                 start_new_session=True)  # keep terminal Ctrl-C away from it
         finally:
             logfile.close()
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
+        self._await_start()
 
-    def _wait_ready(self) -> None:
-        assert self._proc is not None
-        deadline = time.monotonic() + self.startup_timeout
-        last_error: Exception | None = None
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"postgres exited with {self._proc.returncode} during startup; "
-                                   f"{self.log} ends with:\n{self._log_tail()}")
-            try:
-                self.connect().close()
-                return
-            except psycopg.OperationalError as exc:
-                last_error = exc
-                time.sleep(0.1)
-        raise RuntimeError(f"postgres not accepting connections in {self.socket_dir} after "
-                           f"{self.startup_timeout:.0f}s (last error: {last_error}); {self.log} ends with:\n"
-                           f"{self._log_tail()}")
+    def _log(self) -> str:
+        return self.log
 
-    def _log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(Path(self.log).read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "<no log>"
+    def _listening(self) -> str:
+        return f"in {self.socket_dir}"
 
     def _shut_down(self, proc: subprocess.Popen[bytes]) -> None:
         # runuser passes signals on to the server it runs; SIGINT is PostgreSQL's "fast shutdown"

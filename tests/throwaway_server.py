@@ -7,12 +7,19 @@ import atexit
 import shutil
 import subprocess
 import tempfile
+import time
+from pathlib import Path
 from types import TracebackType
 
 
 class ThrowawayServer:
-    """Subclasses start the server in ``start()`` (setting ``self._proc``) and say how it is asked to
-    shut down (``_shut_down``) and, if it does not within the timeout, how it is killed (``_kill``)."""
+    """Subclasses start the server in ``start()`` (setting ``self._proc``, then ``_await_start()``),
+    say how it is asked to shut down (``_shut_down``) and, if it does not within the timeout, how it is
+    killed (``_kill``); ``program``, ``not_ready`` (what connecting raises while it starts), ``_log``
+    and ``_listening`` name it in a start-up failure."""
+
+    program = "server"
+    not_ready: type[Exception] = OSError
 
     def __init__(self, prefix: str, startup_timeout: float) -> None:
         self.startup_timeout = startup_timeout
@@ -23,6 +30,48 @@ class ThrowawayServer:
 
     def start(self) -> None:
         raise NotImplementedError
+
+    def _log(self) -> str:
+        raise NotImplementedError
+
+    def _listening(self) -> str:
+        raise NotImplementedError
+
+    def connect(self):
+        raise NotImplementedError
+
+    def _await_start(self) -> None:
+        """Block until a connection succeeds; a server that dies or stays deaf is stopped and its log
+        tail raised, so a CI failure says why."""
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self) -> None:
+        assert self._proc is not None
+        deadline = time.monotonic() + self.startup_timeout
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"{self.program} exited with {self._proc.returncode} during startup; "
+                                   f"{self._log()} ends with:\n{self._log_tail()}")
+            try:
+                self.connect().close()
+                return
+            except self.not_ready as exc:
+                last_error = exc
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.program} not accepting connections {self._listening()} after "
+                           f"{self.startup_timeout:.0f}s (last error: {last_error}); {self._log()} ends with:\n"
+                           f"{self._log_tail()}")
+
+    def _log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(Path(self._log()).read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "<no log>"
 
     def _shut_down(self, proc: subprocess.Popen[bytes]) -> None:
         raise NotImplementedError
