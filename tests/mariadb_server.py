@@ -100,6 +100,9 @@ class MariaDBServer(ThrowawayServer):
                 f"--datadir={self.datadir}",
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
+                # its own temp dir: the bootstrap's temporary tables in a shared /tmp collided between
+                # servers installed at once (parallel test workers): "Unknown table 'mysql.tmp_user_sys'"
+                f"--tmpdir={self.basedir}",
                 *_user_option(),
                 *_SERVER_OPTIONS,
             ],
