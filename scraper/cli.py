@@ -4,10 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
-from pathlib import Path
 
 from scraper import commands, config, modes
 from scraper.errors import ConfigError, OperatorError, RegimeError
@@ -154,13 +151,18 @@ def _main(argv: list[str]) -> int:
         print(cfg.describe())
         return 0
     logging.basicConfig(level=cfg.loglevel, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    stop = _stop_on_signals(sentinel_path(cfg))
+    # SIGTERM/SIGINT (or the sentinel file) finish the current propagation, then the loop exits 0; a
+    # stop also ends a statement that would run on for minutes
+    stop = StopRequest(sentinel_path(cfg))
+    stop.on_signals(cancel.cancel_all)
     try:
         summary = commands.run(cfg, RunOptions(allow_create=args.ALLOW_DROP_CREATE_TABLE, drop=args.DROP_TARGET_TABLES,
                                                catchup=args.catchup, dry_run=args.dry_run, stop=stop))
     except Stopped:  # stopped during start-up (waiting for a database, or a statement was cancelled)
         print(f"[{cfg.section}] stopped during start-up")
         return 0
+    finally:
+        stop.finished()
     print(summary.text())
     return 0
 
@@ -260,16 +262,3 @@ def _without_section(parser: argparse.ArgumentParser, args: argparse.Namespace) 
         print(f"\n{known}")
         return 0
     raise OperatorError(f"scr.py: no section given: run scr.py -s SECTION ({known}); scr.py --help lists every option")
-
-
-def _stop_on_signals(sentinel: Path | None) -> threading.Event:
-    """SIGTERM/SIGINT (or the sentinel file) finish the current propagation, then the loop exits 0."""
-    stop = StopRequest(sentinel)
-
-    def handler(signum, _frame):
-        stop.request(f"received {signal.Signals(signum).name}")
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    stop.watch(cancel.cancel_all)  # a stop also ends a statement that would run on for minutes
-    return stop

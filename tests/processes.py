@@ -14,10 +14,14 @@ from typing import Callable, Iterator
 import sqlalchemy as sa
 
 
-def spawn(cfg_path: Path, section: str, *args: str, log: Path | None = None) -> subprocess.Popen:
+def spawn(cfg_path: Path, section: str, *args: str, log: Path | None = None,
+          path: Path | None = None) -> subprocess.Popen:
+    """`scr.py -s section`, its log in a file; `path` (a test's own regime modules) joins PYTHONPATH."""
     log = log or cfg_path.parent / f"{section}.log"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(path), os.environ.get("PYTHONPATH")]))} \
+        if path else None
     return subprocess.Popen([sys.executable, "-m", "scraper", "--cfg", str(cfg_path), "-s", section, *args],
-                            stdout=subprocess.PIPE, stderr=open(log, "wb"), text=True)
+                            stdout=subprocess.PIPE, stderr=open(log, "wb"), text=True, env=env)
 
 
 @contextmanager

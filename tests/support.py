@@ -121,3 +121,22 @@ class FragileScraper(Scraper):
 class Fragile(AdTemp):
     scraper = FragileScraper
 '''
+
+
+# The AD temperatures regime with a slow target: each propagation takes 50 ms, so a catch-up of a few
+# thousand entries lasts long enough for a test to stop it in the middle on a machine of any speed.
+SLOW_REGIME = '''
+import time
+
+from regimes.adtemp import AdTemp, AdTempScraper
+
+
+class SlowScraper(AdTempScraper):
+    def propagate(self, sv):
+        time.sleep(0.05)
+        yield from super().propagate(sv)
+
+
+class Slow(AdTemp):
+    scraper = SlowScraper
+'''

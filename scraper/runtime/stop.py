@@ -9,7 +9,7 @@ system at most every POLL seconds (a catch-up samples tens of thousands of entri
 `wait()` sleeps in slices of POLL so a long tuned sleep still ends promptly.
 
 A stop must not wait for a statement either (a SLEEP() in an aggregate_filter, a lock wait, a scan of
-hours): `watch()` starts a thread that notices a signal the moment it arrives (through the wakeup fd
+hours): `on_signals()` starts a thread that notices a signal the moment it arrives (through the wakeup fd
 of Python's signal module: the main thread may be inside a C call that does not return) and the
 sentinel, and GRACE seconds after a stop was requested cancels whatever statement still runs
 (db/cancel.py), again every second until the process has ended.
@@ -30,6 +30,11 @@ from scraper.config import Settings
 log = logging.getLogger("scraper")
 POLL = 0.25  # seconds
 GRACE = 2.0  # seconds a stopping run may finish its statement (a commit, say) before it is cancelled
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _wake_the_watcher(_signum: int, _frame: object) -> None:
+    """See StopRequest.on_signals: the C-level handler has already written the number to the wakeup fd."""
 
 
 def sentinel_path(cfg: Settings) -> Path | None:
@@ -48,12 +53,17 @@ class StopRequest(threading.Event):
         self.reason: str | None = None
         self._checked = 0.0
         self._check_lock = threading.Lock()
+        self._request_lock = threading.Lock()
 
     def request(self, reason: str) -> None:
-        if not super().is_set():
-            self.reason = reason
+        """Set first, log after: the stop is seen at the next sample even while the log is slow."""
+        with self._request_lock:
+            first = not super().is_set()
+            if first:
+                self.reason = reason
+                self.set()
+        if first:
             log.info("%s: stopping after the current sample", reason)
-        self.set()
 
     def is_set(self) -> bool:
         if super().is_set():
@@ -80,15 +90,30 @@ class StopRequest(threading.Event):
             super().wait(left)
         return True
 
-    def watch(self, cancel: Callable[[], int], signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) -> None:
-        """From the main thread, after the Python handlers for `signals` are installed: notice them (and
-        the sentinel) on a thread of its own and `cancel()` statements once GRACE has passed."""
+    def on_signals(self, cancel: Callable[[], int], signals: tuple[int, ...] = SIGNALS) -> None:
+        """From the main thread: `signals` become stop requests, noticed on a thread of their own.
+
+        The Python handler does nothing at all: it only has to exist so that the signal does not kill
+        the process and its number reaches the wakeup fd. Requesting the stop from the handler itself
+        can deadlock: it runs in the main thread between two bytecodes, possibly inside `wait()` while
+        that holds the Event's (non-reentrant) lock, and `set()` then waits for that lock forever — a
+        live scraper once slept through SIGTERM that way."""
+        for signum in signals:
+            signal.signal(signum, _wake_the_watcher)
         read, write = os.pipe()
         os.set_blocking(write, False)
         signal.set_wakeup_fd(write, warn_on_full_buffer=False)
         thread = threading.Thread(target=self._watch, args=(read, set(signals), cancel),
                                   name="scraper-stop", daemon=True)
         thread.start()
+
+    @staticmethod
+    def finished(signals: tuple[int, ...] = SIGNALS) -> None:
+        """The run is over (its exit status decided): from now on ignore `signals`. While the interpreter
+        shuts down it resets Python-handled signals to their default action, so a SIGTERM arriving in
+        those last milliseconds would turn a clean exit 0 into death by signal; ignored ones it leaves."""
+        for signum in signals:
+            signal.signal(signum, signal.SIG_IGN)
 
     def _watch(self, fd: int, signals: set[int], cancel: Callable[[], int]) -> None:
         since: float | None = None

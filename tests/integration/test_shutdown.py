@@ -9,7 +9,7 @@ import pytest
 
 from factories import AdTempRowFactory, create_adtemp, insert
 from processes import newest, running, spawn, terminate, wait_for
-from support import scrape, target_rows
+from support import SLOW_REGIME, scrape, target_rows
 
 REGIME = {"regime": "regimes.adtemp:AdTemp", "interval": "10s", "maxage": "2m", "threshold": 0.5}
 SLEEPY = {**REGIME, "heartbeat": "1h", "sleep": "1h"}  # a sleeping scraper must still stop at once
@@ -61,20 +61,21 @@ def test_configured_sentinel_also_stops_a_faker(sqlite_dbs, tmp_path):
     with running(proc):
         wait_for(lambda: newest(src, "DBNS_SAB_Temp", "date_time") is not None, 20, "fake entries")
         sentinel.touch()
-        assert proc.wait(timeout=5) == 0
+        assert proc.wait(timeout=30) == 0
 
 
-def test_sigterm_during_batch_catch_up_exits_promptly_and_restart_completes_the_target(dbs):
+def test_sigterm_during_batch_catch_up_exits_promptly_and_restart_completes_the_target(dbs, tmp_path):
     src = dbs.engine("source")
     rows = AdTempRowFactory.build_batch(6000)
     for i, r in enumerate(rows):
-        r["Temp_PT1"] = float(i // 7)  # a propagation every 7 entries: a long catch-up
+        r["Temp_PT1"] = float(i // 7)  # a propagation every 7 entries: 857, at 50 ms each a long catch-up
     insert(src, create_adtemp(src), rows)
-    cfg = dbs.write_cfg({"scraper": {**REGIME, "batch": 200}})
-    proc = spawn(cfg, "scraper", "--catchup", "--ALLOW_DROP_CREATE_TABLE")
+    (tmp_path / "slow.py").write_text(SLOW_REGIME)
+    cfg = dbs.write_cfg({"scraper": {**REGIME, "regime": "slow:Slow", "batch": 20}})
+    proc = spawn(cfg, "scraper", "--catchup", "--ALLOW_DROP_CREATE_TABLE", path=tmp_path)
     tgt = dbs.engine("target")
     with running(proc):
-        wait_for(lambda: newest(tgt, "DcsAdTempVld", "TIMEEND") is not None, 30, "the first propagations")
+        wait_for(lambda: newest(tgt, "DcsAdTempVld", "TIMEEND") is not None, 60, "the first propagations")
         status, took, _ = terminate(proc)
     assert status == 0
     assert took < 10, "a few seconds, not the rest of the catch-up"
