@@ -99,6 +99,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def entry() -> None:
+    """`scr.py` and `python -m scraper`: main(), then exit with its status, ignoring a SIGTERM/SIGINT
+    that arrives while the interpreter shuts down (StopRequest.finished). Not inside main(): a
+    program calling main() (a test, say) must not be left ignoring signals."""
+    status = main()
+    StopRequest.finished()
+    raise SystemExit(status)
+
+
 def _main(argv: list[str]) -> int:
     if argv and argv[0] in LOOK_VERBS:
         return _look(argv[0], argv[1:])
@@ -161,8 +170,6 @@ def _main(argv: list[str]) -> int:
     except Stopped:  # stopped during start-up (waiting for a database, or a statement was cancelled)
         print(f"[{cfg.section}] stopped during start-up")
         return 0
-    finally:
-        stop.finished()
     print(summary.text())
     return 0
 

@@ -123,8 +123,9 @@ class Fragile(AdTemp):
 '''
 
 
-# The AD temperatures regime with a slow target: each propagation takes 50 ms, so a catch-up of a few
-# thousand entries lasts long enough for a test to stop it in the middle on a machine of any speed.
+# The AD temperatures regime with a slow target: each propagation takes 20 ms, so a catch-up of a few
+# hundred propagations lasts seconds on a machine of any speed (a test stops it in the middle, or runs
+# two at once that must overlap). It writes exactly what AdTemp writes.
 SLOW_REGIME = '''
 import time
 
@@ -133,7 +134,7 @@ from regimes.adtemp import AdTemp, AdTempScraper
 
 class SlowScraper(AdTempScraper):
     def propagate(self, sv):
-        time.sleep(0.05)
+        time.sleep(0.02)
         yield from super().propagate(sv)
 
 

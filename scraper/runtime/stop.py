@@ -33,10 +33,6 @@ GRACE = 2.0  # seconds a stopping run may finish its statement (a commit, say) b
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def _wake_the_watcher(_signum: int, _frame: object) -> None:
-    """See StopRequest.on_signals: the C-level handler has already written the number to the wakeup fd."""
-
-
 def sentinel_path(cfg: Settings) -> Path | None:
     """`exit_sentinel` with `{section}` filled in, relative to the config file; None when disabled."""
     text = (cfg.exit_sentinel or "").strip()
@@ -54,6 +50,7 @@ class StopRequest(threading.Event):
         self._checked = 0.0
         self._check_lock = threading.Lock()
         self._request_lock = threading.Lock()
+        self._signalled: int | None = None  # set by the signal handler (see on_signals)
 
     def request(self, reason: str) -> None:
         """Set first, log after: the stop is seen at the next sample even while the log is slow."""
@@ -67,6 +64,9 @@ class StopRequest(threading.Event):
 
     def is_set(self) -> bool:
         if super().is_set():
+            return True
+        if self._signalled is not None:
+            self.request(f"received {signal.Signals(self._signalled).name}")
             return True
         if self.sentinel is not None:
             now = time.monotonic()
@@ -93,25 +93,31 @@ class StopRequest(threading.Event):
     def on_signals(self, cancel: Callable[[], int], signals: tuple[int, ...] = SIGNALS) -> None:
         """From the main thread: `signals` become stop requests, noticed on a thread of their own.
 
-        The Python handler does nothing at all: it only has to exist so that the signal does not kill
-        the process and its number reaches the wakeup fd. Requesting the stop from the handler itself
-        can deadlock: it runs in the main thread between two bytecodes, possibly inside `wait()` while
-        that holds the Event's (non-reentrant) lock, and `set()` then waits for that lock forever — a
-        live scraper once slept through SIGTERM that way."""
-        for signum in signals:
-            signal.signal(signum, _wake_the_watcher)
+        The Python handler only stores the signal number: it runs in the main thread between two
+        bytecodes, possibly inside `wait()` while that holds the Event's (non-reentrant) lock, so
+        requesting the stop from there could wait for that lock forever (a live scraper once slept
+        through SIGTERM that way). The watcher thread hears the signal through the wakeup fd (set
+        first, so no signal handled by Python can miss it) and requests the stop; `is_set()` also
+        looks at the stored number."""
         read, write = os.pipe()
         os.set_blocking(write, False)
         signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+        for signum in signals:
+            signal.signal(signum, self._note)
         thread = threading.Thread(target=self._watch, args=(read, set(signals), cancel),
                                   name="scraper-stop", daemon=True)
         thread.start()
 
+    def _note(self, signum: int, _frame: object) -> None:
+        self._signalled = signum
+
     @staticmethod
     def finished(signals: tuple[int, ...] = SIGNALS) -> None:
-        """The run is over (its exit status decided): from now on ignore `signals`. While the interpreter
-        shuts down it resets Python-handled signals to their default action, so a SIGTERM arriving in
-        those last milliseconds would turn a clean exit 0 into death by signal; ignored ones it leaves."""
+        """The process's work is over (its exit status decided): from now on ignore `signals`. While
+        the interpreter shuts down it resets Python-handled signals to their default action, so a
+        SIGTERM arriving in those last milliseconds would turn a clean exit 0 into death by signal;
+        ignored ones it leaves alone. Only for a process about to exit: an ignored signal stays
+        ignored in every program it starts."""
         for signum in signals:
             signal.signal(signum, signal.SIG_IGN)
 

@@ -6,6 +6,7 @@ row; a SEQNO handed out twice would attach one process's payload to the other's 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from factories import AdTempRowFactory, create_adtemp, insert
-from support import target_rows
+from support import SLOW_REGIME, target_rows
 
 KLS = "DcsRace"
 T0 = datetime(2011, 2, 1)
@@ -118,7 +119,7 @@ def test_three_processes_creating_an_empty_target_at_once(dbs):
     check_target(dbs.engine("target"), writers=3)
 
 
-def test_two_scraper_processes_into_one_kls_match_their_solo_runs(dbs):
+def test_two_scraper_processes_into_one_kls_match_their_solo_runs(dbs, tmp_path):
     """Two real `scr.py` processes (two sections, TASK 0 and 1) catch up into the same DcsAdTemp at once.
     Each chain must equal what that section writes alone, and the SEQNOs must still be unique. With
     commit_records = 1 every propagation is its own transaction, so the two interleave finely."""
@@ -129,13 +130,18 @@ def test_two_scraper_processes_into_one_kls_match_their_solo_runs(dbs):
     insert(src, create_adtemp(src), rows)
     common = {"regime": "regimes.adtemp:AdTemp", "interval": "10s", "maxage": "1m", "threshold": 1.0,
               "timefloor": "2011-02-01 00:00:00", "commit_records": 1, "batch": 1}
-    sections = {"task0": {**common, "task": 0}, "task1": {**common, "task": 1},
+    # the racing two with 20 ms per propagation: each runs for seconds, so they overlap however
+    # unevenly a busy machine starts them
+    (tmp_path / "slow.py").write_text(SLOW_REGIME)
+    sections = {"task0": {**common, "regime": "slow:Slow", "task": 0},
+                "task1": {**common, "regime": "slow:Slow", "task": 1},
                 "solo": {**common, "kls": "SoloAdTemp", "task": 0}}
     cfg = dbs.write_cfg(sections)
     scr = [str(Path(sys.executable).with_name("scr.py"))]
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     run = lambda section: subprocess.Popen(  # noqa: E731
         [*scr, "--cfg", str(cfg), "-s", section, "--catchup", "--ALLOW_DROP_CREATE_TABLE"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     solo = run("solo")
     assert solo.wait(120) == 0, solo.stderr.read()
     procs = [run("task0"), run("task1")]

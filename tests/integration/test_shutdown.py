@@ -68,7 +68,7 @@ def test_sigterm_during_batch_catch_up_exits_promptly_and_restart_completes_the_
     src = dbs.engine("source")
     rows = AdTempRowFactory.build_batch(6000)
     for i, r in enumerate(rows):
-        r["Temp_PT1"] = float(i // 7)  # a propagation every 7 entries: 857, at 50 ms each a long catch-up
+        r["Temp_PT1"] = float(i // 7)  # a propagation every 7 entries: 857, at 20 ms each a long catch-up
     insert(src, create_adtemp(src), rows)
     (tmp_path / "slow.py").write_text(SLOW_REGIME)
     cfg = dbs.write_cfg({"scraper": {**REGIME, "regime": "slow:Slow", "batch": 20}})
