@@ -28,7 +28,8 @@ from scraper import config
 from scraper.modes import reference as configdoc
 from scraper.modes import all_keys
 
-# one worker builds this module's shared fixture once (make test runs with --dist loadgroup)
+# one worker runs these tests (make test: --dist loadgroup) and builds their fixture once: session
+# scope, as xdist interleaves other modules' tests, which would tear a module-scoped one down
 pytestmark = pytest.mark.xdist_group("docs-demo")
 
 KEYS = all_keys()

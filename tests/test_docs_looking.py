@@ -14,7 +14,8 @@ import pytest
 from scraper import cli, commands
 from test_docs import DOCS, README, ROOT, console_examples, is_subsequence, normalized
 
-# one worker builds this module's shared fixture once (make test runs with --dist loadgroup)
+# one worker runs these tests (make test: --dist loadgroup) and builds their fixture once: session
+# scope, as xdist interleaves other modules' tests, which would tear a module-scoped one down
 pytestmark = pytest.mark.xdist_group("docs-looking-demo")
 
 LOOKING = DOCS / "looking.md"
@@ -29,7 +30,7 @@ def examples() -> list[tuple[str, list[str]]]:
             if shlex.split(cmd)[0] == "scr.py" and shlex.split(cmd)[1] in cli.LOOK_VERBS]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # see pytestmark
 def demo(tmp_path_factory) -> Path:
     """`make demo` (plus the averager; the bridges and the decimator the docs look at) in a fresh
     directory, in-process."""

@@ -14,7 +14,8 @@ import pytest
 
 from scraper import commands
 
-# one worker builds this module's shared fixture once (make test runs with --dist loadgroup)
+# one worker runs these tests (make test: --dist loadgroup) and builds their fixture once: session
+# scope, as xdist interleaves other modules' tests, which would tear a module-scoped one down
 pytestmark = pytest.mark.xdist_group("grafana-demo")
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +24,7 @@ DATASOURCE = ROOT / "grafana" / "provisioning" / "datasources" / "dcs-bridge.yam
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # see pytestmark
 def demo_file(tmp_path_factory) -> Path:
     """The demo's bridged file, made by the sections of the shipped scraper.cfg (a shorter fake day)."""
     tmp = tmp_path_factory.mktemp("grafana")

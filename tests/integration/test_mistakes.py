@@ -22,7 +22,8 @@ import factories
 from factories import AdTempRowFactory, create_adtemp, insert
 from support import scrape
 
-# one worker builds this module's shared fixture once (make test runs with --dist loadgroup)
+# one worker runs these tests (make test: --dist loadgroup) and builds their fixture once: session
+# scope, as xdist interleaves other modules' tests, which would tear a module-scoped one down
 pytestmark = pytest.mark.xdist_group("mistakes-prepared")
 
 SECTION = "s"
@@ -122,7 +123,7 @@ def assert_one_line(proc: subprocess.CompletedProcess, cfg: Path, key: str | Non
     return line
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # see pytestmark
 def prepared(tmp_path_factory) -> Path:
     """A source with entries and a target that already holds a few propagations."""
     base = tmp_path_factory.mktemp("mistakes")
