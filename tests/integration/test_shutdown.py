@@ -3,6 +3,8 @@ whether it is sleeping (live, long heartbeat) or catching up in batches."""
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -83,3 +85,19 @@ def test_sigterm_during_batch_catch_up_exits_promptly_and_restart_completes_the_
     scrape(dbs.settings(**REGIME))  # resume in-process
     scrape(dbs.settings(**REGIME, kls="Reference"))
     assert target_rows(tgt, "DcsAdTemp") == target_rows(tgt, "Reference")
+
+
+def test_a_program_calling_main_is_not_left_ignoring_signals(sqlite_dbs):
+    """A run ignores SIGTERM/SIGINT only while its own process shuts down (so a late SIGTERM cannot
+    turn exit 0 into death by signal). A program that calls main() itself — a test, a wrapper — goes
+    on with working signals, and so does every program it starts: an ignored signal is inherited."""
+    src = sqlite_dbs.engine("source")
+    insert(src, create_adtemp(src), AdTempRowFactory.build_batch(30))
+    cfg = sqlite_dbs.write_cfg({"scraper": REGIME})
+    program = (f"import signal, subprocess, sys\nfrom scraper.cli import main\n"
+               f"assert main(['--cfg', {str(cfg)!r}, '-s', 'scraper', '--catchup', '--ALLOW_DROP_CREATE_TABLE']) == 0\n"
+               f"child = subprocess.run(['sh', '-c', 'kill -TERM $$; sleep 30'])\n"
+               f"print(child.returncode, signal.getsignal(signal.SIGTERM) is signal.SIG_IGN)\n")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-2:] == [str(-signal.SIGTERM), "False"], done.stdout
