@@ -49,12 +49,23 @@ def text_form(sep: str) -> str:
 
 
 def parse_text(value: str, sep: str, where: str = "date_time") -> datetime:
+    if len(value) == 19 and value[10] == sep and value[4] == value[7] == "-" and value[13] == value[16] == ":":
+        # the common spelling, whole seconds: fromisoformat alone (~0.3 us, the check and slicing below
+        # cost as much again per entry read); it reads ASCII digits only, so it accepts exactly what
+        # TEXT_TIME does here and raises on the rest, which the full check then names
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
     if len(value) < 19 or value[10] != sep or not TEXT_TIME.match(value):
         raise NotATime(where, value, text_form(sep))
     head, _, frac = value.partition(".")
     # fromisoformat (C, ~0.3 us) rather than strptime (~30 us): the pattern is checked above, and six
     # fraction digits (truncated, as ever) are a form every Python version reads
-    return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}" if frac else head)
+    try:
+        return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}" if frac else head)
+    except ValueError:  # the form, but no time: month 13, February 30, 24:00
+        raise NotATime(where, value, text_form(sep)) from None
 
 
 def epoch_of(t: datetime) -> float:
