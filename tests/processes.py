@@ -14,12 +14,16 @@ from typing import Callable, Iterator
 import sqlalchemy as sa
 
 
+def with_modules(path: Path) -> dict[str, str]:
+    """The environment of a child `scr.py` that imports a test's own regime modules from `path`."""
+    return {**os.environ, "PYTHONPATH": str(path)}
+
+
 def spawn(cfg_path: Path, section: str, *args: str, log: Path | None = None,
           path: Path | None = None) -> subprocess.Popen:
-    """`scr.py -s section`, its log in a file; `path` (a test's own regime modules) joins PYTHONPATH."""
+    """`scr.py -s section`, its log in a file; the regime modules in `path` importable (with_modules)."""
     log = log or cfg_path.parent / f"{section}.log"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(path), os.environ.get("PYTHONPATH")]))} \
-        if path else None
+    env = with_modules(path) if path else None
     return subprocess.Popen([sys.executable, "-m", "scraper", "--cfg", str(cfg_path), "-s", section, *args],
                             stdout=subprocess.PIPE, stderr=open(log, "wb"), text=True, env=env)
 

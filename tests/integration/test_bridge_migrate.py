@@ -3,14 +3,14 @@ mistakes of mode bridge: one line naming file, section and key, exit 2, nothing 
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from bridge_support import BRIDGE, PT, add_rows, bridged, count, create_source, dcs_rows, query
+from bridge_support import BRIDGE, PT, add_rows, bridged, count, create_source, dcs_rows
+from processes import with_modules
 from scraper import cli
 
 
@@ -20,7 +20,7 @@ TESTS = Path(__file__).resolve().parents[1]
 
 
 def scr(cfg: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(TESTS)}  # the test regimes (bridge_regimes.py)
+    env = with_modules(TESTS)  # the test regimes (bridge_regimes.py)
     return subprocess.run([str(SCR), "--cfg", str(cfg), *args], capture_output=True, text=True, timeout=60,
                           env=env, cwd=cfg.parent)
 
@@ -52,7 +52,7 @@ def old_file(sqlite_dbs):
     with src.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE DBNS_SAB_Temp ADD COLUMN Temp_PT5 FLOAT")
     add_rows(src, dcs_rows(50, columns=PT, seed=12, first_id=1000, start=__import__("datetime").datetime(2011, 2, 2)))
-    lid = [f"CREATE TABLE AD1_LidSensor (id INTEGER PRIMARY KEY, date_time DATETIME NOT NULL, Temp_LS FLOAT, Quality INTEGER)",
+    lid = ["CREATE TABLE AD1_LidSensor (id INTEGER PRIMARY KEY, date_time DATETIME NOT NULL, Temp_LS FLOAT, Quality INTEGER)",
            "INSERT INTO AD1_LidSensor VALUES (1, '2011-02-01 00:00:05', 19.5, 1), (2, '2011-02-01 00:00:10', 19.6, 0)"]
     with src.begin() as conn:
         for stmt in lid:

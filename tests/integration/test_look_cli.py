@@ -3,7 +3,6 @@ has nothing to look at says so, the CLI prints what the commands return, and a r
 report's replay is one line and exit 3 — never a traceback."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from processes import with_modules
 from scraper import commands
 from support import FRAGILE_REGIME, scrape
 from test_look import ADTEMP, FROM, TO, fill_adtemp, png_size, stamp
@@ -140,7 +140,7 @@ def test_a_regime_failing_in_the_replay_is_one_line_exit_3(sqlite_dbs, tmp_path)
     cfg = sqlite_dbs.write_cfg({"s": {**ADTEMP, "regime": "fragile:Fragile"}})
     proc = subprocess.run([sys.executable, "-m", "scraper", "report", "--cfg", str(cfg), "-s", "s", "--from",
                            stamp(FROM - timedelta(minutes=5)), "--to", stamp(TO)], capture_output=True, text=True,
-                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)}, timeout=120)
+                          cwd=tmp_path, env=with_modules(tmp_path), timeout=120)
     assert proc.returncode == 3, proc.stderr
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("regime fragile:Fragile: FragileScraper.changed() failed on DBNS_SAB_Temp entry id=120 "), line

@@ -1,15 +1,16 @@
 """The regime test kit and `scr.py new-regime`, used as a physicist would: generate, run pytest."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+from processes import with_modules
+
 
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(cwd)}
+    env = with_modules(cwd)
     env.pop("SCRAPER_CFG", None)
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 

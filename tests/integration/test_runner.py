@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from factories import AdTempRowFactory, create_adtemp, create_lid, insert, lid_rows
+from processes import with_modules
 from scraper import commands
 from scraper.runtime import metrics
 from support import FRAGILE_REGIME, target_rows, validities
@@ -87,7 +88,7 @@ def test_a_regime_failing_on_an_entry_is_one_line_exit_3_and_only_whole_records(
                                       "threshold": 0.5}})
     proc = subprocess.run([sys.executable, "-m", "scraper", "--cfg", str(cfg), "-s", "s", "--catchup",
                            "--ALLOW_DROP_CREATE_TABLE"], capture_output=True, text=True, cwd=tmp_path,
-                          env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)}, timeout=60)
+                          env=with_modules(tmp_path), timeout=60)
     err = proc.stderr.strip().splitlines()
     assert proc.returncode == 3, proc.stderr
     assert "Traceback" not in proc.stderr

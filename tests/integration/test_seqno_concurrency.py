@@ -6,7 +6,6 @@ row; a SEQNO handed out twice would attach one process's payload to the other's 
 from __future__ import annotations
 
 import multiprocessing
-import os
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from factories import AdTempRowFactory, create_adtemp, insert
+from processes import with_modules
 from support import SLOW_REGIME, target_rows
 
 KLS = "DcsRace"
@@ -138,7 +138,7 @@ def test_two_scraper_processes_into_one_kls_match_their_solo_runs(dbs, tmp_path)
                 "solo": {**common, "kls": "SoloAdTemp", "task": 0}}
     cfg = dbs.write_cfg(sections)
     scr = [str(Path(sys.executable).with_name("scr.py"))]
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    env = with_modules(tmp_path)
     run = lambda section: subprocess.Popen(  # noqa: E731
         [*scr, "--cfg", str(cfg), "-s", section, "--catchup", "--ALLOW_DROP_CREATE_TABLE"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
