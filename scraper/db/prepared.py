@@ -109,6 +109,19 @@ class PreparedQuery:
             out.append(tuple(values))
         return out
 
+    def converted(self, rows: list[tuple]) -> list[tuple]:
+        """`rows` of execute_raw() with each column's result processor applied a column at a time: a
+        type that converts a whole column (timeforms.TextTime: C-level passes) does so, the others
+        are mapped. For a caller reading many rows (a batch of entries): no Python loop per value."""
+        procs = self.processors
+        if not procs or not rows:
+            return rows
+        columns = list(zip(*rows))
+        for k, proc in procs:
+            whole = getattr(self._types[k], "process_column", None)
+            columns[k] = whole(columns[k]) if whole is not None else list(map(proc, columns[k]))
+        return list(zip(*columns))
+
     @property
     def processors(self) -> list[tuple[int, Any]]:
         """(column index, result processor) of the columns execute_raw() leaves as the driver gave them

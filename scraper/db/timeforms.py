@@ -20,8 +20,9 @@ min/max, ORDER BY) is exact and still an index range:
 from __future__ import annotations
 
 import re
+from operator import attrgetter, itemgetter
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.sql import operators
@@ -71,6 +72,26 @@ def parse_text(value: str, sep: str, where: str = "date_time") -> datetime:
         return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}" if frac else head)
     except ValueError:  # the form, but no time: month 13, February 30, 24:00
         raise NotATime(where, value, text_form(sep)) from None
+
+
+_SEPARATORS = itemgetter(4, 7, 10, 13, 16)
+_AT_19 = itemgetter(slice(19, 20))
+_TZINFO = attrgetter("tzinfo")
+
+
+def parse_texts(values: Sequence[Any], sep: str) -> list[datetime] | None:
+    """A whole column of text times (a batch of entries read) when every value is one of the common
+    spellings parse_text reads with fromisoformat alone (whole seconds or microseconds, `sep`, no UTC
+    offset): a few C-level passes, ~0.2 us a value instead of ~0.8 one by one. None otherwise: the
+    caller reads them one by one, which names the value that is not a time."""
+    try:
+        times = list(map(datetime.fromisoformat, values))
+    except (TypeError, ValueError):  # None, a number, another spelling
+        return None
+    if (set(map(len, values)) <= {19, 26} and set(map(_SEPARATORS, values)) == {("-", "-", sep, ":", ":")}
+            and set(map(_AT_19, values)) <= {"", "."} and not any(map(_TZINFO, times))):
+        return times
+    return None
 
 
 def epoch_of(t: datetime) -> float:
@@ -155,6 +176,11 @@ class TextTime(_RangeTime):
         if not isinstance(value, str):
             raise NotATime(self.where, value, text_form(self.sep))
         return parse_text(value, self.sep, self.where)
+
+    def process_column(self, values: Sequence[Any]) -> list[datetime | None]:
+        """process_result_value over a whole column (db.PreparedQuery.converted)."""
+        times = parse_texts(values, self.sep)
+        return times if times is not None else [self.process_result_value(v, None) for v in values]
 
     def low(self, bind: sa.ColumnElement) -> sa.ColumnElement:
         # the shortest spelling: every spelling of the same time is it plus zeros, hence >= it

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from scraper.db.timeforms import TEXT_TIME, NotATime, parse_text
+from scraper.db.timeforms import TEXT_TIME, NotATime, TextTime, parse_text
 
 
 def _reference(value: str, sep: str) -> datetime | None:
@@ -22,18 +22,22 @@ def _reference(value: str, sep: str) -> datetime | None:
     return day.replace(microsecond=int((frac + "000000")[:6])) if frac else day
 
 
+def _mutated(rng: random.Random, sep: str) -> str:
+    """A well-formed time with up to three random edits (digits, separators, offsets, letters)."""
+    chars = list(rng.choice([f"2011-02-01{sep}08:17:50", f"2011-02-01{sep}08:17:50.123456",
+                             f"2011-12-31{sep}23:59:59.5", f"2011-02-28{sep}00:00:00.000000"]))
+    for _ in range(rng.randint(0, 3)):
+        chars[rng.randrange(len(chars))] = rng.choice("0123456789 -:.T+Z,x")
+    return "".join(chars)
+
+
 @pytest.mark.parametrize("sep", [" ", "T"])
 def test_mutated_spellings_read_as_the_pattern_says(sep):
-    """Random edits of well-formed times (digits, separators, offsets, letters): parse_text returns
-    the time the text spells exactly when it is of the form, and NotATime otherwise."""
+    """Random edits of well-formed times: parse_text returns the time the text spells exactly when it
+    is of the form, and NotATime otherwise."""
     rng = random.Random(7)
-    alphabet = "0123456789 -:.T+Z,x"
     for _ in range(20_000):
-        chars = list(rng.choice([f"2011-02-01{sep}08:17:50", f"2011-02-01{sep}08:17:50.123456",
-                                 f"2011-12-31{sep}23:59:59.5", f"2011-02-28{sep}00:00:00.000000"]))
-        for _ in range(rng.randint(0, 3)):
-            chars[rng.randrange(len(chars))] = rng.choice(alphabet)
-        value = "".join(chars)
+        value = _mutated(rng, sep)
         expected = _reference(value, sep)
         if expected is None:
             with pytest.raises(NotATime):
@@ -47,3 +51,23 @@ def test_mutated_spellings_read_as_the_pattern_says(sep):
 def test_what_spells_no_time_of_the_form_is_the_columns_error(value):
     with pytest.raises(NotATime, match="is not a time of this column's form"):
         parse_text(value, " ")
+
+
+@pytest.mark.parametrize("sep", [" ", "T"])
+def test_a_column_read_at_once_is_read_as_each_value_alone(sep):
+    """A batch of entries converts its time column in one go (C-level passes for the common spellings):
+    the same times as value by value, None kept, and the same error for a value not of the form,
+    whatever the mix — mostly well-formed columns with a stray edit, as a DCS table may hold."""
+    rng = random.Random(11)
+    column_type = TextTime(sep)
+    for _ in range(3_000):
+        column = [rng.choice([f"2011-02-01{sep}08:17:{rng.randrange(60):02d}",
+                              f"2011-02-01{sep}08:17:50.{rng.randrange(10**6):06d}"]) for _ in range(rng.randint(0, 8))]
+        if column and rng.random() < 0.5:
+            column[rng.randrange(len(column))] = _mutated(rng, sep) if rng.random() < 0.8 else None
+        expected = [None if v is None else _reference(v, sep) for v in column]
+        if any(e is None and v is not None for e, v in zip(expected, column)):
+            with pytest.raises(NotATime):
+                column_type.process_column(column)
+        else:
+            assert column_type.process_column(column) == expected, column

@@ -14,8 +14,11 @@ id) that are out of reach; they are reported as `late`, never silently lost (doc
 from __future__ import annotations
 
 import logging
+import operator
 from collections import deque
 from datetime import datetime
+from itertools import islice
+from operator import itemgetter
 from typing import Any, Callable
 
 import sqlalchemy as sa
@@ -29,7 +32,8 @@ from scraper.core.sourcevector import Instance
 
 log = logging.getLogger("scraper.reader")
 _MAXID, _LATE, _LATE_FIRST, _LATE_LAST = "_scraper_maxid", "_scraper_late", "_scraper_late_first", "_scraper_late_last"
-_CHECK = (_MAXID, _LATE, _LATE_FIRST, _LATE_LAST)  # the late-check columns, first in every batch row
+# a batch row's late-check cell: typed, as PostgreSQL resolves a UNION's untyped NULLs to text
+_NO_LATE = sa.cast(sa.null(), sa.BigInteger).label(_LATE)
 
 
 def _call(fn: Callable[..., Any], *args: Any) -> Any:
@@ -152,7 +156,10 @@ class SourceReader:
             params["_wm"] = self._watermark
         return (form, self._watermark is not None, limit), params
 
-    def _batch_select(self, key: tuple[str, bool, int]) -> sa.Select:
+    def _batch_select(self, key: tuple[str, bool, int]) -> sa.CompoundSelect:
+        """The batch rows, then the late check's one row (the id column holding the highest id, `_late`
+        the count; NULL in every batch row): UNION ALL, one statement and hence one snapshot. A LEFT
+        JOIN of the two made SQLite materialize the batch and sort it again (~1 us an entry read)."""
         form, with_watermark, limit = key
         dt, id_ = self.dt, self.id
         if form == "from":
@@ -160,44 +167,61 @@ class SourceReader:
         else:  # the sargable form of after()
             t = sa.bindparam("_t", type_=dt.type)
             reach = sa.and_(dt >= t, sa.not_(sa.and_(dt == t, id_ <= sa.bindparam("_i", type_=id_.type))))
-        stmt = self.query.where(reach).order_by(dt, id_).limit(limit)
+        batch = self.query.add_columns(_NO_LATE).where(reach).order_by(dt, id_).limit(limit)
         watermark = sa.bindparam("_wm", type_=id_.type) if with_watermark else None
-        check = self.late_check(reach, watermark).subquery("late_check")
-        batch = stmt.subquery("batch")
-        return (sa.select(check, batch).select_from(check.outerjoin(batch, sa.true()))
-                .order_by(batch.c.date_time, batch.c.id))
+        maxid, late, _first, _last = self._check_terms(reach)
+        cells = [maxid if name == "id" else sa.null() for name in self.columns]
+        if watermark is None:  # the first query of this process only sets the watermark
+            check = sa.select(*cells, sa.literal(0, sa.BigInteger).label(_LATE))
+        else:
+            check = sa.select(*cells, sa.func.coalesce(late, 0).label(_LATE)).where(id_ > watermark)
+        return sa.union_all(self.dialect.compound_part(batch), check)
 
-    def batch_statement(self, tcursor: datetime, after: tuple[datetime, int] | None, limit: int) -> sa.Select:
-        """The batch query, LEFT JOINed to the late check: one statement, so the check and the batch see
-        the same snapshot and a row is never both read and counted late, nor counted twice."""
+    def batch_statement(self, tcursor: datetime, after: tuple[datetime, int] | None, limit: int) -> sa.CompoundSelect:
+        """The batch query with its late check: one statement, so the check and the batch see the same
+        snapshot and a row is never both read and counted late, nor counted twice."""
         key, params = self._batch_key(tcursor, after, limit)
         return self._batch_select(key).params(**params)
 
     def _fetch(self, tcursor: datetime, after: tuple[datetime, int] | None, limit: int) -> list[Instance]:
         """Run the batch query: compiled once per form (db.PreparedQuery), rows straight from the DBAPI
-        cursor, only the columns that need it converted (SQLite's DATETIME text): the per-entry cost of
-        reading every entry into Python is mostly here (bench/)."""
+        cursor, only the columns that need it converted (SQLite's DATETIME text), a column at a time:
+        the per-entry cost of reading every entry into Python is mostly here (bench/)."""
         key, params = self._batch_key(tcursor, after, limit)
         prepared = self._batches.get(key)
         if prepared is None:
             prepared = self._batches[key] = PreparedQuery(self.engine, self._batch_select(key))
         self.queries += 1
-        rows = prepared.execute_raw(params)
-        keys, width = prepared.keys, len(_CHECK)
-        assert tuple(keys[:width]) == _CHECK, keys
-        processors = prepared.processors
-        check = list(rows[0][:width])
-        for k, proc in processors:
-            if k < width:
-                check[k] = proc(check[k])
-        self.note_check(*check, after[0] if after else tcursor)
-        names, at_id = keys[width:], keys.index("id")
-        convert = [(names[k - width], proc) for k, proc in processors if k >= width]
-        entries = [Instance(zip(names, r[width:])) for r in rows if r[at_id] is not None]
-        for name, proc in convert:
-            for inst in entries:
-                inst[name] = proc(inst[name])
-        return entries
+        rows = list(prepared.execute_raw(params))  # PyMySQL: a tuple
+        width = len(self.columns)
+        at = next(k for k in (len(rows) - 1, 0, *range(len(rows))) if rows[k][width] is not None)
+        check = rows.pop(at)
+        maxid, late = check[self.columns.index("id")], check[width]
+        if late:  # the times of the late rows, for the log line: a query of its own, rarely
+            first, last = self.late_range(self._reach(key, params), params["_wm"], maxid)
+        else:
+            first = last = None
+        self.note_check(maxid, late, first, last, after[0] if after else tcursor)
+        if not rows:
+            return []
+        at_dt, at_id = self.columns.index("date_time"), self.columns.index("id")
+        keys = list(zip(map(itemgetter(at_dt), rows), map(itemgetter(at_id), rows)))
+        if not all(map(operator.lt, keys, islice(keys, 1, None))):  # a UNION's order is the planner's
+            rows.sort(key=itemgetter(at_dt, at_id))
+        names = self.columns
+        return [Instance(zip(names, r)) for r in prepared.converted(rows)]
+
+    def _reach(self, key: tuple[str, bool, int], params: dict[str, Any]) -> sa.ColumnElement[bool]:
+        form = key[0]
+        return self.after(params["_tc"], None) if form == "from" else self.after(params["_t"], (params["_t"], params["_i"]))
+
+    def late_range(self, reachable: sa.ColumnElement[bool], watermark: int, maxid: int) -> tuple[Any, Any]:
+        """First and last date_time of the rows a late check counted (for its log line only): the rows
+        above the old watermark, up to the check's highest id, out of reach."""
+        check = self.late_check(reachable, sa.literal(watermark)).where(self.id <= maxid)
+        (row,) = self.run(check)
+        _maxid, _late, first, last = row.values()
+        return first, last
 
     def close(self) -> None:
         """Close the batch statements' connections (what the pool does not own)."""
@@ -205,23 +229,25 @@ class SourceReader:
             prepared.close()
         self._batches = {}
 
-    def late_check(self, reachable: sa.ColumnElement[bool], watermark: sa.ColumnElement | None) -> sa.Select:
-        """One row: the highest id, and how many rows committed since the previous query (id above
-        `watermark`) lie out of reach (not `reachable`, at or after timefloor), with their first and last
-        date_time. Without a watermark (the first query of this process) it only sets one."""
-        if watermark is None:
-            none = sa.null()
-            return sa.select(sa.func.max(self.id).label(_MAXID), none.label(_LATE), none.label(_LATE_FIRST),
-                             none.label(_LATE_LAST))
+    def _check_terms(self, reachable: sa.ColumnElement[bool]) -> tuple[sa.ColumnElement, ...]:
+        """The highest id, and how many rows lie out of reach (not `reachable`, at or after timefloor),
+        with their first and last date_time: the late check's aggregates over the rows it looks at."""
         unreachable = sa.not_(reachable)
         if self.floor is not None:
             unreachable = sa.and_(unreachable, self.dt >= self.floor)
-        return sa.select(
-            sa.func.max(self.id).label(_MAXID),
-            sa.func.sum(sa.case((unreachable, 1), else_=0)).label(_LATE),
-            sa.func.min(sa.case((unreachable, self.dt))).label(_LATE_FIRST),
-            sa.func.max(sa.case((unreachable, self.dt))).label(_LATE_LAST),
-        ).where(self.id > watermark)  # a primary-key range: only rows new since
+        return (sa.func.max(self.id), sa.func.sum(sa.case((unreachable, 1), else_=0)),
+                sa.func.min(sa.case((unreachable, self.dt))), sa.func.max(sa.case((unreachable, self.dt))))
+
+    def late_check(self, reachable: sa.ColumnElement[bool], watermark: sa.ColumnElement | None) -> sa.Select:
+        """One row: the highest id, and how many rows committed since the previous query (id above
+        `watermark`) lie out of reach, with their first and last date_time. Without a watermark (the
+        first query of this process) it only sets one."""
+        maxid, late, first, last = self._check_terms(reachable)
+        if watermark is None:
+            none = sa.null()
+            return sa.select(maxid.label(_MAXID), none.label(_LATE), none.label(_LATE_FIRST), none.label(_LATE_LAST))
+        return sa.select(maxid.label(_MAXID), late.label(_LATE), first.label(_LATE_FIRST),
+                         last.label(_LATE_LAST)).where(self.id > watermark)  # a primary-key range: only rows new since
 
     def note_check(self, maxid: int | None, late: Any, first: Any, last: Any, position: datetime) -> None:
         """The late check's result: move the watermark, count and report rows committed late."""

@@ -143,7 +143,9 @@ class Skipper:
         # in id order the search's `id > _i` already excludes what `after` excludes at date_time = _t
         # (the entries up to sv[-1]): the lower bound alone is the same condition, one term less per row
         lower = sa.and_(dt >= sa.bindparam("_lo", type_=dt.type)) if by_id else after
-        cand = cand.where(lower, sa.or_(self._condition, overage)).limit(1)
+        # the rule first: false on nearly every row looked at, it ends the row's test at once (the lower
+        # bound, true on nearly every row, is then left to the few the rule calls changed: SQLite ~10 %)
+        cand = cand.where(sa.or_(self._condition, overage), lower).limit(1)
         tail = (q.with_only_columns(sa.literal_column("1").label("_kind"), *cols, _no_late())
                 .where(after).order_by(dt.desc(), id_.desc()).limit(1))
         dialect = r.dialect
@@ -166,14 +168,6 @@ class Skipper:
         parts = [dialect.compound_part(p) for p in (cand, tail, check)]
         stmt = self._statements[key] = PreparedQuery(r.engine, sa.union_all(*parts))
         return stmt
-
-    def _late_range(self, params: dict[str, Any]) -> tuple[Any, Any]:
-        """First and last date_time of the rows the check just counted late (for the log line only)."""
-        r = self.reader
-        check = r.late_check(r.after(params["_lo"], (params["_t"], params["_i"])), sa.literal(params["_wm"]))
-        (row,) = r.run(check)
-        _maxid, _late, first, last = row.values()
-        return first, last
 
     def counter(self) -> PreparedQuery:
         """Entries in COUNT_SPANS spans, each an index range; built once like the skip statement."""
@@ -249,7 +243,8 @@ class Skipper:
         by_kind = {row[0]: row for row in rows}
         check = by_kind[2]
         if check[-1]:
-            r.note_check(check[1], check[-1], *self._late_range(params), params["_lo"])
+            reach = r.after(params["_lo"], (params["_t"], params["_i"]))
+            r.note_check(check[1], check[-1], *r.late_range(reach, params["_wm"], check[1]), params["_lo"])
         else:
             r.note_check(check[1], None, None, None, params["_lo"])
         return by_kind.get(0) or by_kind.get(1)
