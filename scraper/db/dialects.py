@@ -26,6 +26,8 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.engine import URL, Engine
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import UnaryExpression
 
 from scraper.db import timeforms
 
@@ -62,6 +64,13 @@ class DefaultImpl:
     # Relative slack of Moved() in SQL: the database computes with a FLOAT/REAL column's exact
     # single-precision value, while Python receives it rounded to ~7 digits; 1e-6 covers that many times.
     float_slack: ClassVar[float] = 1e-6
+    # The skip search counts the entries it skipped on a thread of its own (sources/sql/skipping.py):
+    # a server counts while Python works on the next propagation. Not SQLite, which counts in the
+    # process itself: a second connection busy in another thread made each search ~2x slower.
+    count_aside: ClassVar[bool] = True
+    # Spans per counting query: a server's cost is per statement; SQLite's is compiling the statement
+    # (SQLAlchemy, once per run: ~2 ms a span) and binding its nine parameters a span, empty or not
+    count_spans: ClassVar[int] = 64
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -92,6 +101,10 @@ class DefaultImpl:
     def compound_part(self, stmt: sa.Select) -> sa.Select:
         """A UNION ALL branch carrying its own ORDER BY/LIMIT."""
         return stmt
+
+    def unaffined(self, col: sa.ColumnElement) -> sa.ColumnElement:
+        """`col` for a comparison evaluated on every row (not an index bound), as cheaply as it compares."""
+        return col
 
     def aggregate(self, fn: str, x: sa.ColumnElement) -> sa.ColumnElement:
         """`fn(x)`; std/stddev/variance are POPULATION statistics on every backend (MariaDB's meaning)."""
@@ -161,6 +174,8 @@ class SQLiteImpl(DefaultImpl):
     __dialect__ = name = "sqlite"
     functions = _COMMON + ("total",)
     float_slack = 0.0  # REAL is the double Python receives: SQL and Python compute the same numbers
+    count_aside = False
+    count_spans = 16
 
     def thinned_time_type(self, engine: Engine, col: sa.Column, cfg: Any) -> sa.types.TypeEngine | None:
         timeforms.require_space_text(timeforms.sqlite_form(engine, col.table, col.name), cfg, col.table,
@@ -175,6 +190,14 @@ class SQLiteImpl(DefaultImpl):
     def compound_part(self, stmt: sa.Select) -> sa.Select:
         # SQLite takes ORDER BY/LIMIT only on a whole compound: wrap the branch
         return sa.select(*stmt.subquery().c) if stmt._limit_clause is not None else stmt
+
+    def unaffined(self, col: sa.ColumnElement) -> sa.ColumnElement:
+        # A DATETIME column has NUMERIC affinity: compared with text, SQLite tries to read both texts
+        # as numbers first, on every row. `+col` has no affinity: the same text comparison (a time of
+        # the column's form never reads as a number), without the attempt. Not an index bound, though
+        if not isinstance(col.type, timeforms.TextTime):
+            return col
+        return sa.type_coerce(UnaryExpression(col, operator=operators.custom_op("+")), col.type)
 
     # SQLite sources are text, written by DCS software as `2011-02-01 00:02:10` (often without a
     # fraction), while SQLAlchemy binds `2011-02-01 00:02:10.000000`; as text the former sorts BEFORE

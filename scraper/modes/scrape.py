@@ -318,11 +318,13 @@ class Scrape:
     def _propagate(self, sv: SourceVector, reader: SourceReader, agg: Aggregator | None = None) -> bool:
         """Queue one propagation (committed at once live, in groups while catching up); False when its
         commit found a stretch to redo instead (see _commit)."""
-        if agg is not None:  # lazy: the aggregate query runs only if propagate() touches aggd
+        if agg is None:  # nothing in propagate() reads a database
+            rows = list(self.scraper.propagate(sv))
+        else:  # lazy: the aggregate query runs only if propagate() touches aggd
             sv[-1].aggd = agg.lazy(sv[0].t, sv[-1].t)
-        rows = self.runner.retry("source", lambda: list(self.scraper.propagate(sv)))  # aggd may query
-        if agg is not None and self._not_null:
-            check_rows(self.cfg, self.writer.t.kls, self._not_null, rows, sv[-1].aggd, (sv[0].t, sv[-1].t))
+            rows = self.runner.retry("source", lambda: list(self.scraper.propagate(sv)))
+            if self._not_null:
+                check_rows(self.cfg, self.writer.t.kls, self._not_null, rows, sv[-1].aggd, (sv[0].t, sv[-1].t))
         if not self._pending:
             self._pending_since = time.monotonic()
         self._pending.append((self._context(sv.source), self.clock.to_utc(sv[0].t), self.clock.to_utc(sv[-1].t), rows))

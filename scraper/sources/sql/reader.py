@@ -123,7 +123,9 @@ class SourceReader:
         if after is None or tcursor > after[0]:
             return self.dt >= tcursor
         t, i = after
-        return sa.and_(self.dt >= t, sa.not_(sa.and_(self.dt == t, self.id <= i)))
+        # the id first inside NOT(...): false for nearly every entry of the range, it spares the time
+        # comparisons (text on SQLite, two each) on all but the few entries at t
+        return sa.and_(self.dt >= t, sa.not_(sa.and_(self.id <= i, self.dt == t)))
 
     def next_entry(self, tcursor: datetime, after: tuple[datetime, int] | None, offset: int) -> Instance | None:
         """The entry rule 1 of a sample selects, or None when the source has nothing beyond the cursor yet."""
@@ -167,7 +169,7 @@ class SourceReader:
             reach = dt >= sa.bindparam("_tc", type_=dt.type)
         else:  # the sargable form of after()
             t = sa.bindparam("_t", type_=dt.type)
-            reach = sa.and_(dt >= t, sa.not_(sa.and_(dt == t, id_ <= sa.bindparam("_i", type_=id_.type))))
+            reach = sa.and_(dt >= t, sa.not_(sa.and_(id_ <= sa.bindparam("_i", type_=id_.type), dt == t)))
         batch = self.query.add_columns(_NO_LATE).where(reach).order_by(dt, id_).limit(limit)
         watermark = sa.bindparam("_wm", type_=id_.type) if with_watermark else None
         maxid, late, _first, _last = self._check_terms(reach)

@@ -10,7 +10,7 @@ The SQL form comes from the same rule as the Python test, so it cannot miss a ch
 (single-precision columns) errs towards candidates, which Python judges as it judges every entry it
 sees — one it calls unchanged is sampled as such and the search goes on from it. A cheap assertion
 remains: with no candidate the search returns the latest entry, which must then be unchanged. The
-entries skipped are counted (on a thread), so `entries_read`, the summary and the metrics report
+entries skipped are counted (on a thread, for a server), so `entries_read`, the summary and the metrics report
 what sample-by-sample running does.
 
 Two things make the common search a single cheap SELECT:
@@ -58,18 +58,18 @@ class Skipper:
     """The skip search of one source: a prebuilt statement (bound parameters only, compiled once) and
     the running estimate that decides when it is worth using.
 
-    Entries skipped are counted afterwards, COUNT_SPANS stretches per query, on a thread of its own: a
+    Entries skipped are counted afterwards, `count_spans` stretches per query (on a thread of its own
+    where the dialect says `count_aside`: a server's counting overlaps Python's work): a
     count in the skip statement itself would have to be bounded by the candidate it finds, and MariaDB
     cannot use a correlated bound as an index range (it counted to the end of the table, per query).
-    The same query checks each id-order stretch (see settle). Stretches before sv[0] are handed to
-    the thread once COUNT_SPANS of them have closed, and before every commit, which waits for them
+    The same query checks each id-order stretch (see settle). Stretches before sv[0] are counted
+    once `count_spans` of them have closed, and before every commit, which waits for them
     (so nothing is committed on an unchecked stretch); the current one, which a redo may still
-    undo, when the run ends. Progress and metrics lag by at most COUNT_SPANS stretches."""
-
-    COUNT_SPANS = 64  # spans per counting query
+    undo, when the run ends. Progress and metrics lag by at most `count_spans` stretches."""
 
     def __init__(self, reader: "SourceReader", first: First, condition: sa.ColumnElement[bool]):
         self.reader, self.first, self._condition = reader, first, condition
+        self.count_spans = reader.dialect.count_spans  # spans per counting query
         # entries per propagation, estimated: measured in Python first (a few short stretches, as in
         # a small table, are never worth a query each)
         self.stretch = 0.0
@@ -103,7 +103,7 @@ class Skipper:
         and (date_time, id) beyond sv[-1]."""
         t = sa.bindparam("_t", type_=self.reader.dt.type)
         return sa.and_(dt >= sa.bindparam("_lo", type_=self.reader.dt.type),
-                       sa.not_(sa.and_(dt == t, id_ <= sa.bindparam("_i", type_=self.reader.id.type))))
+                       sa.not_(sa.and_(id_ <= sa.bindparam("_i", type_=self.reader.id.type), dt == t)))
 
     def statement(self, seen: bool, with_watermark: bool = True) -> PreparedQuery:
         """The search for the first candidate beyond sv[-1] (the rule's SQL, or over maxage; _kind 0).
@@ -135,7 +135,9 @@ class Skipper:
         cols = list(q.selected_columns)
         after = self._after(dt, id_)
         watermark = sa.bindparam("_wm", type_=id_.type) if with_watermark else None
-        overage = dt > sa.bindparam("_limit", type_=dt.type)
+        # tested on every row the rule calls unchanged: the column without its affinity (SQLite), which
+        # would convert both texts to numbers first, every time (~1/10 of the search's work)
+        overage = r.dialect.unaffined(dt) > sa.bindparam("_limit", type_=dt.type)
         # alone (seen), the search returns the source columns only: PyMySQL parses each column's
         # description per call, ~5 us apiece on MariaDB
         cand = (q if seen else q.with_only_columns(sa.literal_column("0").label("_kind"), *cols,
@@ -170,14 +172,14 @@ class Skipper:
         return stmt
 
     def counter(self) -> PreparedQuery:
-        """Entries in COUNT_SPANS spans, each an index range; built once like the skip statement."""
+        """Entries in `count_spans` spans, each an index range; built once like the skip statement."""
         if self._counter is None:
             r = self.reader
             aliases = [t.alias(f"_n{k}") for k, t in enumerate(r.tables)]  # the source as batches see it
             counted_from, _ = r.joined(aliases)
             dt, id_ = aliases[0].c.date_time, aliases[0].c.id
             counts = []
-            for k in range(self.COUNT_SPANS):  # a count per span: an OR of them costs MariaDB all per row
+            for k in range(self.count_spans):  # a count per span: an OR of them costs MariaDB all per row
                 lo, t, ut = (sa.bindparam(f"_{n}{k}", type_=dt.type) for n in ("lo", "t", "ut"))
                 i, ui, wm = (sa.bindparam(f"_{n}{k}", type_=id_.type) for n in ("i", "ui", "wm"))
                 # BIGINT: the "any id" bounds (spans._ANY_ID) overflow PostgreSQL's INTEGER
@@ -185,29 +187,30 @@ class Skipper:
                 disorder = r.dialect.count_where(sa.or_(id_ <= di, id_ >= du))
                 # (date_time, id) beyond (t, i) and before (ut, ui), written so that an entry inside the
                 # range costs a comparison or two: an index range from lo to ut; beyond (t, i) is implied
-                # when lo > t (_free, known in Python), and an entry before ut fails the first
-                # comparison of the last term (SQLite: half the cost of the OR form, bench/)
+                # when lo > t (_free, known in Python), and the ends' terms test the id first, which
+                # fails for an entry inside an id-order span before any time is compared (SQLite:
+                # half the cost of the OR form, and a fifth less again than the time first, bench/)
                 free = sa.bindparam(f"_free{k}", type_=sa.Boolean)
                 count = sa.select(sa.literal_column(str(k)).label("k"), sa.func.count().label("n"),
                                   disorder.label("d")).select_from(counted_from).where(
-                    dt >= lo, dt <= ut, id_ <= wm, sa.or_(free, sa.not_(sa.and_(dt == t, id_ <= i))),
-                    sa.not_(sa.and_(dt == ut, id_ >= ui)))
+                    dt >= lo, dt <= ut, id_ <= wm, sa.or_(free, sa.not_(sa.and_(id_ <= i, dt == t))),
+                    sa.not_(sa.and_(id_ >= ui, dt == ut)))
                 counts.append(r.dialect.walk_time_index(count, aliases[0]))  # index-only ranges
             stmt = sa.union_all(*counts)
             self._counter = PreparedQuery(r.engine, stmt)
         return self._counter
 
     def _count(self, chunk: list[Span]) -> tuple[int, list[Span]]:
-        """Entries judged in SQL within up to COUNT_SPANS spans, in one query (on the counting thread),
+        """Entries judged in SQL within up to `count_spans` spans, in one query (on the counting thread, if any),
         and the id-order spans holding entries with an id beyond their ends (for _judge_disordered)."""
         params: dict[str, Any] = {}
-        for n in range(self.COUNT_SPANS):
+        for n in range(self.count_spans):
             sp = chunk[n] if n < len(chunk) else chunk[0].empty()
             di, du = sp.id_bounds()
             params.update({f"_lo{n}": sp.lo, f"_t{n}": sp.after[0], f"_i{n}": sp.after[1], f"_free{n}": sp.lo > sp.after[0],
                            f"_ut{n}": sp.upto[0], f"_ui{n}": sp.upto[1], f"_wm{n}": sp.wm,
                            f"_di{n}": di, f"_du{n}": du})
-        rows = self.reader.guard(self.counter().execute, params)  # on the counting thread: counted in _collect
+        rows = self.reader.guard(self.counter().execute, params)  # counted in _collect
         suspects = [chunk[k] for k, _n, disorder in rows if disorder and k < len(chunk)]
         return sum(row[1] for row in rows) - sum(sp.inside for sp in chunk), suspects
 
@@ -262,12 +265,23 @@ class Skipper:
         return self._collect(wait=True)
 
     def _submit(self, spans: list[Span]) -> None:
-        """Count on a thread of its own (own connection), COUNT_SPANS spans a query, while the searches go
-        on: the database counts while Python works on the propagation (MariaDB catch-up: ~10 %, bench/)."""
-        if spans and self._pool is None:
+        """Count `count_spans` spans a query: on a thread of its own (own connection) where the dialect
+        counts aside, so that the server counts while Python works on the propagation (MariaDB
+        catch-up: ~10 %, bench/); at once otherwise (SQLite), the result kept as a finished Future."""
+        aside = self.reader.dialect.count_aside
+        if spans and aside and self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scraper-count")
-        for k in range(0, len(spans), self.COUNT_SPANS):
-            self._counting.append(self._pool.submit(self._count, spans[k:k + self.COUNT_SPANS]))
+        for k in range(0, len(spans), self.count_spans):
+            chunk = spans[k:k + self.count_spans]
+            if aside:
+                self._counting.append(self._pool.submit(self._count, chunk))
+                continue
+            counted: Future[tuple[int, list[Span]]] = Future()
+            try:
+                counted.set_result(self._count(chunk))
+            except BaseException as exc:  # raised where a thread's count would be: in _collect
+                counted.set_exception(exc)
+            self._counting.append(counted)
 
     def _collect(self, wait: bool) -> str | None:
         """Add the finished counts (all, with `wait`), in order, and judge their suspect spans here, on
@@ -297,10 +311,12 @@ class Skipper:
         for stmt in self._statements.values():
             stmt.close()
         if self._pool is not None:
-            if self._counter is not None:  # SQLite: a connection is closed by the thread that made it
+            if self._counter is not None:  # a connection is closed by the thread that made it
                 self._pool.submit(self._counter.close).result()
             self._pool.shutdown()
             self._pool = None
+        elif self._counter is not None:
+            self._counter.close()
 
     # --- sampling ---------------------------------------------------------------------------------
     def worthwhile(self, sv: SourceVector) -> bool:
@@ -321,7 +337,7 @@ class Skipper:
         self._measured = True
         if self.stretch >= MIN_STRETCH and self.reader.buffered:
             self.reader.reset()
-        if len(self._closed) >= self.COUNT_SPANS:  # keeps the counts near current: one query per COUNT_SPANS
+        if len(self._closed) >= self.count_spans:  # keeps the counts near current: one query per `count_spans`
             self._submit(self._closed)
             self._closed = []
         return self._collect(wait=False)
