@@ -20,8 +20,8 @@ min/max, ORDER BY) is exact and still an index range:
 from __future__ import annotations
 
 import re
-from operator import attrgetter, itemgetter
 from datetime import datetime, timedelta, timezone
+from operator import attrgetter, itemgetter
 from typing import Any, Callable, Sequence
 
 import sqlalchemy as sa
@@ -178,7 +178,7 @@ class TextTime(_RangeTime):
         return parse_text(value, self.sep, self.where)
 
     def process_column(self, values: Sequence[Any]) -> list[datetime | None]:
-        """process_result_value over a whole column (db.PreparedQuery.converted)."""
+        """process_result_value over a whole column (db.PreparedQuery.columns)."""
         times = parse_texts(values, self.sep)
         return times if times is not None else [self.process_result_value(v, None) for v in values]
 

@@ -119,7 +119,7 @@ class Runner:
         failed = False
         # What start-up built (SQLAlchemy's tables and compiled statements, the regime) lives as long as
         # the run: out of the collector's way, so that its full collections, which a catch-up's
-        # million entries read trigger again and again, do not walk it each time (2 % of a catch-up)
+        # million entries read trigger again and again, do not walk it each time (~1 % of a catch-up)
         gc.freeze()
         try:
             while not self.stopped:

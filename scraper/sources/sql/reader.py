@@ -14,11 +14,10 @@ id) that are out of reach; they are reported as `late`, never silently lost (doc
 from __future__ import annotations
 
 import logging
-import operator
 from collections import deque
 from datetime import datetime
 from itertools import islice
-from operator import itemgetter
+from operator import itemgetter, lt
 from typing import Any, Callable
 
 import sqlalchemy as sa
@@ -197,8 +196,8 @@ class SourceReader:
         self.queries += 1
         rows = list(prepared.execute_raw(params))  # PyMySQL: a tuple
         width = len(self.columns)
-        at = next(k for k in (len(rows) - 1, 0, *range(len(rows))) if rows[k][width] is not None)
-        check = rows.pop(at)
+        check = rows.pop(-1 if rows[-1][width] is not None else  # where SQLite puts it: last
+                         next(k for k, row in enumerate(rows) if row[width] is not None))
         maxid, late = check[self.columns.index("id")], check[width]
         if late:  # the times of the late rows, for the log line: a query of its own, rarely
             first, last = self.late_range(self._reach(key, params), params["_wm"], maxid)
@@ -209,7 +208,7 @@ class SourceReader:
             return []
         at_dt, at_id = self.columns.index("date_time"), self.columns.index("id")
         keys = list(zip(map(itemgetter(at_dt), rows), map(itemgetter(at_id), rows)))
-        if not all(map(operator.lt, keys, islice(keys, 1, None))):  # a UNION's order is the planner's
+        if not all(map(lt, keys, islice(keys, 1, None))):  # a UNION's order is the planner's
             rows.sort(key=itemgetter(at_dt, at_id))
         return list(map(self._make, *prepared.columns(rows)[:width]))
 
