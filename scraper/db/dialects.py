@@ -71,6 +71,8 @@ class DefaultImpl:
     # Spans per counting query: a server's cost is per statement; SQLite's is compiling the statement
     # (SQLAlchemy, once per run: ~2 ms a span) and binding its nine parameters a span, empty or not
     count_spans: ClassVar[int] = 64
+    # Propagations' skip searches chained in one statement where the server can (sources/sql/chain.py)
+    chain_length: ClassVar[int] = 0
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -276,6 +278,7 @@ class MySQLImpl(DefaultImpl):
     __dialect__ = ("mysql", "mariadb")
     name = "mysql"
     functions = _COMMON + ("bit_and", "bit_or", "bit_xor")
+    chain_length = 128  # MariaDB's compound statements; MySQL has none (chain.py checks)
 
     def autocommit(self, dbapi_conn: Any) -> None:
         dbapi_conn.autocommit(True)  # PyMySQL: a method, not an attribute

@@ -6,6 +6,7 @@ million entries, every 10 us per call is 0.1 s, an eighth of SQLite's whole scan
 """
 from __future__ import annotations
 
+import copy
 from datetime import datetime
 from typing import Any, Callable, Sequence
 
@@ -107,6 +108,13 @@ class PreparedQuery:
         self._processors: list[tuple[int, Any]] | None = None
         self._conn = None
 
+    def with_sql(self, sql: str) -> "PreparedQuery":
+        """The same parameters and result columns around another SQL text (a compound statement that
+        runs this one, sources/sql/chain.py), on a connection of its own."""
+        other = copy.copy(self)
+        other.sql, other._conn = sql, None
+        return other
+
     def _connection(self):
         """Ours until close(): detached, never handed back to the pool in autocommit mode. The pool
         raises the DBAPI's own error (not SQLAlchemy's) when it cannot connect; execute() wraps it."""
@@ -181,7 +189,7 @@ class PreparedQuery:
                     cursor = conn.cursor()
                     cursor.execute(self.sql, args)
                     rows = cursor.fetchall()
-                if self._results is None:  # PostgreSQL's numeric processors need the type codes
+                if self._results is None and cursor.description is not None:  # PostgreSQL's numerics need the type codes
                     self._results = [t.result_processor(self.engine.dialect, d[1])
                                      for t, d in zip(self._types, cursor.description)]
                 cursor.close()

@@ -237,6 +237,10 @@ class ZeroDateTime(sa.types.TypeDecorator):
     def process_result_value(self, value: Any, dialect: Any) -> Any:
         return None if isinstance(value, (str, bytes)) else value
 
+    @property
+    def python_type(self) -> type:
+        return datetime
+
 
 class UtcInstant(sa.types.TypeDecorator):
     """PostgreSQL `timestamptz`: bound and read as naive UTC, whatever the session's TimeZone."""

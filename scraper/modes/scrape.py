@@ -285,7 +285,7 @@ class Scrape:
         if not cfg.skip_in_database or cfg.offset or cfg.maxiter:
             return
         for reader in self.readers:
-            skipper = Skipper.build(reader, self.scraper)
+            skipper = Skipper.build(reader, self.scraper, (cfg.interval, cfg.maxage))
             if skipper is not None:
                 self.skippers[reader] = skipper
         if self.skippers:

@@ -90,6 +90,10 @@ def test_skipping_in_sql_writes_the_target_and_counts_of_judging_every_entry_in_
     assert s.propagations == len(expected)
     assert s.skipped > 1000  # most entries never reached Python
     assert "judged in SQL" in s.text() and "judged in SQL" not in p.text()
+    if dbs.backend == "mariadb":  # the searches chained on the server: a few statements, not one per propagation
+        chain = skipping.skippers[skipping.readers[0]].chain
+        assert chain is not None and 0 < chain.statements * 4 < s.propagations, (chain, s.propagations)
+        assert s.queries < s.propagations / 2
 
 
 def test_values_on_the_threshold_are_judged_alike_in_sql_and_python(dbs):
@@ -107,6 +111,9 @@ def test_values_on_the_threshold_are_judged_alike_in_sql_and_python(dbs):
     tgt = dbs.engine("target")
     assert target_rows(tgt, "Skipping") == target_rows(tgt, "InPython")
     assert skipping.summary.skipped > 0
+    if dbs.backend == "mariadb":  # FLOAT slack: SQL's candidates that Python calls unchanged break chains
+        chain = skipping.skippers[skipping.readers[0]].chain
+        assert chain is not None and chain.broken > 0, chain
 
 
 def test_skipping_on_joined_tables_of_two_detectors_equals_python(sqlite_dbs):
@@ -229,16 +236,16 @@ def test_a_row_committed_late_inside_a_skipped_stretch_is_late_and_not_read(dbs,
     rows = dcs_rows(1500, seed=5)
     insert(src, table, rows)
     reference = run(dbs, "Reference", skip_in_database=False)
-    searches, search = [], Skipper._search
+    searches, search = [], Skipper._search_seen
 
-    def search_then_insert(self, params, seen):
-        row = search(self, params, seen)
+    def search_then_insert(self, params):  # each candidate among the seen rows (chained or not)
+        row = search(self, params)
         searches.append(row)
         if len(searches) == 10:  # 5 s before the entry just returned: inside the stretch it ended
             insert(src, table, [{**rows[0], "id": len(rows) + 1, "date_time": row[2] - timedelta(seconds=5)}])
         return row
 
-    monkeypatch.setattr(Skipper, "_search", search_then_insert)
+    monkeypatch.setattr(Skipper, "_search_seen", search_then_insert)
     summary = run(dbs, "Late").summary
     assert len(searches) > 10 and summary.skipped > 1000
     assert summary.late == 1

@@ -26,6 +26,9 @@ Two things make the common search a single cheap SELECT:
   not committed, resumes from the target as a restart would, and this source is searched in
   (date_time, id) order from then on.
 
+On MariaDB the seen-rows searches of many propagations run as one statement, chained on the server
+(chain.py); Python checks before using each entry that it answers the search asked for.
+
 It is used where skipping changes nothing observable — `offset = 0`, `maxiter = 0`,
 `skip_in_database = True` — whatever the log level, and while stretches between propagations are long
 enough (MIN_STRETCH entries, measured in Python first) for a query per propagation to beat reading
@@ -41,6 +44,8 @@ import sqlalchemy as sa
 
 from scraper.db import PreparedQuery
 from scraper.core.sourcevector import Instance, SourceVector
+from scraper.sources.sql.chain import Chain
+from scraper.sources.sql.counting import counting_statement
 from scraper.sources.sql.spans import First, Span, merged, show
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -86,16 +91,22 @@ class Skipper:
         # off for the rest of the run once a span shows they do not (settle)
         self.by_id = True
         self._rules: tuple[Callable[[SourceVector], bool], timedelta] | None = None  # changed(), maxage
+        self._steps: tuple[timedelta, timedelta] | None = None  # (interval, maxage) for a chain
+        self._chain: Chain | None | bool = False  # False: not built yet
 
     @classmethod
-    def build(cls, reader: "SourceReader", scraper: "Scraper") -> "Skipper | None":
-        """None when the regime declares no change rule (a free-form changed() is judged in Python)."""
+    def build(cls, reader: "SourceReader", scraper: "Scraper",
+              steps: tuple[timedelta, timedelta] | None = None) -> "Skipper | None":
+        """None when the regime declares no change rule (a free-form changed() is judged in Python).
+        `steps` (interval, maxage): the searches may be chained on the server (chain.py)."""
         rule = scraper.rule()
         if rule is None:
             return None
         first = First(reader.query.selected_columns)
         condition = rule.sql(scraper, first, reader.query.selected_columns, reader.dialect.float_slack)
-        return cls(reader, first, condition)
+        skipper = cls(reader, first, condition)
+        skipper._steps = steps
+        return skipper
 
     # --- the statement ----------------------------------------------------------------------------
     def _after(self, dt: sa.ColumnElement, id_: sa.ColumnElement) -> sa.ColumnElement[bool]:
@@ -174,30 +185,7 @@ class Skipper:
     def counter(self) -> PreparedQuery:
         """Entries in `count_spans` spans, each an index range; built once like the skip statement."""
         if self._counter is None:
-            r = self.reader
-            aliases = [t.alias(f"_n{k}") for k, t in enumerate(r.tables)]  # the source as batches see it
-            counted_from, _ = r.joined(aliases)
-            dt, id_ = aliases[0].c.date_time, aliases[0].c.id
-            counts = []
-            for k in range(self.count_spans):  # a count per span: an OR of them costs MariaDB all per row
-                lo, t, ut = (sa.bindparam(f"_{n}{k}", type_=dt.type) for n in ("lo", "t", "ut"))
-                i, ui, wm = (sa.bindparam(f"_{n}{k}", type_=id_.type) for n in ("i", "ui", "wm"))
-                # BIGINT: the "any id" bounds (spans._ANY_ID) overflow PostgreSQL's INTEGER
-                di, du = (sa.bindparam(f"_{n}{k}", type_=sa.BigInteger) for n in ("di", "du"))
-                disorder = r.dialect.count_where(sa.or_(id_ <= di, id_ >= du))
-                # (date_time, id) beyond (t, i) and before (ut, ui), written so that an entry inside the
-                # range costs a comparison or two: an index range from lo to ut; beyond (t, i) is implied
-                # when lo > t (_free, known in Python), and the ends' terms test the id first, which
-                # fails for an entry inside an id-order span before any time is compared (SQLite:
-                # half the cost of the OR form, and a fifth less again than the time first, bench/)
-                free = sa.bindparam(f"_free{k}", type_=sa.Boolean)
-                count = sa.select(sa.literal_column(str(k)).label("k"), sa.func.count().label("n"),
-                                  disorder.label("d")).select_from(counted_from).where(
-                    dt >= lo, dt <= ut, id_ <= wm, sa.or_(free, sa.not_(sa.and_(id_ <= i, dt == t))),
-                    sa.not_(sa.and_(id_ >= ui, dt == ut)))
-                counts.append(r.dialect.walk_time_index(count, aliases[0]))  # index-only ranges
-            stmt = sa.union_all(*counts)
-            self._counter = PreparedQuery(r.engine, stmt)
+            self._counter = PreparedQuery(self.reader.engine, counting_statement(self.reader, self.count_spans))
         return self._counter
 
     def _count(self, chunk: list[Span]) -> tuple[int, list[Span]]:
@@ -252,6 +240,27 @@ class Skipper:
             r.note_check(check[1], None, None, None, params["_lo"])
         return by_kind.get(0) or by_kind.get(1)
 
+    def _search_seen(self, params: dict[str, Any]) -> tuple | None:
+        """The seen-rows search: from a chain of them where the server runs one (chain.py)."""
+        chain = self._chained() if self.by_id else None
+        if chain is None:
+            return self._search(params, seen=True)
+        row = chain.take(params, self.reader.execute)
+        self._names = chain.search.keys
+        return (0, *row, None) if row is not None else None
+
+    @property
+    def chain(self) -> Chain | None:
+        """The chained seen-rows search, once built (MariaDB)."""
+        return self._chain or None
+
+    def _chained(self) -> Chain | None:
+        if self._chain is False:
+            r, steps = self.reader, self._steps
+            self._chain = None if steps is None else Chain.build(
+                r.engine, self.statement(seen=True), r.query, self.first, *steps, r.dialect.chain_length)
+        return self._chain
+
     # --- counting ---------------------------------------------------------------------------------
     def settle(self, final: bool = False) -> str | None:
         """Count the spans before sv[0] (and, when `final`, the open stretch too) into the reader's
@@ -303,6 +312,8 @@ class Skipper:
             running.exception()  # wait; whatever it found is moot now
         self._counting, self._closed = [], []
         self._open, self._open_estimate = [], 0
+        if self._chain:
+            self._chain.forget()
 
     def close(self) -> None:
         for running in self._counting:
@@ -310,6 +321,8 @@ class Skipper:
         self._counting = []
         for stmt in self._statements.values():
             stmt.close()
+        if self._chain:
+            self._chain.close()
         if self._pool is not None:
             if self._counter is not None:  # a connection is closed by the thread that made it
                 self._pool.submit(self._counter.close).result()
@@ -355,7 +368,7 @@ class Skipper:
         row = None
         if r.watermark is not None:
             params["_wm"] = r.watermark
-            row = self._search(params, seen=True)
+            row = self._search_seen(params)
         by_id = row is not None and self.by_id  # found by the seen-rows search, in id order
         if row is None:  # no candidate among the rows seen: look at all, check for late rows
             row = self._search(params, seen=False)
