@@ -28,6 +28,7 @@ from scraper.db import PreparedQuery
 _SQL_TYPES = {int: "BIGINT", float: "DOUBLE", Decimal: "DECIMAL(65,30)", str: "LONGTEXT",
               datetime: "DATETIME(6)", date: "DATE", bool: "BOOLEAN"}
 _SEARCH_KEYS = ("_lo", "_i", "_limit")  # moved by each candidate; _wm and the constants stay
+_SINCE = (10, 2, 3)  # MariaDB: BEGIN NOT ATOMIC outside a stored program (10.1.1), EXECUTE IMMEDIATE (10.2.3)
 
 
 def _sql_type(col: sa.ColumnElement) -> str | None:
@@ -52,9 +53,12 @@ class Chain:
     @classmethod
     def build(cls, engine: sa.Engine, search: PreparedQuery, query: sa.Select, first: Any,
               interval: timedelta, maxage: timedelta, length: int) -> "Chain | None":
-        """None where the server cannot run compound statements (MySQL) or a column's type has no
-        local variable type here."""
-        if length < 2 or not getattr(engine.dialect, "is_mariadb", False):
+        """None where the server cannot run compound statements with EXECUTE IMMEDIATE (MySQL, MariaDB
+        before 10.2.3), a column's type has no local variable type here, or the rule compares text
+        (a local variable's collation need not be the column's)."""
+        dialect = engine.dialect
+        if (length < 2 or not getattr(dialect, "is_mariadb", False)
+                or tuple(getattr(dialect, "server_version_info", None) or ()) < _SINCE):
             return None
         columns = list(query.selected_columns)
         types = [_sql_type(c) for c in columns]
@@ -63,6 +67,8 @@ class Chain:
         names = [c.name for c in columns]
         # sv[0]'s columns the rule's SQL compares with: (position in a row, parameter)
         used = [(k, first[name].key) for k, name in enumerate(names) if f"%({first[name].key})s" in search.sql]
+        if any(types[k] == "LONGTEXT" for k, _key in used):
+            return None
         first_keys = [key for _k, key in used]
         body = search.sql
         for key in (*_SEARCH_KEYS, *first_keys):
@@ -74,7 +80,6 @@ class Chain:
         declare += [f"DECLARE v{key} {types[k]} DEFAULT %({key})s;" for k, key in used]
         declare += [f"DECLARE n_{k} {typ};" for k, typ in enumerate(types)]
         moved = [f"SET v{key} = n_{k};" for k, key in used]
-        dialect = engine.dialect
         rows = str(query.compile(dialect=dialect))
         id_col = str(query.selected_columns["id"].compile(dialect=dialect))
         final = f"{rows} WHERE {id_col} IN (".replace("\\", "\\\\").replace("'", "''")
