@@ -94,7 +94,8 @@ class Chain:
             f"SET v_lo = n_{at_dt} + INTERVAL {interval // us} MICROSECOND;",
             f"SET v_limit = n_{at_dt} + INTERVAL {maxage // us} MICROSECOND;", *moved,
             "END WHILE;",
-            f"IF v_n > 0 THEN EXECUTE IMMEDIATE CONCAT('{final}', v_ids, '0) ORDER BY {id_col}'); END IF;",
+            # the ids end with a comma: NULL closes the list (it matches no row, unlike any number)
+            f"IF v_n > 0 THEN EXECUTE IMMEDIATE CONCAT('{final}', v_ids, 'NULL) ORDER BY {id_col}'); END IF;",
             "END"])
         return cls(search, sql, first_keys, (at_id, at_dt, [k for k, _key in used], interval, maxage))
 
