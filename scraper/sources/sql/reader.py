@@ -31,8 +31,9 @@ from scraper.core.sourcevector import Instance, entry_maker
 
 log = logging.getLogger("scraper.reader")
 _MAXID, _LATE, _LATE_FIRST, _LATE_LAST = "_scraper_maxid", "_scraper_late", "_scraper_late_first", "_scraper_late_last"
-# a batch row's late-check cell: typed, as PostgreSQL resolves a UNION's untyped NULLs to text
-_NO_LATE = sa.cast(sa.null(), sa.BigInteger).label(_LATE)
+# an entry row's late-check cell in a UNION with a check row (here and in the skip search): typed, as
+# PostgreSQL resolves a UNION's untyped NULLs to text
+NO_LATE = sa.cast(sa.null(), sa.BigInteger).label(_LATE)
 
 
 def _call(fn: Callable[..., Any], *args: Any) -> Any:
@@ -169,7 +170,7 @@ class SourceReader:
         else:  # the sargable form of after()
             t = sa.bindparam("_t", type_=dt.type)
             reach = sa.and_(dt >= t, sa.not_(sa.and_(id_ <= sa.bindparam("_i", type_=id_.type), dt == t)))
-        batch = self.query.add_columns(_NO_LATE).where(reach).order_by(dt, id_).limit(limit)
+        batch = self.query.add_columns(NO_LATE).where(reach).order_by(dt, id_).limit(limit)
         watermark = sa.bindparam("_wm", type_=id_.type) if with_watermark else None
         maxid, late, _first, _last = self._check_terms(reach)
         cells = [maxid if name == "id" else sa.null() for name in self.columns]

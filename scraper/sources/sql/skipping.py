@@ -46,6 +46,7 @@ from scraper.db import PreparedQuery
 from scraper.core.sourcevector import Instance, SourceVector
 from scraper.sources.sql.chain import Chain
 from scraper.sources.sql.counting import counting_statement
+from scraper.sources.sql.reader import NO_LATE
 from scraper.sources.sql.spans import First, Span, merged, show
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -72,8 +73,10 @@ class Skipper:
     (so nothing is committed on an unchecked stretch); the current one, which a redo may still
     undo, when the run ends. Progress and metrics lag by at most `count_spans` stretches."""
 
-    def __init__(self, reader: "SourceReader", first: First, condition: sa.ColumnElement[bool]):
+    def __init__(self, reader: "SourceReader", first: First, condition: sa.ColumnElement[bool],
+                 steps: tuple[timedelta, timedelta] | None = None):
         self.reader, self.first, self._condition = reader, first, condition
+        self._steps = steps  # (interval, maxage): the searches may be chained (chain.py)
         self.count_spans = reader.dialect.count_spans  # spans per counting query
         # entries per propagation, estimated: measured in Python first (a few short stretches, as in
         # a small table, are never worth a query each)
@@ -91,7 +94,6 @@ class Skipper:
         # off for the rest of the run once a span shows they do not (settle)
         self.by_id = True
         self._rules: tuple[Callable[[SourceVector], bool], timedelta] | None = None  # changed(), maxage
-        self._steps: tuple[timedelta, timedelta] | None = None  # (interval, maxage) for a chain
         self._chain: Chain | None | bool = False  # False: not built yet
 
     @classmethod
@@ -104,9 +106,7 @@ class Skipper:
             return None
         first = First(reader.query.selected_columns)
         condition = rule.sql(scraper, first, reader.query.selected_columns, reader.dialect.float_slack)
-        skipper = cls(reader, first, condition)
-        skipper._steps = steps
-        return skipper
+        return cls(reader, first, condition, steps)
 
     # --- the statement ----------------------------------------------------------------------------
     def _after(self, dt: sa.ColumnElement, id_: sa.ColumnElement) -> sa.ColumnElement[bool]:
@@ -152,14 +152,14 @@ class Skipper:
         # alone (seen), the search returns the source columns only: PyMySQL parses each column's
         # description per call, ~5 us apiece on MariaDB
         cand = (q if seen else q.with_only_columns(sa.literal_column("0").label("_kind"), *cols,
-                                                   _no_late()))
+                                                   NO_LATE))
         # in id order the search's `id > _i` already excludes what `after` excludes at date_time = _t
         # (the entries up to sv[-1]): the lower bound alone is the same condition, one term less per row
         lower = sa.and_(dt >= sa.bindparam("_lo", type_=dt.type)) if by_id else after
         # the rule first: false on nearly every row looked at, it ends the row's test at once (the lower
         # bound, true on nearly every row, is then left to the few the rule calls changed: SQLite ~10 %)
         cand = cand.where(sa.or_(self._condition, overage), lower).limit(1)
-        tail = (q.with_only_columns(sa.literal_column("1").label("_kind"), *cols, _no_late())
+        tail = (q.with_only_columns(sa.literal_column("1").label("_kind"), *cols, NO_LATE)
                 .where(after).order_by(dt.desc(), id_.desc()).limit(1))
         dialect = r.dialect
         if by_id:
@@ -385,7 +385,3 @@ class Skipper:
         assert not (kind == 1 and sv.proceed), f"{r.main.name}: entry id={inst['id']} is {sv.state} in Python, not in SQL"
         return True
 
-
-def _no_late() -> sa.ColumnElement:
-    # typed: PostgreSQL resolves a UNION's untyped NULLs pairwise, to text, before meeting the count
-    return sa.cast(sa.null(), sa.BigInteger).label("_late")
