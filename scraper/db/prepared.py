@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, Callable, Sequence
 
 import sqlalchemy as sa
@@ -99,7 +100,7 @@ class PreparedQuery:
 
     def __init__(self, engine: Engine, stmt: sa.Select):
         self.engine, dialect = engine, engine.dialect
-        compiled = stmt.compile(dialect=dialect)
+        compiled = stmt.compile(dialect=dialects.impl(engine).prepared_dialect(dialect))
         self.sql = str(compiled)
         self.keys = list(stmt.selected_columns.keys())
         self._binder = Binder(compiled, dialect)
@@ -147,17 +148,18 @@ class PreparedQuery:
             out.append(tuple(values))
         return out
 
-    def columns(self, rows: list[tuple]) -> list[Sequence[Any]]:
-        """`rows` of execute_raw() as columns, each with its result processor applied: a type that
-        converts a whole column at once (timeforms.TextTime: C-level passes) does so, the others are
-        mapped. For a caller reading many rows (a batch of entries): no Python loop per value."""
-        if not rows:
-            return [[] for _ in self.keys]
-        columns: list[Sequence[Any]] = list(zip(*rows))
+    def converted(self, rows: list[tuple]) -> tuple[list[int], list[Sequence[Any]]]:
+        """The columns of `rows` (from execute_raw()) that have a result processor: their indices and
+        their values converted, a column at a time — a type that converts a whole column at once
+        (timeforms.TextTime: C-level passes) does so, the others are mapped. For a caller reading many
+        rows (a batch of entries): no Python loop per value, and the other columns left where they are."""
+        indices = [k for k, _proc in self.processors]
+        columns: list[Sequence[Any]] = []
         for k, proc in self.processors:
+            values = list(map(itemgetter(k), rows))
             whole = getattr(self._types[k], "process_column", None)
-            columns[k] = whole(columns[k]) if whole is not None else list(map(proc, columns[k]))
-        return columns
+            columns.append(whole(values) if whole is not None else list(map(proc, values)))
+        return indices, columns
 
     @property
     def processors(self) -> list[tuple[int, Any]]:

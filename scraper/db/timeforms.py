@@ -88,10 +88,21 @@ def parse_texts(values: Sequence[Any], sep: str) -> list[datetime] | None:
         times = list(map(datetime.fromisoformat, values))
     except (TypeError, ValueError):  # None, a number, another spelling
         return None
-    if (set(map(len, values)) <= {19, 26} and set(map(_SEPARATORS, values)) == {("-", "-", sep, ":", ":")}
-            and set(map(_AT_19, values)) <= {"", "."} and not any(map(_TZINFO, times))):
+    lengths = set(map(len, values))
+    if lengths <= {19, 26} and _spelled(values, lengths, sep) and not any(map(_TZINFO, times)):
         return times
     return None
+
+
+def _spelled(values: Sequence[str], lengths: set[int], sep: str) -> bool:
+    """Every value has the separators of the form at their places (and a '.' before a fraction)."""
+    if len(lengths) != 1:  # both spellings: value by value
+        return (set(map(_SEPARATORS, values)) <= {("-", "-", sep, ":", ":")}
+                and set(map(_AT_19, values)) <= {"", "."})
+    (width,) = lengths  # one spelling throughout, as a column nearly always is: a separator's place at once
+    text, n = "".join(values), len(values)
+    marks = {4: "-", 7: "-", 10: sep, 13: ":", 16: ":", **({19: "."} if width == 26 else {})}
+    return all(text[k::width] == mark * n for k, mark in marks.items())
 
 
 def epoch_of(t: datetime) -> float:
@@ -184,7 +195,8 @@ class TextTime(_RangeTime):
 
     def low(self, bind: sa.ColumnElement) -> sa.ColumnElement:
         # the shortest spelling: every spelling of the same time is it plus zeros, hence >= it
-        return sa.type_coerce(sa.func.rtrim(sa.func.rtrim(bind, "0"), "."), sa.String)
+        return sa.type_coerce(sa.func.rtrim(sa.func.rtrim(bind, sa.literal_column("'0'")), sa.literal_column("'.'")),
+                              sa.String)
 
     def high(self, bind: sa.ColumnElement) -> sa.ColumnElement:
         # seven fraction digits: >= every spelling of this time (up to seven digits), < any later time

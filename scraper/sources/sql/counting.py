@@ -1,37 +1,122 @@
-"""The skip search's counting query: how many entries the database judged in each span, and whether a
-span searched in id order holds entries with ids outside its ends (sources/sql/skipping.py)."""
+"""Counting what the skip search judged: how many entries the database judged in each span, and whether
+a span searched in id order holds entries with ids outside its ends (sources/sql/skipping.py).
+
+Two statements. The quick one counts each span as one plain index range (from `lo` to before the end's
+time) plus two seeks at the ends' times, and, per entry of the range, one id test: is its id outside
+what the span can hold without a second look (its ends' ids in id order, the rows the search saw)?
+When no entry is, which is nearly always, its counts are the answer. Otherwise the exact statement,
+which tests each entry against every bound, counts that chunk again. Per entry the quick one costs
+half of the exact one (SQLite, bench/): counting had cost about as much as one scan of the entries.
+"""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+
+from scraper.db import PreparedQuery
+from scraper.sources.sql.spans import Span
 
 if TYPE_CHECKING:  # pragma: no cover
     from scraper.sources.sql.reader import SourceReader
 
 
+class SpanCounter:
+    """Counts up to `spans` spans a query; used on one thread at a time (its statements' connections)."""
+
+    def __init__(self, reader: "SourceReader", spans: int):
+        self.reader, self.spans = reader, spans
+        self._quick: PreparedQuery | None = None
+        self._exact: PreparedQuery | None = None
+
+    def count(self, chunk: list[Span]) -> tuple[int, list[Span], int]:
+        """Entries judged in SQL within `chunk` (up to `spans` spans), the id-order spans holding entries
+        with an id beyond their ends (suspects, for the skipper to judge), and the queries it took."""
+        pad = [chunk[k] if k < len(chunk) else chunk[0].empty() for k in range(self.spans)]
+        params: dict[str, Any] = {}
+        for n, sp in enumerate(pad):
+            di, du = sp.id_bounds()
+            params.update({f"_lo{n}": sp.lo, f"_t{n}": sp.after[0], f"_i{n}": sp.after[1], f"_ut{n}": sp.upto[0],
+                           f"_ui{n}": sp.upto[1], f"_a{n}": di + 1, f"_b{n}": min(du, sp.wm + 1) - 1})
+        if self._quick is None:
+            self._quick = PreparedQuery(self.reader.engine, quick_statement(self.reader, self.spans))
+        entries = odd = 0
+        for _k, sign, n, outside in self.reader.guard(self._quick.execute, params):
+            entries += sign * n
+            odd += sign * int(outside or 0)  # MariaDB's SUM: a DECIMAL, NULL over no row
+        inside = sum(sp.inside for sp in chunk)
+        if not odd:
+            return entries - inside, [], 1
+        return (*self._count_exactly(chunk, pad, inside), 2)
+
+    def _count_exactly(self, chunk: list[Span], pad: list[Span], inside: int) -> tuple[int, list[Span]]:
+        params: dict[str, Any] = {}
+        for n, sp in enumerate(pad):
+            di, du = sp.id_bounds()
+            params.update({f"_lo{n}": sp.lo, f"_t{n}": sp.after[0], f"_i{n}": sp.after[1], f"_free{n}": sp.lo > sp.after[0],
+                           f"_ut{n}": sp.upto[0], f"_ui{n}": sp.upto[1], f"_wm{n}": sp.wm, f"_di{n}": di, f"_du{n}": du})
+        if self._exact is None:
+            self._exact = PreparedQuery(self.reader.engine, counting_statement(self.reader, self.spans))
+        rows = self.reader.guard(self._exact.execute, params)
+        suspects = [chunk[k] for k, _n, disorder in rows if disorder and k < len(chunk)]
+        return sum(row[1] for row in rows) - inside, suspects
+
+    def close(self) -> None:
+        for stmt in (self._quick, self._exact):
+            if stmt is not None:
+                stmt.close()
+
+
+def _source(reader: "SourceReader") -> tuple[sa.FromClause, sa.Table]:
+    aliases = [t.alias(f"_n{k}") for k, t in enumerate(reader.tables)]  # the source as batches see it
+    counted_from, _ = reader.joined(aliases)
+    return counted_from, aliases[0]
+
+
+def quick_statement(reader: "SourceReader", spans: int) -> sa.CompoundSelect:
+    """Per span k, three rows (k, sign, entries, entries with an id outside [_a, _b]): the index range
+    [lo, ut), less its entries at t up to id i, plus the entries at ut before id ui (beyond i if t = ut). The span's entries are
+    range - low + high when no entry has an odd id; [_a, _b] excludes the rows the search did not see
+    (above its watermark) and, in id order, the ids outside its ends. UNION ALL: an OR of ranges would
+    cost MariaDB all of them per row."""
+    counted_from, main = _source(reader)
+    dt, id_ = main.c.date_time, main.c.id
+    parts = []
+    for k in range(spans):
+        lo, t, ut = (sa.bindparam(f"_{n}{k}", type_=dt.type) for n in ("lo", "t", "ut"))
+        i, ui = (sa.bindparam(f"_{n}{k}", type_=id_.type) for n in ("i", "ui"))
+        # BIGINT: the "any id" bounds (spans._ANY_ID) overflow PostgreSQL's INTEGER
+        a, b = (sa.bindparam(f"_{n}{k}", type_=sa.BigInteger) for n in ("a", "b"))
+        odd = reader.dialect.count_where(sa.not_(id_.between(a, b)))
+        ends = [(1, (dt >= lo, dt < ut)),  # an index range; the ends' own times are seeks below
+                (-1, (dt == t, dt >= lo, dt < ut, id_ <= i)),  # in the range: lo <= t < ut
+                (1, (dt == ut, dt >= lo, id_ < ui, sa.not_(sa.and_(id_ <= i, dt == t))))]
+        for sign, where in ends:
+            count = sa.select(sa.literal_column(str(k)).label("k"), sa.literal_column(str(sign)).label("s"),
+                              sa.func.count().label("n"), odd.label("d")).select_from(counted_from).where(*where)
+            parts.append(reader.dialect.walk_time_index(count, main))  # index-only ranges
+    return sa.union_all(*parts)
+
+
 def counting_statement(reader: "SourceReader", spans: int) -> sa.CompoundSelect:
     """One count per span (`_lo{k}`, `_t{k}`, ... parameters), UNION ALL: an OR of the spans' ranges
     would cost MariaDB all of them per row. Each row: k, entries in span k, entries out of id order."""
-    aliases = [t.alias(f"_n{k}") for k, t in enumerate(reader.tables)]  # the source as batches see it
-    counted_from, _ = reader.joined(aliases)
-    dt, id_ = aliases[0].c.date_time, aliases[0].c.id
+    counted_from, main = _source(reader)
+    dt, id_ = main.c.date_time, main.c.id
     counts = []
     for k in range(spans):
         lo, t, ut = (sa.bindparam(f"_{n}{k}", type_=dt.type) for n in ("lo", "t", "ut"))
         i, ui, wm = (sa.bindparam(f"_{n}{k}", type_=id_.type) for n in ("i", "ui", "wm"))
-        # BIGINT: the "any id" bounds (spans._ANY_ID) overflow PostgreSQL's INTEGER
         di, du = (sa.bindparam(f"_{n}{k}", type_=sa.BigInteger) for n in ("di", "du"))
         disorder = reader.dialect.count_where(sa.or_(id_ <= di, id_ >= du))
         # (date_time, id) beyond (t, i) and before (ut, ui), written so that an entry inside the
         # range costs a comparison or two: an index range from lo to ut; beyond (t, i) is implied
         # when lo > t (_free, known in Python), and the ends' terms test the id first, which
-        # fails for an entry inside an id-order span before any time is compared (SQLite:
-        # half the cost of the OR form, and a fifth less again than the time first, bench/)
+        # fails for an entry inside an id-order span before any time is compared
         free = sa.bindparam(f"_free{k}", type_=sa.Boolean)
         count = sa.select(sa.literal_column(str(k)).label("k"), sa.func.count().label("n"),
                           disorder.label("d")).select_from(counted_from).where(
             dt >= lo, dt <= ut, id_ <= wm, sa.or_(free, sa.not_(sa.and_(id_ <= i, dt == t))),
             sa.not_(sa.and_(id_ >= ui, dt == ut)))
-        counts.append(reader.dialect.walk_time_index(count, aliases[0]))  # index-only ranges
+        counts.append(reader.dialect.walk_time_index(count, main))  # index-only ranges
     return sa.union_all(*counts)

@@ -45,7 +45,7 @@ import sqlalchemy as sa
 from scraper.db import PreparedQuery
 from scraper.core.sourcevector import Instance, SourceVector
 from scraper.sources.sql.chain import Chain
-from scraper.sources.sql.counting import counting_statement
+from scraper.sources.sql.counting import SpanCounter
 from scraper.sources.sql.reader import NO_LATE
 from scraper.sources.sql.spans import First, Span, merged, show
 
@@ -86,9 +86,9 @@ class Skipper:
         self._open: list[Span] = []  # spans after sv[0]: dropped by a redo
         self._open_estimate = 0  # entries in the open spans, estimated from ids (the heuristic only)
         self._statements: dict[tuple[bool, bool, bool], PreparedQuery] = {}
-        self._counter: PreparedQuery | None = None
+        self._counter = SpanCounter(reader, self.count_spans)
         self._pool: ThreadPoolExecutor | None = None  # the counting thread, started by the first count
-        self._counting: list[Future[tuple[int, list[Span]]]] = []  # counts under way, oldest first
+        self._counting: list[Future[tuple[int, list[Span], int]]] = []  # counts under way, oldest first
         self._names: list[str] = []  # the source columns, as the skip statements return them
         # search the seen rows in id order (see statement): where ids follow time, as DCS tables' do;
         # off for the rest of the run once a span shows they do not (settle)
@@ -182,26 +182,6 @@ class Skipper:
         stmt = self._statements[key] = PreparedQuery(r.engine, sa.union_all(*parts))
         return stmt
 
-    def counter(self) -> PreparedQuery:
-        """Entries in `count_spans` spans, each an index range; built once like the skip statement."""
-        if self._counter is None:
-            self._counter = PreparedQuery(self.reader.engine, counting_statement(self.reader, self.count_spans))
-        return self._counter
-
-    def _count(self, chunk: list[Span]) -> tuple[int, list[Span]]:
-        """Entries judged in SQL within up to `count_spans` spans, in one query (on the counting thread, if any),
-        and the id-order spans holding entries with an id beyond their ends (for _judge_disordered)."""
-        params: dict[str, Any] = {}
-        for n in range(self.count_spans):
-            sp = chunk[n] if n < len(chunk) else chunk[0].empty()
-            di, du = sp.id_bounds()
-            params.update({f"_lo{n}": sp.lo, f"_t{n}": sp.after[0], f"_i{n}": sp.after[1], f"_free{n}": sp.lo > sp.after[0],
-                           f"_ut{n}": sp.upto[0], f"_ui{n}": sp.upto[1], f"_wm{n}": sp.wm,
-                           f"_di{n}": di, f"_du{n}": du})
-        rows = self.reader.guard(self.counter().execute, params)  # counted in _collect
-        suspects = [chunk[k] for k, _n, disorder in rows if disorder and k < len(chunk)]
-        return sum(row[1] for row in rows) - sum(sp.inside for sp in chunk), suspects
-
     def _judge_disordered(self, sp: Span) -> str | None:
         """Entries out of id order in an id-order span (a DCS row committed late, say) were not looked
         at by its search; harmless unless one is a candidate. Python judges each against that span's
@@ -283,11 +263,11 @@ class Skipper:
         for k in range(0, len(spans), self.count_spans):
             chunk = spans[k:k + self.count_spans]
             if aside:
-                self._counting.append(self._pool.submit(self._count, chunk))
+                self._counting.append(self._pool.submit(self._counter.count, chunk))
                 continue
-            counted: Future[tuple[int, list[Span]]] = Future()
+            counted: Future[tuple[int, list[Span], int]] = Future()
             try:
-                counted.set_result(self._count(chunk))
+                counted.set_result(self._counter.count(chunk))
             except BaseException as exc:  # raised where a thread's count would be: in _collect
                 counted.set_exception(exc)
             self._counting.append(counted)
@@ -296,8 +276,8 @@ class Skipper:
         """Add the finished counts (all, with `wait`), in order, and judge their suspect spans here, on
         the engine's thread; re-raise what a count raised. What was missed, as settle() says."""
         while self._counting and (wait or self._counting[0].done()):
-            skipped, suspects = self._counting.pop(0).result()
-            self.reader.judged_in_sql(skipped, queries=1)
+            skipped, suspects, queries = self._counting.pop(0).result()
+            self.reader.judged_in_sql(skipped, queries=queries)
             for sp in suspects:
                 missed = self._judge_disordered(sp)
                 if missed is not None:
@@ -324,11 +304,11 @@ class Skipper:
         if self._chain:
             self._chain.close()
         if self._pool is not None:
-            if self._counter is not None:  # a connection is closed by the thread that made it
-                self._pool.submit(self._counter.close).result()
+            # a connection is closed by the thread that made it
+            self._pool.submit(self._counter.close).result()
             self._pool.shutdown()
             self._pool = None
-        elif self._counter is not None:
+        else:
             self._counter.close()
 
     # --- sampling ---------------------------------------------------------------------------------
