@@ -18,6 +18,7 @@ elsewhere asks "how does this database spell X" instead of testing dialect names
 """
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -44,6 +45,9 @@ def _hint(stmt: sa.Select, table: sa.Table, text: str) -> sa.Select:
     return stmt.with_hint(table, text, "mysql").with_hint(table, text, "mariadb")
 
 
+_named_paramstyle = functools.cache(lambda kind: kind(paramstyle="named"))  # SQLiteImpl.prepared_dialect
+
+
 def impl(engine_or_name: Engine | str) -> "DefaultImpl":
     """The implementation for an engine (or a SQLAlchemy dialect name); DefaultImpl when unknown."""
     name = engine_or_name if isinstance(engine_or_name, str) else engine_or_name.dialect.name
@@ -64,12 +68,10 @@ class DefaultImpl:
     # Relative slack of Moved() in SQL: the database computes with a FLOAT/REAL column's exact
     # single-precision value, while Python receives it rounded to ~7 digits; 1e-6 covers that many times.
     float_slack: ClassVar[float] = 1e-6
-    # The skip search counts the entries it skipped on a thread of its own (sources/sql/skipping.py):
-    # a server counts while Python works on the next propagation. Not SQLite, which counts in the
-    # process itself: a second connection busy in another thread made each search ~2x slower.
+    # The skip search counts what it skipped on a thread of its own (sources/sql/skipping.py): a server
+    # counts while Python works. Not SQLite (in-process): a second busy connection slowed each search 2x
     count_aside: ClassVar[bool] = True
-    # Spans per counting query: a server's cost is per statement; SQLite's is compiling the statement
-    # (SQLAlchemy, once per run: ~2 ms a span) and binding its nine parameters a span, empty or not
+    # Spans per counting query: a server's cost is per statement; SQLite's per span (binding, compiling)
     count_spans: ClassVar[int] = 64
     # Propagations' skip searches chained in one statement where the server can (sources/sql/chain.py)
     chain_length: ClassVar[int] = 0
@@ -87,9 +89,8 @@ class DefaultImpl:
         dbapi_conn.autocommit = True
 
     def ids_given(self, conn: sa.Connection, table: sa.Table) -> None:
-        """After rows were inserted with their ids given (a faker continues a series): make the
-        table's own id generator continue after them, so a writer inserting without an id (the DCS's
-        own software, a live monitor) gets a fresh one. AUTO_INCREMENT and SQLite's rowid do so alone."""
+        """After rows were inserted with their ids given (a faker continues a series): the table's id
+        generator continues after them, for a writer inserting none (AUTO_INCREMENT, rowid: by themselves)."""
 
     # --- statements -------------------------------------------------------------------------------
     def prepared_dialect(self, dialect: sa.engine.Dialect) -> sa.engine.Dialect:
@@ -176,9 +177,6 @@ class DefaultImpl:
         return None
 
 
-_NAMED_SQLITE: dict[type, sa.engine.Dialect] = {}
-
-
 class SQLiteImpl(DefaultImpl):
     __dialect__ = name = "sqlite"
     functions = _COMMON + ("total",)
@@ -187,13 +185,9 @@ class SQLiteImpl(DefaultImpl):
     count_spans = 16
 
     def prepared_dialect(self, dialect: sa.engine.Dialect) -> sa.engine.Dialect:
-        # Named parameters (`:name`, which SQLite binds once however often the SQL uses it), not
-        # qmark: a time in the skip search and its counts is several bounds (timeforms' spellings), and
-        # binding each use was most of a counting query's cost (~12 us of ~20 a span, bench/)
-        named = _NAMED_SQLITE.get(type(dialect))
-        if named is None:
-            named = _NAMED_SQLITE[type(dialect)] = type(dialect)(paramstyle="named")
-        return named
+        # `:name` parameters, which SQLite binds once however often the SQL uses them: a time is several
+        # bounds (timeforms), and binding each use was most of a counting query's cost (bench/)
+        return _named_paramstyle(type(dialect))
 
     def thinned_time_type(self, engine: Engine, col: sa.Column, cfg: Any) -> sa.types.TypeEngine | None:
         timeforms.require_space_text(timeforms.sqlite_form(engine, col.table, col.name), cfg, col.table,

@@ -75,10 +75,10 @@ def _source(reader: "SourceReader") -> tuple[sa.FromClause, sa.Table]:
 
 def quick_statement(reader: "SourceReader", spans: int) -> sa.CompoundSelect:
     """Per span k, three rows (k, sign, entries, entries with an id outside [_a, _b]): the index range
-    [lo, ut), less its entries at t up to id i, plus the entries at ut before id ui (beyond i if t = ut). The span's entries are
-    range - low + high when no entry has an odd id; [_a, _b] excludes the rows the search did not see
-    (above its watermark) and, in id order, the ids outside its ends. UNION ALL: an OR of ranges would
-    cost MariaDB all of them per row."""
+    [lo, ut), less its entries at t up to id i, plus the entries at ut before id ui (beyond i if t = ut).
+    The span's entries are range - low + high when no entry has an odd id; [_a, _b] excludes the rows
+    the search did not see (above its watermark) and, in id order, the ids outside its ends. UNION
+    ALL: an OR of ranges would cost MariaDB all of them per row."""
     counted_from, main = _source(reader)
     dt, id_ = main.c.date_time, main.c.id
     parts = []
