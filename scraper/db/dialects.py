@@ -73,6 +73,7 @@ class DefaultImpl:
     count_aside: ClassVar[bool] = True
     # Spans per counting query: a server's cost is per statement; SQLite's per span (binding, compiling)
     count_spans: ClassVar[int] = 64
+    quick_count: ClassVar[bool] = False  # counting.py's quick form: 3 SELECTs a span, which a server plans
     # Propagations' skip searches chained in one statement where the server can (sources/sql/chain.py)
     chain_length: ClassVar[int] = 0
 
@@ -181,8 +182,7 @@ class SQLiteImpl(DefaultImpl):
     __dialect__ = name = "sqlite"
     functions = _COMMON + ("total",)
     float_slack = 0.0  # REAL is the double Python receives: SQL and Python compute the same numbers
-    count_aside = False
-    count_spans = 16
+    count_aside, count_spans, quick_count = False, 16, True
 
     def prepared_dialect(self, dialect: sa.engine.Dialect) -> sa.engine.Dialect:
         # `:name` parameters, which SQLite binds once however often the SQL uses them: a time is several
@@ -288,7 +288,7 @@ class MySQLImpl(DefaultImpl):
     __dialect__ = ("mysql", "mariadb")
     name = "mysql"
     functions = _COMMON + ("bit_and", "bit_or", "bit_xor")
-    chain_length = 128  # MariaDB's compound statements; MySQL has none (chain.py checks)
+    chain_length = 256  # MariaDB's compound statements; MySQL has none (chain.py checks)
 
     def autocommit(self, dbapi_conn: Any) -> None:
         dbapi_conn.autocommit(True)  # PyMySQL: a method, not an attribute
