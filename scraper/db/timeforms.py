@@ -189,7 +189,7 @@ class TextTime(_RangeTime):
         return parse_text(value, self.sep, self.where)
 
     def process_column(self, values: Sequence[Any]) -> list[datetime | None]:
-        """process_result_value over a whole column (db.PreparedQuery.columns)."""
+        """process_result_value over a whole column (db.PreparedQuery.converted)."""
         times = parse_texts(values, self.sep)
         return times if times is not None else [self.process_result_value(v, None) for v in values]
 

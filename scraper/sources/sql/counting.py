@@ -12,7 +12,7 @@ A server plans each SELECT of a statement, three a span in the quick form: Maria
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import sqlalchemy as sa
 
@@ -40,11 +40,7 @@ class SpanCounter:
         inside = sum(sp.inside for sp in chunk)
         if not self.quick:
             return (*self._count_exactly(chunk, pad, inside), 1)
-        params: dict[str, Any] = {}
-        for n, sp in enumerate(pad):
-            di, du = sp.id_bounds()
-            params.update({f"_lo{n}": sp.lo, f"_t{n}": sp.after[0], f"_i{n}": sp.after[1], f"_ut{n}": sp.upto[0],
-                           f"_ui{n}": sp.upto[1], f"_a{n}": di + 1, f"_b{n}": min(du, sp.wm + 1) - 1})
+        params = _params(pad, lambda sp, di, du: {"a": di + 1, "b": min(du, sp.wm + 1) - 1})
         if self._quick is None:
             self._quick = PreparedQuery(self.reader.engine, quick_statement(self.reader, self.spans))
         entries = odd = 0
@@ -56,11 +52,7 @@ class SpanCounter:
         return (*self._count_exactly(chunk, pad, inside), 2)
 
     def _count_exactly(self, chunk: list[Span], pad: list[Span], inside: int) -> tuple[int, list[Span]]:
-        params: dict[str, Any] = {}
-        for n, sp in enumerate(pad):
-            di, du = sp.id_bounds()
-            params.update({f"_lo{n}": sp.lo, f"_t{n}": sp.after[0], f"_i{n}": sp.after[1], f"_free{n}": sp.lo > sp.after[0],
-                           f"_ut{n}": sp.upto[0], f"_ui{n}": sp.upto[1], f"_wm{n}": sp.wm, f"_di{n}": di, f"_du{n}": du})
+        params = _params(pad, lambda sp, di, du: {"free": sp.lo > sp.after[0], "wm": sp.wm, "di": di, "du": du})
         if self._exact is None:
             self._exact = PreparedQuery(self.reader.engine, counting_statement(self.reader, self.spans))
         rows = self.reader.guard(self._exact.execute, params)
@@ -71,6 +63,17 @@ class SpanCounter:
         for stmt in (self._quick, self._exact):
             if stmt is not None:
                 stmt.close()
+
+
+def _params(pad: list[Span], more: Callable[[Span, int, int], dict[str, Any]]) -> dict[str, Any]:
+    """Each span's ends as the parameters of span n (`_lo{n}`, ...), and what one statement adds
+    (`more(span, low id bound, high id bound)`)."""
+    params: dict[str, Any] = {}
+    for n, sp in enumerate(pad):
+        di, du = sp.id_bounds()
+        ends = {"lo": sp.lo, "t": sp.after[0], "i": sp.after[1], "ut": sp.upto[0], "ui": sp.upto[1]}
+        params.update({f"_{name}{n}": value for name, value in {**ends, **more(sp, di, du)}.items()})
+    return params
 
 
 def _source(reader: "SourceReader") -> tuple[sa.FromClause, sa.Table]:
