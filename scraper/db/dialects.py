@@ -71,9 +71,9 @@ class DefaultImpl:
     # The skip search counts what it skipped on a thread of its own (sources/sql/skipping.py): a server
     # counts while Python works. Not SQLite (in-process): a second busy connection slowed each search 2x
     count_aside: ClassVar[bool] = True
-    # Spans per counting query: a server's cost is per statement; SQLite's per span (binding, compiling)
-    count_spans: ClassVar[int] = 64
+    count_spans: ClassVar[int] = 64  # spans per counting query: a server's cost is per statement
     quick_count: ClassVar[bool] = False  # counting.py's quick form: 3 SELECTs a span, which a server plans
+    count_in_search: ClassVar[bool] = False  # the search counts its span (a correlated index range)
     # Propagations' skip searches chained in one statement where the server can (sources/sql/chain.py)
     chain_length: ClassVar[int] = 0
 
@@ -182,7 +182,7 @@ class SQLiteImpl(DefaultImpl):
     __dialect__ = name = "sqlite"
     functions = _COMMON + ("total",)
     float_slack = 0.0  # REAL is the double Python receives: SQL and Python compute the same numbers
-    count_aside, count_spans, quick_count = False, 16, True
+    count_aside, count_spans, quick_count, count_in_search = False, 16, True, True
 
     def prepared_dialect(self, dialect: sa.engine.Dialect) -> sa.engine.Dialect:
         # `:name` parameters, which SQLite binds once however often the SQL uses them: a time is several

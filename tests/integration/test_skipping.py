@@ -239,11 +239,11 @@ def test_a_row_committed_late_inside_a_skipped_stretch_is_late_and_not_read(dbs,
     searches, search = [], Skipper._search_seen
 
     def search_then_insert(self, params):  # each candidate among the seen rows (chained or not)
-        row = search(self, params)
-        searches.append(row)
+        found = search(self, params)  # (row, its span's count where the search counts it)
+        searches.append(found[0])
         if len(searches) == 10:  # 5 s before the entry just returned: inside the stretch it ended
-            insert(src, table, [{**rows[0], "id": len(rows) + 1, "date_time": row[2] - timedelta(seconds=5)}])
-        return row
+            insert(src, table, [{**rows[0], "id": len(rows) + 1, "date_time": found[0][2] - timedelta(seconds=5)}])
+        return found
 
     monkeypatch.setattr(Skipper, "_search_seen", search_then_insert)
     summary = run(dbs, "Late").summary

@@ -103,6 +103,29 @@ def test_late_rows_and_appended_entries_are_seen_the_same_in_every_spelling(sqli
 
 
 @pytest.mark.parametrize("form,declared,whole", FORMS)
+def test_the_database_skips_and_counts_exactly_in_every_spelling(sqlite_dbs, form, declared, whole):
+    """Long unchanged stretches, judged and counted by the skip search itself (its count is bounded by
+    the time of the entry it finds, as that row spells it): the target and the counts of judging every
+    entry in Python, with shared timestamps and ids out of time order in the stretches, and changed
+    entries sharing their time with an unchanged one before them."""
+    dbs = sqlite_dbs
+    rows = []
+    for k, row in enumerate(dcs_rows(2000, seed=7, whole_seconds=whole, nulls=False)):
+        rows.append({**row, "id": 2 * row["id"]})
+        if k % 150 == 50:  # its twin: the same time, the next id, a jump
+            rows.append({**row, "id": 2 * row["id"] + 1, "Temp_PT1": row["Temp_PT1"] + 10})
+    spelled = dbs.tmp_path / "spelled.db"
+    sqlite_source(spelled, form, declared, rows)
+    keys = {"maxage": "1w", "threshold": 2.0}
+    python = _run(dbs, f"sqlite:///{spelled}", "Python", skip_in_database=False, **keys)
+    sql = _run(dbs, f"sqlite:///{spelled}", "Sql", **keys)
+    target = dbs.engine("target")
+    assert target_rows(target, "Sql") == target_rows(target, "Python")
+    assert (sql.entries_read, sql.propagations, sql.late) == (python.entries_read, python.propagations, python.late)
+    assert python.propagations > 10 and sql.skipped > 1500, sql  # most entries never reached Python
+
+
+@pytest.mark.parametrize("form,declared,whole", FORMS)
 def test_the_time_index_is_used_and_the_source_is_opened_read_only(sqlite_dbs, form, declared, whole):
     dbs = sqlite_dbs
     spelled = dbs.tmp_path / "spelled.db"

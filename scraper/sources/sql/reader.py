@@ -308,9 +308,10 @@ class SourceReader:
         will start reading (its cursor may be `timefloor`, years before the source begins), and how
         far the source goes."""
         self.queries += 1
-        first = sa.func.min(sa.case((self.dt >= tcursor, self.dt)))
-        row = self.guard(self._one, sa.select(first, sa.func.max(self.dt)))
-        # min(CASE ...) loses the column type on SQLite: parse like the column would
+        # two index seeks: min(CASE ...) in one SELECT read the whole index, at every start (~0.4 s a
+        # million entries)
+        first = sa.select(sa.func.min(self.dt)).where(self.dt >= tcursor).scalar_subquery()
+        row = self.guard(self._one, sa.select(first, sa.select(sa.func.max(self.dt)).scalar_subquery()))
         return tuple(_as_datetime(v) for v in row)
 
     @property

@@ -45,7 +45,7 @@ import sqlalchemy as sa
 from scraper.db import PreparedQuery
 from scraper.core.sourcevector import Instance, SourceVector
 from scraper.sources.sql.chain import Chain
-from scraper.sources.sql.counting import SpanCounter
+from scraper.sources.sql.counting import SPLIT, SpanCounter, counted_search
 from scraper.sources.sql.reader import NO_LATE
 from scraper.sources.sql.spans import First, Span, merged, show
 
@@ -155,7 +155,8 @@ class Skipper:
                                                    NO_LATE))
         # in id order the search's `id > _i` already excludes what `after` excludes at date_time = _t
         # (the entries up to sv[-1]): the lower bound alone is the same condition, one term less per row
-        lower = sa.and_(dt >= sa.bindparam("_lo", type_=dt.type)) if by_id else after
+        # (by_id: tested on every row the rule calls changed, not an index bound: without affinity, as the overage)
+        lower = sa.and_(r.dialect.unaffined(dt) >= sa.bindparam("_lo", type_=dt.type)) if by_id else after
         # the rule first: false on nearly every row looked at, it ends the row's test at once (the lower
         # bound, true on nearly every row, is then left to the few the rule calls changed: SQLite ~10 %)
         cand = cand.where(sa.or_(self._condition, overage), lower).limit(1)
@@ -172,6 +173,8 @@ class Skipper:
         cand = dialect.walk_table(cand, r.main) if by_id else dialect.walk_time_index(cand, r.main)
         tail = dialect.walk_time_index(tail, r.main)
         if seen:
+            if dialect.count_in_search:
+                cand = counted_search(r, cand, by_id)
             stmt = self._statements[key] = PreparedQuery(r.engine, cand)
             return stmt
         maxid, late, _first, _last = r.late_check(after, watermark).selected_columns
@@ -201,15 +204,20 @@ class Skipper:
                         f"({show(inst.t)}) was missed")
         return None
 
-    def _search(self, params: dict[str, Any], seen: bool) -> tuple | None:
+    def _search(self, params: dict[str, Any], seen: bool) -> tuple[tuple | None, int | None]:
         """Run a skip statement (and note its late check): the candidate's row, else the latest entry's
-        (not `seen`), else None."""
+        (not `seen`), else None; and the span's count where the search made it (counted_search)."""
         r = self.reader
         stmt = self.statement(seen, "_wm" in params)
         rows = r.execute(stmt, params)
         if seen:
+            if not rows:
+                return None, None
+            if r.dialect.count_in_search:
+                self._names = stmt.keys[:-1]
+                return (0, *rows[0][:-1], None), rows[0][-1]
             self._names = stmt.keys
-            return (0, *rows[0], None) if rows else None
+            return (0, *rows[0], None), None
         self._names = stmt.keys[1:-1]
         by_kind = {row[0]: row for row in rows}
         check = by_kind[2]
@@ -218,16 +226,16 @@ class Skipper:
             r.note_check(check[1], check[-1], *r.late_range(reach, params["_wm"], check[1]), params["_lo"])
         else:
             r.note_check(check[1], None, None, None, params["_lo"])
-        return by_kind.get(0) or by_kind.get(1)
+        return by_kind.get(0) or by_kind.get(1), None
 
-    def _search_seen(self, params: dict[str, Any]) -> tuple | None:
+    def _search_seen(self, params: dict[str, Any]) -> tuple[tuple | None, int | None]:
         """The seen-rows search: from a chain of them where the server runs one (chain.py)."""
         chain = self._chained() if self.by_id else None
         if chain is None:
             return self._search(params, seen=True)
         row = chain.take(params, self.reader.execute)
         self._names = chain.search.keys
-        return (0, *row, None) if row is not None else None
+        return ((0, *row, None) if row is not None else None), None
 
     @property
     def chain(self) -> Chain | None:
@@ -257,6 +265,12 @@ class Skipper:
         """Count `count_spans` spans a query: on a thread of its own (own connection) where the dialect
         counts aside, so that the server counts while Python works on the propagation (MariaDB
         catch-up: ~10 %, bench/); at once otherwise (SQLite), the result kept as a finished Future."""
+        known = [sp for sp in spans if sp.counted is not None]  # counted by their searches
+        if known:
+            done: Future[tuple[int, list[Span], int]] = Future()
+            done.set_result((sum(sp.counted for sp in known), [], 0))  # exact, none out of id order
+            self._counting.append(done)
+            spans = [sp for sp in spans if sp.counted is None]
         aside = self.reader.dialect.count_aside
         if spans and aside and self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scraper-count")
@@ -345,18 +359,23 @@ class Skipper:
         if r.floor is not None and lo < r.floor:
             lo = r.floor
         params = {"_lo": lo, "_t": t, "_i": i, "_limit": sv[0].t + maxage, **self.first.values(sv[0])}
-        row = None
+        row = counted = None
         if r.watermark is not None:
             params["_wm"] = r.watermark
-            row = self._search_seen(params)
+            row, counted = self._search_seen(params)
         by_id = row is not None and self.by_id  # found by the seen-rows search, in id order
         if row is None:  # no candidate among the rows seen: look at all, check for late rows
-            row = self._search(params, seen=False)
+            row, counted = self._search(params, seen=False)
         if row is None:
             return False
+        if counted is not None:
+            counted, odd = divmod(counted, SPLIT)
+            if odd:  # counted exactly afterwards
+                counted = None
         kind = row[0]
         inst = Instance(zip(self._names, row[1:-1]))
-        self._open.append(Span(lo, (t, i), inst.key, r.watermark, by_id=by_id, first=sv[0] if by_id else None))
+        self._open.append(Span(lo, (t, i), inst.key, r.watermark, by_id=by_id, first=sv[0] if by_id else None,
+                               counted=counted))
         self._open_estimate += max(1, int(inst["id"]) - int(i)) - 1  # ids mostly count entries: enough here
         r.entries_read += 1
         sv.sample(inst, changed, maxage)

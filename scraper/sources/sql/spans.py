@@ -47,14 +47,15 @@ class Span:
     `wm`: the rows the search could see (id <= wm; the others are late: see Skipper.statement).
     `by_id`: searched in id order, exact unless an entry with an id outside (after, upto) is a candidate.
     `inside`: entries returned by the database (sampled in Python) inside a merged span.
-    `first`: sv[0] during an id-order search."""
+    `first`: sv[0] during an id-order search.
+    `counted`: the count its search made (counting.counted_search), else None: counted afterwards."""
 
-    __slots__ = ("lo", "after", "upto", "wm", "by_id", "inside", "first")
+    __slots__ = ("lo", "after", "upto", "wm", "by_id", "inside", "first", "counted")
 
     def __init__(self, lo: datetime, after: tuple[datetime, int], upto: tuple[datetime, int], wm: int,
-                 by_id: bool = False, inside: int = 0, first: Instance | None = None):
+                 by_id: bool = False, inside: int = 0, first: Instance | None = None, counted: int | None = None):
         self.lo, self.after, self.upto, self.wm = lo, after, upto, wm
-        self.by_id, self.inside, self.first = by_id, inside, first
+        self.by_id, self.inside, self.first, self.counted = by_id, inside, first, counted
 
     def __repr__(self) -> str:
         return (f"Span(lo={self.lo}, after={self.after}, upto={self.upto}, wm={self.wm}, by_id={self.by_id}, "
@@ -74,7 +75,8 @@ def merged(spans: list[Span]) -> list[Span]:
     inside. Not id-order spans: each is checked against its own ends."""
     out: list[Span] = []
     for sp in spans:
-        if out and out[-1].wm == sp.wm and not (sp.by_id or out[-1].by_id):
+        if out and out[-1].wm == sp.wm and not (sp.by_id or out[-1].by_id or sp.counted is not None
+                                                 or out[-1].counted is not None):
             head = out[-1]
             out[-1] = Span(head.lo, head.after, sp.upto, head.wm, inside=head.inside + 1)
         else:
