@@ -155,8 +155,7 @@ class Skipper:
                                                    NO_LATE))
         # in id order the search's `id > _i` already excludes what `after` excludes at date_time = _t
         # (the entries up to sv[-1]): the lower bound alone is the same condition, one term less per row
-        # (by_id: tested on every row the rule calls changed, not an index bound: without affinity, as the overage)
-        lower = sa.and_(r.dialect.unaffined(dt) >= sa.bindparam("_lo", type_=dt.type)) if by_id else after
+        lower = sa.and_(dt >= sa.bindparam("_lo", type_=dt.type)) if by_id else after
         # the rule first: false on nearly every row looked at, it ends the row's test at once (the lower
         # bound, true on nearly every row, is then left to the few the rule calls changed: SQLite ~10 %)
         cand = cand.where(sa.or_(self._condition, overage), lower).limit(1)
