@@ -151,7 +151,7 @@ class _RangeTime(sa.types.TypeDecorator):
     strict_high = True  # dt > high means "after v" (text); False: dt >= high (numbers)
 
     def _bind(self, value: Any) -> sa.ColumnElement:
-        return value if isinstance(value, sa.ColumnElement) else sa.bindparam(None, value, type_=self)
+        return value if isinstance(value, BindParameter) else sa.bindparam(None, value, type_=self)
 
     def spelled(self, value: sa.ColumnElement) -> sa.ColumnElement:
         """A row's own time as this type binds a time (see time_bounds)."""

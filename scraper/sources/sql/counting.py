@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from scraper.db import PreparedQuery
 from scraper.db.timeforms import time_bounds
-from scraper.sources.sql.spans import _ANY_ID, Span
+from scraper.sources.sql.spans import ANY_ID, Span
 
 if TYPE_CHECKING:  # pragma: no cover
     from scraper.sources.sql.reader import SourceReader
@@ -100,7 +100,7 @@ def counted_search(reader: "SourceReader", search: sa.Select, by_id: bool) -> sa
     fid = found.corresponding_column(reader.id)
     lo, t = (sa.bindparam(n, type_=dt.type) for n in ("_lo", "_t"))
     i = sa.bindparam("_i", type_=id_.type)
-    odd = sa.not_(id_.between(i + 1 if by_id else sa.literal(-_ANY_ID), found.c._b))
+    odd = sa.not_(id_.between(i + 1 if by_id else sa.literal(-ANY_ID), found.c._b))
     at_found = (dt >= found.c._low, dt <= found.c._high if strict else dt < found.c._high)
     before = dt < found.c._low
     ends = [(1, (dt >= lo, before)),
@@ -132,7 +132,7 @@ def quick_statement(reader: "SourceReader", spans: int) -> sa.CompoundSelect:
     for k in range(spans):
         lo, t, ut = (sa.bindparam(f"_{n}{k}", type_=dt.type) for n in ("lo", "t", "ut"))
         i, ui = (sa.bindparam(f"_{n}{k}", type_=id_.type) for n in ("i", "ui"))
-        # BIGINT: the "any id" bounds (spans._ANY_ID) overflow PostgreSQL's INTEGER
+        # BIGINT: the "any id" bounds (spans.ANY_ID) overflow PostgreSQL's INTEGER
         a, b = (sa.bindparam(f"_{n}{k}", type_=sa.BigInteger) for n in ("a", "b"))
         odd = reader.dialect.count_where(sa.not_(id_.between(a, b)))
         ends = [(1, (dt >= lo, dt < ut)),  # an index range; the ends' own times are seeks below

@@ -263,7 +263,8 @@ class Skipper:
     def _submit(self, spans: list[Span]) -> None:
         """Count `count_spans` spans a query: on a thread of its own (own connection) where the dialect
         counts aside, so that the server counts while Python works on the propagation (MariaDB
-        catch-up: ~10 %, bench/); at once otherwise (SQLite), the result kept as a finished Future."""
+        catch-up: ~10 %, bench/); at once otherwise (SQLite), the result kept as a finished Future.
+        Spans their own search counted (counting.counted_search) are added as they are, no query."""
         known = [sp for sp in spans if sp.counted is not None]  # counted by their searches
         if known:
             done: Future[tuple[int, list[Span], int]] = Future()

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from scraper.core.sourcevector import Instance
 
-_ANY_ID = 2 ** 62
+ANY_ID = 2 ** 62
 
 
 class First(Mapping):
@@ -67,7 +67,7 @@ class Span:
 
     def id_bounds(self) -> tuple[int, int]:
         """Ids outside (low, high) in this span break its id-order search (any id: a time-order span)."""
-        return (self.after[1], self.upto[1]) if self.by_id else (-_ANY_ID, _ANY_ID)
+        return (self.after[1], self.upto[1]) if self.by_id else (-ANY_ID, ANY_ID)
 
 
 def merged(spans: list[Span]) -> list[Span]:
