@@ -311,8 +311,9 @@ class SourceReader:
         # two index seeks: min(CASE ...) in one SELECT read the whole index, at every start (~0.4 s a
         # million entries)
         first = sa.select(sa.func.min(self.dt)).where(self.dt >= tcursor).scalar_subquery()
+        # typed as the column is (unlike min(CASE ...)): read as datetimes by its own result processor
         row = self.guard(self._one, sa.select(first, sa.select(sa.func.max(self.dt)).scalar_subquery()))
-        return tuple(_as_datetime(v) for v in row)
+        return row[0], row[1]
 
     @property
     def entries(self) -> int:
@@ -350,9 +351,3 @@ class SourceReader:
         self.entries_read, self.late, self._watermark = bookmark
         self.skipped = skipped
         self.reset()
-
-
-def _as_datetime(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))
