@@ -103,15 +103,23 @@ def counted_search(reader: "SourceReader", search: sa.Select, by_id: bool) -> sa
     odd = sa.not_(id_.between(i + 1 if by_id else sa.literal(-ANY_ID), found.c._b))
     at_found = (dt >= found.c._low, dt <= found.c._high if strict else dt < found.c._high)
     before = dt < found.c._low
-    ends = [(1, (dt >= lo, before)),
-            (-1, (dt == t, dt >= lo, before, id_ <= i)),
-            (1, (*at_found, dt >= lo, id_ < fid, sa.not_(sa.and_(id_ <= i, dt == t))))]
     total = None
-    for sign, where in ends:
+    for sign, where in _quick_parts(dt, id_, lo, t, i, before, at_found, fid):
         part = sa.select(sa.func.count() * SPLIT + reader.dialect.count_where(odd)).select_from(counted_from).where(*where)
         part = reader.dialect.walk_time_index(part, main).scalar_subquery()
         total = part if total is None else (total + part if sign > 0 else total - part)
     return sa.select(*list(found.c)[:-3], total.label("_counted"))
+
+
+def _quick_parts(dt: sa.ColumnElement, id_: sa.ColumnElement, lo: Any, t: Any, i: Any,
+                 before_end: sa.ColumnElement[bool], at_end: tuple[sa.ColumnElement[bool], ...],
+                 end_id: Any) -> list[tuple[int, tuple[sa.ColumnElement[bool], ...]]]:
+    """The quick form's three parts of the span beyond (t, i) from lo on and before the end entry, as
+    (sign, conditions): the index range from lo to before the end's time; less its entries at t up to
+    id i (in the range when lo <= t); plus the entries at the end's time (`at_end`) before its id."""
+    return [(1, (dt >= lo, before_end)),
+            (-1, (dt == t, dt >= lo, before_end, id_ <= i)),
+            (1, (*at_end, dt >= lo, id_ < end_id, sa.not_(sa.and_(id_ <= i, dt == t))))]
 
 
 def _source(reader: "SourceReader") -> tuple[sa.FromClause, sa.Table]:
@@ -135,10 +143,7 @@ def quick_statement(reader: "SourceReader", spans: int) -> sa.CompoundSelect:
         # BIGINT: the "any id" bounds (spans.ANY_ID) overflow PostgreSQL's INTEGER
         a, b = (sa.bindparam(f"_{n}{k}", type_=sa.BigInteger) for n in ("a", "b"))
         odd = reader.dialect.count_where(sa.not_(id_.between(a, b)))
-        ends = [(1, (dt >= lo, dt < ut)),  # an index range; the ends' own times are seeks below
-                (-1, (dt == t, dt >= lo, dt < ut, id_ <= i)),  # in the range: lo <= t < ut
-                (1, (dt == ut, dt >= lo, id_ < ui, sa.not_(sa.and_(id_ <= i, dt == t))))]
-        for sign, where in ends:
+        for sign, where in _quick_parts(dt, id_, lo, t, i, dt < ut, (dt == ut,), ui):
             count = sa.select(sa.literal_column(str(k)).label("k"), sa.literal_column(str(sign)).label("s"),
                               sa.func.count().label("n"), odd.label("d")).select_from(counted_from).where(*where)
             parts.append(reader.dialect.walk_time_index(count, main))  # index-only ranges
