@@ -10,7 +10,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -138,14 +138,20 @@ def raw_pass(cfg) -> dict:
     return {"run_s": t2 - t1, "cpu_s": c2 - c1, "rows": rows}
 
 
-def scan_predicate(cfg) -> dict:
+def scan_predicate(cfg, unchanged: bool = False) -> dict:
     """One SQL statement scanning the same rows with the rule's own predicate (sv[0] = the first entry,
-    plus the maxage test): the floor of any design that lets the database judge the entries."""
+    plus the maxage test): the floor of any design that lets the database judge the entries.
+
+    `unchanged`: the same statement with a threshold and maxage no entry reaches, so that every term
+    is evaluated on every row, as a skip search evaluates them on an unchanged entry. With sv[0] the
+    first entry, the temperatures soon drift away from it and the first term ends most rows' test."""
     from scraper.sources.sql.spans import First
 
     engine = db.connect(cfg, "source")
     table = sa.Table("DBNS_SAB_Temp", sa.MetaData(), autoload_with=engine)
     scraper = AdTempScraper(cfg, AdTemp.target)
+    if unchanged:
+        scraper.threshold = 1e12
     first = First(table.c)
     with engine.connect() as conn:
         row = conn.execute(sa.select(table).order_by(table.c.date_time, table.c.id).limit(1)).mappings().one()
@@ -153,7 +159,8 @@ def scan_predicate(cfg) -> dict:
         stmt = sa.select(sa.func.count()).select_from(table).where(
             table.c.date_time >= row["date_time"],
             sa.or_(cond, table.c.date_time > sa.bindparam("_limit", type_=table.c.date_time.type)))
-        params = {**first.values(Instance(row)), "_limit": row["date_time"] + cfg.maxage}
+        limit = row["date_time"] + (timedelta(days=365 * 1000) if unchanged else cfg.maxage)
+        params = {**first.values(Instance(row)), "_limit": limit}
         t1, c1 = time.perf_counter(), time.process_time()
         n = conn.execute(stmt, params).scalar()
         t2, c2 = time.perf_counter(), time.process_time()
@@ -169,8 +176,8 @@ def main(argv: list[str]) -> dict:
                         filemode="w", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if mode == "raw_pass":
         return raw_pass(cfg)
-    if mode == "scan":
-        return scan_predicate(cfg)
+    if mode in ("scan", "scan_unchanged"):
+        return scan_predicate(cfg, unchanged=mode == "scan_unchanged")
     t0 = time.perf_counter()
     if mode == "raw":
         engine = db.connect(cfg, "source")
