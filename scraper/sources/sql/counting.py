@@ -81,14 +81,14 @@ def _params(pad: list[Span], more: Callable[[Span, int, int], dict[str, Any]]) -
     return params
 
 
-# the search's count column: entries * SPLIT + those with an odd id (a scalar subquery has one column)
-SPLIT = 2 ** 32
+# the search's count column: entries * _SPLIT + those with an odd id (a scalar subquery has one column)
+_SPLIT = 2 ** 32
 
 
 def counted_search(reader: "SourceReader", search: sa.Select, by_id: bool) -> sa.Select:
     """The seen-rows skip search (parameters `_lo`, `_t`, `_i`, `_wm`) with one more column, `_counted`:
     its span counted the quick way (quick_statement, bounded by the candidate it finds) as entries *
-    SPLIT + entries with an odd id. With none odd the count is exact; otherwise the span is counted
+    _SPLIT + entries with an odd id. With none odd the count is exact; otherwise the span is counted
     afterwards like any other. The candidate's time bounds and highest even id are selected with it,
     so that each entry counted costs one id test."""
     low, high, strict = time_bounds(reader.dt)
@@ -105,10 +105,17 @@ def counted_search(reader: "SourceReader", search: sa.Select, by_id: bool) -> sa
     before = dt < found.c._low
     total = None
     for sign, where in _quick_parts(dt, id_, lo, t, i, before, at_found, fid):
-        part = sa.select(sa.func.count() * SPLIT + reader.dialect.count_where(odd)).select_from(counted_from).where(*where)
+        part = sa.select(sa.func.count() * _SPLIT + reader.dialect.count_where(odd)).select_from(counted_from).where(*where)
         part = reader.dialect.walk_time_index(part, main).scalar_subquery()
         total = part if total is None else (total + part if sign > 0 else total - part)
     return sa.select(*list(found.c)[:-3], total.label("_counted"))
+
+
+def search_count(counted: int) -> int | None:
+    """The entries a counted_search judged, from its `_counted` column; None where some had an odd
+    id: that span is counted afterwards, exactly."""
+    entries, odd = divmod(counted, _SPLIT)
+    return None if odd else entries
 
 
 def _quick_parts(dt: sa.ColumnElement, id_: sa.ColumnElement, lo: Any, t: Any, i: Any,

@@ -45,7 +45,7 @@ import sqlalchemy as sa
 from scraper.db import PreparedQuery
 from scraper.core.sourcevector import Instance, SourceVector
 from scraper.sources.sql.chain import Chain
-from scraper.sources.sql.counting import SPLIT, SpanCounter, counted_search
+from scraper.sources.sql.counting import SpanCounter, counted_search, search_count
 from scraper.sources.sql.reader import NO_LATE
 from scraper.sources.sql.spans import First, Span, merged, show
 
@@ -214,7 +214,7 @@ class Skipper:
                 return None, None
             if r.dialect.count_in_search:
                 self._names = stmt.keys[:-1]
-                return (0, *rows[0][:-1], None), rows[0][-1]
+                return (0, *rows[0][:-1], None), search_count(rows[0][-1])
             self._names = stmt.keys
             return (0, *rows[0], None), None
         self._names = stmt.keys[1:-1]
@@ -368,10 +368,6 @@ class Skipper:
             row, counted = self._search(params, seen=False)
         if row is None:
             return False
-        if counted is not None:
-            counted, odd = divmod(counted, SPLIT)
-            if odd:  # counted exactly afterwards
-                counted = None
         kind = row[0]
         inst = Instance(zip(self._names, row[1:-1]))
         self._open.append(Span(lo, (t, i), inst.key, r.watermark, by_id=by_id, first=sv[0] if by_id else None,
