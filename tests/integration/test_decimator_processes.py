@@ -69,7 +69,9 @@ def test_sigkill_at_random_moments_of_a_pass_with_a_live_writer_gives_the_uninte
                 dec.send_signal(signal.SIGKILL)
                 dec.wait(30)
             kills.append(str(_cursor(src)))
-        time.sleep(1.0)  # the live writer moves the horizon on
+        written = scalar(src, "SELECT count(*) FROM cbpm3_data")
+        # the live writer moves the horizon on: ten more entries of five instruments, however long it takes
+        wait_for(lambda: scalar(src, "SELECT count(*) FROM cbpm3_data") >= written + 50, 60, "the live writer")
         status, _, _ = terminate(live)
         assert status == 0
     _run(cfg, "decimator")  # finish the thinning, uninterrupted

@@ -204,13 +204,18 @@ def test_rows_a_live_faker_commits_late_are_reported_by_the_live_scraper_not_pro
                         "--faker_duplicates", "0", "--maxiter", "400", "--profile", "random_walk")
     assert faker.wait(timeout=DEADLINE) == 0, procs.output(faker)
     faked = int(re.search(r"realism: .*late (\d+)", procs.output(faker)).group(1))
-    time.sleep(0.5)
+
+    def warned() -> int:
+        log = procs.output(scraper, tail=0)
+        return sum(int(n) for n in re.findall(r"WARNING scraper.reader: DBNS_SAB_Temp: (\d+) entries committed late", log))
+    # the scraper has seen every late entry once it warned of as many as the faker held back (however
+    # slowly a busy machine runs it): only then is a stop no longer racing the reading
+    wait_until(lambda: warned() >= faked or scraper.poll() is not None, "the scraper to report every late entry")
     scraper.send_signal(signal.SIGTERM)
     assert scraper.wait(timeout=DEADLINE) == 0, procs.output(scraper)
     log = procs.output(scraper, tail=0)
     reported = int(re.search(r"late entries not propagated (\d+)", log).group(1))
-    warned = sum(int(n) for n in re.findall(r"WARNING scraper.reader: DBNS_SAB_Temp: (\d+) entries committed late", log))
-    assert faked > 10 and reported == warned == faked
+    assert faked > 10 and reported == warned() == faked
 
     src = dbs.engine("source")
     table = sa.Table("DBNS_SAB_Temp", sa.MetaData(), autoload_with=src)

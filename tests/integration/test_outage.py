@@ -40,7 +40,8 @@ def test_server_restart_mid_run_is_retried_and_loses_nothing(own_server):
         wait_for(lambda: newest(tgt, "DcsAdTempVld", "TIMEEND") is not None, 30, "the first propagations")
         server.stop()  # mid catch-up: one propagation per 3 entries, in batches of 20
         src.dispose(), tgt.dispose()
-        time.sleep(1.5)
+        # up again only once the scraper has seen it down (whenever a busy machine gets there)
+        wait_for(lambda: "DB down:" in log.read_text(), 60, "the outage to be noticed")
         server.start()
         insert(src, src_table(src), rows[2000:])  # the source kept writing while we were down
         wait_for(lambda: newest(tgt, "DcsAdTempVld", "TIMEEND") == rows[-1]["date_time"] - pytest_approx_end(),
