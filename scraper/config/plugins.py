@@ -2,9 +2,20 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 
 from scraper.config import Settings
 from scraper.api import Regime
+
+
+def importable_here(cfg: Settings) -> None:
+    """A regime written next to its config file (`scr.py new-regime`) or in the directory scr.py runs
+    from imports whatever started Python: `python -m scraper` puts the current directory on the path,
+    the console script does not. Appended, so an installed package of the same name still wins."""
+    for directory in (str(cfg.base_dir), os.getcwd()):
+        if directory not in sys.path:
+            sys.path.append(directory)
 
 
 def load_regime(cfg: Settings, need_target: bool = True) -> type[Regime]:
@@ -13,6 +24,7 @@ def load_regime(cfg: Settings, need_target: bool = True) -> type[Regime]:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise cfg.error("regime", f'"{spec}" is not of the form package.module:RegimeClass')
+    importable_here(cfg)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

@@ -1,6 +1,7 @@
 """The regime test kit and `scr.py new-regime`, used as a physicist would: generate, run pytest."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -72,3 +73,30 @@ def test_the_kit_catches_a_change_test_that_keeps_state_between_calls(tmp_path):
     assert tested.returncode == 1, tested.stdout[-3000:]
     assert "FAILED test_counting.py::TestCounting::test_restart_at_random_points_gives_the_same_target" in tested.stdout
     assert "1 passed" in tested.stdout  # propagate() itself is fine; two runs never agree, so the SQL check fails too
+
+
+def test_the_documented_flow_works_with_the_console_script_and_no_pythonpath(tmp_path):
+    """The flow of docs/writing-a-regime.md as a newcomer types it: the installed `scr.py` (not
+    `python -m scraper`, which puts the current directory on the path by itself), from an empty
+    directory, nothing on PYTHONPATH; then from elsewhere, naming the config file by its path."""
+    scr = str(Path(sys.executable).parent / "scr.py")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SCRAPER_CFG")}
+
+    def scr_py(*args: str, cwd: Path = tmp_path) -> subprocess.CompletedProcess:
+        return subprocess.run([scr, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+    made = scr_py("new-regime", "wptemp")
+    assert made.returncode == 0, made.stderr
+    helped = scr_py("--cfg", "wptemp.cfg", "-s", "wptemp_scraper", "--help")
+    assert helped.returncode == 0, helped.stderr
+    assert "wptemp:Wptemp" in helped.stdout
+    faked = scr_py("--cfg", "wptemp.cfg", "-s", "wptemp_faker", "--maxiter", "500")
+    assert faked.returncode == 0, faked.stderr
+    scraped = scr_py("--cfg", "wptemp.cfg", "-s", "wptemp_scraper", "--catchup", "--ALLOW_DROP_CREATE_TABLE")
+    assert scraped.returncode == 0, scraped.stderr
+    assert "entries read 500" in scraped.stdout and "propagations written 0" not in scraped.stdout
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    again = scr_py("--cfg", str(tmp_path / "wptemp.cfg"), "-s", "wptemp_scraper", "--catchup", cwd=elsewhere)
+    assert again.returncode == 0, again.stderr  # the regime is found next to its config file
+    assert "propagations written 0" in again.stdout, "the target is the bookmark: nothing left to write"
