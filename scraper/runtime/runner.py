@@ -124,7 +124,11 @@ class Runner:
         # million entries read trigger again and again, do not walk it each time (~1 % of a catch-up).
         # And a young generation the size of a batch read: an entry lives until it is sampled, so with
         # the default (700 allocations) every batch was walked by a few collections (~3 %)
+        # Garbage is collected first: frozen, the cycles earlier runs of this process left (engines,
+        # compiled statements) would never be freed, and a program that runs sections again and again
+        # (the regime test kit) grew by gigabytes.
         thresholds = gc.get_threshold()
+        gc.collect()
         gc.freeze()
         gc.set_threshold(max(thresholds[0], YOUNG_OBJECTS), *thresholds[1:])
         try:
