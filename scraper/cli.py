@@ -14,20 +14,52 @@ from scraper.runtime.runner import RunOptions
 from scraper.runtime.stop import StopRequest, sentinel_path
 
 USAGE = """scr.py -s SECTION [--cfg PATH] [--KEY VALUE ...] [--catchup] [--ALLOW_DROP_CREATE_TABLE]
-              [--DROP_TARGET_TABLES] [--help]
-       scr.py status [--cfg PATH]
-       scr.py backup -s SECTION DEST [--cfg PATH]
-       scr.py migrate -s SECTION check|fix [--cfg PATH]
-       scr.py -S PATH -s SECTION|ALL [--cfg PATH]
-       scr.py new-regime NAME [--dir DIR]
-       scr.py show -s SECTION (--at TIME | --from A --to B) [--local] [--format table|csv|json]
-       scr.py plot -s SECTION --from A --to B --out FILE.png [--columns C,...] [--rows 1-8,...]
-       scr.py report -s SECTION --from A --to B [--threshold 0.5,1,2] [--maxage 10m,1h] [--interval ...]
-              [--out FILE.png] [--format table|csv|json]"""
+              [--DROP_TARGET_TABLES] [--dry-run] [--help]
+       scr.py [--cfg PATH] VERB ..."""
+HELP = f"""usage: {USAGE}
+
+Propagate DCS source tables into a DBI-style conditions database.
+
+verbs:
+  -s SECTION                     run a section: live until stopped, or until caught up (--catchup)
+  status                         one health line per section, read from the databases
+  show -s SECTION                the records (or points) valid --at TIME, or --from A --to B
+  plot -s SECTION                source entries against the target, per column: --out FILE.png
+  report -s SECTION              the rules replayed for lists of --threshold, --maxage, --interval
+  backup -s SECTION DEST         a consistent copy of a live bridged file (mode bridge)
+  migrate -s SECTION check|fix   bring a bridged file up to the regime's layout
+  new-regime NAME [--dir D]      write a regime module, its config sections and a kit test
+  -S PATH -s SECTION|ALL         write supervisord program files
+
+global options (before or after the verb):
+  --cfg PATH                     config file (default $SCRAPER_CFG, else ./scraper.cfg)
+  -s, --section SECTION          section of the config file
+  -h, --help                     this help; with -s SECTION: the section's keys, values and defaults
+
+run options:
+  --catchup                      run until the sources' latest entries are sampled, then exit 0
+  --ALLOW_DROP_CREATE_TABLE      create missing target tables (and a new SQLite target file)
+  --DROP_TARGET_TABLES           drop the target tables first (tests, re-runs)
+  --dry-run                      say what would be changed, change nothing (decimator)
+  --KEY VALUE                    override any config key of the section's mode for this run
+
+Every key of a section, with its value, default and where it is set: scr.py -s SECTION --help.
+Every key of every mode: docs/config.md. A verb's own options: scr.py show --help (plot, report)."""
+LOOK_USAGE = {
+    "show": "-s SECTION (--at TIME | --from A --to B) [--local] [--format table|csv|json] [--columns C,...]",
+    "plot": "-s SECTION --from A --to B --out FILE.png [--columns C,...] [--rows 1-8,...] [--local]",
+    "report": "-s SECTION --from A --to B [--threshold 0.5,1,2] [--maxage 10m,1h] [--interval ...] "
+              "[--out FILE.png] [--format table|csv|json]",
+}
 # verb -> its operand, if any (verbs are bare words, not positional arguments: `--bogus 3` stays an unknown key)
 VERBS = {"status": None, "new-regime": None, "backup": "DEST", "migrate": "check|fix"}
 LOOK_VERBS = ("show", "plot", "report")  # read-only looks at a section's data (scraper/look/)
 LOOK_OWN = {"report": ("threshold", "interval", "maxage")}  # lists of values to replay, not overrides
+# Options that take a value, so that the verb is the first word that is neither an option nor a value:
+# `scr.py --cfg x.cfg show -s s` reads like `scr.py show --cfg x.cfg -s s`, as git and alembic read it.
+VALUED = ("-s", "--section", "-S", "--cfg", "--at", "--from", "--to", "--format", "--out", "--columns", "--rows",
+          "--dir")
+RUN_FLAGS = ("section", "cfg", "help", "catchup", "ALLOW_DROP_CREATE_TABLE", "DROP_TARGET_TABLES", "dry-run")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,21 +68,58 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="scr.py", usage=USAGE, add_help=False,
-                description="Propagate DCS source tables into a DBI-style conditions database.")
-    p.add_argument("-s", "--section", help="section of the config file to run (ALL with -S)")
-    p.add_argument("-S", dest="supervisord", metavar="PATH",
-                   help="write a supervisord program .ini for the section to PATH (a directory for -s ALL)")
-    p.add_argument("--cfg", metavar="PATH", help="config file (default $SCRAPER_CFG, else ./scraper.cfg)")
-    p.add_argument("-h", "--help", action="store_true", help="with -s: print the section's effective settings")
-    p.add_argument("--catchup", action="store_true", help="run until the sources' latest entries are sampled, then exit 0")
-    p.add_argument("--ALLOW_DROP_CREATE_TABLE", action="store_true", help="create missing target tables")
-    p.add_argument("--DROP_TARGET_TABLES", action="store_true", help="drop the target tables first (tests, re-runs)")
-    p.add_argument("--dry-run", action="store_true", help="say what would be changed, change nothing (decimator)")
-    keys = p.add_argument_group("overrides (any config key of the section's mode: --KEY VALUE)")
-    for key in modes.all_keys().values():
-        keys.add_argument(f"--{key.name}", dest=f"key_{key.name}", metavar="VALUE", help=key.doc)
+    """Parses a run (and the verbs other than show/plot/report); the help is HELP, written by hand so
+    that it stays short: the keys are in `scr.py -s SECTION --help` and docs/config.md."""
+    p = _Parser(prog="scr.py", usage=USAGE, add_help=False)
+    p.add_argument("-s", "--section")
+    p.add_argument("-S", dest="supervisord", metavar="PATH")
+    p.add_argument("--cfg", metavar="PATH")
+    p.add_argument("-h", "--help", action="store_true")
+    p.add_argument("--catchup", action="store_true")
+    p.add_argument("--ALLOW_DROP_CREATE_TABLE", action="store_true")
+    p.add_argument("--DROP_TARGET_TABLES", action="store_true")
+    p.add_argument("--dry-run", action="store_true")
+    for key in modes.all_keys().values():  # only for `--KEY` without its value: "expected one argument"
+        p.add_argument(f"--{key.name}", dest=f"key_{key.name}", metavar="VALUE", help=argparse.SUPPRESS)
     return p
+
+
+def _verb(argv: list[str]) -> tuple[str | None, list[str]]:
+    """The verb and the other words: the first bare word that is not an option's value, wherever it
+    stands, so options may come before the verb."""
+    keys = modes.all_keys()
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word.startswith("-") and len(word) > 1:
+            takes_value = "=" not in word and (word in VALUED or word[2:] in keys)
+            i += 2 if takes_value else 1
+            continue
+        if word in VERBS or word in LOOK_VERBS:
+            return word, argv[:i] + argv[i + 1:]
+        break
+    return None, argv
+
+
+def _reject(unknown: list[str], cfg_path: str | None, section: str | None, flags: tuple[str, ...],
+            verb: str = "") -> OperatorError:
+    """The one line for the first word nobody understood: a mistyped option of the verb, or a key the
+    section's mode does not have, blamed on the command line with the keys it is close to."""
+    prog = f"scr.py {verb}".strip()
+    helped = f"scr.py {verb} --help" if verb in LOOK_VERBS else "scr.py --help"
+    word = unknown[0]
+    name = word.lstrip("-").split("=")[0]
+    if word.startswith("--"):
+        hint = config.did_you_mean(name, flags, "--")
+        if hint and name not in modes.all_keys():
+            return OperatorError(f"{prog}: unknown option --{name} ({hint}see {helped})")
+        if section:  # loading names the section's file and mode first, and suggests from its keys
+            commands.settings(cfg_path, section, {name: _value_of(unknown) or ""})
+            return config.unknown_key(config.COMMAND_LINE, section, name, _value_of(unknown))
+        return OperatorError(f"{prog}: unknown option --{name} ({config.did_you_mean(name, modes.all_keys(), '--')}"
+                             f"a key needs -s SECTION; see {helped})")
+    hint = config.did_you_mean(word, [*VERBS, *LOOK_VERBS]) if not verb else ""
+    return OperatorError(f"{prog}: unrecognized argument {word} ({hint}see {helped})")
 
 
 def _value_of(unknown: list[str]) -> str | None:
@@ -109,13 +178,13 @@ def entry() -> None:
 
 
 def _main(argv: list[str]) -> int:
-    if argv and argv[0] in LOOK_VERBS:
-        return _look(argv[0], argv[1:])
+    verb, argv = _verb(argv)
+    if verb in LOOK_VERBS:
+        return _look(verb, argv)
     parser = _parser()
     argv, overrides = _split_overrides(argv)
     args, unknown = parser.parse_known_args(argv)
-    # verbs are bare words, not positional arguments: `--bogus 3` must stay an unknown key
-    args.verb = unknown.pop(0) if unknown and unknown[0] in VERBS else None
+    args.verb = verb
     if args.verb == "new-regime":
         return _new_regime(unknown)
     args.operand = None
@@ -125,12 +194,7 @@ def _main(argv: list[str]) -> int:
                                 f"-s SECTION {VERBS[args.verb]})")
         args.operand = unknown.pop(0)
     if unknown:
-        name = unknown[0].lstrip("-").split("=")[0]
-        if args.section and unknown[0].startswith("--"):
-            raise config.unknown_key(config.config_path(args.cfg), args.section, name, _value_of(unknown))
-        if unknown[0] in LOOK_VERBS:
-            raise OperatorError(f"scr.py: the verb comes first: scr.py {unknown[0]} -s SECTION ...")
-        raise OperatorError(f"scr.py: unrecognized argument {unknown[0]} (see scr.py --help)")
+        raise _reject(unknown, args.cfg, args.section, RUN_FLAGS, args.verb or "")
     overrides.update({k[4:]: v for k, v in vars(args).items() if k.startswith("key_") and v is not None})
     if args.verb == "status":
         from scraper.runtime.status import table
@@ -147,7 +211,7 @@ def _main(argv: list[str]) -> int:
     if not args.section:
         if args.verb in ("backup", "migrate"):
             raise OperatorError(f"scr.py {args.verb}: needs -s SECTION (a section with mode = bridge)")
-        return _without_section(parser, args)
+        return _without_section(args)
     cfg = commands.settings(args.cfg, args.section, overrides)
     if args.verb == "backup":
         print(commands.backup(cfg, args.operand).text())
@@ -190,9 +254,8 @@ def _new_regime(words: list[str]) -> int:
 
 
 def _look_parser(verb: str) -> argparse.ArgumentParser:
-    usage = USAGE.split(f"scr.py {verb} ", 1)[1].split("\n       scr.py", 1)[0]
-    usage = f"scr.py {verb} " + " ".join(usage.split())
-    p = _Parser(prog=f"scr.py {verb}", usage=usage + " [--cfg PATH] [--KEY VALUE ...]", add_help=False, description={
+    usage = f"scr.py {verb} {LOOK_USAGE[verb]} [--cfg PATH] [--KEY VALUE ...]"
+    p = _Parser(prog=f"scr.py {verb}", usage=usage, add_help=False, description={
         "show": "Print the validity records (and payload rows) of a section's target.",
         "plot": "Draw source entries against the target's step function, per column, into a PNG.",
         "report": "Replay the section's rules for every threshold x maxage x interval over a range, "
@@ -232,10 +295,9 @@ def _look(verb: str, argv: list[str]) -> int:
     if not args.section:
         raise OperatorError(f"scr.py {verb}: needs -s SECTION (see scr.py {verb} --help)")
     if unknown:
-        name = unknown[0].lstrip("-").split("=")[0]
-        if unknown[0].startswith("--"):
-            raise config.unknown_key(config.config_path(args.cfg), args.section, name, _value_of(unknown))
-        raise OperatorError(f"scr.py {verb}: unrecognized argument {unknown[0]} (see scr.py {verb} --help)")
+        flags = ("section", "cfg", "help", "local", "at", "from", "to", "format", "out", "columns", "rows",
+                 *LOOK_OWN.get(verb, ()))
+        raise _reject(unknown, args.cfg, args.section, flags, verb)
     if verb == "report":
         result = commands.report(args.cfg, args.section, overrides, start=args.start, end=args.end,
                                  thresholds=args.list_threshold, maxages=args.list_maxage,
@@ -256,7 +318,7 @@ def _look(verb: str, argv: list[str]) -> int:
     return 0
 
 
-def _without_section(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def _without_section(args: argparse.Namespace) -> int:
     """`scr.py --help` is a question (full help, exit 0, even without a config file); a bare `scr.py`
     is a mistake: one line saying what to type and which sections exist, exit 2."""
     path = config.config_path(args.cfg)
@@ -265,7 +327,6 @@ def _without_section(parser: argparse.ArgumentParser, args: argparse.Namespace) 
     except ConfigError as exc:
         known = str(exc)
     if args.help:
-        parser.print_help()
-        print(f"\n{known}")
+        print(f"{HELP}\n\n{known}")
         return 0
     raise OperatorError(f"scr.py: no section given: run scr.py -s SECTION ({known}); scr.py --help lists every option")

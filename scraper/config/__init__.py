@@ -7,7 +7,9 @@ a ConfigError naming file, section and key (see errors.py).
 """
 from __future__ import annotations
 
+import difflib
 import os
+import shlex
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -17,14 +19,27 @@ from scraper.config.keys import COMMON, RENAMED, Key
 from scraper.errors import ConfigError
 
 SHARED_SECTION = "DEFAULT"
+# Where a value typed after `scr.py` is blamed: the operator fixes the command, not the file.
+COMMAND_LINE = "command line"
 
 
-def unknown_key(path: str, section: str | None, name: str, value: Any = None) -> ConfigError:
-    """The error for a key no mode knows; for a renamed key's old name, it says the new one."""
+def did_you_mean(word: str, candidates: Any, prefix: str = "") -> str:
+    """`did you mean maxage? ` for a typo close to one of `candidates`, else ''."""
+    close = difflib.get_close_matches(word, list(candidates), n=2)
+    return f"did you mean {' or '.join(prefix + c for c in close)}? " if close else ""
+
+
+def unknown_key(path: str, section: str | None, name: str, value: Any = None, candidates: Any = ()) -> ConfigError:
+    """The error for a key no mode knows; for a renamed key's old name, it says the new one. A key
+    typed on the command line (`path` is COMMAND_LINE) is named as typed, `--KEY`."""
+    key, prefix = (f"--{name}", "--") if path == COMMAND_LINE else (name, "")
     if name in RENAMED:
-        shown = f"{RENAMED[name]} = {value}" if value is not None else RENAMED[name]
-        return ConfigError(path, section, name, f"was renamed: use {shown}")
-    return ConfigError(path, section, name, "unknown key (see docs/config.md)")
+        new = prefix + RENAMED[name]
+        shown = (f"{new} {value}" if prefix else f"{new} = {value}") if value is not None else new
+        return ConfigError(path, section, key, f"was renamed: use {shown}")
+    hint = did_you_mean(name, candidates, prefix)
+    where = f"scr.py -s {section} --help" if prefix and section else "docs/config.md"
+    return ConfigError(path, section, key, f"unknown key ({hint}see {where})")
 
 
 class Settings:
@@ -53,6 +68,17 @@ class Settings:
 
     def error(self, key: str | None, message: str) -> ConfigError:
         return ConfigError(self.path, self.section, key, message)
+
+    def command(self, verb: str = "", *tail: str) -> str:
+        """The `scr.py` command that acts on this section as loaded: its config file (unless the
+        default) and every command-line override, so a hint pasted back checks the same file."""
+        words = ["scr.py", *([verb] if verb else []), "-s", self.section]
+        if self.path != "scraper.cfg":
+            words += ["--cfg", self.path]
+        for name, key in self._keys.items():
+            if self._origin[name] == COMMAND_LINE:
+                words += [f"--{name}", key.show(self._values[name])]
+        return shlex.join([*words, *tail])
 
     @property
     def base_dir(self) -> Path:
@@ -109,18 +135,20 @@ def load(path: str, section: str, overrides: dict[str, Any] | None,
                           + (", ".join(sections(path)) or "none"))
     if section not in cfg.sections:
         known = ", ".join(sections(path)) or "none"
-        raise ConfigError(path, section, None, f"no such section (sections: {known})")
+        hint = did_you_mean(section, sections(path))
+        raise ConfigError(path, section, None, f"no such section ({hint}sections: {known})")
     layers = [
         ("[DEFAULT]", SHARED_SECTION, dict(cfg.get(SHARED_SECTION, {}))),
         (f"[{section}]", section, dict(cfg[section])),
-        ("command line", section, dict(overrides or {})),
+        (COMMAND_LINE, section, dict(overrides or {})),
     ]
     mode, where = COMMON["mode"].default, None
     for _label, name, layer in layers:
         if "mode" in layer:
             mode, where = str(layer["mode"]).strip(), name
     if mode not in modes:
-        raise ConfigError(path, where, "mode", f'"{mode}" is not a mode (use one of {", ".join(modes)})')
+        hint = did_you_mean(mode, modes)
+        raise ConfigError(path, where, "mode", f'"{mode}" is not a mode ({hint}use one of {", ".join(modes)})')
     keys = modes[mode]
     known: dict[str, list[str]] = {}  # key name -> the modes that use it
     for name, their_keys in modes.items():
@@ -129,25 +157,26 @@ def load(path: str, section: str, overrides: dict[str, Any] | None,
     values = {k.name: k.default for k in keys.values()}
     origin = {k.name: "default" for k in keys.values()}
     for label, where, layer in layers:
+        blamed = COMMAND_LINE if label == COMMAND_LINE else path
         for name, raw in layer.items():
             if isinstance(raw, dict):
                 raise ConfigError(path, where, name, "nested sections are not supported")
             if name in RENAMED:  # anywhere, [DEFAULT] too: the old name would silently do nothing
-                raise unknown_key(path, where, name, raw)
+                raise unknown_key(blamed, where, name, raw)
             key = keys.get(name)
             if key is None:
-                if name not in known:
-                    raise unknown_key(path, where, name)
+                if name not in known:  # [DEFAULT] serves every mode: any key is a likely meaning there
+                    raise unknown_key(blamed, where, name, candidates=known if where == SHARED_SECTION else keys)
                 if where == SHARED_SECTION:
                     continue  # a shared key for sections of another mode
-                raise ConfigError(path, where, name, f"is not used by mode {mode} (it is a key of "
-                                  f"{', '.join(known[name])}; see docs/config.md)")
+                raise ConfigError(blamed, where, f"--{name}" if label == COMMAND_LINE else name,
+                                  f"is not used by mode {mode} (it is a key of {', '.join(known[name])}; "
+                                  "see docs/config.md)")
             try:
                 values[name] = key.parse(raw)
-            except ValueError as exc:
+            except ValueError as exc:  # a bad value names the section's key, wherever it was written
                 raise ConfigError(path, where, name, str(exc)) from None
             origin[name] = label
     settings = Settings(path, section, values, origin, keys)
     settings.require("regime", "source")
     return settings
-

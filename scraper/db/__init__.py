@@ -104,16 +104,17 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def locate(cfg: Settings, key: str, create: bool = False) -> URL:
+def locate(cfg: Settings, key: str, create: bool = False, missing: str = "") -> URL:
     """The URL of `key`, checked as far as that needs no connection (and creates nothing): a ~/.my.cnf
-    section that exists, a SQLite file that exists (or may be created) and is no directory."""
+    section that exists, a SQLite file that exists (or may be created) and is no directory. `missing`:
+    what the operator can do about a SQLite file that does not exist (said in the error)."""
     url = resolve_url(cfg, key)
     if url.get_backend_name() == "sqlite":
         path = url.database
         if path and path != ":memory:":
             if not Path(path).exists():
                 if not create:
-                    raise cfg.error(key, f"database file {path} does not exist")
+                    raise cfg.error(key, f"database file {path} does not exist" + (f" ({missing})" if missing else ""))
             elif Path(path).is_dir():
                 raise cfg.error(key, f"{path} is a directory, not a database file")
     return url

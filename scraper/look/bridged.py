@@ -36,7 +36,7 @@ class BridgeView:
         path = target.path(cfg)
         self.name = str(cfg.target or target.DEFAULT_TARGET).removeprefix("sqlite:///")
         if not path.is_file():
-            raise cfg.error("target", f"{path} does not exist (never bridged? run scr.py -s {cfg.section} --catchup)")
+            raise cfg.error("target", f"{path} does not exist (never bridged? run {cfg.command('', '--catchup')})")
         regime = load_regime(cfg)
         self.engine = read_only_engine(path)
         try:
@@ -48,7 +48,7 @@ class BridgeView:
         if not self.types:
             self.engine.dispose()
             raise cfg.error("target", f"{path} has no table of {cfg.regime} yet "
-                            f"({', '.join(declared)}; never bridged? run scr.py -s {cfg.section} --catchup)")
+                            f"({', '.join(declared)}; never bridged? run {cfg.command('', '--catchup')})")
         columns: list[str] = []
         for cols in self.types.values():
             columns += [c for c in cols if c not in columns]

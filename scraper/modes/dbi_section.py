@@ -51,7 +51,8 @@ class DbiSection:
         regime = load_regime(cfg)
         cfg.require("target")
         options = runner.options
-        db.locate(cfg, "target", options.allow_create)  # a target mistake found without touching anything
+        # a target mistake found without touching anything; a new file is a new target, made on request
+        db.locate(cfg, "target", options.allow_create, missing="a new target? add --ALLOW_DROP_CREATE_TABLE to create it")
         source = db.connect(cfg, "source", retry=runner.startup, readonly=True)
         readers = [runner.startup("source", SourceReader, source, src, cfg, cfg.get("batch", 1000))
                    for src in regime.sources]

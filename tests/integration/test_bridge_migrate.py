@@ -69,6 +69,33 @@ def test_bridge_refuses_a_file_needing_migration_and_writes_nothing(old_file):
     assert digest(live) == before
 
 
+def test_the_migration_hint_pasted_back_checks_and_fixes_the_file_that_was_refused(old_file, tmp_path):
+    """The refused run named its file with --target and its config with --cfg: the hint carries both,
+    so pasting it (from any directory) checks that file, not the section's default one."""
+    import re
+    import shlex
+    import shutil
+
+    cfg, live = old_file
+    other = cfg.parent / "old-live.db"
+    shutil.copy(live, other)
+    before = digest(live)
+    line = one_line(scr(cfg, "-s", "bridge", "--target", "sqlite:///old-live.db", "--catchup"), cfg, "target",
+                    "needs a migration")
+    hinted = shlex.split(re.search(r"run (scr\.py .*), then fix$", line)[1])
+    assert hinted == ["scr.py", "migrate", "-s", "bridge", "--cfg", str(cfg), "--target", "sqlite:///old-live.db",
+                      "check"]
+    run = dict(capture_output=True, text=True, timeout=60, env=with_modules(TESTS), cwd=tmp_path)
+    check = subprocess.run([str(SCR), *hinted[1:]], **run)
+    assert check.returncode == 1 and check.stdout.startswith(f"{other} [bridge]: 2 change(s) needed"), check.stdout
+    fix_hint = shlex.split(re.search(r"needed \((scr\.py .*)\):", check.stdout)[1])
+    assert fix_hint == hinted[:-1] + ["fix"]
+    fixed = subprocess.run([str(SCR), *fix_hint[1:]], **run)
+    assert fixed.returncode == 0 and "2 change(s) applied" in fixed.stdout, fixed.stderr
+    assert digest(live) == before, "the default file is left alone"
+    assert "up to date" in subprocess.run([str(SCR), *hinted[1:]], **run).stdout
+
+
 def test_check_lists_the_differences_and_fix_applies_them_then_the_bridge_continues_without_gap(old_file):
     cfg, live = old_file
     check = scr(cfg, "migrate", "-s", "bridge", "check")

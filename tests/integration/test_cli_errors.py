@@ -81,7 +81,89 @@ def test_unknown_key_in_the_file(cfgfile, tmp_path, where):
 def test_unknown_key_on_the_command_line(cfgfile, tmp_path):
     cfg = cfgfile(section("s"))
     line = one_line_error(scr("--cfg", str(cfg), "-s", "s", "--bogus", "3", cwd=tmp_path))
-    assert_names(line, cfg, "s", "bogus", "unknown key")
+    assert line == "command line [s] --bogus: unknown key (see scr.py -s s --help)"
+
+
+def test_a_key_typo_on_the_command_line_is_blamed_there_with_the_key_meant(cfgfile, tmp_path):
+    """The operator typed it after scr.py: naming scraper.cfg would send them to a file without it."""
+    cfg = cfgfile(section("adtemp_scraper"))
+    line = one_line_error(scr("-s", "adtemp_scraper", "--maxgae", "5m", cwd=tmp_path))
+    assert line.startswith("command line [adtemp_scraper] --maxgae: unknown key (did you mean --maxage"), line
+    assert str(cfg.name) not in line
+    # a key of another mode is as much a command-line mistake
+    line = one_line_error(scr("-s", "adtemp_scraper", "--keep", "5m", cwd=tmp_path))
+    assert line.startswith("command line [adtemp_scraper] --keep: is not used by mode scraper"), line
+    # a mistyped flag is suggested as the flag
+    line = one_line_error(scr("-s", "adtemp_scraper", "--cathcup", cwd=tmp_path))
+    assert line == "scr.py: unknown option --cathcup (did you mean --catchup? see scr.py --help)"
+    line = one_line_error(scr("show", "-s", "adtemp_scraper", "--att", "2011-02-01", cwd=tmp_path))
+    assert line == "scr.py show: unknown option --att (did you mean --at? see scr.py show --help)"
+
+
+@pytest.mark.parametrize("where", ["section", "DEFAULT"])
+def test_a_key_typo_in_the_file_suggests_the_key_meant(cfgfile, tmp_path, where):
+    if where == "section":
+        cfg = cfgfile(section("s", "treshold = 0.5"))
+    else:
+        cfg = cfgfile(section("s"), shared="exit_sentinal = var/stop\n")
+    line = one_line_error(scr("--cfg", str(cfg), "-s", "s", cwd=tmp_path))
+    key, meant = ("treshold", "threshold") if where == "section" else ("exit_sentinal", "exit_sentinel")
+    assert line == f"{cfg} [{'s' if where == 'section' else 'DEFAULT'}] {key}: unknown key " \
+                   f"(did you mean {meant}? see docs/config.md)"
+
+
+def test_a_section_or_verb_typo_suggests_the_one_meant(cfgfile, tmp_path):
+    cfg = cfgfile(section("adtemp_scraper"))
+    line = one_line_error(scr("--cfg", str(cfg), "-s", "adtemp_scrapr", cwd=tmp_path))
+    assert line == (f"{cfg} [adtemp_scrapr]: no such section (did you mean adtemp_scraper? "
+                    "sections: other, adtemp_scraper)")
+    line = one_line_error(scr("--cfg", str(cfg), "shwo", "-s", "adtemp_scraper", cwd=tmp_path))
+    assert line == "scr.py: unrecognized argument shwo (did you mean show? see scr.py --help)"
+
+
+def test_a_new_sqlite_target_file_hints_the_flag_that_creates_it(sqlite_dbs):
+    """A first run against a new file: the line says how to create it, not only that it is missing."""
+    dbs = sqlite_dbs
+    src = dbs.engine("source")
+    insert(src, create_adtemp(src), AdTempRowFactory.build_batch(20))
+    cfg = dbs.write_cfg({"adtemp_scraper": {"regime": "regimes.adtemp:AdTemp", "timefloor": "2011-02-01 00:00:00"}})
+    args = ("--cfg", str(cfg), "-s", "adtemp_scraper", "--target", "sqlite:///var/new.db", "--catchup")
+    line = one_line_error(scr(*args, cwd=dbs.tmp_path))
+    assert_names(line, cfg, "adtemp_scraper", "target", f"{dbs.tmp_path}/var/new.db does not exist",
+                 "add --ALLOW_DROP_CREATE_TABLE to create it")
+    assert not (dbs.tmp_path / "var" / "new.db").exists()
+    ok = scr(*args, "--ALLOW_DROP_CREATE_TABLE", cwd=dbs.tmp_path)
+    assert ok.returncode == 0 and "entries read 20" in ok.stdout, ok.stderr
+
+
+def test_global_options_may_come_before_the_verb(cfgfile, tmp_path):
+    """As with git and alembic: `scr.py --cfg FILE VERB ...` is `scr.py VERB --cfg FILE ...`."""
+    cfg = cfgfile(section("adtemp_scraper"))
+    before = scr("--cfg", str(cfg), "show", "-s", "adtemp_scrapr", "--at", "2011-02-01", cwd=tmp_path.parent)
+    after = scr("show", "--cfg", str(cfg), "-s", "adtemp_scrapr", "--at", "2011-02-01", cwd=tmp_path.parent)
+    assert one_line_error(before) == one_line_error(after)
+    assert one_line_error(before).startswith(f"{cfg} [adtemp_scrapr]: no such section")
+    migrate = scr("--cfg", str(cfg), "-s", "adtemp_scrapr", "migrate", "check", cwd=tmp_path.parent)
+    assert one_line_error(migrate).startswith(f"{cfg} [adtemp_scrapr]: no such section")
+    status = scr("--cfg", str(cfg), "status", cwd=tmp_path.parent)
+    assert status.stdout.startswith("SECTION") and "adtemp_scraper" in status.stdout, status.stderr
+    helped = scr("--cfg", str(cfg), "show", "--help", cwd=tmp_path.parent)
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: scr.py show -s SECTION")
+
+
+def test_help_is_short_and_points_to_the_keys(cfgfile, tmp_path):
+    """scr.py --help lists the verbs and the options every run has; the keys live in a section's own
+    --help (with values and defaults) and in docs/config.md."""
+    cfg = cfgfile(section("adtemp_scraper"))
+    proc = scr("--cfg", str(cfg), "--help", cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stderr == ""
+    lines = proc.stdout.splitlines()
+    assert len(lines) < 45 and max(len(line) for line in lines[:-1]) <= 100
+    verbs = [line.split()[0] for line in proc.stdout.split("verbs:\n", 1)[1].split("\n\n")[0].splitlines()]
+    assert verbs == ["-s", "status", "show", "plot", "report", "backup", "migrate", "new-regime", "-S"]
+    assert "scr.py -s SECTION --help" in proc.stdout and "docs/config.md" in proc.stdout
+    assert "--heartbeat" not in proc.stdout and "--aggregate_filter" not in proc.stdout
+    assert lines[-1] == "sections in scraper.cfg: other, adtemp_scraper".replace("scraper.cfg", str(cfg))
 
 
 @pytest.mark.parametrize("where", ["section", "DEFAULT", "command line"])
@@ -95,6 +177,9 @@ def test_the_old_name_of_a_renamed_key_says_the_new_one(cfgfile, tmp_path, where
     else:
         cfg, extra = cfgfile(section("s")), ["--use_changed_sql", "False"]
     line = one_line_error(scr("--cfg", str(cfg), "-s", "s", *extra, cwd=tmp_path))
+    if where == "command line":
+        assert line == "command line [s] --use_changed_sql: was renamed: use --skip_in_database False"
+        return
     assert_names(line, cfg, "DEFAULT" if where == "DEFAULT" else "s", "use_changed_sql",
                  "renamed", "skip_in_database = False")
 

@@ -82,7 +82,8 @@ SQLITE_ROWS = {
         "seed_target_tables": "True", "seed_timestart": "2011-02-01 00:00:00", "seed_timeend": "2011-01-01 00:00:00"}),
     "exit_sentinel in a missing directory": Mistake("exit_sentinel", ("does not exist",),
                                                     {"exit_sentinel": "no/such/dir/STOP"}),
-    "unknown key on the command line": Mistake("bogus", ("unknown key",), args=("--bogus", "3")),
+    "unknown key on the command line": Mistake(None, ("command line [s] --bogus: unknown key",),
+                                               args=("--bogus", "3")),
 }
 
 

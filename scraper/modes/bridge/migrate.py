@@ -54,6 +54,7 @@ class Plan:
     changes: list[Change] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
     applied: bool = False
+    fix_command: str = ""  # the `scr.py migrate ... fix` that acts on this file (Settings.command)
 
     @property
     def needed(self) -> bool:
@@ -68,7 +69,8 @@ class Plan:
         if not self.changes:
             return f"{head}: up to date"
         lines = [f"{head}: {len(self.changes)} change(s) applied:" if self.applied else
-                 f"{head}: {len(self.changes)} change(s) needed (scr.py migrate -s {self.section} fix):"]
+                 f"{head}: {len(self.changes)} change(s) needed "
+                 f"({self.fix_command or f'scr.py migrate -s {self.section} fix'}):"]
         return "\n".join(lines + [f"  {c.line()}" for c in self.changes])
 
 
@@ -165,7 +167,7 @@ def require_current(cfg: Settings, path: Path, series: list[Series]) -> bool:
         first = todo.changes[0].line()
         more = f" and {len(todo.changes) - 1} more" if len(todo.changes) > 1 else ""
         raise cfg.error("target", f"{path} needs a migration ({first}{more}): "
-                                  f"run scr.py migrate -s {cfg.section} check, then fix")
+                                  f"run {cfg.command('migrate', 'check')}, then fix")
     return todo.fresh
 
 
@@ -186,7 +188,9 @@ def migrate(cfg: Settings, action: str) -> Plan:
     path = target.path(cfg)
     series = section_layout(cfg)
     if action == "check":
-        return plan(path, cfg.section, series)
+        todo = plan(path, cfg.section, series)
+        todo.fix_command = cfg.command("migrate", "fix")
+        return todo
     done = fix(path, cfg.section, series)
     if done.refusals:
         raise cfg.error("target", f"{path}: refusing to migrate: {done.refusals[0]}"
