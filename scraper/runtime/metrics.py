@@ -11,6 +11,7 @@ which survives restarts and sums correctly over any time range; gauges are the v
 |--------------|---------|----------------------------------------------------------------------|
 | lag_s        | gauge   | source latest date_time - newest sampled entry, max over sources (s) |
 | sleep_s      | gauge   | the tuned sleep used when idle (s)                                   |
+| future       | gauge   | source entries dated beyond now + future_tolerance: not read yet     |
 | propagations | counter | validity records written                                             |
 | entries_read | counter | source entries sampled                                               |
 | queries      | counter | source queries issued                                                |
@@ -35,7 +36,7 @@ from scraper.db import DateTime
 log = logging.getLogger("scraper.metrics")
 
 TABLE = "scraper_metrics"
-GAUGES = ("lag_s", "sleep_s")
+GAUGES = ("lag_s", "sleep_s", "future")
 COUNTERS = ("propagations", "entries_read", "queries", "errors", "late")
 NAMES = GAUGES + COUNTERS
 

@@ -158,9 +158,12 @@ class Skipper:
         lower = sa.and_(dt >= sa.bindparam("_lo", type_=dt.type)) if by_id else after
         # the rule first: false on nearly every row looked at, it ends the row's test at once (the lower
         # bound, true on nearly every row, is then left to the few the rule calls changed: SQLite ~10 %)
-        cand = cand.where(sa.or_(self._condition, overage), lower).limit(1)
+        # entries dated beyond the wall-clock bound are not data yet (core/wallclock.py): neither a
+        # candidate nor the latest entry
+        early = dt <= sa.bindparam("_fut", type_=dt.type)
+        cand = cand.where(sa.or_(self._condition, overage), lower, early).limit(1)
         tail = (q.with_only_columns(sa.literal_column("1").label("_kind"), *cols, NO_LATE)
-                .where(after).order_by(dt.desc(), id_.desc()).limit(1))
+                .where(after, early).order_by(dt.desc(), id_.desc()).limit(1))
         dialect = r.dialect
         if by_id:
             cand = cand.where(id_ > sa.bindparam("_i", type_=id_.type), id_ <= watermark).order_by(id_)
@@ -358,7 +361,8 @@ class Skipper:
         lo = max(sv.tcursor, t)
         if r.floor is not None and lo < r.floor:
             lo = r.floor
-        params = {"_lo": lo, "_t": t, "_i": i, "_limit": sv[0].t + maxage, **self.first.values(sv[0])}
+        params = {"_lo": lo, "_t": t, "_i": i, "_limit": sv[0].t + maxage, "_fut": r.bound(),
+                  **self.first.values(sv[0])}
         row = counted = None
         if r.watermark is not None:
             params["_wm"] = r.watermark

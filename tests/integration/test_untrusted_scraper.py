@@ -1,0 +1,67 @@
+"""Scraper: entries dated ahead of the wall clock are not data yet (docs/operations.md, data that
+cannot be trusted). Real databases, times near the real clock."""
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+
+import pytest
+
+from factories import create_adtemp, insert
+from scraper.core import wallclock
+from support import scrape, target_rows
+from untrusted import future_times, live_rows, utc_now
+
+REGIME = {"regime": "regimes.adtemp:AdTemp", "interval": "10s", "maxage": "3m", "threshold": 0.5,
+          "heartbeat": "10s", "timefloor": "2020-01-01 00:00:00"}
+
+
+def test_rows_from_the_future_are_not_read_and_change_nothing_real_clock(dbs, caplog):
+    src, tgt = dbs.engine("source"), dbs.engine("target")
+    table = create_adtemp(src)
+    now = utc_now()
+    rows = live_rows(300, now - timedelta(seconds=5))
+    insert(src, table, rows)
+    clean = scrape(dbs.settings(**REGIME))
+    expected = target_rows(tgt, "DcsAdTemp")
+    assert clean.propagations > 5 and clean.future == 0
+    rng = random.Random(3)
+    ahead = [{**rows[rng.randrange(len(rows))], "id": 1000 + k, "date_time": t, "Temp_PT1": 99.0}
+             for k, t in enumerate(future_times(now, rng, 6))]
+    insert(src, table, ahead)
+    with caplog.at_level(logging.WARNING, logger="scraper.future"):
+        summary = scrape(dbs.settings(**REGIME), drop=True)
+    assert target_rows(tgt, "DcsAdTemp") == expected
+    assert summary.future == 6 and summary.entries_read == clean.entries_read
+    assert "entries ahead of the clock not read yet 6" in summary.text()
+    logged = [r.getMessage() for r in caplog.records if r.name == "scraper.future"]
+    assert len(logged) == 6 and all("ahead of the clock" in m for m in logged)
+    assert any("id=1000 " in m for m in logged)
+    # a second run logs them again (once per run), and still reads none of them
+    again = scrape(dbs.settings(**REGIME))
+    assert again.propagations == 0 and again.future == 6
+
+
+def test_a_future_row_is_read_in_its_place_once_the_clock_reaches_it(dbs, monkeypatch):
+    src, tgt = dbs.engine("source"), dbs.engine("target")
+    table = create_adtemp(src)
+    real = wallclock.now_utc()
+    rows = live_rows(1500, real.replace(microsecond=0) + timedelta(hours=2), seed=5)  # from 2 h ago
+    insert(src, table, rows)
+    # the whole run over the source, with the clock three hours ahead: the reference
+    monkeypatch.setattr(wallclock, "now_utc", lambda: real + timedelta(hours=3))
+    scrape(dbs.settings(**REGIME))
+    expected = target_rows(tgt, "DcsAdTemp")
+    # now the clock is real: entries up to now + 5 min are data, the rest wait
+    monkeypatch.setattr(wallclock, "now_utc", lambda: real)
+    first = scrape(dbs.settings(**REGIME), drop=True)
+    assert first.future > 0
+    got = target_rows(tgt, "DcsAdTemp")
+    assert got == expected[:len(got)] and len(got) < len(expected)
+    assert max(r[1] for r in got) <= real + timedelta(minutes=5)
+    # the clock moves on: what was ahead is read in its place, and the target is the reference's
+    monkeypatch.setattr(wallclock, "now_utc", lambda: real + timedelta(hours=3))
+    second = scrape(dbs.settings(**REGIME))
+    assert second.future == 0 and second.late == 0
+    assert target_rows(tgt, "DcsAdTemp") == expected
