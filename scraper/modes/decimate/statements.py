@@ -105,11 +105,15 @@ class Statements:
         t = self.spec.time
         return sa.select(t).where(t >= self.at(local_lo)).order_by(t).limit(1).offset(n)
 
-    def span(self) -> list[sa.Select]:
-        """(oldest time, newest time, highest id): where thinning starts, the horizon, the watermark.
-        Three statements: SQLite answers a lone min() or max() from the index, several by a full scan."""
+    def span(self, bound: datetime) -> list[sa.Select]:
+        """(oldest time, newest time up to the wall-clock `bound`, highest id): where thinning starts,
+        the horizon, the watermark. Entries dated beyond `bound` are not data yet (core/wallclock.py):
+        they never move the horizon. Three statements: SQLite answers a lone min() or max() from the
+        index, several by a full scan."""
         spec = self.spec
-        return [sa.select(sa.func.min(spec.time)), sa.select(sa.func.max(spec.time)), sa.select(sa.func.max(spec.id))]
+        early = spec.time <= sa.bindparam("_fut", bound, type_=spec.time.type)
+        return [sa.select(sa.func.min(spec.time)), sa.select(sa.func.max(spec.time)).where(early),
+                sa.select(sa.func.max(spec.id))]
 
     def late(self, watermark: int, top: int, local_until: datetime) -> sa.Select:
         """Entries committed since the watermark that lie behind the cursor (an id range: the primary key)."""
