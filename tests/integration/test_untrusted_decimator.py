@@ -92,3 +92,23 @@ def test_the_rollup_holds_one_row_per_slice_and_group_even_after_the_cursor_is_d
             first = conn.execute(sa.text("SELECT slice_utc, instr FROM cbpm3_rollup")).first()
             conn.execute(sa.text("INSERT INTO cbpm3_rollup (slice_utc, instr, count) VALUES (:s, :g, 1)"),
                          {"s": first[0], "g": first[1]})
+
+
+NEAR = (-999, -500, -478, -1, 0, 1, 478, 500, 999)  # microseconds from a slice boundary
+
+
+def test_slices_are_exact_to_the_microsecond_within_a_millisecond_of_a_boundary(dbs, src):
+    base = datetime(2020, 11, 4, 9, 0)
+    data, i = [], 1
+    for k in range(1, 40):
+        for us in NEAR:
+            for g in ("10AE", "12W"):
+                data.append((i, base + k * EVERY + timedelta(microseconds=us), g, i))
+                i += 1
+    data.append((i, base + timedelta(minutes=10), "10AE", i))  # the newest: the horizon is 8 min after base
+    d.insert(src, data)
+    summary = decimate(settings(dbs))
+    ids, roll = d.expected(data, KEEP, EVERY)
+    assert [r[0] for r in d.rows(src)] == ids
+    assert d.rollup(src) == roll
+    assert summary.totals.deleted == len(data) - len(ids)
