@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import random
-from datetime import timedelta
+import subprocess
+import sys
+from datetime import datetime, timedelta
 
 import pytest
 
 from factories import create_adtemp, insert
 from scraper.core import wallclock
-from support import scrape, target_rows
+from processes import with_modules
+from support import FRAGILE_REGIME, scrape, target_rows
 from untrusted import future_times, live_rows, utc_now
 
 REGIME = {"regime": "regimes.adtemp:AdTemp", "interval": "10s", "maxage": "3m", "threshold": 0.5,
@@ -65,3 +68,34 @@ def test_a_future_row_is_read_in_its_place_once_the_clock_reaches_it(dbs, monkey
     second = scrape(dbs.settings(**REGIME))
     assert second.future == 0 and second.late == 0
     assert target_rows(tgt, "DcsAdTemp") == expected
+
+
+def scr(cfg_path, *args, path=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "scraper", "--cfg", str(cfg_path), *args], capture_output=True,
+                          text=True, timeout=300, env=with_modules(path) if path else None)
+
+
+def test_status_warns_of_entries_ahead_of_the_clock_and_says_a_run_ended_on_an_error(dbs, tmp_path):
+    src = dbs.engine("source")
+    table = create_adtemp(src)
+    rows = live_rows(200, utc_now() - timedelta(seconds=5))
+    insert(src, table, rows)
+    (tmp_path / "fragile.py").write_text(FRAGILE_REGIME)
+    cfg = dbs.write_cfg({"live": {**REGIME, "metrics_every": "1s"},
+                         "fragile": {**REGIME, "regime": "fragile:Fragile", "kls": "DcsFragile"}})
+    done = scr(cfg, "-s", "live", "--catchup", "--ALLOW_DROP_CREATE_TABLE")
+    assert done.returncode == 0, done.stderr
+    insert(src, table, [{**rows[-1], "id": 500, "date_time": datetime(2099, 1, 1)}])
+    status = scr(cfg, "status")
+    line = next(ln for ln in status.stdout.splitlines() if ln.startswith("live "))
+    assert " WARNING " in line and "1 entries dated ahead of the clock" in line, status.stdout
+    assert "-" not in line.split()[3]  # LAG: never negative
+    assert status.returncode == 1
+    # a run that ends on an error (a regime failing on a NULL reading) leaves its section in ERROR
+    insert(src, table, [{**rows[-1], "id": 501, "date_time": rows[-1]["date_time"] + timedelta(seconds=1),
+                         "Temp_PT1": None}])
+    failed = scr(cfg, "-s", "fragile", "--catchup", "--ALLOW_DROP_CREATE_TABLE", path=tmp_path)
+    assert failed.returncode not in (0, 2), failed.stderr
+    status = scr(cfg, "status", path=tmp_path)
+    line = next(ln for ln in status.stdout.splitlines() if ln.startswith("fragile "))
+    assert " ERROR " in line and "the last run ended on an error" in line, status.stdout

@@ -43,6 +43,7 @@ def fill(cfg: Settings, st: Any, now: datetime) -> None:
         engine.dispose()
     horizon = slicing.horizon(newest, bound.now()) if newest is not None else None
     show = (lambda t: f"{t:%Y-%m-%d %H:%M:%S} UTC" if t is not None else "-")
+    st.failed = metrics.failed(newest_metrics)
     notes = [f"{spec.name}: cursor {show(cur.until if cur else None)}, horizon {show(horizon)}"]
     if newest_metrics:
         deleted = newest_metrics.get("deleted", (None, None))[1]
