@@ -33,3 +33,26 @@ def future_times(now: datetime, rng: random.Random, k: int) -> list[datetime]:
     spans = [timedelta(minutes=rng.randint(6, 59)), timedelta(hours=rng.randint(1, 23)),
              timedelta(days=rng.randint(1, 300)), timedelta(days=365 * rng.randint(1, 70))]
     return [now + rng.choice(spans) + timedelta(microseconds=rng.randint(0, 999_999)) for _ in range(k)]
+
+
+# values a DCS table of each backend can really hold in a FLOAT column that are no numbers, as raw SQL
+BAD_VALUES = {
+    "sqlite": ["'n/a'", "X'00ff10'", "9e999", "-9e999", "''"],  # text, blob, +inf, -inf, empty text
+    "postgresql": ["'NaN'::float8", "'Infinity'::float8", "'-Infinity'::float8"],
+    "mysql": [],  # DOUBLE holds no NaN or inf, and strict mode refuses text
+}
+
+
+def spoil(engine, table: str, cells: list[tuple[int, str]], rng: random.Random) -> int:
+    """Write a bad value (raw SQL, as a DCS writer would) into each (id, column); how many were written."""
+    import sqlalchemy as sa
+
+    bad = BAD_VALUES["mysql" if engine.dialect.name in ("mysql", "mariadb") else engine.dialect.name]
+    if not bad:
+        return 0
+    quote = '"' if engine.dialect.name == "postgresql" else ""
+    with engine.begin() as conn:
+        for id_, column in cells:
+            conn.execute(sa.text(f'UPDATE {quote}{table}{quote} SET {quote}{column}{quote} = {rng.choice(bad)} '
+                                 f"WHERE id = {int(id_)}"))
+    return len(cells)

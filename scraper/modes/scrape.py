@@ -268,7 +268,11 @@ class Scrape:
         self.summary.skipped = sum(r.skipped for r in self.readers)
         self.summary.queries = self._queries()
         self.summary.future = sum(w.poll(force=True) for w in self.future)
+        self.summary.wrong = self._wrong()
         return self.summary
+
+    def _wrong(self) -> int:
+        return sum(r.kinds.total for r in self.readers) + sum(self.writer.fit.counts.values())
 
     def _queries(self) -> int:
         return sum(r.queries for r in self.readers) + sum(a.queries for a in self.aggregators if a)
@@ -281,7 +285,8 @@ class Scrape:
 
     def totals(self) -> dict[str, float]:
         return {"propagations": self.summary.propagations, "entries_read": self.watch.entries(),
-                "queries": sum(r.queries for r in self.readers), "late": sum(r.late for r in self.readers)}
+                "queries": sum(r.queries for r in self.readers), "late": sum(r.late for r in self.readers),
+                "wrong_kind": self._wrong()}
 
     def _build_skippers(self) -> None:
         """Let the database skip unchanged entries (skipping.py) where that changes nothing observable:

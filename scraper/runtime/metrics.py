@@ -18,6 +18,7 @@ which survives restarts and sums correctly over any time range; gauges are the v
 | queries      | counter | source queries issued                                                |
 | errors       | counter | failed database attempts (outages; each retry counts)                |
 | late         | counter | source entries committed behind the cursor: reported, not propagated |
+| wrong_kind   | counter | values of the wrong kind (text, NaN, ±inf, out of range) read as NULL |
 
 Other modes write their own names into the same table (the decimator: `deleted`, `kept`, `late`,
 `horizon`, `cursor`; the bridge: `points`, ...).
@@ -38,7 +39,7 @@ log = logging.getLogger("scraper.metrics")
 
 TABLE = "scraper_metrics"
 GAUGES = ("lag_s", "sleep_s", "future", "failed")
-COUNTERS = ("propagations", "entries_read", "queries", "errors", "late")
+COUNTERS = ("propagations", "entries_read", "queries", "errors", "late", "wrong_kind")
 NAMES = GAUGES + COUNTERS
 
 

@@ -13,8 +13,9 @@ import pytest
 from factories import create_adtemp, insert
 from scraper.core import wallclock
 from processes import with_modules
-from support import FRAGILE_REGIME, scrape, target_rows
-from untrusted import future_times, live_rows, utc_now
+from support import FRAGILE_REGIME, Databases, scrape, target_rows
+from regimes.adtemp import PT
+from untrusted import future_times, live_rows, spoil, utc_now
 
 REGIME = {"regime": "regimes.adtemp:AdTemp", "interval": "10s", "maxage": "3m", "threshold": 0.5,
           "heartbeat": "10s", "timefloor": "2020-01-01 00:00:00"}
@@ -99,3 +100,61 @@ def test_status_warns_of_entries_ahead_of_the_clock_and_says_a_run_ended_on_an_e
     status = scr(cfg, "status", path=tmp_path)
     line = next(ln for ln in status.stdout.splitlines() if ln.startswith("fragile "))
     assert " ERROR " in line and "the last run ended on an error" in line, status.stdout
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_bad_rows_among_live_entries_change_nothing_but_what_they_are(dbs, seed, caplog):
+    """Property: random bad rows (future by minutes to decades, 1970, values of the wrong kind) among
+    live entries near the real clock give the target of the same source without them, future rows
+    not yet data and bad values NULL."""
+    src, tgt = dbs.engine("source"), dbs.engine("target")
+    table = create_adtemp(src)
+    rng = random.Random(seed)
+    now = utc_now()
+    rows = live_rows(400, now - timedelta(seconds=5), seed=seed)
+    cells = sorted({(rng.randrange(1, len(rows) + 1), rng.choice(PT)) for _ in range(12)})
+    clean = [dict(r) for r in rows]
+    for id_, column in cells:
+        clean[id_ - 1][column] = None  # what a bad value is: NULL
+    insert(src, table, clean)
+    keys = {**REGIME, "timefloor": f"{now - timedelta(days=1):%Y-%m-%d %H:%M:%S}"}
+    reference = scrape(dbs.settings(**keys))
+    expected = target_rows(tgt, "DcsAdTemp")
+    spoiled = spoil(src, "DBNS_SAB_Temp", cells, rng)
+    extra = [{**rows[rng.randrange(len(rows))], "id": 1000 + k, "date_time": t}
+             for k, t in enumerate(future_times(now, rng, rng.randint(1, 6)))]
+    old = [{**rows[k], "id": 2000 + k, "date_time": datetime(1970, 1, 1, 0, 0, k)} for k in range(rng.randint(1, 3))]
+    insert(src, table, extra + old)
+    with caplog.at_level(logging.WARNING):
+        summary = scrape(dbs.settings(**keys), drop=True)
+    assert target_rows(tgt, "DcsAdTemp") == expected
+    assert summary.entries_read == reference.entries_read
+    assert summary.future == len(extra) and summary.before_floor == len(old)
+    assert summary.wrong >= spoiled > 0 or dbs.backend == "mariadb"
+    said = [r.getMessage() for r in caplog.records if r.name == "scraper.kinds"]
+    assert len(said) == len(set(said)) and all("read as NULL" in m for m in said)
+
+
+def test_inf_and_huge_numbers_from_sqlite_into_a_mariadb_target_are_written_as_null(tmp_path, mariadb_server, caplog):
+    source = f"sqlite:///{tmp_path / 'dcs.db'}"
+    mariadb_server.create_database("untrusted_target")
+    try:
+        dbs = Databases("sqlite", tmp_path, source, mariadb_server.url("untrusted_target"))
+        src = dbs.engine("source")
+        table = create_adtemp(src)
+        rows = live_rows(100, utc_now() - timedelta(seconds=5))
+        insert(src, table, rows)
+        with src.begin() as conn:  # as a DCS writer spells them
+            conn.exec_driver_sql("UPDATE DBNS_SAB_Temp SET Temp_PT1 = 9e999 WHERE id = 40")
+            conn.exec_driver_sql("UPDATE DBNS_SAB_Temp SET Temp_PT2 = 1e300 WHERE id = 60")
+        with caplog.at_level(logging.WARNING):
+            summary = scrape(dbs.settings(**REGIME))
+        assert summary.propagations > 0 and summary.caught_up
+        assert summary.wrong >= 2
+        got = {r[1]: r[-1][0] for r in target_rows(dbs.engine("target"), "DcsAdTemp")}
+        huge = [payload for end, payload in got.items() if end == rows[59]["date_time"]]
+        assert huge and huge[0][2] is None  # (ROW_COUNTER, PT1, PT2, ...): 1e300 cannot be a FLOAT
+        assert any("out of range" in r.getMessage() for r in caplog.records)
+        dbs.close()
+    finally:
+        mariadb_server.drop_database("untrusted_target")

@@ -119,6 +119,8 @@ class Feed:
             else:
                 top = r[self.at_id]
         rows.sort(key=lambda r: (r[self.at_dt], r[self.at_id]))  # a UNION keeps no order: restore it
+        # text, blobs, NaN and ±inf in numeric columns are bridged as NULL (db/kinds.py)
+        rows, late = self.reader.kinds.rows(rows), self.reader.kinds.rows(late)
         full = len(rows) >= self.batch
         key, at_dt, at_id = self.key, self.at_dt, self.at_id
         if key is not None:

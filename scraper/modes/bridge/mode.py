@@ -50,6 +50,7 @@ class BridgeSummary:
     late: int = 0  # entries committed behind the bookmark, found by the watermark and bridged
     before_floor: int = 0  # entries before timefloor, 1970 rows, zero dates, NULL times: never bridged
     future: int = 0  # entries dated beyond now + future_tolerance: not data yet, bridged once their time comes
+    wrong: int = 0  # values of the wrong kind in numeric columns (text, blobs, NaN, ±inf): bridged as NULL
     first: float | None = None
     last: float | None = None
     per_table: dict[str, int] = field(default_factory=dict)
@@ -67,7 +68,8 @@ class BridgeSummary:
                 f"{rounds}, time covered {covered}, source queries {self.queries} -> {self.path}"
                 + (f", late entries bridged {self.late}" if self.late else "")
                 + (f", entries before timefloor ignored {self.before_floor}" if self.before_floor else "")
-                + (f", entries ahead of the clock not read yet {self.future}" if self.future else ""))
+                + (f", entries ahead of the clock not read yet {self.future}" if self.future else "")
+                + (f", values of the wrong kind read as NULL {self.wrong}" if self.wrong else ""))
 
 
 class Bridge:
@@ -229,6 +231,7 @@ class Bridge:
 
     def summarize(self) -> BridgeSummary:
         self.summary.queries = sum(f.queries for f in self.feeds)
+        self.summary.wrong = sum(f.reader.kinds.total for f in self.feeds)
         self.summary.caught_up = self.runner.caught_up
         return self.summary
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from scraper.core.bins import Chunk
 from scraper.db import dialects
 from scraper.modes.average import bin_expression
+from scraper.db.kinds import numbers
 
 from .slices import Slicing
 from .tables import TableSpec
@@ -69,8 +70,9 @@ class Statements:
         aggs = [edge, sa.func.count().label("count")]
         if rollup:
             for c in spec.numeric:
-                aggs += [sa.func.avg(c).label(f"{c.name}_avg"), sa.func.min(c).label(f"{c.name}_min"),
-                         sa.func.max(c).label(f"{c.name}_max")]
+                x = numbers(self.dialect, c)  # text, blobs, NaN, ±inf: skipped (kinds.py)
+                aggs += [sa.func.avg(x).label(f"{c.name}_avg"), sa.func.min(x).label(f"{c.name}_min"),
+                         sa.func.max(x).label(f"{c.name}_max")]
         group_by = [slice_] + ([spec.group] if spec.group is not None else [])
         return sa.select(*keys, *aggs).where(*self.bounded(chunk, ids)).group_by(*group_by)
 

@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 from scraper import db
 from scraper.core.bins import Chunk
 from scraper.core.wallclock import Bound
+from scraper.db.kinds import spell
 from scraper.targets.dbi import utcnow
 
 from .slices import Slicing
@@ -356,7 +357,7 @@ class Thinner:
         if self.spec.group is not None:
             out[self.spec.group.name] = key[1]
         for c in self.spec.numeric:
-            values = [float(r[c.name]) for r in new if r[c.name] is not None]
+            values = [float(r[c.name]) for r in new if spell(r[c.name]) is None and r[c.name] is not None]
             had = old is not None and old[f"{c.name}_avg"] is not None
             mins = values + ([old[f"{c.name}_min"]] if had else [])
             maxs = values + ([old[f"{c.name}_max"]] if had else [])

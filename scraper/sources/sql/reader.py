@@ -30,6 +30,7 @@ from scraper.api import Source
 from scraper.core.sourcevector import Instance, entry_maker
 from scraper.core.wallclock import Bound
 from scraper.sources.sql.future import FutureWatch
+from scraper.db.kinds import Kinds, numeric_columns
 
 log = logging.getLogger("scraper.reader")
 _MAXID, _LATE, _LATE_FIRST, _LATE_LAST = "_scraper_maxid", "_scraper_late", "_scraper_late_first", "_scraper_late_last"
@@ -61,6 +62,10 @@ class SourceReader:
         self.dt, self.id = main.c.date_time, main.c.id
         self.query = sa.select(*columns).select_from(selectable)
         self.columns = [c.name for c in columns]
+        # text, blobs, NaN and ±inf in numeric columns are read as NULL (kinds.py); MariaDB's numeric
+        # columns hold none of them
+        numeric = [] if engine.dialect.name in ("mysql", "mariadb") else numeric_columns(columns)
+        self.kinds = Kinds(main.name, self.columns, numeric)
         self._makers: dict[tuple[int, ...], Callable[..., Instance]] = {}  # a batch row's Instance, by converted columns
         self.floor: datetime | None = None
         # the newest time that is data now (core/wallclock.py): a bound parameter of every statement
@@ -99,7 +104,8 @@ class SourceReader:
         outages as a source read (a resume reads the source inside a target step: its outage is the
         source's, and says so)."""
         self.queries += 1
-        return [Instance(r) for r in self.guard(self._all, stmt)]
+        clean = self.kinds.instance
+        return [clean(Instance(r)) for r in self.guard(self._all, stmt)]
 
     def _all(self, stmt) -> list:
         with self.engine.connect() as conn:
@@ -216,6 +222,7 @@ class SourceReader:
         self.note_check(maxid, late, first, last, after[0] if after else tcursor)
         if not rows:
             return []
+        rows = self.kinds.rows(rows)
         indices, converted = prepared.converted(rows)
         rows, converted = self._ordered(rows, indices, converted)
         make = self._makers.get(tuple(indices))

@@ -46,6 +46,7 @@ from scraper.db import PreparedQuery
 from scraper.core.sourcevector import Instance, SourceVector
 from scraper.sources.sql.chain import Chain
 from scraper.sources.sql.counting import SpanCounter, counted_search, search_count
+from scraper.db.kinds import wrong_kind
 from scraper.sources.sql.reader import NO_LATE
 from scraper.sources.sql.spans import First, Span, merged, show
 
@@ -105,7 +106,14 @@ class Skipper:
         if rule is None:
             return None
         first = First(reader.query.selected_columns)
-        condition = rule.sql(scraper, first, reader.query.selected_columns, reader.dialect.float_slack)
+        columns = reader.query.selected_columns
+        condition = rule.sql(scraper, first, columns, reader.dialect.float_slack)
+        # an entry holding a value Python reads as NULL (kinds.py) is a candidate Python judges
+        wrong = [w for name in rule.columns() if name in reader.kinds.names
+                 and reader.kinds.names.index(name) in reader.kinds.at
+                 and (w := wrong_kind(reader.engine.dialect.name, columns[name])) is not None]
+        if wrong:
+            condition = sa.or_(condition, *wrong)
         return cls(reader, first, condition, steps)
 
     # --- the statement ----------------------------------------------------------------------------
@@ -373,7 +381,7 @@ class Skipper:
         if row is None:
             return False
         kind = row[0]
-        inst = Instance(zip(self._names, row[1:-1]))
+        inst = r.kinds.instance(Instance(zip(self._names, row[1:-1])))
         self._open.append(Span(lo, (t, i), inst.key, r.watermark, by_id=by_id, first=sv[0] if by_id else None,
                                counted=counted))
         self._open_estimate += max(1, int(inst["id"]) - int(i)) - 1  # ids mostly count entries: enough here
