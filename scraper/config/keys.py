@@ -46,6 +46,9 @@ COMMON = keyed(
     Key("mode", "text", "scraper", "what the section runs (scraper, averager, faker, decimator, bridge)"),
     Key("source", "connection", None, "source DB: SQLAlchemy URL or a ~/.my.cnf section name"),
     Key("source_tz", "zone", "UTC", "IANA zone of the naive source timestamps; the target is always UTC"),
+    Key("future_tolerance", "duration", timedelta(minutes=5),
+        "entries dated later than now (in source_tz) plus this are not data yet: never read, counted and "
+        "logged, read in their place once the clock reaches them"),
     Key("exit_sentinel", "text", "var/PLEASE-EXIT-{section}",
         "file whose appearance stops the section cleanly (exit 0; consumed); {section} is filled in, "
         "relative paths are relative to the config file; empty disables"),

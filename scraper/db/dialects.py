@@ -258,7 +258,9 @@ class SQLiteImpl(DefaultImpl):
     def epoch_seconds(self, dt: sa.ColumnElement) -> sa.ColumnElement:
         if isinstance(dt.type, timeforms.EpochTime):  # floor: CAST truncates, and these are after 1970
             return sa.cast(sa.type_coerce(dt, sa.Float), sa.Integer)
-        return sa.cast(sa.func.strftime("%s", sa.type_coerce(dt, sa.String)), sa.Integer)
+        # of the whole seconds as spelled (the first 19 characters): SQLite's date functions read a
+        # fraction to the millisecond, rounded, so strftime('%s') put 09:21:59.999522 in 09:22
+        return sa.cast(sa.func.strftime("%s", sa.func.substr(sa.type_coerce(dt, sa.String), 1, 19)), sa.Integer)
 
     def greatest(self, a: sa.ColumnElement, b: sa.ColumnElement) -> sa.ColumnElement:
         return sa.func.max(a, b)  # scalar max() of two arguments

@@ -18,6 +18,7 @@ from scraper.config import Settings
 from scraper.config.plugins import load_regime
 from scraper.core.timezones import Clock
 from scraper.core.units import format_duration
+from scraper.core.wallclock import Bound
 from scraper.modes.decimate.slices import Slicing
 from scraper.modes.decimate.statements import Statements
 from scraper.modes.decimate.tables import CURSOR_TABLE, cursor_table, read_cursor, table_spec
@@ -39,7 +40,8 @@ class ThinnedView:
             self.slicing = Slicing(self.clock, cfg.every, cfg.keep)
             self.sql = Statements(self.spec, self.slicing, cfg.keep_rule, self.engine.dialect.name)
             with self.engine.connect() as conn:
-                oldest, newest = (conn.execute(s).scalar() for s in self.sql.span()[:2])
+                bound = Bound.of(cfg)
+                oldest, newest = (conn.execute(s).scalar() for s in self.sql.span(bound())[:2])
                 cursor = (read_cursor(conn, cursor_table(), self.spec.name)
                           if db.table_exists(self.engine, CURSOR_TABLE) else None)
                 self.groups = ([g for (g,) in conn.execute(sa.select(self.spec.group).distinct()
@@ -50,7 +52,7 @@ class ThinnedView:
             raise
         self.name = self.spec.name
         self.span = (self.clock.to_utc(oldest), self.clock.to_utc(newest)) if newest is not None else None
-        self.horizon = self.slicing.horizon(newest) if newest is not None else None
+        self.horizon = self.slicing.horizon(newest, bound.now()) if newest is not None else None
         self.cursor = cursor.until if cursor is not None else None
         group = self.spec.group.name if self.spec.group is not None else None
         self.values = [c for c in self.spec.table.c if c.name != self.spec.time.name]

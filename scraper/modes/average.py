@@ -97,6 +97,9 @@ class Averager:
         self.summary = Summary(cfg.section)
         self._counting = threading.Lock()  # the readers' query counts, kept by two fetching threads
         self.summary.before_floor = sum(r.count_before(cfg.timefloor) for r in self.readers)
+        # entries ahead of the wall clock never close a bin (reader.latest_time stops at the bound)
+        self.future = [r.future_watch() for r in self.readers]
+        self.summary.future = sum(w.poll(force=True) for w in self.future)
         self._work = self._everything()
 
     # --- Job (runtime/runner.py) --------------------------------------------------------------------
@@ -113,7 +116,7 @@ class Averager:
         return 0.0
 
     def gauges(self) -> dict[str, float | None]:
-        return {}
+        return {"future": sum(w.count for w in self.future)}
 
     def totals(self) -> dict[str, float]:
         return {"propagations": self.summary.propagations, "entries_read": self.summary.entries_read,
@@ -129,6 +132,7 @@ class Averager:
 
     def summarize(self) -> Summary:
         self.summary.queries = sum(r.queries for r in self.readers)
+        self.summary.wrong = sum(self.writer.fit.counts.values())
         self.summary.caught_up = not self.runner.stopped
         return self.summary
 

@@ -16,6 +16,8 @@ class Summary:
     queries: int = 0
     late: int = 0  # source entries committed behind the cursor: detected, logged, never propagated
     before_floor: int = 0  # source entries before timefloor (or with no time): ignored, never propagated
+    future: int = 0  # source entries dated beyond now + future_tolerance at the end: not data yet
+    wrong: int = 0  # values of the wrong kind (text, blobs, NaN, ±inf, out of range): read or written as NULL
     skipped: int = 0  # of entries_read, those judged unchanged by the database (the change rule's SQL)
     caught_up: bool = False  # the run stopped because every source was exhausted, not by maxiter/stop
     range_utc: tuple[datetime, datetime] | None = None
@@ -34,4 +36,6 @@ class Summary:
         return (f"[{self.section}] entries read {self.entries_read}{judged}, propagations written {self.propagations}, "
                 f"validity covered {covered}, source queries {self.queries}"
                 + (f", late entries not propagated {self.late}" if self.late else "")
-                + (f", entries before timefloor ignored {self.before_floor}" if self.before_floor else ""))
+                + (f", entries before timefloor ignored {self.before_floor}" if self.before_floor else "")
+                + (f", entries ahead of the clock not read yet {self.future}" if self.future else "")
+                + (f", values of the wrong kind read as NULL {self.wrong}" if self.wrong else ""))

@@ -11,11 +11,14 @@ which survives restarts and sums correctly over any time range; gauges are the v
 |--------------|---------|----------------------------------------------------------------------|
 | lag_s        | gauge   | source latest date_time - newest sampled entry, max over sources (s) |
 | sleep_s      | gauge   | the tuned sleep used when idle (s)                                   |
+| future       | gauge   | source entries dated beyond now + future_tolerance: not read yet     |
+| failed       | gauge   | 1 when the run ended on an error (written as it ends), else 0        |
 | propagations | counter | validity records written                                             |
 | entries_read | counter | source entries sampled                                               |
 | queries      | counter | source queries issued                                                |
 | errors       | counter | failed database attempts (outages; each retry counts)                |
 | late         | counter | source entries committed behind the cursor: reported, not propagated |
+| wrong_kind   | counter | values of the wrong kind (text, NaN, ±inf, out of range) read as NULL |
 
 Other modes write their own names into the same table (the decimator: `deleted`, `kept`, `late`,
 `horizon`, `cursor`; the bridge: `points`, ...).
@@ -35,8 +38,8 @@ from scraper.db import DateTime
 log = logging.getLogger("scraper.metrics")
 
 TABLE = "scraper_metrics"
-GAUGES = ("lag_s", "sleep_s")
-COUNTERS = ("propagations", "entries_read", "queries", "errors", "late")
+GAUGES = ("lag_s", "sleep_s", "future", "failed")
+COUNTERS = ("propagations", "entries_read", "queries", "errors", "late", "wrong_kind")
 NAMES = GAUGES + COUNTERS
 
 
@@ -89,6 +92,12 @@ class MetricsWriter:
 
     def postpone(self) -> None:
         self._last_write = time.monotonic()
+
+
+def failed(newest: Mapping[str, tuple[datetime, float | None]]) -> str:
+    """'' unless the newest metrics (latest()) say the last run ended on an error: then what to show."""
+    when, value = newest.get("failed", (None, None))
+    return f"the last run ended on an error at {when:%Y-%m-%d %H:%M:%S} UTC" if value else ""
 
 
 def latest(engine: Engine, section: str) -> dict[str, tuple[datetime, float | None]]:

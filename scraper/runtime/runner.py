@@ -154,8 +154,10 @@ class Runner:
                 finish()
         except Stopped:
             pass  # stop requested while a database was down: only whole writes are in the target
-        except BaseException:
+        except BaseException as exc:
             failed = True  # no metrics write that could mask the real error
+            if isinstance(exc, Exception):
+                self._record_failure()
             raise
         finally:
             gc.set_threshold(*thresholds)
@@ -169,12 +171,22 @@ class Runner:
                     pass  # a database went down during shutdown: these last counts are lost, nothing else
         return job.summary
 
+    def _record_failure(self) -> None:
+        """The run ends on an error: say so in scraper_metrics (`failed` 1) for `scr.py status`. Best
+        effort, and never in the way of the error itself."""
+        if self.metrics is None:
+            return
+        try:
+            self.metrics.write({"failed": 1.0}, {})
+        except Exception as exc:  # the error being raised is the one that matters
+            log.debug("metrics: could not record the failure: %s", exc)
+
     def write_metrics(self, job: Job) -> None:
         """Best effort: a target that is down only delays the metrics (counters carry over)."""
         assert self.metrics is not None
         try:
             totals = {**job.totals(), "errors": self.retrier.errors}
-            self.metrics.write(job.gauges(), totals)
+            self.metrics.write({**job.gauges(), "failed": 0.0}, totals)
             if self._metrics_down:
                 log.warning("metrics: writing to %s works again", self.metrics.table.name)
                 self._metrics_down = False

@@ -12,7 +12,11 @@ effective heartbeats `2 * heartbeat * (offset + 1)`):
             or nothing written yet at all;
 * LAGGING — written recently, but the newest validity ends more than `slack` of DB time behind the
             source's latest entry (catching up, or too slow);
+* WARNING — on time, but the source holds entries the section does not read: dated ahead of the
+            clock (not yet), or before timefloor / without a time (never); runtime/unread.py;
 * OK      — otherwise.
+
+A section whose last run ended on an error (its last metrics say `failed`) is ERROR, whatever else.
 """
 from __future__ import annotations
 
@@ -23,15 +27,16 @@ import sqlalchemy as sa
 
 from scraper import config, modes
 from scraper import db
-from scraper.runtime import metrics
+from scraper.runtime import metrics, unread
 from scraper.config import Settings
 from scraper.errors import OperatorError
 from scraper.config.plugins import load_regime
 from scraper.core.timezones import Clock
+from scraper.core.wallclock import Bound
 from scraper.core.tuning import human
 from scraper.targets.dbi import utcnow
 
-HEALTH_ORDER = ("OK", "LAGGING", "STALE", "ERROR")
+HEALTH_ORDER = ("OK", "WARNING", "LAGGING", "STALE", "ERROR")
 
 
 @dataclass
@@ -43,6 +48,8 @@ class SectionStatus:
     last_write_age: timedelta | None = None  # real time since the newest INSERTDATE
     health: str = "-"
     note: str = ""
+    failed: str = ""  # the last run ended on an error (from its metrics): what to say, else ''
+
 
 
 def section_status(path: str, section: str, now: datetime | None = None) -> SectionStatus:
@@ -58,6 +65,8 @@ def section_status(path: str, section: str, now: datetime | None = None) -> Sect
             _faker(cfg, st)
         else:
             _scraper(cfg, st, now)
+        if cfg.mode != "faker":
+            _untrusted(cfg, st)
     except OperatorError as exc:
         st.health, st.note = "ERROR", str(exc)
     except sa.exc.SQLAlchemyError as exc:
@@ -65,13 +74,26 @@ def section_status(path: str, section: str, now: datetime | None = None) -> Sect
     return st
 
 
+def _untrusted(cfg: Settings, st: SectionStatus) -> None:
+    """Entries the section will not read (runtime/unread.py), and a last run that ended on an error:
+    neither is OK, however recently the section wrote."""
+    said = unread.note(cfg)
+    if said:
+        st.note = f"{said}; {st.note}" if st.note else said
+        if st.health == "OK":
+            st.health = "WARNING"
+    if st.failed:
+        st.health, st.note = "ERROR", f"{st.failed}; {st.note}" if st.note else st.failed
+
+
 def _source_latest(cfg: Settings, engine: sa.Engine, tables: list[str], column: str = "date_time") -> datetime | None:
-    """Newest source entry over `tables` (time in `column`), converted to UTC."""
-    newest = None
+    """Newest source entry over `tables` (time in `column`) that is data now (not dated beyond now +
+    future_tolerance), converted to UTC."""
+    newest, bound = None, Bound.of(cfg)()
     with engine.connect() as conn:
         for name in tables:
             t = db.source_table(engine, name, cfg)
-            value = conn.execute(sa.select(sa.func.max(t.c[column]))).scalar()
+            value = conn.execute(sa.select(sa.func.max(t.c[column])).where(t.c[column] <= bound)).scalar()
             if value is not None and (newest is None or value > newest):
                 newest = value
     return Clock(cfg.source_tz).to_utc(newest) if newest is not None else None
@@ -119,6 +141,7 @@ def _scraper(cfg: Settings, st: SectionStatus, now: datetime) -> None:
         target.dispose()
     window = getattr(cfg, "bin", None) if cfg.mode == "averager" else cfg.maxage
     slack = (window or cfg.maxage) + 2 * cfg.heartbeat * (cfg.offset + 1)
+    st.failed = metrics.failed(newest_metrics)
     if newest_metrics:
         parts = [f"{name} {value:g}" for name, (_, value) in sorted(newest_metrics.items())
                  if name in ("lag_s", "errors") and value is not None]

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from scraper.db import DateTime
+from scraper.db.kinds import TargetFit
 from scraper.db.prepared import Binder
 
 AGGREGATENO = -1
@@ -89,6 +90,7 @@ class DbiWriter:
         self._lastused = sa.select(ls.c.LASTUSEDSEQNO).where(ls.c.TABLENAME == sa.bindparam("kls"))
         self._insert_vld = _Insert(engine, tables.vld)
         self._insert_payload = _Insert(engine, tables.payload)
+        self.fit = TargetFit(tables.kls, list(tables.payload.columns), engine.dialect.name)
 
     # --- schema -----------------------------------------------------------------------------------
     def missing(self) -> list[str]:
@@ -186,7 +188,8 @@ class DbiWriter:
                             "SITEMASK": ctx.sitemask, "SIMMASK": ctx.simmask, "SUBSITE": ctx.subsite,
                             "TASK": ctx.task, "AGGREGATENO": AGGREGATENO, "VERSIONDATE": timestart,
                             "INSERTDATE": now})
-                payload += [dict(self._payload_row(i, row), SEQNO=seqno) for i, row in enumerate(rows, 1)]
+                payload += [dict(self.fit.row(self._payload_row(i, row), f"TIMESTART {timestart} UTC"), SEQNO=seqno)
+                            for i, row in enumerate(rows, 1)]
             self._insert_vld.many(conn, vld)
             if payload:
                 self._insert_payload.many(conn, payload)

@@ -57,6 +57,9 @@ class Feed:
         when = sa.String() if self.sql.text_times else dt.type
         lo, t, t_lo = (sa.bindparam(n, type_=when) for n in ("lo", "t", "t_lo"))
         floor = sa.bindparam("floor", type_=when)
+        # entries dated beyond now + future_tolerance are not data yet (core/wallclock.py): the same
+        # index range, closed at the top; they are bridged in their place once the clock reaches them
+        fut = sa.bindparam("fut", type_=when)
         i, w = sa.bindparam("i", type_=sa.Integer), sa.bindparam("w", type_=sa.Integer)
         # MariaDB's DOUBLE and DECIMAL reflect as types that return Decimal, which sqlite3 cannot
         # store: every numeric value column is read as a float
@@ -71,7 +74,7 @@ class Feed:
 
         top = sa.select(*(sa.null().label(n) if n != "id" else sa.func.max(id_).label(n) for n in names),
                         sa.literal(TOP, sa.Integer).label("_part")).select_from(reader.main)
-        after = base.where(dt >= lo, sa.or_(dt > t, id_ > i)).order_by(dt, id_).limit(self.batch)
+        after = base.where(dt >= lo, dt <= fut, sa.or_(dt > t, id_ > i)).order_by(dt, id_).limit(self.batch)
         # The entries new since the watermark first (a primary-key range), filtered outside: with the
         # LIMIT, SQLite does not flatten the subquery, so its planner cannot trade the id range for
         # the date_time index, which would read every entry before the bookmark each round.
@@ -79,7 +82,7 @@ class Feed:
         fd, fi = fresh.c.date_time, fresh.c.id
         behind = (sa.select(*(fresh.c[n] for n in (c.name for c in columns)))
                   .where(fd >= floor, sa.or_(fd < t_lo, sa.and_(fd <= t, fi <= i))))
-        first = base.where(dt >= lo).order_by(dt, id_).limit(self.batch)
+        first = base.where(dt >= lo, dt <= fut).order_by(dt, id_).limit(self.batch)
         # no ORDER BY on the UNION: the database would sort the whole batch again; fetch() sorts (once,
         # in linear time, as the batch part comes in key order)
         self.first_query = PreparedQuery(engine, sa.union_all(part(first, BATCH), top))
@@ -98,11 +101,12 @@ class Feed:
     def fetch(self) -> Fetched:
         """The round's entries (see the module docstring); the bookmark moves only when committed."""
         self.queries += 1
+        fut = self._bound(self.reader.bound(), True)
         if self.key is None:
-            out = self.first_query.execute({"lo": self._bound(self.floor)})
+            out = self.first_query.execute({"lo": self._bound(self.floor), "fut": fut})
         else:
             t, i = self.key
-            out = self.next_query.execute({"lo": self._bound(max(t, self.floor)), "t": self._bound(t, True),
+            out = self.next_query.execute({"lo": self._bound(max(t, self.floor)), "fut": fut, "t": self._bound(t, True),
                                            "t_lo": self._bound(t), "i": i, "floor": self._bound(self.floor),
                                            "w": self.watermark if self.watermark is not None else -1})
         rows, late, top = [], [], None
@@ -115,6 +119,8 @@ class Feed:
             else:
                 top = r[self.at_id]
         rows.sort(key=lambda r: (r[self.at_dt], r[self.at_id]))  # a UNION keeps no order: restore it
+        # text, blobs, NaN and ±inf in numeric columns are bridged as NULL (db/kinds.py)
+        rows, late = self.reader.kinds.rows(rows), self.reader.kinds.rows(late)
         full = len(rows) >= self.batch
         key, at_dt, at_id = self.key, self.at_dt, self.at_id
         if key is not None:

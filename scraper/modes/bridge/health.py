@@ -16,6 +16,8 @@ from scraper import db
 from scraper.config import Settings
 from scraper.config.plugins import load_regime
 from scraper.core.timezones import Clock
+from scraper.core.wallclock import Bound
+from scraper.runtime import metrics
 from scraper.targets.timeseries import read_only_engine
 
 from . import target
@@ -34,6 +36,7 @@ def section_health(cfg: Settings, st, now: datetime) -> None:
         with live.connect() as conn:
             names = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'")}
             newest = [conn.exec_driver_sql(f'SELECT max(time) FROM "{t}"').scalar() for t in tables if t in names]
+            st.failed = metrics.failed(metrics.latest(live, cfg.section))
             last_round = (conn.exec_driver_sql("SELECT max(time) FROM bridge_points WHERE section = ?",
                                                (cfg.section,)).scalar() if "bridge_points" in names else None)
     finally:
@@ -44,11 +47,11 @@ def section_health(cfg: Settings, st, now: datetime) -> None:
         return
     source = db.connect(cfg, "source", readonly=True)
     try:
-        clock, latest = Clock(cfg.source_tz), None
+        clock, latest, bound = Clock(cfg.source_tz), None, Bound.of(cfg)()
         with source.connect() as conn:
             for src in regime.sources:
                 t = db.reflect(source, src.table, cfg, "source")
-                value = conn.execute(sa.select(sa.func.max(t.c.date_time))).scalar()
+                value = conn.execute(sa.select(sa.func.max(t.c.date_time)).where(t.c.date_time <= bound)).scalar()
                 if isinstance(value, str):
                     value = datetime.fromisoformat(value)
                 if value is not None and (latest is None or value > latest):

@@ -35,6 +35,7 @@ from .feed import Feed
 from .layout import layout
 
 log = logging.getLogger("scraper.bridge")
+FUTURE_EVERY = 10.0  # seconds between two counts of the entries never or not yet bridged
 
 
 @dataclass
@@ -47,6 +48,9 @@ class BridgeSummary:
     queries: int = 0
     caught_up: bool = False
     late: int = 0  # entries committed behind the bookmark, found by the watermark and bridged
+    before_floor: int = 0  # entries before timefloor, 1970 rows, zero dates, NULL times: never bridged
+    future: int = 0  # entries dated beyond now + future_tolerance: not data yet, bridged once their time comes
+    wrong: int = 0  # values of the wrong kind in numeric columns (text, blobs, NaN, ±inf): bridged as NULL
     first: float | None = None
     last: float | None = None
     per_table: dict[str, int] = field(default_factory=dict)
@@ -62,7 +66,10 @@ class BridgeSummary:
         rounds = f"{self.rounds} round" + ("" if self.rounds == 1 else "s")
         return (f"[{self.section}] entries bridged {self.entries}, points written {self.points} in "
                 f"{rounds}, time covered {covered}, source queries {self.queries} -> {self.path}"
-                + (f", late entries bridged {self.late}" if self.late else ""))
+                + (f", late entries bridged {self.late}" if self.late else "")
+                + (f", entries before timefloor ignored {self.before_floor}" if self.before_floor else "")
+                + (f", entries ahead of the clock not read yet {self.future}" if self.future else "")
+                + (f", values of the wrong kind read as NULL {self.wrong}" if self.wrong else ""))
 
 
 class Bridge:
@@ -98,6 +105,11 @@ class Bridge:
             where = f"after {feed.key[0]} id {feed.key[1]}" if feed.key else f"at timefloor {cfg.timefloor}"
             log.info("%s -> %s: resuming %s (source-local)", feed.series.source.label, feed.series.table, where)
         self.newest = self.file.newest_time([s.table for s in self.layout])
+        for reader in readers:
+            reader.guard = lambda fn, *args: runner.retry("source", fn, *args)
+        self.future = [r.future_watch() for r in readers]
+        self._floor_counted = 0.0
+        self._count_untrusted(force=True)
         self._unix = UnixClock(cfg.source_tz).unix
         runner.record_metrics_in(self.file.engine)  # scraper_metrics too, for `scr.py status` and Grafana
 
@@ -106,7 +118,22 @@ class Bridge:
         """One round. True when some source filled its batch: more entries are waiting, so the runner
         runs the next round at once; False ends a --catchup run, or sleeps `sleep` when live. Hence a
         live round costs one statement per source."""
-        return self.round()
+        behind = self.round()
+        if not behind:
+            self._count_untrusted()
+        return behind
+
+    def _count_untrusted(self, force: bool = False) -> None:
+        """Entries the bridge never reads (before timefloor, without a time) or not yet (ahead of the
+        clock): counted at start and then at most every FUTURE_EVERY seconds, each an index range."""
+        self.summary.future = sum(w.poll(force) for w in self.future)
+        if force or time.monotonic() - self._floor_counted >= FUTURE_EVERY:
+            self._floor_counted = time.monotonic()
+            before = sum(f.reader.count_before(self.cfg.timefloor) for f in self.feeds)
+            if before > self.summary.before_floor:
+                log.info("%d source entries before timefloor %s (or without a time) are ignored",
+                         before, self.cfg.timefloor)
+            self.summary.before_floor = before
 
     def flush(self) -> None:
         """Nothing is ever pending: each round commits itself."""
@@ -118,7 +145,9 @@ class Bridge:
         return bool(self.cfg.maxiter) and self.summary.rounds >= self.cfg.maxiter
 
     def gauges(self) -> dict[str, float | None]:
-        return {"lag_s": None if self.newest is None else round(time.time() - self.newest, 3)}
+        # a bridged point dated up to future_tolerance ahead is not a negative lag
+        return {"lag_s": None if self.newest is None else max(round(time.time() - self.newest, 3), 0.0),
+                "future": self.summary.future}
 
     def totals(self) -> dict[str, float]:
         return {"entries_read": self.summary.entries, "points": self.summary.points,
@@ -159,7 +188,7 @@ class Bridge:
         points = sum(len(b.rows) for _f, b in batches)
         when = round(now, 3)
         metrics = {"bridge_points": (when, float(points)), "bridge_bridgeLag": (when, round(took, 6)),
-                   "bridge_totalLag": (when, None if newest is None else round(now - newest, 3))}
+                   "bridge_totalLag": (when, None if newest is None else max(round(now - newest, 3), 0.0))}
         self.runner.retry("target", self.file.write_round, self.cfg.section, [b for _f, b in batches], metrics)
         for feed, batch in batches:  # committed: only now may the bookmarks move
             feed.key, feed.watermark = batch.last_key, batch.max_id
@@ -181,7 +210,8 @@ class Bridge:
             r = feed.reader
             def span(r=r, lo=feed.key[0] if feed.key else feed.floor):
                 with self.source_engine.connect() as conn:
-                    return conn.execute(sa.select(sa.func.min(r.dt), sa.func.max(r.dt)).where(r.dt >= lo)).one()
+                    return conn.execute(sa.select(sa.func.min(r.dt), sa.func.max(r.dt))
+                                        .where(r.dt >= lo, r.dt <= r.bound())).one()
             feed.queries += 1
             first, last = self.runner.retry("source", span)
             if first is None:
@@ -201,6 +231,7 @@ class Bridge:
 
     def summarize(self) -> BridgeSummary:
         self.summary.queries = sum(f.queries for f in self.feeds)
+        self.summary.wrong = sum(f.reader.kinds.total for f in self.feeds)
         self.summary.caught_up = self.runner.caught_up
         return self.summary
 

@@ -20,7 +20,10 @@ from scraper.config import Settings
 from scraper.config.keys import Key
 from scraper.config.plugins import load_regime
 from scraper.core.timezones import Clock
+from scraper.core.wallclock import Bound
 from scraper.runtime.runner import RunOptions, Runner
+
+from scraper.sources.sql.future import FutureWatch
 
 from .slices import Slicing, check_every, check_keep
 from .tables import CURSOR_TABLE, check_rollup, cursor_table, read_cursor, rollup_table, table_spec
@@ -87,6 +90,7 @@ class DecimatorSummary:
     totals: PassTotals
     dry_run: bool = False
     group: str | None = None
+    future: FutureWatch | None = None  # entries dated ahead of the wall clock (not data yet)
 
     def text(self) -> str:
         t = self.totals
@@ -102,9 +106,10 @@ class DecimatorSummary:
                 tally = t.per_group[g]
                 lines.append(f"  {str(g) if g is not None else '-':<{width}}  {tally.kept:>10}  {tally.deleted:>10}")
             return "\n".join(lines)
+        ahead = self.future.count if self.future is not None else 0
         return (f"[{self.section}] {self.table}: entries deleted {t.deleted}, kept {t.kept} in {t.slices} slices, "
                 f"late {t.late}, rollup rows {t.rollup_rows}; thinned until {when(t.cursor)}, "
-                f"horizon {when(t.horizon)}")
+                f"horizon {when(t.horizon)}" + (f"; entries ahead of the clock not read yet {ahead}" if ahead else ""))
 
 
 def _epoch(d: datetime | None) -> float | None:
@@ -132,9 +137,13 @@ class Decimator:
         if not self.dry_run:
             self.runner.record_metrics_in(self.writer)
         self.thinner = Thinner((self.reader, self.writer), self.spec, self.slicing, cfg.keep_rule, cfg.batch,
-                               self.rollup, self.runner.retrier, self.dry_run)
+                               self.rollup, self.runner.retrier, self.dry_run, Bound.of(cfg))
         self.summary = DecimatorSummary(cfg.section, self.spec.name, self.thinner.totals, self.dry_run,
                                         self.spec.group.name if self.spec.group is not None else None)
+        # entries dated ahead of the wall clock: never thinned nor moving the horizon; counted, logged once
+        self.future = FutureWatch(self.reader, self.spec.name, self.spec.time, self.spec.id, Bound.of(cfg),
+                                  guard=lambda fn, *args: self.runner.retry("source", fn, *args))
+        self.summary.future = self.future
         self._pass: tuple[datetime, datetime, int] | None = None  # (next chunk, horizon, watermark)
         self._passes_done = 0
 
@@ -179,6 +188,7 @@ class Decimator:
         """One chunk of the current pass (starting a pass first); False when a pass has just ended
         or found nothing: the runner then sleeps `sleep` (or, with --catchup, ends the run)."""
         if self._pass is None:
+            self.future.poll()
             self._pass = self.thinner.begin_pass()
             if self._pass is None:
                 self._passes_done += 1
@@ -212,7 +222,7 @@ class Decimator:
 
     def gauges(self) -> dict[str, float | None]:
         t = self.thinner.totals
-        return {"horizon": _epoch(t.horizon), "cursor": _epoch(t.cursor)}
+        return {"horizon": _epoch(t.horizon), "cursor": _epoch(t.cursor), "future": self.future.count}
 
     def totals(self) -> dict[str, float]:
         t = self.thinner.totals

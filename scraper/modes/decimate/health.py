@@ -14,6 +14,7 @@ from scraper import db
 from scraper.config import Settings
 from scraper.config.plugins import load_regime
 from scraper.core.timezones import Clock
+from scraper.core.wallclock import Bound
 from scraper.runtime import metrics
 
 from .slices import Slicing
@@ -29,7 +30,8 @@ def fill(cfg: Settings, st: Any, now: datetime) -> None:
         spec = table_spec(engine, cfg, regime.sources[0])
         slicing = Slicing(Clock(cfg.source_tz), cfg.every, cfg.keep)
         with engine.connect() as conn:
-            newest = conn.execute(Statements(spec, slicing, cfg.keep_rule, engine.dialect.name).span()[1]).scalar()
+            bound = Bound.of(cfg)
+            newest = conn.execute(Statements(spec, slicing, cfg.keep_rule, engine.dialect.name).span(bound())[1]).scalar()
             cur = read_cursor(conn, cursor_table(), spec.name) if db.table_exists(engine, CURSOR_TABLE) else None
             updated = None
             if cur is not None:
@@ -39,8 +41,9 @@ def fill(cfg: Settings, st: Any, now: datetime) -> None:
         newest_metrics = metrics.latest(engine, cfg.section)
     finally:
         engine.dispose()
-    horizon = slicing.horizon(newest) if newest is not None else None
+    horizon = slicing.horizon(newest, bound.now()) if newest is not None else None
     show = (lambda t: f"{t:%Y-%m-%d %H:%M:%S} UTC" if t is not None else "-")
+    st.failed = metrics.failed(newest_metrics)
     notes = [f"{spec.name}: cursor {show(cur.until if cur else None)}, horizon {show(horizon)}"]
     if newest_metrics:
         deleted = newest_metrics.get("deleted", (None, None))[1]

@@ -49,9 +49,12 @@ class Slicing:
         """UTC start of the slice holding the naive source-local time `local`."""
         return self.bins.floor(self.clock.to_utc(local))
 
-    def horizon(self, newest_local: datetime) -> datetime:
-        """UTC slice boundary before which every slice is thinned."""
-        return self.bins.floor(self.clock.to_utc(newest_local) - self.keep)
+    def horizon(self, newest_local: datetime, now_local: datetime | None = None) -> datetime:
+        """UTC slice boundary before which every slice is thinned: `keep` before the newest entry, or
+        before now when the newest entry is dated later (nothing younger than `keep` by the wall
+        clock is thinned, whatever a source's clock wrote)."""
+        newest = newest_local if now_local is None else min(newest_local, now_local)
+        return self.bins.floor(self.clock.to_utc(newest) - self.keep)
 
     def index(self, utc: datetime) -> int:
         return self.bins.index(utc)

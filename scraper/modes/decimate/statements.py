@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from scraper.core.bins import Chunk
 from scraper.db import dialects
 from scraper.modes.average import bin_expression
+from scraper.db.kinds import numbers
 
 from .slices import Slicing
 from .tables import TableSpec
@@ -69,8 +70,9 @@ class Statements:
         aggs = [edge, sa.func.count().label("count")]
         if rollup:
             for c in spec.numeric:
-                aggs += [sa.func.avg(c).label(f"{c.name}_avg"), sa.func.min(c).label(f"{c.name}_min"),
-                         sa.func.max(c).label(f"{c.name}_max")]
+                x = numbers(self.dialect, c)  # text, blobs, NaN, ±inf: skipped (kinds.py)
+                aggs += [sa.func.avg(x).label(f"{c.name}_avg"), sa.func.min(x).label(f"{c.name}_min"),
+                         sa.func.max(x).label(f"{c.name}_max")]
         group_by = [slice_] + ([spec.group] if spec.group is not None else [])
         return sa.select(*keys, *aggs).where(*self.bounded(chunk, ids)).group_by(*group_by)
 
@@ -105,11 +107,15 @@ class Statements:
         t = self.spec.time
         return sa.select(t).where(t >= self.at(local_lo)).order_by(t).limit(1).offset(n)
 
-    def span(self) -> list[sa.Select]:
-        """(oldest time, newest time, highest id): where thinning starts, the horizon, the watermark.
-        Three statements: SQLite answers a lone min() or max() from the index, several by a full scan."""
+    def span(self, bound: datetime) -> list[sa.Select]:
+        """(oldest time, newest time up to the wall-clock `bound`, highest id): where thinning starts,
+        the horizon, the watermark. Entries dated beyond `bound` are not data yet (core/wallclock.py):
+        they never move the horizon. Three statements: SQLite answers a lone min() or max() from the
+        index, several by a full scan."""
         spec = self.spec
-        return [sa.select(sa.func.min(spec.time)), sa.select(sa.func.max(spec.time)), sa.select(sa.func.max(spec.id))]
+        early = spec.time <= sa.bindparam("_fut", bound, type_=spec.time.type)
+        return [sa.select(sa.func.min(spec.time)), sa.select(sa.func.max(spec.time)).where(early),
+                sa.select(sa.func.max(spec.id))]
 
     def late(self, watermark: int, top: int, local_until: datetime) -> sa.Select:
         """Entries committed since the watermark that lie behind the cursor (an id range: the primary key)."""

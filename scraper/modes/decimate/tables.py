@@ -114,7 +114,8 @@ def rollup_table(name: str, spec: TableSpec, metadata: sa.MetaData | None = None
     entries, and the id of the entry kept (so that late entries can be merged in exactly once)."""
     key = ["slice_utc"] + ([spec.group.name] if spec.group is not None else [])
     return sa.Table(name, metadata or sa.MetaData(), *rollup_columns(spec),
-                    sa.Index(f"{name}_slice", *key), mysql_engine="InnoDB")
+                    # unique: a re-run (a cursor dropped by hand, say) can never add a second row
+                    sa.Index(f"{name}_slice", *key, unique=True), mysql_engine="InnoDB")
 
 
 def check_rollup(engine: Engine, cfg: Settings, table: sa.Table) -> bool:

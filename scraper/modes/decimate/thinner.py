@@ -30,6 +30,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from scraper import db
 from scraper.core.bins import Chunk
+from scraper.core.wallclock import Bound
+from scraper.db.kinds import spell
 from scraper.targets.dbi import utcnow
 
 from .slices import Slicing
@@ -67,8 +69,10 @@ class PassTotals:
 
 class Thinner:
     def __init__(self, engines: tuple[Engine, Engine], spec: TableSpec, slicing: Slicing, keep_rule: str,
-                 batch: int, rollup: sa.Table | None, retrier, dry_run: bool = False):
-        """`retrier`: anything with `.call(which, fn, *args, recovered=...)` (the runner's retries)."""
+                 batch: int, rollup: sa.Table | None, retrier, dry_run: bool = False, bound: Bound | None = None):
+        """`retrier`: anything with `.call(which, fn, *args, recovered=...)` (the runner's retries);
+        `bound`: the wall clock's bound on the data (core/wallclock.py)."""
+        self.bound = bound or Bound(slicing.clock.tzname, timedelta(minutes=5))
         self.reader, self.writer = engines
         self.spec, self.slicing, self.keep_rule, self.batch = spec, slicing, keep_rule, batch
         self.rollup, self.retrier, self.dry_run = rollup, retrier, dry_run
@@ -89,7 +93,7 @@ class Thinner:
 
     def _span(self) -> tuple[datetime | None, datetime | None, int | None]:
         with self.reader.connect() as conn:
-            return tuple(conn.execute(stmt).scalar() for stmt in self.st.span())
+            return tuple(conn.execute(stmt).scalar() for stmt in self.st.span(self.bound()))
 
     def _chunk_end(self, start: datetime, horizon: datetime) -> datetime:
         """The slice boundary after about `batch` entries from `start` (at least one slice)."""
@@ -107,8 +111,11 @@ class Thinner:
         if newest is None:
             log.info("%s is empty: nothing to thin", self.spec.name)
             return None
-        horizon = self.slicing.horizon(newest)
+        now = self.bound.now()
+        horizon = self.slicing.horizon(newest, now)
         cursor = self.retrier.call("source", self.cursor)
+        if cursor is not None and cursor.until > self.slicing.clock.to_utc(now):
+            cursor = self._repair(cursor, min(self.slicing.floor(oldest), horizon))
         self.totals.horizon = horizon
         if cursor is not None:
             self.totals.cursor = cursor.until
@@ -122,6 +129,25 @@ class Thinner:
                  self.slicing.slices(start, horizon), f"{start:%Y-%m-%d %H:%M:%S}",
                  f"{horizon:%Y-%m-%d %H:%M:%S}", self.batch)
         return start, horizon, top
+
+    def _repair(self, cursor: Cursor, start: datetime) -> Cursor:
+        """A cursor ahead of the wall clock, left by a version that let an entry dated in the future set
+        the horizon: every entry since would count as late and be thinned young. Where thinning really
+        ended is unknown, so it is set back to the table's first slice (`start`): a thinned slice keeps
+        its keeper under the same rule and its rollup rows are merged into, never doubled, so thinning
+        it again loses nothing and costs what the thinned table holds."""
+        repaired = Cursor(start, cursor.watermark, cursor.every_s, cursor.keep_rule)
+        log.warning("%s: %s says thinned until %s UTC, ahead of the clock (an entry dated in the future "
+                    "moved it): set back to %s UTC, the first slice, and thinned again from there",
+                    self.spec.name, CURSOR_TABLE, f"{cursor.until:%Y-%m-%d %H:%M:%S}", f"{start:%Y-%m-%d %H:%M:%S}")
+        if self.dry_run:
+            self._dry_cursor = repaired
+        else:
+            def write() -> None:
+                with self.writer.begin() as conn:
+                    write_cursor(conn, self.cursors, self.spec.name, repaired, utcnow())
+            self.retrier.call("source", write)
+        return repaired
 
     def next_chunk(self, a: datetime, horizon: datetime, top: int) -> datetime:
         """Thin (or, dry, count) the chunk starting at `a`; returns where the next one starts."""
@@ -146,6 +172,11 @@ class Thinner:
         transaction delete, check the count, write the rollup and advance the cursor. The write lock
         is held only for the DELETE and two small writes, so on SQLite a 10 Hz writer finds the table
         free most of the time."""
+        if self.rollup is not None and self._rolled_up(chunk):
+            # slices thinned before (a cursor set back or dropped by hand): re-thinned in Python, merged
+            # into their rollup rows, never a second row
+            self._rethin(chunk, Cursor(chunk.end, watermark, self.every_s, self.keep_rule))
+            return
         for _ in range(RACE_RETRIES):
             with self.reader.connect() as conn:
                 ids = self._id_range(conn, chunk)
@@ -164,6 +195,12 @@ class Thinner:
             except Raced:
                 log.info("entries committed into %s while thinning it: redoing the chunk", chunk.line())
         raise RuntimeError(f"{self.spec.name}: {chunk.line()} kept changing under {RACE_RETRIES} attempts")
+
+    def _rolled_up(self, chunk: Chunk) -> bool:
+        r = self.rollup
+        with self.reader.connect() as conn:
+            return conn.execute(sa.select(r.c.slice_utc).where(r.c.slice_utc >= chunk.start,
+                                                               r.c.slice_utc < chunk.end).limit(1)).first() is not None
 
     def _id_range(self, conn: Connection, chunk: Chunk) -> tuple[int, int] | None:
         if not self.st.sql.id_range_bounds:
@@ -276,11 +313,17 @@ class Thinner:
                 write_cursor(conn, self.cursors, self.spec.name,
                              Cursor(cur.until, top, cur.every_s, cur.keep_rule), utcnow())
 
-    def _rethin(self, chunk: Chunk) -> None:
-        """Thin one slice again, in Python (its rows are the kept ones plus the late ones): same rule,
-        and the late entries merged into the rollup exactly once."""
+    def _rethin(self, chunk: Chunk, cursor: Cursor | None = None) -> None:
+        """Thin slices again, in Python (their rows are the kept ones plus the late ones): same rule,
+        and the late entries merged into the rollup exactly once; `cursor` written in the same
+        transaction when given."""
         spec = self.spec
         with self.writer.begin() as conn:
+            if cursor is not None:
+                done = read_cursor(conn, self.cursors, self.spec.name)
+                if done is not None and done.until >= chunk.end:
+                    return  # a retry after a COMMIT whose acknowledgement was lost
+                write_cursor(conn, self.cursors, self.spec.name, cursor, utcnow())
             rows = conn.execute(self.st.rows(chunk)).mappings().all()
             by_key: dict = defaultdict(list)
             for r in rows:
@@ -314,7 +357,7 @@ class Thinner:
         if self.spec.group is not None:
             out[self.spec.group.name] = key[1]
         for c in self.spec.numeric:
-            values = [float(r[c.name]) for r in new if r[c.name] is not None]
+            values = [float(r[c.name]) for r in new if spell(r[c.name]) is None and r[c.name] is not None]
             had = old is not None and old[f"{c.name}_avg"] is not None
             mins = values + ([old[f"{c.name}_min"]] if had else [])
             maxs = values + ([old[f"{c.name}_max"]] if had else [])

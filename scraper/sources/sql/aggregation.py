@@ -31,6 +31,7 @@ from sqlalchemy.sql.elements import Label
 from scraper.config import Settings
 from scraper.db import dialects
 from scraper.runtime.retry import OTHER, classify
+from scraper.db.kinds import NUMERIC, numbers
 
 # which backend has which (the config's AGGREGATE_FUNCTIONS is their union)
 FUNCTIONS: dict[str, tuple[str, ...]] = {name: dialects.impl(name).functions
@@ -83,8 +84,10 @@ class AggregateSpec:
     def select_list(self) -> list[sa.ColumnElement]:
         cols = [sa.func.count().label(self.count_key)]
         for name, expr in self.columns:
+            # text, blobs, NaN and ±inf in a numeric column are NULL to the aggregates too (kinds.py)
+            value = numbers(self.dialect, expr) if isinstance(expr.type, NUMERIC) else expr
             for fn in self.functions:
-                cols.append(aggregate_expr(fn, expr, self.dialect).label(f"{name}_{fn}"))
+                cols.append(aggregate_expr(fn, value, self.dialect).label(f"{name}_{fn}"))
         return cols
 
     def filter(self) -> sa.ColumnElement[bool] | None:

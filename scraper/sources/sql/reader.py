@@ -28,6 +28,9 @@ from scraper.db import PreparedQuery, dialects
 from scraper.config import Settings
 from scraper.api import Source
 from scraper.core.sourcevector import Instance, entry_maker
+from scraper.core.wallclock import Bound
+from scraper.sources.sql.future import FutureWatch
+from scraper.db.kinds import Kinds, numeric_columns
 
 log = logging.getLogger("scraper.reader")
 _MAXID, _LATE, _LATE_FIRST, _LATE_LAST = "_scraper_maxid", "_scraper_late", "_scraper_late_first", "_scraper_late_last"
@@ -59,8 +62,15 @@ class SourceReader:
         self.dt, self.id = main.c.date_time, main.c.id
         self.query = sa.select(*columns).select_from(selectable)
         self.columns = [c.name for c in columns]
+        # text, blobs, NaN and ±inf in numeric columns are read as NULL (kinds.py); MariaDB's numeric
+        # columns hold none of them
+        numeric = [] if engine.dialect.name in ("mysql", "mariadb") else numeric_columns(columns)
+        self.kinds = Kinds(main.name, self.columns, numeric)
         self._makers: dict[tuple[int, ...], Callable[..., Instance]] = {}  # a batch row's Instance, by converted columns
         self.floor: datetime | None = None
+        # the newest time that is data now (core/wallclock.py): a bound parameter of every statement
+        # that reads entries, so an entry dated in the future waits in its place until its time comes
+        self.bound = Bound.of(cfg)
         self.queries = 0
         self.entries_read = 0
         self.late = 0  # rows committed behind the reader's position (never propagated), see module doc
@@ -94,7 +104,8 @@ class SourceReader:
         outages as a source read (a resume reads the source inside a target step: its outage is the
         source's, and says so)."""
         self.queries += 1
-        return [Instance(r) for r in self.guard(self._all, stmt)]
+        clean = self.kinds.instance
+        return [clean(Instance(r)) for r in self.guard(self._all, stmt)]
 
     def _all(self, stmt) -> list:
         with self.engine.connect() as conn:
@@ -157,6 +168,7 @@ class SourceReader:
             form, params = "beyond", {"_t": after[0], "_i": after[1]}
         if self._watermark is not None:
             params["_wm"] = self._watermark
+        params["_fut"] = self.bound()
         return (form, self._watermark is not None, limit), params
 
     def _batch_select(self, key: tuple[str, bool, int]) -> sa.CompoundSelect:
@@ -170,7 +182,10 @@ class SourceReader:
         else:  # the sargable form of after()
             t = sa.bindparam("_t", type_=dt.type)
             reach = sa.and_(dt >= t, sa.not_(sa.and_(id_ <= sa.bindparam("_i", type_=id_.type), dt == t)))
-        batch = self.query.add_columns(NO_LATE).where(reach).order_by(dt, id_).limit(limit)
+        # not yet data beyond _fut: a bound of the same index range, not part of `reach` (a row beyond
+        # it is not late, it is early: the late check must not count it)
+        batch = (self.query.add_columns(NO_LATE).where(reach, dt <= sa.bindparam("_fut", type_=dt.type))
+                 .order_by(dt, id_).limit(limit))
         watermark = sa.bindparam("_wm", type_=id_.type) if with_watermark else None
         maxid, late, _first, _last = self._check_terms(reach)
         cells = [maxid if name == "id" else sa.null() for name in self.columns]
@@ -207,6 +222,7 @@ class SourceReader:
         self.note_check(maxid, late, first, last, after[0] if after else tcursor)
         if not rows:
             return []
+        rows = self.kinds.rows(rows)
         indices, converted = prepared.converted(rows)
         rows, converted = self._ordered(rows, indices, converted)
         make = self._makers.get(tuple(indices))
@@ -299,9 +315,15 @@ class SourceReader:
         counts = [sa.select(sa.func.count()).select_from(self.main).where(c).scalar_subquery() for c in conds]
         return int(self.guard(self._one, sa.select(sum(counts[1:], counts[0])))[0] or 0)
 
+    def future_watch(self, every: float = 10.0) -> FutureWatch:
+        """What lies beyond the wall-clock bound in the main table: counted, logged once (future.py)."""
+        return FutureWatch(self.engine, self.main.name, self.dt, self.id, self.bound, every,
+                           lambda fn, *args: self.guard(fn, *args))
+
     def latest_time(self) -> datetime | None:
+        """The newest entry that is data now (not beyond the wall-clock bound)."""
         self.queries += 1
-        return self.guard(self._one, sa.select(sa.func.max(self.dt)))[0]
+        return self.guard(self._one, sa.select(sa.func.max(self.dt)).where(self.dt <= self.bound()))[0]
 
     def span(self, tcursor: datetime) -> tuple[datetime | None, datetime | None]:
         """(first entry at/after `tcursor`, latest entry) in one query: where an empty source vector
@@ -310,9 +332,11 @@ class SourceReader:
         self.queries += 1
         # two index seeks: min(CASE ...) in one SELECT read the whole index, at every start (~0.4 s a
         # million entries)
-        first = sa.select(sa.func.min(self.dt)).where(self.dt >= tcursor).scalar_subquery()
+        bound = self.bound()
+        first = sa.select(sa.func.min(self.dt)).where(self.dt >= tcursor, self.dt <= bound).scalar_subquery()
         # typed as the column is (unlike min(CASE ...)): read as datetimes by its own result processor
-        row = self.guard(self._one, sa.select(first, sa.select(sa.func.max(self.dt)).scalar_subquery()))
+        latest = sa.select(sa.func.max(self.dt)).where(self.dt <= bound).scalar_subquery()
+        row = self.guard(self._one, sa.select(first, latest))
         return row[0], row[1]
 
     @property

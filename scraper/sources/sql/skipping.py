@@ -46,6 +46,7 @@ from scraper.db import PreparedQuery
 from scraper.core.sourcevector import Instance, SourceVector
 from scraper.sources.sql.chain import Chain
 from scraper.sources.sql.counting import SpanCounter, counted_search, search_count
+from scraper.db.kinds import wrong_kind
 from scraper.sources.sql.reader import NO_LATE
 from scraper.sources.sql.spans import First, Span, merged, show
 
@@ -105,7 +106,14 @@ class Skipper:
         if rule is None:
             return None
         first = First(reader.query.selected_columns)
-        condition = rule.sql(scraper, first, reader.query.selected_columns, reader.dialect.float_slack)
+        columns = reader.query.selected_columns
+        condition = rule.sql(scraper, first, columns, reader.dialect.float_slack)
+        # an entry holding a value Python reads as NULL (kinds.py) is a candidate Python judges
+        wrong = [w for name in rule.columns() if name in reader.kinds.names
+                 and reader.kinds.names.index(name) in reader.kinds.at
+                 and (w := wrong_kind(reader.engine.dialect.name, columns[name])) is not None]
+        if wrong:
+            condition = sa.or_(condition, *wrong)
         return cls(reader, first, condition, steps)
 
     # --- the statement ----------------------------------------------------------------------------
@@ -158,9 +166,12 @@ class Skipper:
         lower = sa.and_(dt >= sa.bindparam("_lo", type_=dt.type)) if by_id else after
         # the rule first: false on nearly every row looked at, it ends the row's test at once (the lower
         # bound, true on nearly every row, is then left to the few the rule calls changed: SQLite ~10 %)
-        cand = cand.where(sa.or_(self._condition, overage), lower).limit(1)
+        # entries dated beyond the wall-clock bound are not data yet (core/wallclock.py): neither a
+        # candidate nor the latest entry
+        early = dt <= sa.bindparam("_fut", type_=dt.type)
+        cand = cand.where(sa.or_(self._condition, overage), lower, early).limit(1)
         tail = (q.with_only_columns(sa.literal_column("1").label("_kind"), *cols, NO_LATE)
-                .where(after).order_by(dt.desc(), id_.desc()).limit(1))
+                .where(after, early).order_by(dt.desc(), id_.desc()).limit(1))
         dialect = r.dialect
         if by_id:
             cand = cand.where(id_ > sa.bindparam("_i", type_=id_.type), id_ <= watermark).order_by(id_)
@@ -358,7 +369,8 @@ class Skipper:
         lo = max(sv.tcursor, t)
         if r.floor is not None and lo < r.floor:
             lo = r.floor
-        params = {"_lo": lo, "_t": t, "_i": i, "_limit": sv[0].t + maxage, **self.first.values(sv[0])}
+        params = {"_lo": lo, "_t": t, "_i": i, "_limit": sv[0].t + maxage, "_fut": r.bound(),
+                  **self.first.values(sv[0])}
         row = counted = None
         if r.watermark is not None:
             params["_wm"] = r.watermark
@@ -369,7 +381,7 @@ class Skipper:
         if row is None:
             return False
         kind = row[0]
-        inst = Instance(zip(self._names, row[1:-1]))
+        inst = r.kinds.instance(Instance(zip(self._names, row[1:-1])))
         self._open.append(Span(lo, (t, i), inst.key, r.watermark, by_id=by_id, first=sv[0] if by_id else None,
                                counted=counted))
         self._open_estimate += max(1, int(inst["id"]) - int(i)) - 1  # ids mostly count entries: enough here

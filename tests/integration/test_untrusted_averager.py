@@ -1,0 +1,68 @@
+"""Averager: bins exact to the microsecond on every backend, and entries dated ahead of the wall clock
+never close a bin (docs/operations.md, data that cannot be trusted)."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+import factories
+from factories import create_lid
+from scraper import commands
+from support import target_rows
+from test_averager import AVG, KLS, expected_bins, lid_rows
+from untrusted import utc_now
+
+NEAR = (-999, -500, -478, -1, 0, 1, 478, 500, 999)  # microseconds from a bin edge
+
+
+def payload_columns(engine: sa.Engine) -> list[str]:
+    return [c.name for c in sa.Table(KLS, sa.MetaData(), autoload_with=engine).c if c.name != "SEQNO"]
+
+
+def average(cfg, **kw):
+    kw.setdefault("allow_create", True)
+    return commands.run(cfg, **kw)
+
+
+def edge_rows(base: datetime, edges: int, first_id: int = 1) -> list[dict]:
+    rows = lid_rows(base, edges * len(NEAR), timedelta(seconds=1), first_id)
+    for n, row in enumerate(rows):
+        k, us = divmod(n, len(NEAR))
+        row["date_time"] = base + (k + 1) * timedelta(minutes=1) + timedelta(microseconds=NEAR[us])
+        row["Quality"] = 1
+    return rows
+
+
+def test_bins_are_exact_to_the_microsecond_within_a_millisecond_of_an_edge(dbs):
+    src = dbs.engine("source")
+    table = create_lid(src, edge_rows(datetime(2012, 3, 1, 10, 0), 30))
+    average(dbs.settings(**{**AVG, "bin": "1m", "territory": "10m"}))
+    bins = expected_bins(src, table, "UTC", timedelta(minutes=1))
+    assert len(bins) == 30  # 29 edges' entries on both sides, the last bin still open
+    got = target_rows(dbs.engine("target"), KLS)
+    # membership is the point: first and last entry and the count of each bin (the values' float
+    # precision is test_averager's matter)
+    assert [(r[0], r[1]) for r in got] == [(rs[0]["date_time"], rs[-1]["date_time"]) for rs in bins.values()]
+    counts = [dict(zip(payload_columns(dbs.engine("target")), r[-1][0]))["nsamples"] for r in got]
+    assert counts == [len(rs) for rs in bins.values()]
+
+
+def test_entries_ahead_of_the_clock_close_no_bin_real_clock(dbs, caplog):
+    src, tgt = dbs.engine("source"), dbs.engine("target")
+    now = utc_now()
+    live = factories.lid_rows(400, now - timedelta(minutes=40), timedelta(seconds=5), seed=9)
+    table = create_lid(src, live)
+    cfg = dbs.settings(**{**AVG, "bin": "10m", "territory": "1h"})
+    average(cfg)
+    expected = target_rows(tgt, KLS)
+    assert expected  # some closed bins of the last 40 minutes
+    factories.insert(src, table, factories.lid_rows(2, datetime(2099, 1, 1), first_id=1000)
+                     + factories.lid_rows(1, now + timedelta(hours=2), first_id=1002))
+    with caplog.at_level(logging.WARNING, logger="scraper.future"):
+        summary = average(cfg, drop=True)
+    assert target_rows(tgt, KLS) == expected
+    assert summary.future == 3
+    assert "entries ahead of the clock not read yet 3" in summary.text()
+    assert sum("ahead of the clock" in r.getMessage() for r in caplog.records) == 3

@@ -1,0 +1,59 @@
+"""Bridge: entries dated ahead of the wall clock wait for their time, entries without a usable time
+are counted, and no lag is negative (docs/operations.md, data that cannot be trusted)."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from bridge_support import BRIDGE, add_rows, bridged, create_source, dcs_rows, query
+from scraper import commands
+from scraper.core import wallclock
+from untrusted import utc_now
+
+
+def run(dbs, name: str, **keys):
+    cfg = dbs.settings(**{**BRIDGE, "target": f"sqlite:///{dbs.tmp_path / 'grafana' / name}", **keys})
+    return commands.run(cfg, catchup=True)
+
+
+def test_future_and_timeless_entries_are_counted_not_bridged_and_no_lag_is_negative_real_clock(dbs, caplog):
+    src = dbs.engine("source")
+    create_source(src)
+    now = utc_now()
+    rows = dcs_rows(150, start=now - timedelta(minutes=30))
+    add_rows(src, rows)
+    run(dbs, "clean.db")
+    top = rows[-1]["id"]
+    soon = {**rows[-1], "id": top + 3, "date_time": now + timedelta(minutes=2)}  # within future_tolerance
+    add_rows(src, [{**rows[0], "id": top + 1, "date_time": datetime(2099, 1, 1)},
+                   {**rows[1], "id": top + 2, "date_time": now + timedelta(days=1)},
+                   {**rows[2], "id": top + 4, "date_time": datetime(1970, 1, 1, 0, 0, 1)}, soon])
+    with caplog.at_level(logging.WARNING, logger="scraper.future"):
+        summary = run(dbs, "live.db")
+    clean = bridged(dbs.tmp_path / "grafana" / "clean.db")
+    got = bridged(dbs.tmp_path / "grafana" / "live.db")
+    assert got[:-1] == clean and len(got) == len(clean) + 1  # and the one 2 minutes ahead, last
+    assert summary.future == 2 and summary.before_floor == 1
+    text = summary.text()
+    assert "entries ahead of the clock not read yet 2" in text and "entries before timefloor ignored 1" in text
+    assert sum("ahead of the clock" in r.getMessage() for r in caplog.records) == 2
+    lags = query(dbs.tmp_path / "grafana" / "live.db", "SELECT value FROM bridge_totalLag")
+    assert lags and all(v is None or v >= 0 for (v,) in lags)
+
+
+def test_a_future_entry_is_bridged_in_its_place_once_the_clock_reaches_it(dbs, monkeypatch):
+    src = dbs.engine("source")
+    create_source(src)
+    real = wallclock.now_utc()
+    rows = dcs_rows(100, start=real - timedelta(minutes=20))
+    add_rows(src, rows)
+    ahead = {**rows[5], "id": rows[-1]["id"] + 1, "date_time": real + timedelta(hours=1)}
+    add_rows(src, [ahead])
+    monkeypatch.setattr(wallclock, "now_utc", lambda: real)
+    first = run(dbs, "live.db")
+    assert first.entries == len(rows) and first.future == 1
+    monkeypatch.setattr(wallclock, "now_utc", lambda: real + timedelta(hours=2))
+    second = run(dbs, "live.db")
+    assert second.entries == 1 and second.future == 0 and second.late == 0
+    got = bridged(dbs.tmp_path / "grafana" / "live.db")
+    assert len(got) == len(rows) + 1 and got[-1][1:] == tuple(ahead[c] for c in ahead if c.startswith("Temp"))

@@ -1,0 +1,114 @@
+"""Decimator: entries dated ahead of the wall clock never move the horizon, a cursor left ahead of the
+clock is repaired, and the rollup holds one row per (slice, group) however often it is run. Real
+databases, times near the real clock."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+import decimation as d
+from scraper import commands
+from scraper.modes.decimate.tables import Cursor, cursor_table, write_cursor
+from untrusted import utc_now
+
+KEEP, EVERY = timedelta(minutes=2), timedelta(seconds=10)
+
+
+def settings(dbs, **keys):
+    base = {"regime": "regimes.cbpm3:Cbpm3", "mode": "decimator", "keep": "2m", "every": "10s", "batch": 250,
+            "rollup": "cbpm3_rollup", "source_tz": "UTC"}
+    return dbs.settings(**{**base, **keys})
+
+
+def decimate(cfg, **kw):
+    kw.setdefault("catchup", True)
+    kw.setdefault("allow_create", True)
+    return commands.run(cfg, **kw)
+
+
+@pytest.fixture
+def src(dbs):
+    engine = dbs.engine("source")
+    d.create_table(engine)
+    return engine
+
+
+def live(seconds: float = 300) -> list[tuple]:
+    """Three instruments at 2 Hz for the last `seconds`, up to a second ago (the real clock)."""
+    return d.ten_hz(utc_now() - timedelta(seconds=seconds + 1), seconds, rate=2.0)
+
+
+def test_an_entry_from_the_future_never_moves_the_horizon_real_clock(dbs, src, caplog):
+    data = live()
+    d.insert(src, data)
+    top = data[-1][0]
+    ahead = [(top + 1, datetime(2099, 1, 1, 12), "10AE", 7), (top + 2, utc_now() + timedelta(days=1), "12W", 8)]
+    d.insert(src, ahead)
+    with caplog.at_level(logging.WARNING, logger="scraper.future"):
+        summary = decimate(settings(dbs))
+    ids, roll = d.expected(data, KEEP, EVERY)
+    assert [r[0] for r in d.rows(src)] == ids + [top + 1, top + 2]  # the future ones untouched too
+    assert d.rollup(src) == roll
+    assert summary.totals.horizon == d.slice_of(max(r[1] for r in data) - KEEP, EVERY)
+    assert "entries ahead of the clock not read yet 2" in summary.text()
+    assert sum("ahead of the clock" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_a_cursor_left_ahead_of_the_clock_is_repaired_and_nothing_young_is_deleted(dbs, src, caplog):
+    data = live()
+    d.insert(src, data[:len(data) // 2])
+    cfg = settings(dbs)
+    decimate(cfg)
+    # an older version met a row dated 2099: its cursor says thinned until 2098 (and the row is gone)
+    with src.begin() as conn:
+        write_cursor(conn, cursor_table(), "cbpm3_data",
+                     Cursor(datetime(2098, 12, 31, 23, 58), data[len(data) // 2 - 1][0], 10, "first"), utc_now())
+    d.insert(src, data[len(data) // 2:])
+    with caplog.at_level(logging.WARNING, logger="scraper.decimator"):
+        summary = decimate(cfg)
+    assert any("ahead of the clock" in r.getMessage() and "set back to" in r.getMessage()
+               for r in caplog.records)
+    ids, roll = d.expected(data, KEEP, EVERY)
+    assert [r[0] for r in d.rows(src)] == ids
+    assert d.rollup(src) == roll
+    assert summary.totals.cursor == summary.totals.horizon < utc_now()
+
+
+def test_the_rollup_holds_one_row_per_slice_and_group_even_after_the_cursor_is_dropped(dbs, src):
+    data = live(200)
+    d.insert(src, data)
+    cfg = settings(dbs)
+    decimate(cfg)
+    before = (d.rows(src), d.rollup(src))
+    with src.begin() as conn:
+        conn.execute(sa.text("DROP TABLE decimator_cursor"))
+    decimate(cfg)
+    assert (d.rows(src), d.rollup(src)) == before
+    with pytest.raises(sa.exc.IntegrityError):  # and the table itself refuses a second row
+        with src.begin() as conn:
+            first = conn.execute(sa.text("SELECT slice_utc, instr FROM cbpm3_rollup")).first()
+            conn.execute(sa.text("INSERT INTO cbpm3_rollup (slice_utc, instr, count) VALUES (:s, :g, 1)"),
+                         {"s": first[0], "g": first[1]})
+
+
+NEAR = (-999, -500, -478, -1, 0, 1, 478, 500, 999)  # microseconds from a slice boundary
+
+
+def test_slices_are_exact_to_the_microsecond_within_a_millisecond_of_a_boundary(dbs, src):
+    base = datetime(2020, 11, 4, 9, 0)
+    data, i = [], 1
+    for k in range(1, 40):
+        for us in NEAR:
+            for g in ("10AE", "12W"):
+                data.append((i, base + k * EVERY + timedelta(microseconds=us), g, i))
+                i += 1
+    data.append((i, base + timedelta(minutes=10), "10AE", i))  # the newest: the horizon is 8 min after base
+    d.insert(src, data)
+    summary = decimate(settings(dbs))
+    ids, roll = d.expected(data, KEEP, EVERY)
+    assert [r[0] for r in d.rows(src)] == ids
+    assert d.rollup(src) == roll
+    assert summary.totals.deleted == len(data) - len(ids)
