@@ -54,6 +54,9 @@ LOOK_USAGE = {
 # verb -> its operand, if any (verbs are bare words, not positional arguments: `--bogus 3` stays an unknown key)
 VERBS = {"status": None, "new-regime": None, "backup": "DEST", "migrate": "check|fix"}
 LOOK_VERBS = ("show", "plot", "report")  # read-only looks at a section's data (scraper/look/)
+# flags that shape one run, refused with -S (--KEY VALUE overrides are carried into the program instead)
+ONE_RUN_FLAGS = {"catchup": "--catchup", "ALLOW_DROP_CREATE_TABLE": "--ALLOW_DROP_CREATE_TABLE",
+                 "DROP_TARGET_TABLES": "--DROP_TARGET_TABLES", "dry_run": "--dry-run"}
 LOOK_OWN = {"report": ("threshold", "interval", "maxage")}  # lists of values to replay, not overrides
 # Options that take a value, so that the verb is the first word that is neither an option nor a value:
 # `scr.py --cfg x.cfg show -s s` reads like `scr.py show --cfg x.cfg -s s`, as git and alembic read it.
@@ -205,7 +208,11 @@ def _main(argv: list[str]) -> int:
     if args.supervisord:
         if not args.section:
             raise OperatorError("scr.py: -S PATH needs -s SECTION (or -s ALL)")
-        for path in commands.supervisord(args.cfg, args.section, args.supervisord):
+        flags = [flag for dest, flag in ONE_RUN_FLAGS.items() if getattr(args, dest)]
+        if flags:  # one run's choices: a program supervisord restarts would repeat them at every start
+            raise OperatorError(f"scr.py -S: {flags[0]} is for one run, not for a supervisord program "
+                                "(only --KEY VALUE overrides are carried into it)")
+        for path in commands.supervisord(args.cfg, args.section, args.supervisord, overrides):
             print(f"wrote {path}")
         return 0
     if not args.section:

@@ -27,15 +27,16 @@ def status(cfg_path: str | None) -> list:
     return section_statuses(config.config_path(cfg_path))
 
 
-def supervisord(cfg_path: str | None, section: str, dest: str) -> list:
-    """`scr.py -S PATH -s SECTION|ALL`: write supervisord program files, return their paths."""
+def supervisord(cfg_path: str | None, section: str, dest: str, overrides: dict[str, str] | None = None) -> list:
+    """`scr.py -S PATH -s SECTION|ALL [--KEY VALUE ...]`: write supervisord program files, return their
+    paths. The overrides go into each program's command line, so it runs what was checked here."""
     from scraper.runtime.supervisord import write_programs
 
     path = config.config_path(cfg_path)
     for name in (config.sections(path) if section == "ALL" else [section]):
-        settings(path, name)  # the same checks as a run: no program file for a section that exits 2
+        settings(path, name, overrides)  # the same checks as a run: no program file for a section that exits 2
     try:
-        return write_programs(path, section, dest)
+        return write_programs(path, section, dest, overrides)
     except OSError as exc:
         raise OperatorError(f"scr.py -S {dest}: cannot write program files: {exc.strerror}: {exc.filename}") from None
 

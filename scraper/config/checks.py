@@ -95,6 +95,17 @@ def text(value: Any) -> str:
     return _scalar(value)
 
 
+# Query keys the drivers take a password from (PyMySQL `passwd`, libpq `password`): as secret as user info.
+SECRET_QUERY_KEYS = ("password", "passwd")
+_SECRETS = re.compile(r"(://[^/?#@:]*:)[^/?#@]*(@)|((?:^|[?&;])(?:%s)=)[^&;#]*" % "|".join(SECRET_QUERY_KEYS),
+                      re.IGNORECASE)
+
+
+def without_secrets(text: str) -> str:
+    """`text` (a URL, or something meant to be one) with any password replaced by ***, for messages."""
+    return _SECRETS.sub(lambda m: f"{m[1]}***{m[2]}" if m[1] else f"{m[3]}***", text)
+
+
 def connection(value: Any) -> str:
     """A SQLAlchemy URL (of a dialect installed here, without a password) or a ~/.my.cnf section name."""
     text = _scalar(value)
@@ -105,9 +116,9 @@ def connection(value: Any) -> str:
 
     try:
         url = make_url(text)
-    except ArgumentError:
-        raise Problem(f'"{text}" is not a SQLAlchemy URL') from None
-    if url.password is not None:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise Problem(f'"{without_secrets(text)}" is not a SQLAlchemy URL') from None
+    if url.password is not None or any(k.lower() in SECRET_QUERY_KEYS for k in url.query):
         where = "~/.pgpass" if url.get_backend_name().startswith("postgres") else \
             "~/.my.cnf (a section with user, password, database, socket; then name that section here)"
         raise Problem(f"holds a password: passwords never go into the config file; put it in {where}")

@@ -21,6 +21,7 @@ from typing import Any, Callable
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, NoSuchTableError
 
 from scraper.config import Settings
+from scraper.config.checks import without_secrets
 from scraper.db import cancel, dialects
 
 # DATETIME(6) on MariaDB keeps sub-second DCS stamps (10 Hz monitors); SQLite stores ISO text anyway.
@@ -88,7 +89,7 @@ def resolve_url(cfg: Settings, key: str) -> URL:
     try:
         url = make_url(text)
     except ArgumentError:
-        raise cfg.error(key, f'"{text}" is not a SQLAlchemy URL') from None
+        raise cfg.error(key, f'"{without_secrets(text)}" is not a SQLAlchemy URL') from None
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         db = Path(url.database)
         if not db.is_absolute():
@@ -97,7 +98,8 @@ def resolve_url(cfg: Settings, key: str) -> URL:
 
 
 def show(url: URL) -> str:
-    return url.render_as_string(hide_password=True)
+    """A URL for messages: a password never shows, whether in user info or in the query."""
+    return without_secrets(url.render_as_string(hide_password=True))
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -200,7 +202,7 @@ def _create(cfg: Settings, key: str, url: URL, **kwargs: Any) -> Engine:
         raise cfg.error(key, f'"{url.drivername}" is not a SQLAlchemy dialect+driver installed here '
                         "(e.g. sqlite, mysql+pymysql)") from None
     except (ArgumentError, ImportError, TypeError) as exc:
-        raise cfg.error(key, f"cannot use {show(url)}: {exc}") from None
+        raise cfg.error(key, f"cannot use {show(url)}: {without_secrets(str(exc))}") from None
 
 
 def _sqlite_setup(engine: Engine, writer: bool, readonly: bool = False) -> None:

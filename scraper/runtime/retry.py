@@ -17,6 +17,7 @@ outage leaves two lines in the log rather than thousands.
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import sys
 import threading
@@ -61,6 +62,11 @@ SQLITE_OUTAGE = {"SQLITE_BUSY": "database is locked", "SQLITE_LOCKED": "database
 SQLITE_MISTAKE = {"SQLITE_READONLY": "readonly database", "SQLITE_NOTADB": "file is not a database",
                   "SQLITE_CORRUPT": "database disk image is malformed", "SQLITE_PERM": "access permission denied",
                   "SQLITE_AUTH": "authorization denied"}
+# PostgreSQL refuses a login before any SQLSTATE reaches the client (psycopg gives none): its FATAL
+# message is all there is. A database or role that does not exist, or a password it rejects, does not
+# heal by waiting, unlike "the database system is starting up" or a refused connection.
+PG_LOGIN_MISTAKE = re.compile(r'FATAL:\s+(database "[^"]*" does not exist|role "[^"]*" does not exist|'
+                              r'password authentication failed|no pg_hba\.conf entry)')
 
 
 def db_errors() -> tuple[type[BaseException], ...]:
@@ -121,6 +127,8 @@ def classify(exc: BaseException) -> str:
     if code in (None, 0) and kind == "InterfaceError":
         return OUTAGE  # PyMySQL's InterfaceError(0, '') after the socket died under it
     if kind == "OperationalError" and type(orig).__module__.startswith("psycopg"):
+        if PG_LOGIN_MISTAKE.search(str(orig)):
+            return MISTAKE
         return OUTAGE  # psycopg: connection refused / terminated (credentials are caught by the probe)
     return OTHER
 

@@ -56,6 +56,12 @@ SQLITE_ROWS = {
                                  {"target": "mysql+pymysql://scraper:s3cret@localhost/offline_db"}),
     "password in a PostgreSQL URL": Mistake("source", ("holds a password", "~/.pgpass"),
                                             {"source": "postgresql://dcs:s3cret@localhost/dcs"}),
+    "password in a URL query": Mistake("target", ("holds a password", "~/.my.cnf"),
+                                       {"target": "mysql+pymysql://scraper@localhost/offline_db?passwd=s3cret"}),
+    "password in a PostgreSQL URL query": Mistake("source", ("holds a password", "~/.pgpass"),
+                                                  {"source": "postgresql+psycopg://dcs@localhost/dcs?Password=s3cret"}),
+    "password in an unparseable URL": Mistake("target", ("is not a SQLAlchemy URL", "scraper:***@"),
+                                              {"target": "mysql+pymysql://scraper:s3cret@local:host:x/db"}),
     "-S to an impossible path": Mistake(None, ("cannot write program files",), args=("-S", "/proc/no/such/x.ini")),
     "heartbeat 0": Mistake("heartbeat", ("not a positive duration",), args=("--heartbeat", "0")),
     "interval 0": Mistake("interval", ("not a positive duration",), {"interval": "0"}),
@@ -238,3 +244,23 @@ def test_mariadb_mistake_is_one_line_exit_2_and_writes_nothing(mariadb_server, s
     assert "Pw-r1ght-7" not in line and "Pw-wr0ng-7" not in line, "no password in any message"
     assert files_in(tmp_path) == before
     assert mariadb_state(mariadb_server, target_db) == state
+
+
+@pytest.mark.parametrize("which", ["source", "target"])
+def test_postgresql_unknown_database_is_one_line_exit_2(postgresql_server, tmp_path, which):
+    """As MySQL's 1049: a database name that does not exist is a typo, not an outage to wait out."""
+    name = f"mistake_pg_{which}"
+    postgresql_server.create_database(name)
+    try:
+        factories.reset()
+        src = sa.create_engine(postgresql_server.url(name))
+        insert(src, create_adtemp(src), AdTempRowFactory.build_batch(10))
+        src.dispose()
+        urls = {"source": postgresql_server.url(name), "target": postgresql_server.url(name)}
+        urls[which] = postgresql_server.url("no_such_database")
+        cfg = tmp_path / "scraper.cfg"
+        write_cfg(cfg, {**BASE, **urls})
+        proc = scr(tmp_path, "--cfg", str(cfg), "-s", SECTION, "--catchup", "--ALLOW_DROP_CREATE_TABLE")
+        assert_one_line(proc, cfg, which, ('database "no_such_database" does not exist',))
+    finally:
+        postgresql_server.drop_database(name)

@@ -48,6 +48,56 @@ def test_bad_section_writes_no_program_file(sqlite_dbs, tmp_path, capsys):
     assert not (tmp_path / "all").exists()
 
 
+def program_argv(ini_path: Path, section: str) -> list[str]:
+    """The argv supervisord runs for `command` (it expands %% to % and splits like a shell)."""
+    import shlex
+
+    ini = configparser.ConfigParser(interpolation=None)
+    ini.read(ini_path)
+    return shlex.split(ini[f"program:{section}"]["command"].replace("%%", "%"))
+
+
+def test_overrides_are_carried_into_the_program_it_runs(sqlite_dbs, tmp_path):
+    cfg = sqlite_dbs.write_cfg(SECTIONS)
+    odd = "var/odd 100% name.sentinel"  # a space for the shell, a % for supervisord's expansion
+    (cfg.parent / "var").mkdir(exist_ok=True)
+    assert cli.main(["--cfg", str(cfg), "-S", str(tmp_path / "one.ini"), "-s", "scraper", "--maxage", "5m",
+                     "--exit_sentinel", odd]) == 0
+    argv = program_argv(tmp_path / "one.ini", "scraper")
+    assert argv[1:] == ["-s", "scraper", "--maxage", "5m", "--exit_sentinel", odd]
+    shown = subprocess.run([*argv, "--help"], env={**os.environ, "SCRAPER_CFG": str(cfg)}, cwd=cfg.parent,
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    lines = {line.split()[0]: line for line in shown.stdout.splitlines()[2:] if line.strip()}
+    assert lines["maxage"].split()[1] == "5m" and odd in lines["exit_sentinel"]
+
+
+def test_an_override_a_run_would_refuse_writes_nothing(sqlite_dbs, tmp_path, capsys):
+    cfg = sqlite_dbs.write_cfg(SECTIONS)
+    assert cli.main(["--cfg", str(cfg), "-S", str(tmp_path / "one.ini"), "-s", "scraper", "--maxage", "5x"]) == 2
+    assert cli.main(["--cfg", str(cfg), "-s", "scraper", "--maxage", "5x"]) == 2  # as a run of it
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and err[0] == err[1] and "[scraper] maxage" in err[0]
+    assert not (tmp_path / "one.ini").exists()
+
+
+def test_all_is_all_or_nothing_naming_the_first_bad_section(sqlite_dbs, tmp_path, capsys):
+    cfg = sqlite_dbs.write_cfg({"good": SECTIONS["scraper"], "bad1": {**REGIME, "interval": "-1s"},
+                                "bad2": {**REGIME, "maxage": "2x"}})
+    assert cli.main(["--cfg", str(cfg), "-S", str(tmp_path / "all"), "-s", "ALL"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "[bad1] interval" in err[0]
+    assert not (tmp_path / "all").exists()
+
+
+def test_one_run_flags_are_refused_in_one_line(sqlite_dbs, tmp_path, capsys):
+    cfg = sqlite_dbs.write_cfg(SECTIONS)
+    assert cli.main(["--cfg", str(cfg), "-S", str(tmp_path / "one.ini"), "-s", "scraper", "--DROP_TARGET_TABLES"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--DROP_TARGET_TABLES" in err[0]
+    assert not (tmp_path / "one.ini").exists()
+
+
 def entries(engine) -> int:
     with engine.connect() as conn:
         return conn.execute(sa.text("SELECT count(*) FROM DBNS_SAB_Temp")).scalar()

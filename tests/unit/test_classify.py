@@ -61,3 +61,21 @@ def test_mysql_connection_errors(tmp_path):
     unknown_host = raised(lambda: pymysql.connect(host="no-such-host.invalid", user="x", connect_timeout=5))
     assert classify(unknown_host) == MISTAKE  # a typo does not heal by waiting
     assert classify(ValueError("not a database error")) == OTHER
+
+
+def test_postgresql_login_mistakes_are_not_outages(postgresql_server):
+    """PostgreSQL refuses these logins with a FATAL message and no SQLSTATE: a database or role that
+    does not exist never appears by waiting (MySQL's 1049 is the same judgement)."""
+    import psycopg
+
+    def login(**kw):
+        return raised(lambda: psycopg.connect(host=postgresql_server.socket_dir, connect_timeout=5, **kw))
+
+    assert classify(login(user="postgres", dbname="no_such_database")) == MISTAKE
+    assert classify(login(user="no_such_role", dbname="postgres")) == MISTAKE
+    engine = sa.create_engine(postgresql_server.url("no_such_database"))
+    assert classify(raised(engine.connect)) == MISTAKE  # wrapped by SQLAlchemy: the same
+    engine.dispose()
+    stopped = raised(lambda: psycopg.connect(host=str(postgresql_server.basedir) + "/none", user="postgres",
+                                             dbname="postgres", connect_timeout=5))
+    assert classify(stopped) == OUTAGE  # no server behind the socket (yet): waited out

@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from scraper.config import Settings
+from scraper.config.checks import without_secrets
 from scraper.targets.timeseries import check_path
 
 DEFAULT_TARGET = "sqlite:///var/grafana/live.db"
@@ -27,7 +28,7 @@ def path(cfg: Settings) -> Path:
     except ArgumentError:
         raise cfg.error("target", f'"{text}" is not a SQLAlchemy URL') from None
     if url.get_backend_name() != "sqlite":
-        raise cfg.error("target", f'"{url.render_as_string(hide_password=True)}" is not SQLite: mode bridge '
+        raise cfg.error("target", f'"{without_secrets(url.render_as_string(hide_password=True))}" is not SQLite: mode bridge '
                                   "writes a SQLite file for Grafana (e.g. sqlite:///var/grafana/live.db)")
     if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
         raise cfg.error("target", f'"{text}" names no file: use sqlite:///PATH')
