@@ -200,11 +200,11 @@ def _main(argv: list[str]) -> int:
         raise _reject(unknown, args.cfg, args.section, RUN_FLAGS, args.verb or "")
     overrides.update({k[4:]: v for k, v in vars(args).items() if k.startswith("key_") and v is not None})
     if args.verb == "status":
-        from scraper.runtime.status import table
+        from scraper.runtime.status import HEALTHY, table
 
         rows = commands.status(args.cfg)
         print(table(rows))
-        return 0 if all(r.health in ("OK", "-") for r in rows) else 1
+        return 0 if all(r.health in HEALTHY for r in rows) else 1
     if args.supervisord:
         if not args.section:
             raise OperatorError("scr.py: -S PATH needs -s SECTION (or -s ALL)")

@@ -7,16 +7,20 @@ all, and needs no side channel. Reads only: safe while scrapers run (SQLite WAL,
 Health, from the most to the least severe (`slack` = maxage, or bin for an averager, plus two
 effective heartbeats `2 * heartbeat * (offset + 1)`):
 
-* ERROR   — the section cannot be evaluated: bad config, database unreachable, target tables missing;
-* STALE   — nothing written for longer than `slack` of real time (scraper down, or the source stopped),
-            or nothing written yet at all;
-* LAGGING — written recently, but the newest validity ends more than `slack` of DB time behind the
-            source's latest entry (catching up, or too slow);
-* WARNING — on time, but the source holds entries the section does not read: dated ahead of the
-            clock (not yet), or before timefloor / without a time (never); runtime/unread.py;
-* OK      — otherwise.
+* ERROR     — the section cannot be evaluated: bad config, database unreachable;
+* STALE     — nothing written for longer than `slack` of real time (scraper down, or the source
+              stopped), or its tables exist but nothing was written into them yet;
+* LAGGING   — written recently, but the newest validity ends more than `slack` of DB time behind the
+              source's latest entry (catching up, or too slow);
+* WARNING   — on time, but the source holds entries the section does not read: dated ahead of the
+              clock (not yet), or before timefloor / without a time (never); runtime/unread.py;
+* NEVER RUN — what a first run creates is not there (the section's target tables, a bridged file, a
+              decimator's cursor): a section of the config nobody started, which is not a fault;
+* OK        — otherwise.
 
 A section whose last run ended on an error (its last metrics say `failed`) is ERROR, whatever else.
+HEALTHY is what exits 0: a monitor alarms on exit 1 (a section running badly), not on sections that a
+shared config names but this host never runs.
 """
 from __future__ import annotations
 
@@ -36,7 +40,8 @@ from scraper.core.wallclock import Bound
 from scraper.core.tuning import human
 from scraper.targets.dbi import utcnow
 
-HEALTH_ORDER = ("OK", "WARNING", "LAGGING", "STALE", "ERROR")
+HEALTH_ORDER = ("OK", "NEVER RUN", "WARNING", "LAGGING", "STALE", "ERROR")
+HEALTHY = ("OK", "NEVER RUN", "-")  # "-": a faker, which has no health
 
 
 @dataclass
@@ -119,7 +124,8 @@ def _scraper(cfg: Settings, st: SectionStatus, now: datetime) -> None:
     target = db.connect(cfg, "target")
     try:
         if not db.table_exists(target, f"{kls}Vld"):
-            raise cfg.error("kls", f"target has no table {kls}Vld (never run? start with --ALLOW_DROP_CREATE_TABLE)")
+            st.health, st.note = "NEVER RUN", f"no table {kls}Vld yet (a first run: --ALLOW_DROP_CREATE_TABLE)"
+            return
         vld = db.reflect(target, f"{kls}Vld", cfg, "kls")
         ends, writes, lags = [], [], []
         with target.connect() as conn:

@@ -184,7 +184,7 @@ def test_status_reads_a_bridge_section_from_its_file(sqlite_dbs):
     create_source(src)
     add_rows(src, dcs_rows(20))
     path = sqlite_dbs.write_cfg({"test": {**BRIDGE, "target": f"sqlite:///{live_db(sqlite_dbs)}"}})
-    assert section_status(str(path), "test").health == "ERROR"  # never run: no file
+    assert section_status(str(path), "test").health == "NEVER RUN"  # no file yet
     commands.run(commands.settings(str(path), "test"), catchup=True)
     st = section_status(str(path), "test")
     assert (st.health, st.lag) == ("OK", timedelta(0))

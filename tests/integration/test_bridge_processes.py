@@ -127,7 +127,7 @@ def test_sigterm_and_the_exit_sentinel_stop_a_live_bridge_cleanly(sqlite_dbs):
     with running(proc):
         wait_for(lambda: count(live) == 30, 30, "the first round")
         status, took, out = terminate(proc)
-    assert status == 0 and took < 2 and "entries bridged 30" in out
+    assert status == 0 and took < 10 and "entries bridged 30" in out  # its sleep is an hour: not waited for
     sentinel = cfg.parent / "var" / "PLEASE-EXIT-bridge"
     proc = spawn(cfg, "bridge")
     with running(proc):

@@ -132,6 +132,50 @@ def test_status_shows_cursor_horizon_and_health_and_metrics_are_written(dbs, src
     assert section_status(cfg.path, cfg.section).health == "LAGGING"  # 10 min more data, not thinned yet
 
 
+def test_status_says_never_run_then_explains_a_cursor_past_the_horizon_by_the_keep_it_ran_with(dbs, src):
+    """`make demo` thins with `--keep 10m` a section whose keep is 14d: its cursor then lies past the
+    horizon status computes, which the note explains instead of leaving the operator to wonder."""
+    from scraper.runtime.status import section_status
+
+    d.insert(src, d.ten_hz(T0, 200))
+    cfg = settings(dbs)  # keep = 2m
+    before = section_status(cfg.path, cfg.section)
+    assert before.health == "NEVER RUN" and "not thinned yet" in before.note, before
+    decimate(settings(dbs, keep="30s"))
+    cfg = settings(dbs)  # the section's config file says keep = 2m again
+    st = section_status(cfg.path, cfg.section)
+    assert st.health == "OK", st
+    assert "cursor past the horizon: last thinned with keep = 30s, this section's keep is 2m" in st.note, st.note
+
+
+def test_a_cursor_table_from_before_the_keep_was_recorded_is_read_then_gains_it(dbs, src):
+    from scraper.db import DateTime
+    from scraper.modes.decimate.tables import CURSOR_TABLE, cursor_table
+    from scraper.runtime.status import section_status
+
+    data = d.ten_hz(T0, 200)
+    d.insert(src, data)
+    decimate(settings(dbs, keep="30s"))
+    with src.begin() as conn:  # the cursor table as earlier versions wrote it: no keep column
+        row = conn.execute(sa.select(*[c for c in cursor_table().c if c.name != "keep_s"])).mappings().one()
+        conn.execute(sa.text(f"DROP TABLE {CURSOR_TABLE}"))
+        old = sa.Table(CURSOR_TABLE, sa.MetaData(), sa.Column("tablename", sa.String(128), primary_key=True),
+                       sa.Column("thinned_until_utc", DateTime, nullable=False),
+                       sa.Column("watermark", sa.BigInteger, nullable=False),
+                       sa.Column("every_s", sa.Integer, nullable=False),
+                       sa.Column("keep_rule", sa.String(8), nullable=False),
+                       sa.Column("updated_utc", DateTime, nullable=False))
+        old.create(conn)
+        conn.execute(old.insert().values(**row))
+    cfg = settings(dbs)
+    st = section_status(cfg.path, cfg.section)
+    assert st.health == "OK" and "cursor past the horizon: an earlier run kept less than keep = 2m" in st.note, st
+    d.insert(src, d.ten_hz(T0 + timedelta(seconds=200), 100, first_id=len(data) + 1))
+    decimate(settings(dbs, keep="30s"))  # thins on, and records its keep from now on
+    cfg = settings(dbs)
+    assert "last thinned with keep = 30s" in section_status(cfg.path, cfg.section).note
+
+
 def test_sparse_data_packs_many_slices_into_a_chunk_and_still_keeps_one_per_slice_and_group(dbs, src):
     # one reading every 4 s: a chunk of `batch` entries spans hundreds of slices (over a thousand keepers)
     data = d.ten_hz(T0, 3600, rate=0.25)

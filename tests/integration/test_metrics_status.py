@@ -78,7 +78,7 @@ def test_status_reports_every_section_with_its_health(dbs, capsys):
     assert done.lag == timedelta(seconds=40) and done.last_write_age < timedelta(seconds=30)
     assert "lag_s 0" in done.note and "errors 0" in done.note
     assert got["behind"].health == "LAGGING" and got["behind"].lag > timedelta(minutes=80)
-    assert got["never"].health == "ERROR" and "NeverVld" in got["never"].note
+    assert got["never"].health == "NEVER RUN" and "NeverVld" in got["never"].note
     assert got["broken"].health == "ERROR" and '[broken] maxage: "10x" is not a duration' in got["broken"].note
     # nothing written for longer than maxage + 2 heartbeats: STALE, however close to the source it is
     later = done.last_write_age + timedelta(minutes=2, seconds=21)
@@ -88,6 +88,10 @@ def test_status_reports_every_section_with_its_health(dbs, capsys):
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:4] == ["SECTION", "MODE", "LAST", "VALIDITY"]
     assert len(table) == 1 + len(sections)
+    # what a monitor alarms on: exit 0 when every section runs well or was never started, 1 otherwise
+    healthy = dbs.write_cfg({k: sections[k] for k in ("faker", "done", "never")}, name="healthy.cfg")
+    assert cli.main(["--cfg", str(healthy), "status"]) == 0
+    assert "NEVER RUN" in capsys.readouterr().out
 
 
 def cli_settings(path, section, **overrides):

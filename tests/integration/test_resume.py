@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from factories import AdTempRowFactory, PmtHvRowFactory, create_adtemp, create_pmthv, insert, power_row
-from support import scrape, target_rows, validities
+from support import SLOW_REGIME, scrape, target_rows, validities
 
 REGIME = {"regime": "regimes.adtemp:AdTemp", "interval": "10s", "maxage": "2m", "threshold": 0.5,
           "timefloor": "2011-02-01 00:00:00"}
@@ -138,12 +138,16 @@ def test_killed_scraper_restarts_into_the_same_target(dbs, signum):
     src = dbs.engine("source")
     insert(src, create_adtemp(src), wandering_rows(3000, seed=42))
     expected = reference(dbs)
-    path = dbs.write_cfg({"test": {**REGIME, "batch": 5}})
+    # every propagation of the slow regime (what AdTemp writes) takes 20 ms: the whole catch-up lasts
+    # seconds on a machine of any speed, so the first run is always killed in the middle
+    assert len(expected) * 0.02 > 3.0, len(expected)
+    (dbs.tmp_path / "slow.py").write_text(SLOW_REGIME)  # imported from beside the config file
+    path = dbs.write_cfg({"test": {**REGIME, "regime": "slow:Slow", "batch": 5}})
     rng, kills = random.Random(signum), 0
     target = dbs.engine("target")
     for attempt in range(12):
-        # DEBUG: the per-sample lines of a catch-up (the same decisions at every level) make the run
-        # last long enough to be killed at a random point, and tell when sampling has begun
+        # DEBUG: the per-sample lines of a catch-up (the same decisions at every level) tell when
+        # sampling has begun
         proc = _scr(path, "--catchup", "--ALLOW_DROP_CREATE_TABLE", "--loglevel", "DEBUG")
         # the kill falls a random moment after the run got going, however slow start-up is on a busy machine
         deadline = time.monotonic() + 60

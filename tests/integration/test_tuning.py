@@ -41,7 +41,7 @@ def test_live_scraper_keeps_lag_under_two_heartbeats_with_few_queries(dbs):
             status, took, out = terminate(scraper)
             elapsed = time.monotonic() - t0
         faker.terminate()
-    assert status == 0 and took < 2.0
+    assert status == 0 and took < 10  # a stop does not wait out a sleep (seconds on a loaded machine)
     lags.sort()
     # two heartbeats of DB time; a few stragglers are allowed for a 2-core box shared with other jobs
     assert lags[int(len(lags) * 0.9)] < 2 * HEARTBEAT, lags

@@ -27,9 +27,10 @@ EPOCH = datetime(1970, 1, 1)
 
 def section_health(cfg: Settings, st, now: datetime) -> None:
     path = target.path(cfg)
+    regime = load_regime(cfg)  # a broken regime is an ERROR even before the first run
     if not path.exists():
-        raise cfg.error("target", f"{path} does not exist (never run?)")
-    regime = load_regime(cfg)
+        st.health, st.note = "NEVER RUN", f"{path} does not exist yet"
+        return
     tables = [src.table for src in regime.sources]
     live = read_only_engine(path)
     try:
@@ -42,7 +43,10 @@ def section_health(cfg: Settings, st, now: datetime) -> None:
     finally:
         live.dispose()
     points = [t for t in newest if t is not None]
-    if last_round is None or not points:
+    if last_round is None:
+        st.health, st.note = "NEVER RUN", f"no round of this section in {path} yet"
+        return
+    if not points:
         st.health, st.note = "STALE", "nothing bridged yet"
         return
     source = db.connect(cfg, "source", readonly=True)

@@ -26,7 +26,8 @@ from scraper.runtime.runner import RunOptions, Runner
 from scraper.sources.sql.future import FutureWatch
 
 from .slices import Slicing, check_every, check_keep
-from .tables import CURSOR_TABLE, check_rollup, cursor_table, read_cursor, rollup_table, table_spec
+from .tables import (CURSOR_TABLE, add_keep_column, check_rollup, cursor_table, read_cursor, rollup_table,
+                     table_spec)
 from .thinner import PassTotals, Thinner
 
 log = logging.getLogger("scraper.decimator")
@@ -169,6 +170,8 @@ class Decimator:
         if not self.dry_run:
             with self.writer.begin() as conn:
                 self.runner.startup("source", table.create, conn, checkfirst=True)
+            with self.writer.begin() as conn:  # a cursor table from before the keep was recorded
+                self.runner.startup("source", add_keep_column, conn)
         if not db.table_exists(self.reader, CURSOR_TABLE):
             return
         with self.reader.connect() as conn:

@@ -3,7 +3,9 @@
 Read from the database alone (the cursor table and the thinned table), so it works while the
 decimator runs and after it died. LAG is how far the cursor trails the horizon; a pass runs every
 `sleep` and the horizon moves one slice per `every`, so a healthy decimator trails by at most about
-`sleep + every`; twice that is LAGGING.
+`sleep + every`; twice that is LAGGING. No cursor yet: NEVER RUN. A cursor past the horizon of the
+section's `keep` was left by a run with a shorter one (`--keep 10m` in `make demo`): the note says
+which, from the keep the cursor table records.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from scraper import db
 from scraper.config import Settings
 from scraper.config.plugins import load_regime
 from scraper.core.timezones import Clock
+from scraper.core.units import format_duration
 from scraper.core.wallclock import Bound
 from scraper.runtime import metrics
 
@@ -50,11 +53,21 @@ def fill(cfg: Settings, st: Any, now: datetime) -> None:
         late = newest_metrics.get("late", (None, None))[1]
         notes.append(f"last period: deleted {deleted:g}, late {late:g}" if deleted is not None and late is not None
                      else "metrics written")
+    if cur is not None and horizon is not None and cur.until > horizon:
+        notes.insert(1, _past_horizon(cur.keep_s, cfg.keep))
     st.note = "; ".join(notes)
     if cur is None:
-        st.health = "STALE" if horizon is not None else "OK"
+        st.health = "NEVER RUN"
         st.note = "not thinned yet; " + st.note
         return
     st.lag = max(horizon - cur.until, timedelta(0)) if horizon is not None else timedelta(0)
     st.last_write_age = max(now - updated, timedelta(0)) if updated is not None else None
     st.health = "LAGGING" if st.lag > 2 * (cfg.sleep + cfg.every) else "OK"
+
+
+def _past_horizon(keep_s: int | None, keep: timedelta) -> str:
+    """Why the cursor is ahead of the horizon: thinning never goes past the horizon it ran with."""
+    if keep_s is None:
+        return f"cursor past the horizon: an earlier run kept less than keep = {format_duration(keep)}"
+    return (f"cursor past the horizon: last thinned with keep = {format_duration(timedelta(seconds=keep_s))}, "
+            f"this section's keep is {format_duration(keep)}")

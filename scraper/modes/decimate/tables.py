@@ -4,10 +4,14 @@ The cursor lives in the same database as the thinned table, so that deleting a s
 recording that the slice is done are one transaction: a process killed at any point leaves either
 both or neither. One row per thinned table (not per section): two sections pointed at one table
 share how far it is thinned. `watermark` is the highest id present when the last pass began; rows
-above it that lie behind the cursor arrived late (see thinner.py).
+above it that lie behind the cursor arrived late (see thinner.py). `keep_s`, the keep the last
+thinning used, tells `scr.py status` why a cursor can lie past the horizon of the section's own keep
+(a run with a shorter `--keep`); cursor tables from before it gain the column when a decimator next
+starts on them (add_keep_column), and read as "keep unknown" until then.
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,6 +24,7 @@ from scraper.config import Settings
 from scraper.db import DateTime, dialects
 
 CURSOR_TABLE = "decimator_cursor"
+KEEP_COLUMN = "keep_s"
 NUMERIC = (sa.Integer, sa.Numeric, sa.Float)
 
 
@@ -73,6 +78,7 @@ def cursor_table(metadata: sa.MetaData | None = None) -> sa.Table:
         sa.Column("every_s", sa.Integer, nullable=False),
         sa.Column("keep_rule", sa.String(8), nullable=False),
         sa.Column("updated_utc", DateTime, nullable=False),
+        sa.Column(KEEP_COLUMN, sa.BigInteger, nullable=True),  # NULL: thinned before the column existed
     )
 
 
@@ -82,17 +88,41 @@ class Cursor:
     watermark: int
     every_s: int
     keep_rule: str
+    keep_s: int | None = None  # the keep of the run that thinned up to `until`; None: not recorded
+
+
+_has_keep: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()  # per engine, so per run
+
+
+def _keep_known(conn: Connection) -> bool:
+    """Whether this cursor table has the keep column (one look per engine: it is added at start-up,
+    before any read, or not at all)."""
+    engine = conn.engine
+    if engine not in _has_keep:
+        _has_keep[engine] = KEEP_COLUMN in {c["name"] for c in sa.inspect(conn).get_columns(CURSOR_TABLE)}
+    return _has_keep[engine]
+
+
+def add_keep_column(conn: Connection) -> None:
+    """A cursor table written before the keep was recorded gains its (nullable) column."""
+    if KEEP_COLUMN not in {c["name"] for c in sa.inspect(conn).get_columns(CURSOR_TABLE)}:
+        quote = conn.dialect.identifier_preparer.quote
+        conn.execute(sa.text(f"ALTER TABLE {quote(CURSOR_TABLE)} ADD COLUMN {quote(KEEP_COLUMN)} "
+                             f"{sa.BigInteger().compile(dialect=conn.dialect)}"))
+    _has_keep.pop(conn.engine, None)
 
 
 def read_cursor(conn: Connection, table: sa.Table, name: str) -> Cursor | None:
-    row = conn.execute(sa.select(table.c.thinned_until_utc, table.c.watermark, table.c.every_s,
-                                 table.c.keep_rule).where(table.c.tablename == name)).first()
+    columns = [table.c.thinned_until_utc, table.c.watermark, table.c.every_s, table.c.keep_rule]
+    if _keep_known(conn):
+        columns.append(table.c[KEEP_COLUMN])
+    row = conn.execute(sa.select(*columns).where(table.c.tablename == name)).first()
     return None if row is None else Cursor(*row)
 
 
 def write_cursor(conn: Connection, table: sa.Table, name: str, cursor: Cursor, now: datetime) -> None:
     values = {"thinned_until_utc": cursor.until, "watermark": cursor.watermark, "every_s": cursor.every_s,
-              "keep_rule": cursor.keep_rule, "updated_utc": now}
+              "keep_rule": cursor.keep_rule, "updated_utc": now, KEEP_COLUMN: cursor.keep_s}
     done = conn.execute(table.update().where(table.c.tablename == name).values(**values)).rowcount
     if not done:
         conn.execute(table.insert().values(tablename=name, **values))

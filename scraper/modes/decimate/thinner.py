@@ -80,6 +80,7 @@ class Thinner:
         self.cursors = cursor_table()
         self.totals = PassTotals()
         self.every_s = int(slicing.every.total_seconds())
+        self.keep_s = int(slicing.keep.total_seconds())
         self._dry_cursor: Cursor | None = None  # a dry run's pretend cursor (nothing is written)
 
     # --- reading ----------------------------------------------------------------------------------
@@ -155,7 +156,7 @@ class Thinner:
         chunk = self.slicing.window(a, b)
         if self.dry_run:
             self.retrier.call("source", self._count, chunk)
-            self._dry_cursor = Cursor(b, top, self.every_s, self.keep_rule)
+            self._dry_cursor = Cursor(b, top, self.every_s, self.keep_rule, self.keep_s)
         else:
             self.retrier.call("source", self._thin, chunk, top, recovered=lambda: self._done_to(b))
         self.totals.cursor = b
@@ -189,7 +190,7 @@ class Thinner:
                         return  # a retry after a COMMIT whose acknowledgement was lost
                     self._write(conn, chunk, groups, kept, ids)
                     write_cursor(conn, self.cursors, self.spec.name,
-                                 Cursor(chunk.end, watermark, self.every_s, self.keep_rule), utcnow())
+                                 Cursor(chunk.end, watermark, self.every_s, self.keep_rule, self.keep_s), utcnow())
                 self._add(self._tally(groups))
                 return
             except Raced:
@@ -311,7 +312,7 @@ class Thinner:
             cur = read_cursor(conn, self.cursors, self.spec.name)
             if cur is not None and top > cur.watermark:
                 write_cursor(conn, self.cursors, self.spec.name,
-                             Cursor(cur.until, top, cur.every_s, cur.keep_rule), utcnow())
+                             Cursor(cur.until, top, cur.every_s, cur.keep_rule, cur.keep_s), utcnow())
 
     def _rethin(self, chunk: Chunk, cursor: Cursor | None = None) -> None:
         """Thin slices again, in Python (their rows are the kept ones plus the late ones): same rule,
