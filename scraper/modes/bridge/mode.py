@@ -89,6 +89,7 @@ class Bridge:
         for series in self.layout:
             self.file.declare(series.table, series.columns)
         runner.startup("target", self.file.create)
+        runner.hold(self.file.engine)  # a second copy of the section waits here as a standby
         if fresh:
             log.info("created the tables of [%s] in %s", cfg.section, self.path)
         positions = self.file.positions([s.table for s in self.layout])

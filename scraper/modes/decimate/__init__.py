@@ -39,7 +39,7 @@ KEYS = [
         "decimator: table receiving count and avg/min/max per slice and group of what is thinned; empty: none"),
     Key("group_column", "text", "", "decimator: group column; empty: the regime's Source(group=...), if any"),
 ]
-USES = ("sleep", "batch", "maxiter")
+USES = ("sleep", "batch", "maxiter", "lease_timeout")
 PROGRESS_SLICES = 120  # a pass longer than this many slices shows progress (a first pass: days)
 
 
@@ -125,6 +125,7 @@ class Decimator:
         self.source = regime.sources[0]
         self.reader = db.connect(cfg, "source", retry=self.runner.startup)  # waits for a database not up yet
         self.writer = db.connect(cfg, "source", writer=True, retry=self.runner.startup)
+        self.runner.hold(self.writer, "source")  # thins in place: the lease lives beside the cursor
         self.spec = self.runner.startup("source", table_spec, self.reader, cfg, self.source)
         self.slicing = Slicing(Clock(cfg.source_tz), cfg.every, cfg.keep)
         self.rollup = self._rollup(options.allow_create)
