@@ -108,6 +108,29 @@ def holder(engine: Engine, section: str) -> Holding | None:
     return Holding(*row) if row is not None else None
 
 
+def status_note(cfg: Any, now: datetime) -> str:
+    """`scr.py status`: who holds the section, from the lease row in the database it writes ('' when
+    the section never took a lease there: a faker, or never run since leases exist)."""
+    from scraper import db  # status only: the lease itself works on the engines its mode made
+
+    which = "source" if cfg.mode == "decimator" else "target"  # the decimator thins its source in place
+    if cfg.mode == "faker" or not cfg.get(which):
+        return ""
+    engine = db.connect(cfg, which)
+    try:
+        row = holder(engine, cfg.section)
+    finally:
+        engine.dispose()
+    if row is None:
+        return ""
+    ago = max((now - row.renewed).total_seconds(), 0.0)
+    if row.free:
+        return f"no HOLDER (released {ago:.0f}s ago, epoch {row.epoch})"
+    timeout = cfg.get("lease_timeout").total_seconds()
+    late = f"; not renewed for {ago:.0f}s: a STANDBY takes over" if ago > timeout else ""
+    return f"HOLDER {row.holder} (epoch {row.epoch}, renewed {ago:.0f}s ago{late})"
+
+
 class Lease:
     """This process's claim on one section (see the module docstring)."""
 
@@ -149,7 +172,7 @@ class Lease:
                     told = True
             elif time.monotonic() - since >= self.timeout - 2 * self.poll:
                 if self.retry(which, self._take, row):
-                    log.warning("[%s] took the section over from %s: no renewal for %.1fs (epoch %d)",
+                    log.warning("[%s] took the section over from %s: its lease unchanged for %.1fs (epoch %d)",
                                 self.section, row.holder, time.monotonic() - since, self.epoch)
                     break
             if self.stop.wait(self.poll):
@@ -280,7 +303,7 @@ def standing_by(run: Callable[[], T]) -> T:
         try:
             return run()
         except LeaseLost as exc:
-            log.info("%s; standing by", exc)
+            log.debug("%s; standing by", exc)  # the lease said so already, naming the new holder
 
 
 __all__ = ["Holding", "Lease", "LeaseLost", "TABLE", "holder", "lease_table", "me", "standing_by"]

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from scraper import config, modes
 from scraper import db
-from scraper.runtime import metrics
+from scraper.runtime import lease, metrics
 from scraper.config import Settings
 from scraper.errors import OperatorError
 from scraper.config.plugins import load_regime
@@ -58,6 +58,8 @@ def section_status(path: str, section: str, now: datetime | None = None) -> Sect
             _faker(cfg, st)
         else:
             _scraper(cfg, st, now)
+        held = lease.status_note(cfg, now)  # who writes it: HOLDER host:pid (runtime/lease.py)
+        st.note = "; ".join(n for n in (held, st.note) if n)
     except OperatorError as exc:
         st.health, st.note = "ERROR", str(exc)
     except sa.exc.SQLAlchemyError as exc:
