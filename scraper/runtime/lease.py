@@ -177,8 +177,10 @@ class Lease:
                     break
             if self.stop.wait(self.poll):
                 raise Stopped(f"[{self.section}] stopped while standing by")
-        if not told and (row is None or row.free or row.holder == self.me):
+        if not told:
             log.info("[%s] holding the section as %s (epoch %d)", self.section, self.me, self.epoch)
+        elif row is not None and row.free:
+            log.warning("[%s] took the section over: its holder released it (epoch %d)", self.section, self.epoch)
         self._start_renewing(which)
 
     def _create(self) -> None:
