@@ -230,7 +230,7 @@ class Lease:
                 if classify(exc) != OUTAGE:
                     log.warning("[%s] cannot renew the lease: %s", self.section, reason(exc))
                 continue  # an outage: the retrier of the main loop says so; renew when it is back
-            if not still:
+            if not still and not self._closed.is_set():  # not our own release that came first
                 self._lose()
 
     def _lose(self) -> None:
@@ -295,7 +295,7 @@ class Lease:
                 event.remove(engine, "commit", self._on_commit)
         self._fenced.clear()
         if self._renewer is not None and self._renewer is not threading.current_thread():
-            self._renewer.join(timeout=5)
+            self._renewer.join(timeout=1)  # it stops at its next wake-up; never hold a shutdown for it
 
 
 def standing_by(run: Callable[[], T]) -> T:

@@ -22,8 +22,9 @@ import decimation as d
 import factories
 from bridge_support import BRIDGE, add_rows, bridged, count, create_source, dcs_rows, query
 from factories import create_adtemp, create_lid, insert
-from processes import running, scalar, spawn, wait_for
+from processes import running, scalar, spawn, terminate, wait_for
 from scraper import commands
+from scraper.runtime import status
 from scraper.runtime.lease import holder
 from support import target_rows
 from test_resume import REGIME, wandering_rows
@@ -197,3 +198,36 @@ def test_copies_of_a_section_write_what_one_uninterrupted_run_writes(dbs, mode, 
                 assert p.returncode == 0, f"copy {pid} exited {p.returncode} (seed {seed})\n{logs()}"
     assert hits >= 1, f"no copy was disrupted while writing (seed {seed})"
     assert case.state() == case.expected, f"seed {seed}\n{logs()}"
+
+
+def test_a_catchup_standby_names_the_holder_once_waits_and_exits_0_when_the_holder_is_done(sqlite_dbs):
+    """A live copy holds the section; a `--catchup` copy says once who holds it (status says so too),
+    waits through the holder's renewals, takes over the moment the holder stops cleanly, finds nothing
+    left and exits 0."""
+    dbs = sqlite_dbs
+    src = dbs.engine("source")
+    insert(src, create_adtemp(src), wandering_rows(300, seed=5))
+    cfg = dbs.write_cfg({"s": {**REGIME, "lease_timeout": "10s", "sleep": "0.5s"}})
+    tgt = dbs.engine("target")
+    live = spawn(cfg, "s", "--ALLOW_DROP_CREATE_TABLE", log=dbs.tmp_path / "live.log")
+    with running(live):
+        wait_for(lambda: (h := holder(tgt, "s")) is not None and h.holder.endswith(f":{live.pid}"), 60, "the lease")
+        standby = spawn(cfg, "s", "--catchup", log=dbs.tmp_path / "standby.log")
+        with running(standby):
+            log = dbs.tmp_path / "standby.log"
+            wait_for(lambda: "standby: the section is held by" in log.read_text(), 60, "the standby line")
+            first = holder(tgt, "s")
+            assert first.holder.endswith(f":{live.pid}") and f"held by {first.holder} " in log.read_text()
+            wait_for(lambda: holder(tgt, "s").renewed != first.renewed, 30, "a renewal")  # the holder renews...
+            second = holder(tgt, "s")
+            wait_for(lambda: holder(tgt, "s").renewed != second.renewed, 30, "another renewal")
+            assert standby.poll() is None and log.read_text().count("standby:") == 1  # ... one line, no takeover
+            rows = status.status(str(cfg))
+            assert f"HOLDER {first.holder} (epoch {first.epoch}" in rows[0].note, rows[0].note
+            code, _, _ = terminate(live)
+            assert code == 0
+            out, _ = standby.communicate(timeout=60)
+            assert standby.returncode == 0, log.read_text()[-3000:]
+    assert "took the section over: its holder released it" in log.read_text()
+    assert "propagations written 0," in out, out  # everything was written by the holder
+    assert holder(tgt, "s").free  # and released again at the end
