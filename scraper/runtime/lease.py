@@ -53,6 +53,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
+from scraper import db
 from scraper.db import DateTime
 from scraper.runtime.retry import OUTAGE, Stopped, classify, db_errors, reason
 
@@ -111,8 +112,6 @@ def holder(engine: Engine, section: str) -> Holding | None:
 def status_note(cfg: Any, now: datetime) -> str:
     """`scr.py status`: who holds the section, from the lease row in the database it writes ('' when
     the section never took a lease there: a faker, or never run since leases exist)."""
-    from scraper import db  # status only: the lease itself works on the engines its mode made
-
     which = "source" if cfg.mode == "decimator" else "target"  # the decimator thins its source in place
     if cfg.mode == "faker" or not cfg.get(which):
         return ""
@@ -237,11 +236,11 @@ class Lease:
         if self._lost.is_set():
             return
         self._lost.set()
-        now = self.retry_quietly(holder, self.engine, self.section)
+        now = self._quietly(holder, self.engine, self.section)
         who = f" to {now.holder} (epoch {now.epoch})" if now is not None and not now.free else ""
         log.warning("[%s] lost the section%s: writing nothing more, standing by", self.section, who)
 
-    def retry_quietly(self, fn: Callable[..., T], *args: Any) -> T | None:
+    def _quietly(self, fn: Callable[..., T], *args: Any) -> T | None:
         try:
             return fn(*args)
         except db_errors():
