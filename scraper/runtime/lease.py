@@ -130,6 +130,27 @@ def status_note(cfg: Any, now: datetime) -> str:
     return f"HOLDER {row.holder} (epoch {row.epoch}, renewed {ago:.0f}s ago{late})"
 
 
+def _gone(holder: str) -> bool:
+    """True when `holder` names a process of this host that has ended (or is a zombie): it can write
+    nothing more, so its section is taken at once instead of after lease_timeout. Anything uncertain
+    (another host, a process of another user, a reused pid) is not gone: then the timeout decides,
+    and fencing keeps even a wrong guess harmless."""
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"  # killed, not yet reaped by its parent
+    except (OSError, IndexError):
+        return False
+
+
 class Lease:
     """This process's claim on one section (see the module docstring)."""
 
@@ -161,6 +182,12 @@ class Lease:
             row = self.retry(which, holder, self.engine, self.section)
             if row is None or row.free or row.holder == self.me:  # free, or left by this very process
                 if self.retry(which, self._take, row):
+                    break
+                continue
+            if _gone(row.holder):  # died on this very host (a crash that supervisord restarts): no wait
+                if self.retry(which, self._take, row):
+                    log.warning("[%s] took the section over from %s: that process is gone (epoch %d)",
+                                self.section, row.holder, self.epoch)
                     break
                 continue
             if row != seen:
