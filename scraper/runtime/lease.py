@@ -204,7 +204,8 @@ class Lease:
             if self.stop.wait(self.poll):
                 raise Stopped(f"[{self.section}] stopped while standing by")
         if not told:
-            log.info("[%s] holding the section as %s (epoch %d)", self.section, self.me, self.epoch)
+            # DEBUG: the ordinary case says nothing (an operator mistake found next stays ONE line)
+            log.debug("[%s] holding the section as %s (epoch %d)", self.section, self.me, self.epoch)
         elif row is not None and row.free:
             log.warning("[%s] took the section over: its holder released it (epoch %d)", self.section, self.epoch)
         self._start_renewing(which)

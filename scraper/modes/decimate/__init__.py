@@ -125,11 +125,12 @@ class Decimator:
         self.source = regime.sources[0]
         self.reader = db.connect(cfg, "source", retry=self.runner.startup)  # waits for a database not up yet
         self.writer = db.connect(cfg, "source", writer=True, retry=self.runner.startup)
-        self.runner.hold(self.writer, "source")  # thins in place: the lease lives beside the cursor
         self.spec = self.runner.startup("source", table_spec, self.reader, cfg, self.source)
         self.slicing = Slicing(Clock(cfg.source_tz), cfg.every, cfg.keep)
         self.rollup = self._rollup(options.allow_create)
         self._prepare_cursor()
+        # after the checks above (a mistake is reported, not waited on), before the cursor is read
+        self.runner.hold(self.writer, "source")  # thins in place: the lease lives beside the cursor
         if not self.dry_run:
             self.runner.record_metrics_in(self.writer)
         self.thinner = Thinner((self.reader, self.writer), self.spec, self.slicing, cfg.keep_rule, cfg.batch,
