@@ -10,6 +10,8 @@ aggregate or a regime that takes its time never delays a renewal. When the row h
 `lease_timeout` of the standby's own clock (minus two polls, so that the takeover falls within
 `lease_timeout` of the holder's last renewal), the standby takes it with a compare-and-set that bumps
 `epoch`. No clocks of two hosts are ever compared: only "has the row changed since I last looked".
+A holder of this very host whose process has ended is taken over at once (`_gone`): a crashed
+program that supervisord restarts does not wait for its own dead predecessor.
 
 **Fencing.** A frozen holder (SIGSTOP, a VM paused, a host swapping) wakes up still believing it
 holds the lease. So every write transaction on a fenced engine ends with one statement, inside
@@ -21,10 +23,11 @@ again. The statement takes the lease row's lock (InnoDB, PostgreSQL) or runs und
 (SQLite), so a takeover and a holder's commit are serialized: the new holder resumes from a target
 that holds every commit of the old one. One statement per write transaction, never one per entry.
 
-Wiring a mode (stream, logger, ... the same three calls every writing mode makes):
+Wiring a mode (stream, logger, ...; what scraper, averager, bridge and decimator do):
 
-    runner.hold(engine, "target")   # after connecting to the database it writes, before resuming
-                                    # from it: blocks while another process holds the section
+    runner.hold(engine, "target")   # after connecting to the database it writes (and after the
+                                    # checks that find operator mistakes), before resuming from
+                                    # it: blocks while another process holds the section
     ... write through `engine` ...  # every commit on it is fenced (Lease.fence, a commit hook)
 
 `Runner.run` releases the lease when the job ends, so that a standby takes over at once, and raises
