@@ -100,11 +100,12 @@ class FakerJob:
         self.cfg, self.runner, self.writer = cfg, runner, writer
         self.plan, self.realism, self.next_id = runner.retry("source", writer.plan, cfg)
         self.summary = FakerSummary(cfg.section)
+        writer.count_into(self.summary)
         self.fast = cfg.sleep.total_seconds() == 0
         self._entries = iter(self.plan)
 
     def _budget_left(self) -> bool:
-        return self.cfg.maxiter == 0 or self.summary.written < self.cfg.maxiter
+        return self.cfg.maxiter == 0 or self.summary.written + self.writer.queued < self.cfg.maxiter
 
     def step(self) -> bool:
         for _ in range(CHUNK if self.fast else 1):
@@ -180,6 +181,28 @@ class _Writer:
         self.engine, self.tables, self.faker, self.profile = engine, tables, faker, profile
         self.pending: list[list[dict[str, Any]]] = [[] for _ in tables]
         self.previous: list[list[dict[str, Any]]] | None = None
+        self._times: list[datetime] = []  # date_time of each entry pending: counted once committed
+        self._summary: FakerSummary | None = None
+
+    def count_into(self, summary: FakerSummary) -> None:
+        """Entries are counted in `summary` when their transaction has committed, never before: a run
+        stopped during an outage (a full disk) claims only what the source holds."""
+        self._summary = summary
+
+    @property
+    def queued(self) -> int:
+        return len(self._times)
+
+    def _committed(self) -> None:
+        for rows in self.pending:
+            rows.clear()
+        times, self._times = self._times, []
+        summary = self._summary
+        if summary is None or not times:
+            return
+        summary.written += len(times)
+        summary.first = min(summary.first or times[0], *times)
+        summary.last = max(summary.last or times[0], *times)
 
     def plan(self, cfg: Settings) -> tuple[Plan, Realism, int]:
         realism = Realism.from_cfg(cfg)
@@ -213,9 +236,7 @@ class _Writer:
             self.previous = rows
         if entry.kind in (DUPLICATE, LATE):
             summary.events[entry.kind] += 1
-        summary.first = min(summary.first or entry.dt, entry.dt)
-        summary.last = max(summary.last or entry.dt, entry.dt)
-        summary.written += 1
+        self._times.append(entry.dt)
         return id + max(len(many) for many in rows)
 
     def flush(self) -> None:
@@ -227,8 +248,7 @@ class _Writer:
             for table, rows in zip(self.tables, self.pending):
                 conn.execute(table.insert(), rows)
                 dialects.impl(self.engine).ids_given(conn, table)
-        for rows in self.pending:
-            rows.clear()
+        self._committed()
 
     def committed(self) -> bool:
         """After a lost connection: did the last flush's COMMIT land? Then it must not be redone
@@ -239,6 +259,5 @@ class _Writer:
         with self.engine.connect() as conn:
             present = conn.execute(sa.select(table.c.id).where(table.c.id == last_id)).first() is not None
         if present:
-            for rows in self.pending:
-                rows.clear()
+            self._committed()
         return present

@@ -82,6 +82,9 @@ CATALOGUE = keyed(
     Key("aggregate_skips", "names", ("id", "date_time"), "source columns not aggregated"),
     Key("aggregate_filter", "text", "", "SQL condition added to the aggregate query (operator-trusted)"),
     Key("aggregate_none", "optional_finite", None, "value replacing None aggregates when no entry matches"),
+    Key("lease_timeout", "positive_duration", timedelta(seconds=30),
+        "a standby takes the section over when its holder has not renewed the lease for this long "
+        "(the holder renews every third of it; docs/operations.md)"),
     Key("production_names", "names", ("offline_db",), "target names that are production: never seeded or dropped"),
     Key("time_view", "boolean", False,
         "keep a view <kls>_time of the payload with TIMESTART/TIMEEND as UTC unix seconds (time, timeend), "

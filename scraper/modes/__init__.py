@@ -45,7 +45,10 @@ class Mode:
             check(cfg, regime)
 
     def run(self, cfg: config.Settings, options: Any) -> Any:
-        return self.module.run(cfg, options)
+        """A run that loses its lease (runtime/lease.py) stands by and runs again once it holds it."""
+        from scraper.runtime.lease import standing_by
+
+        return standing_by(lambda: self.module.run(cfg, options))
 
 
 def common_checks(cfg: config.Settings) -> None:

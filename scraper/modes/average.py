@@ -284,7 +284,8 @@ KEYS = [
     Key("territory", "positive_duration", timedelta(days=1),
         "averager: DB time covered by one grouped query and one transaction (a multiple of bin)"),
 ]
-USES = ("target", "kls", "timefloor", "task", *AGGREGATE_KEYS, "production_names", "time_view")
+USES = ("target", "kls", "timefloor", "task", *AGGREGATE_KEYS, "production_names", "time_view",
+        "lease_timeout")
 
 
 def validate(cfg: Settings, regime) -> None:

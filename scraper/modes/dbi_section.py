@@ -57,6 +57,7 @@ class DbiSection:
         readers = [runner.startup("source", SourceReader, source, src, cfg, cfg.get("batch", 1000))
                    for src in regime.sources]
         target = db.connect(cfg, "target", writer=True, create=options.allow_create, retry=runner.startup)
+        runner.hold(target)  # a second copy of the section waits here as a standby
         declared = regime.target
         writer = DbiWriter(target, DbiTables(cfg.kls or declared.kls, declared.columns))
         runner.startup("target", prepare_target, cfg, writer, target, options.allow_create, options.drop)

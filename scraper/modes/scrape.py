@@ -393,7 +393,7 @@ KEYS = [
     Key("seed_timeend", "optional_time", None, "TIMEEND of the seed record (source-local); scraping resumes here"),
 ]
 USES = ("target", "kls", "interval", "heartbeat", "sleep", "tunesleepmod", "offset", "maxage", "threshold",
-        "maxiter", "timefloor", "batch", "task", *AGGREGATE_KEYS, "production_names", "time_view")
+        "maxiter", "timefloor", "batch", "task", *AGGREGATE_KEYS, "production_names", "time_view", "lease_timeout")
 
 
 def validate(cfg: Settings, regime) -> None:

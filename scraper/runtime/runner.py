@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from scraper.config import Settings
+from scraper.runtime.lease import Lease
 from scraper.runtime.metrics import MetricsWriter
 from scraper.runtime.progress import Progress
 from scraper.runtime.retry import MISTAKE, OUTAGE, Retrier, Stopped, classify, reason
@@ -81,6 +82,7 @@ class Runner:
         self.metrics: MetricsWriter | None = None
         self._metrics_down = False
         self.caught_up = False
+        self.lease: Lease | None = None
 
     # --- services a mode calls --------------------------------------------------------------------
     def retry(self, which: str, fn: Callable[..., T], *args, recovered: Callable[[], bool] | None = None,
@@ -108,6 +110,18 @@ class Runner:
         self.metrics = MetricsWriter(engine, self.cfg.section, every)
         self.startup("target", self.metrics.ensure_table)
 
+    def hold(self, engine: Engine, which: str = "target") -> None:
+        """Take this section's lease in `engine` (the database the mode writes, named by config key
+        `which`) and fence every commit on it (runtime/lease.py). Blocks as a standby while another
+        process holds the section: call it before resuming from what that database holds."""
+        if self.options.dry_run:
+            return  # writes nothing: needs no lease, and must not wait for one
+        lease = Lease(engine, self.cfg.section, self.cfg.get("lease_timeout", timedelta(seconds=30)).total_seconds(),
+                      self.stop, self.retrier.call)
+        lease.acquire(which)
+        lease.fence(engine)
+        self.lease = lease
+
     def catching_up(self, begin: datetime, end: datetime, entries: int) -> None:
         """The job is far behind: show progress from DB time `begin` to `end` (the source's latest)."""
         self.progress.start(begin, end, entries)
@@ -133,6 +147,8 @@ class Runner:
         gc.set_threshold(max(thresholds[0], YOUNG_OBJECTS), *thresholds[1:])
         try:
             while not self.stopped:
+                if self.lease is not None:
+                    self.lease.verify()  # the renewal found the section taken over: write nothing more
                 progressed = job.step()
                 if self.progress.due() and position is not None and entries is not None:
                     self.progress.update(position(), entries())
@@ -169,6 +185,8 @@ class Runner:
                     self.write_metrics(job)
                 except Stopped:
                     pass  # a database went down during shutdown: these last counts are lost, nothing else
+            if self.lease is not None:
+                self.lease.release()  # a standby takes over at once
         return job.summary
 
     def _record_failure(self) -> None:

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from scraper import config, modes
 from scraper import db
-from scraper.runtime import metrics, unread
+from scraper.runtime import lease, metrics, unread
 from scraper.config import Settings
 from scraper.errors import OperatorError
 from scraper.config.plugins import load_regime
@@ -72,6 +72,8 @@ def section_status(path: str, section: str, now: datetime | None = None) -> Sect
             _scraper(cfg, st, now)
         if cfg.mode != "faker":
             _untrusted(cfg, st)
+        held = lease.status_note(cfg, now)  # who writes it: HOLDER host:pid (runtime/lease.py)
+        st.note = "; ".join(n for n in (held, st.note) if n)
     except OperatorError as exc:
         st.health, st.note = "ERROR", str(exc)
     except sa.exc.SQLAlchemyError as exc:

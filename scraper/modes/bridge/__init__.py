@@ -20,7 +20,7 @@ KEYS = [
         "bridge: how long a write waits for a lock held by a reader's checkpoint or another writer"),
     Key("group", "text", "", "bridge: group owning the bridged file and directory (e.g. grafana); empty: unchanged"),
 ]
-USES = ("target", "timefloor", "sleep", "maxiter", "batch")
+USES = ("target", "timefloor", "sleep", "maxiter", "batch", "lease_timeout")
 
 
 def validate(cfg: Settings, regime) -> None:

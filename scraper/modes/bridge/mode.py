@@ -96,6 +96,7 @@ class Bridge:
         for series in self.layout:
             self.file.declare(series.table, series.columns)
         runner.startup("target", self.file.create)
+        runner.hold(self.file.engine)  # a second copy of the section waits here as a standby
         if fresh:
             log.info("created the tables of [%s] in %s", cfg.section, self.path)
         positions = self.file.positions([s.table for s in self.layout])
@@ -157,6 +158,7 @@ class Bridge:
     def round(self) -> bool:
         t0 = time.perf_counter()
         batches, behind, newest = [], False, self.newest
+        late_n, spans = 0, []  # counted in the summary once the round has committed
         for feed in self.feeds:
             got = self.runner.retry("source", feed.fetch)
             behind = behind or got.full
@@ -168,12 +170,12 @@ class Bridge:
                 late, _n = feed.convert(got.late)
                 out += late
                 entries += len(got.late)
-                self.summary.late += len(got.late)
+                late_n += len(got.late)
                 first, last = min(r[feed.at_dt] for r in got.late), max(r[feed.at_dt] for r in got.late)
-                self.summary.cover(self._unix(first), self._unix(last))
+                spans.append((self._unix(first), self._unix(last)))
                 log.warning("%s: %d entries committed late behind the bookmark %s (date_time %s .. %s): "
                             "bridged with their own time; %d late so far", feed.series.source.label,
-                            len(got.late), feed.key[0], first, last, self.summary.late)
+                            len(got.late), feed.key[0], first, last, self.summary.late + late_n)
             if key is None:  # nothing bridged yet, only the watermark moved (entries before timefloor)
                 continue
             marks = [w for w in (got.top, feed.watermark) if w is not None]
@@ -182,7 +184,7 @@ class Bridge:
             if got.rows:
                 t_first, t_last = self._unix(got.rows[0][feed.at_dt]), self._unix(key[0])
                 newest = t_last if newest is None else max(newest, t_last)
-                self.summary.cover(t_first, t_last)
+                spans.append((t_first, t_last))
         took = time.perf_counter() - t0
         now = time.time()
         points = sum(len(b.rows) for _f, b in batches)
@@ -195,6 +197,9 @@ class Bridge:
             self.summary.entries += batch.entries
             self.summary.per_table[batch.table] = self.summary.per_table.get(batch.table, 0) + batch.entries
         self.newest = newest
+        self.summary.late += late_n
+        for first, last in spans:
+            self.summary.cover(first, last)
         self.summary.points += points
         self.summary.rounds += 1
         if points:

@@ -43,7 +43,7 @@ KEYS = [
         "decimator: table receiving count and avg/min/max per slice and group of what is thinned; empty: none"),
     Key("group_column", "text", "", "decimator: group column; empty: the regime's Source(group=...), if any"),
 ]
-USES = ("sleep", "batch", "maxiter")
+USES = ("sleep", "batch", "maxiter", "lease_timeout")
 PROGRESS_SLICES = 120  # a pass longer than this many slices shows progress (a first pass: days)
 
 
@@ -135,6 +135,8 @@ class Decimator:
         self.slicing = Slicing(Clock(cfg.source_tz), cfg.every, cfg.keep)
         self.rollup = self._rollup(options.allow_create)
         self._prepare_cursor()
+        # after the checks above (a mistake is reported, not waited on), before the cursor is read
+        self.runner.hold(self.writer, "source")  # thins in place: the lease lives beside the cursor
         if not self.dry_run:
             self.runner.record_metrics_in(self.writer)
         self.thinner = Thinner((self.reader, self.writer), self.spec, self.slicing, cfg.keep_rule, cfg.batch,

@@ -188,10 +188,11 @@ class Thinner:
                     done = read_cursor(conn, self.cursors, self.spec.name)
                     if done is not None and done.until >= chunk.end:
                         return  # a retry after a COMMIT whose acknowledgement was lost
-                    self._write(conn, chunk, groups, kept, ids)
+                    rolled = self._write(conn, chunk, groups, kept, ids)
                     write_cursor(conn, self.cursors, self.spec.name,
                                  Cursor(chunk.end, watermark, self.every_s, self.keep_rule, self.keep_s), utcnow())
-                self._add(self._tally(groups))
+                self._add(self._tally(groups))  # counted once committed: a failed COMMIT counts nothing
+                self.totals.rollup_rows += rolled
                 return
             except Raced:
                 log.info("entries committed into %s while thinning it: redoing the chunk", chunk.line())
@@ -208,9 +209,10 @@ class Thinner:
             return None  # no gain there (dialects.py), one query less
         return tuple(conn.execute(self.st.id_range(chunk)).one())
 
-    def _write(self, conn: Connection, chunk: Chunk, groups, kept: dict, ids: tuple[int, int] | None) -> None:
+    def _write(self, conn: Connection, chunk: Chunk, groups, kept: dict, ids: tuple[int, int] | None) -> int:
         """Delete all but the keepers; a count other than the snapshot's means entries were committed
-        into the chunk since it was read (late ones): Raced, so they are never deleted unseen."""
+        into the chunk since it was read (late ones): Raced, so they are never deleted unseen. Returns
+        the rollup rows written, for the caller to count once the transaction has committed."""
         expected = sum(g["count"] for g in groups) - len(groups)
         # An entry committed into the chunk since the read with an id beyond the range read is left
         # alone here: its id is above this pass's watermark, so the next pass thins it as late.
@@ -221,7 +223,8 @@ class Thinner:
         if self.rollup is not None and groups:
             rows = [self._rollup_row(g, kept[(g[SLICE], g.get("g"))]) for g in groups]
             conn.execute(self.rollup.insert(), rows)
-            self.totals.rollup_rows += len(rows)
+            return len(rows)
+        return 0
 
     def _runs(self, chunk: Chunk, kept: dict) -> list[tuple[Chunk, list[int]]]:
         """The chunk cut into runs of whole slices with at most KEEPER_LIST_MAX keepers each (one run
@@ -342,7 +345,8 @@ class Thinner:
                 conn.execute(self.st.delete_ids(doomed[i:i + 500]))
             if self.rollup is not None and merged:
                 self._replace_rollup(conn, chunk, merged)
-        self._add(tally)
+        self._add(tally)  # counted once committed
+        self.totals.rollup_rows += len(merged) if self.rollup is not None else 0
 
     def _existing_rollup(self, conn: Connection, chunk: Chunk) -> dict:
         r = self.rollup
@@ -378,4 +382,3 @@ class Thinner:
                 where.append(r.c[group].is_(None) if row[group] is None else r.c[group] == row[group])
             conn.execute(r.delete().where(*where))
         conn.execute(r.insert(), merged)
-        self.totals.rollup_rows += len(merged)

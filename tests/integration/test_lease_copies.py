@@ -1,0 +1,233 @@
+"""Two or three copies of one section started together, as two hosts running the same supervisord
+files do: one holds the section's lease and writes, the others stand by. The writer is SIGKILLed or
+frozen (SIGSTOP, then SIGCONT once another copy took over) at a random moment; whatever happens, the
+copies together write exactly what one uninterrupted run writes — for the scraper, the averager, the
+bridge and the decimator, on every backend."""
+from __future__ import annotations
+
+import random
+import signal
+import sqlite3
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import sqlalchemy as sa
+
+import decimation as d
+import factories
+from bridge_support import BRIDGE, add_rows, bridged, count, create_source, dcs_rows, query
+from factories import create_adtemp, create_lid, insert
+from processes import running, scalar, spawn, terminate, wait_for
+from scraper import commands
+from scraper.runtime import status
+from scraper.runtime.lease import holder
+from support import target_rows
+from test_resume import REGIME, wandering_rows
+
+LEASE = {"lease_timeout": "2s", "loglevel": "DEBUG"}  # DEBUG: per-sample lines make a catch-up last long enough
+AVG = {"regime": "regimes.adlid:AdLid", "mode": "averager", "timefloor": "2011-01-01 00:00:00",
+       "aggregate": "avg,min,max,std", "aggregate_skips": "id,date_time,Quality",
+       "aggregate_filter": "Quality != 0", "bin": "1h", "territory": "1h"}
+FAKER = {"regime": "regimes.cbpm3:Cbpm3", "mode": "faker", "source_tz": "UTC", "interval": "0.1s",
+         "faker_timestart": "2020-11-04 09:03:01", "sleep": 0, "maxiter": 9000}
+DECIMATOR = {"regime": "regimes.cbpm3:Cbpm3", "mode": "decimator", "source_tz": "UTC", "keep": "2m",
+             "every": "10s", "batch": 300, "rollup": "cbpm3_rollup", "sleep": "0.2s"}
+
+
+@dataclass
+class Case:
+    """One mode's section over a prepared source: how far a run has got, and what it wrote."""
+
+    cfg: Path
+    section: str
+    written: sa.Engine  # the database the section writes (where its lease lives)
+    progress: Callable[[], int]
+    state: Callable[[], object]
+    expected: object
+
+
+def rows_in(engine: sa.Engine, table: str) -> int:
+    """0 while the holder has not created the table yet."""
+    if not sa.inspect(engine).has_table(table):
+        return 0
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(sa.table(table))).scalar()
+
+
+def _run(cfg: Path, section: str, **overrides) -> None:
+    commands.run(commands.settings(str(cfg), section, {k: str(v) for k, v in overrides.items()}),
+                 allow_create=True, catchup=True)
+
+
+def scraper_case(dbs) -> Case:
+    src = dbs.engine("source")
+    insert(src, create_adtemp(src), wandering_rows(3000, seed=42))
+    cfg = dbs.write_cfg({"ref": {**REGIME, "kls": "RefAdTemp"}, "copies": {**REGIME, "batch": 5, **LEASE}})
+    _run(cfg, "ref")
+    tgt = dbs.engine("target")
+    return Case(cfg, "copies", tgt, lambda: rows_in(tgt, "DcsAdTempVld"),
+                lambda: target_rows(tgt, "DcsAdTemp"), target_rows(tgt, "RefAdTemp"))
+
+
+def averager_case(dbs) -> Case:
+    src = dbs.engine("source")
+    create_lid(src, factories.lid_rows(20000, datetime(2011, 2, 1), timedelta(minutes=2), seed=3, sigma=0.2))
+    cfg = dbs.write_cfg({"ref": {**AVG, "kls": "RefAdLid"}, "copies": {**AVG, **LEASE}})
+    _run(cfg, "ref")
+    tgt = dbs.engine("target")
+    return Case(cfg, "copies", tgt, lambda: rows_in(tgt, "DcsAdLidSensorVld"),
+                lambda: target_rows(tgt, "DcsAdLidSensor"), target_rows(tgt, "RefAdLid"))
+
+
+def bridge_case(dbs) -> Case:
+    src = dbs.engine("source")
+    create_source(src)
+    add_rows(src, dcs_rows(20000, twins=0.1, seed=6))
+    live, ref = dbs.tmp_path / "grafana" / "live.db", dbs.tmp_path / "reference" / "live.db"
+    keys = {**BRIDGE, "batch": 25}
+    cfg = dbs.write_cfg({"ref": {**keys, "target": f"sqlite:///{ref}"},
+                         "copies": {**keys, "target": f"sqlite:///{live}", **LEASE}})
+    _run(cfg, "ref")
+
+    def state(path: Path) -> tuple[list, list]:
+        return bridged(path), query(path, "SELECT tablename, date_time, id, entries, max_id FROM bridge_position")
+
+    engine = sa.create_engine(f"sqlite:///{live}")
+    return Case(cfg, "copies", engine, lambda: count(live) if live.exists() else 0, lambda: state(live), state(ref))
+
+
+def decimator_case(dbs) -> Case:
+    cfg = dbs.write_cfg({"prefill": {**FAKER, "source": dbs.source_url},
+                         "ref_prefill": {**FAKER, "source": dbs.target_url},
+                         "copies": {**DECIMATOR, "source": dbs.source_url, **LEASE},
+                         "ref": {**DECIMATOR, "source": dbs.target_url}})
+    _run(cfg, "prefill")
+    _run(cfg, "ref_prefill")
+    _run(cfg, "ref")
+    src, ref = dbs.engine("source"), dbs.engine("target")
+    total = scalar(src, "SELECT count(*) FROM cbpm3_data")
+    return Case(cfg, "copies", src, lambda: total - scalar(src, "SELECT count(*) FROM cbpm3_data"),
+                lambda: (d.rows(src), d.rollup(src)), (d.rows(ref), d.rollup(ref)))
+
+
+CASES = {"scraper": scraper_case, "averager": averager_case, "bridge": bridge_case, "decimator": decimator_case}
+
+
+def frozen_with_the_lock(engine: sa.Engine) -> bool:
+    """SQLite only: the frozen copy was stopped inside a write transaction, so it holds the file's
+    write lock and nobody can write (a takeover included) until it runs again. Locked throughout a
+    second of tries, not by a commit of a live copy that happened to be under way."""
+    if engine.dialect.name != "sqlite":
+        return False
+    for _ in range(5):
+        con = sqlite3.connect(engine.url.database, timeout=0.05)
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            con.rollback()
+            return False
+        except sqlite3.OperationalError:
+            time.sleep(0.2)
+        finally:
+            con.close()
+    return True
+
+
+def _holding(case: Case, procs: dict[int, subprocess.Popen]):
+    """(epoch, process) of the copy holding the lease now, if one of `procs` does."""
+    row = holder(case.written, case.section)
+    if row is None or row.free:
+        return None
+    proc = procs.get(int(row.holder.rsplit(":", 1)[1]))
+    return (row.epoch, proc) if proc is not None else None
+
+
+@pytest.mark.parametrize("mode", list(CASES))
+@pytest.mark.parametrize("copies,signals", [(2, [signal.SIGKILL]), (3, [signal.SIGSTOP, signal.SIGKILL])],
+                         ids=["two-sigkill", "three-sigstop-sigkill"])
+def test_copies_of_a_section_write_what_one_uninterrupted_run_writes(dbs, mode, copies, signals):
+    rng = random.Random()
+    seed = rng.randrange(10**6)
+    rng.seed(seed)
+    case = CASES[mode](dbs)
+    procs = {}
+    for k in range(copies):
+        p = spawn(case.cfg, case.section, "--catchup", "--ALLOW_DROP_CREATE_TABLE", log=dbs.tmp_path / f"copy{k}.log")
+        procs[p.pid] = p
+    logs = lambda: "\n".join(f"--- copy{k}\n" + (dbs.tmp_path / f"copy{k}.log").read_text()[-3000:]  # noqa: E731
+                             for k in range(copies))
+    killed, hits = set(), 0
+    with running(*procs.values()):
+        alive = {pid: p for pid, p in procs.items()}
+        for signum in signals:
+            wait_for(lambda: _holding(case, alive) is not None or all(p.poll() is not None for p in alive.values()),
+                     120, f"a copy holding the section (seed {seed})")
+            held = _holding(case, alive)
+            if held is None:
+                break  # every copy has finished: nothing left to disrupt
+            epoch, victim = held
+            # a random moment of its work: some more rows written, then anywhere inside a transaction
+            goal = case.progress() + rng.randint(1, 40)
+            wait_for(lambda: case.progress() >= goal or victim.poll() is not None, 120, f"progress (seed {seed})")
+            time.sleep(rng.random() * 0.05)
+            if victim.poll() is not None:
+                continue
+            victim.send_signal(signum)
+            hits += 1
+            del alive[victim.pid]
+            others = list(alive.values())
+            if signum == signal.SIGKILL:
+                victim.wait(30)
+                killed.add(victim.pid)
+                # a standby takes over within lease_timeout (2 s) of the death
+                wait_for(lambda: (h := holder(case.written, case.section)) is not None and h.epoch > epoch,
+                         60, f"a standby taking over from the killed copy (seed {seed})\n{logs()}")
+            else:
+                wait_for(lambda: (h := holder(case.written, case.section)) is not None and h.epoch > epoch
+                         or all(p.poll() is not None for p in others) or frozen_with_the_lock(case.written), 60,
+                         f"a standby taking over from the frozen copy (seed {seed})\n{logs()}")
+                victim.send_signal(signal.SIGCONT)  # wakes up believing it holds the section: fenced
+                alive[victim.pid] = victim
+        for pid, p in procs.items():
+            if pid not in killed:
+                p.wait(180)
+                assert p.returncode == 0, f"copy {pid} exited {p.returncode} (seed {seed})\n{logs()}"
+    assert hits >= 1, f"no copy was disrupted while writing (seed {seed})"
+    assert case.state() == case.expected, f"seed {seed}\n{logs()}"
+
+
+def test_a_catchup_standby_names_the_holder_once_waits_and_exits_0_when_the_holder_is_done(sqlite_dbs):
+    """A live copy holds the section; a `--catchup` copy says once who holds it (status says so too),
+    waits through the holder's renewals, takes over the moment the holder stops cleanly, finds nothing
+    left and exits 0."""
+    dbs = sqlite_dbs
+    src = dbs.engine("source")
+    insert(src, create_adtemp(src), wandering_rows(300, seed=5))
+    cfg = dbs.write_cfg({"s": {**REGIME, "lease_timeout": "10s", "sleep": "0.5s"}})
+    tgt = dbs.engine("target")
+    live = spawn(cfg, "s", "--ALLOW_DROP_CREATE_TABLE", log=dbs.tmp_path / "live.log")
+    with running(live):
+        wait_for(lambda: (h := holder(tgt, "s")) is not None and h.holder.endswith(f":{live.pid}"), 60, "the lease")
+        standby = spawn(cfg, "s", "--catchup", log=dbs.tmp_path / "standby.log")
+        with running(standby):
+            log = dbs.tmp_path / "standby.log"
+            wait_for(lambda: "standby: the section is held by" in log.read_text(), 60, "the standby line")
+            first = holder(tgt, "s")
+            assert first.holder.endswith(f":{live.pid}") and f"held by {first.holder} " in log.read_text()
+            wait_for(lambda: holder(tgt, "s").renewed != first.renewed, 30, "a renewal")  # the holder renews...
+            second = holder(tgt, "s")
+            wait_for(lambda: holder(tgt, "s").renewed != second.renewed, 30, "another renewal")
+            assert standby.poll() is None and log.read_text().count("standby:") == 1  # ... one line, no takeover
+            rows = status.status(str(cfg))
+            assert f"HOLDER {first.holder} (epoch {first.epoch}" in rows[0].note, rows[0].note
+            code, _, _ = terminate(live)
+            assert code == 0
+            out, _ = standby.communicate(timeout=60)
+            assert standby.returncode == 0, log.read_text()[-3000:]
+    assert "took the section over: its holder released it" in log.read_text()
+    assert "propagations written 0," in out, out  # everything was written by the holder
+    assert holder(tgt, "s").free  # and released again at the end
