@@ -82,7 +82,7 @@ def test_a_planted_password_appears_nowhere(mariadb_server, tmp_path, monkeypatc
             assert PASSWORD not in proc.stdout + proc.stderr, what
         assert PASSWORD not in outage_log.read_text()
         programs = list((tmp_path / "programs").glob("*.ini"))
-        assert len(programs) == 2
+        assert len(programs) == 3
         for path in programs:
             assert PASSWORD not in path.read_text(), path
         for path in (tmp_path / "var").rglob("*"):
