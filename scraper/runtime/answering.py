@@ -20,13 +20,13 @@ from scraper.config import Settings
 from scraper.db import limits
 from scraper.errors import OperatorError
 
-PROBE_S = 4.0
-DEADLINE_S = 9.0  # from the start of status: the table is printed well within 10 s
+PROBE_S = 3.0
+DEADLINE_S = 8.0  # from the start of status: the table is printed well within 10 s
 T = TypeVar("T")
 
 
-def silent_databases(path: str, names: list[str]) -> dict[str, str]:
-    """{section: why} for the sections one of whose databases does not answer within PROBE_S."""
+def silent_databases(path: str, names: list[str]) -> dict[str, tuple[str, str]]:
+    """{section: (mode, why)} for the sections one of whose databases does not answer within PROBE_S."""
     wanted: dict[str, list[tuple[Settings, str, str, sa.URL]]] = {}
     for name in names:
         try:
@@ -41,11 +41,11 @@ def silent_databases(path: str, names: list[str]) -> dict[str, str]:
     servers = {shown: url for pairs in wanted.values() for _, _, shown, url in pairs}
     verdicts = side_by_side(list(servers), lambda shown: _probe(servers[shown]), PROBE_S + 1.5,
                             lambda shown: f"no answer within {PROBE_S:.0f}s")
-    silent: dict[str, str] = {}
+    silent: dict[str, tuple[str, str]] = {}
     for name, pairs in wanted.items():
         for cfg, key, shown, _url in pairs:
             if verdicts[shown] is not None:
-                silent[name] = str(cfg.error(key, f"{shown} does not answer: {verdicts[shown]}"))
+                silent[name] = (cfg.mode, str(cfg.error(key, f"{shown} does not answer: {verdicts[shown]}")))
                 break
     return silent
 

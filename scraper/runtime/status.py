@@ -148,8 +148,10 @@ def status(path: str, now: datetime | None = None) -> list[SectionStatus]:
     silent = answering.silent_databases(path, names)
 
     def one(name: str) -> SectionStatus:
-        return SectionStatus(name, health="ERROR", note=silent[name]) if name in silent else \
-            section_status(path, name, now)
+        if name in silent:
+            mode, why = silent[name]
+            return SectionStatus(name, mode, health="ERROR", note=why)
+        return section_status(path, name, now)
 
     def late(name: str) -> SectionStatus:
         return SectionStatus(name, health="ERROR", note=f"no answer from its databases within "

@@ -34,7 +34,7 @@ GRACE = 2.0  # seconds a stopping run may finish its statement (a commit, say) b
 # seconds after a stop request at which a process still waiting on a call (a server that does not answer
 # even a cancel) exits anyway: a section ends within 5 s of SIGTERM. Safe as SIGKILL is: what was not
 # committed is rolled back, and the target is the bookmark.
-DEADLINE = 4.5
+DEADLINE = 4.0
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
