@@ -18,7 +18,7 @@ USAGE = """scr.py -s SECTION [--cfg PATH] [--KEY VALUE ...] [--catchup] [--ALLOW
        scr.py status [--cfg PATH]
        scr.py backup -s SECTION DEST [--cfg PATH]
        scr.py migrate -s SECTION check|fix [--cfg PATH]
-       scr.py -S PATH -s SECTION|ALL [--cfg PATH]
+       scr.py -S PATH -s SECTION|ALL [--cfg PATH] [--KEY VALUE ...]
        scr.py new-regime NAME [--dir DIR]
        scr.py show -s SECTION (--at TIME | --from A --to B) [--local] [--format table|csv|json]
        scr.py plot -s SECTION --from A --to B --out FILE.png [--columns C,...] [--rows 1-8,...]

@@ -50,11 +50,13 @@ def connect_args(url: URL, statement_timeout: timedelta | None) -> dict[str, Any
     return {k: v for k, v in args.items() if k not in url.query}
 
 
-# The engine of each config key (`source`, `target`) most recently connected in this process, and every
+# The engines of each config key (`source`, `target`) connected in this process, newest last, and every
 # DBAPI connection each engine opened: what the liveness watch probes and severs. One section runs per
-# process (tests run sections one after another), so the newest engine of a key is the running one's.
+# process (tests run sections one after another), so the newest engine of a key is the running one's;
+# a mode may hold more than one engine of a key (a counting thread's, say), all on the same server.
 _lock = threading.Lock()
-_by_key: dict[str, "weakref.ref[Engine]"] = {}
+_by_key: dict[str, "weakref.WeakSet[Engine]"] = {}
+_newest: dict[str, "weakref.ref[Engine]"] = {}
 _connections: "weakref.WeakKeyDictionary[Engine, weakref.WeakSet]" = weakref.WeakKeyDictionary()
 
 
@@ -62,7 +64,8 @@ def watch(engine: Engine, key: str) -> None:
     """Remember `engine` as the one of `key`, and each connection it opens (from the moment its socket
     exists: a login to a stopped server waits too)."""
     with _lock:
-        _by_key[key] = weakref.ref(engine)
+        _by_key.setdefault(key, weakref.WeakSet()).add(engine)
+        _newest[key] = weakref.ref(engine)
         if engine in _connections or engine.dialect.name == "sqlite":  # a file: it always answers
             return
         _connections[engine] = weakref.WeakSet()
@@ -83,16 +86,18 @@ def watch(engine: Engine, key: str) -> None:
 
 
 def engine_of(key: str) -> Engine | None:
+    """The engine of `key` connected last in this process (None: none, or gone)."""
     with _lock:
-        ref = _by_key.get(key)
+        ref = _newest.get(key)
     return ref() if ref is not None else None
 
 
-def sever_all(engine: Engine) -> int:
-    """Sever every connection `engine` opened (its server does not answer: none of them is of use);
-    returns how many were open."""
+def sever_all(key: str, engine: Engine) -> int:
+    """Sever every connection opened by an engine of `key` on the server of `engine` (it does not
+    answer: none of them is of use); returns how many were severed."""
     with _lock:
-        conns = list(_connections.get(engine, ()))
+        engines = [e for e in _by_key.get(key, ()) if e.url == engine.url]
+        conns = [c for e in engines for c in _connections.get(e, ())]
     return sum(sever(conn) for conn in conns)
 
 

@@ -86,4 +86,4 @@ class Watch:
             return
         self._hung(which, f"{show(engine.url)} does not answer: a call has waited {waited:.0f}s, a new "
                           f"connection got {why}")
-        limits.sever_all(engine)
+        limits.sever_all(which, engine)
