@@ -29,7 +29,7 @@ verbs:
   backup -s SECTION DEST         a consistent copy of a live bridged file (mode bridge)
   migrate -s SECTION check|fix   bring a bridged file up to the regime's layout
   new-regime NAME [--dir D]      write a regime module, its config sections and a kit test
-  -S PATH -s SECTION|ALL         write supervisord program files
+  -S PATH -s SECTION|ALL         write supervisord program files (with the run's --KEY VALUE overrides)
 
 global options (before or after the verb):
   --cfg PATH                     config file (default $SCRAPER_CFG, else ./scraper.cfg)

@@ -103,6 +103,25 @@ class PostgreSQLServer(ThrowawayServer):
     def _log(self) -> str:
         return self.log
 
+    def _signal_all(self, signum: int) -> None:
+        # every child of the postmaster (a backend per connection, the checkpointer, ...) makes itself a
+        # session leader (setsid): each is signalled by pid, after the postmaster (named by the first
+        # line of postmaster.pid) so that no new one is forked meanwhile
+        super()._signal_all(signum)
+        with open(os.path.join(self.datadir, "postmaster.pid")) as f:
+            postmaster = int(f.readline())
+        for stat in glob.glob("/proc/[0-9]*/stat"):
+            try:
+                with open(stat) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended meanwhile
+            if int(fields[1]) == postmaster:  # the parent pid
+                try:
+                    os.kill(int(stat.split("/")[2]), signum)
+                except ProcessLookupError:
+                    pass
+
     def _listening(self) -> str:
         return f"in {self.socket_dir}"
 

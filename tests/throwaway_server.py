@@ -4,7 +4,9 @@ and deletes everything at the end, and an atexit last resort if a run dies befor
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -110,6 +112,21 @@ class ThrowawayServer:
         finally:
             shutil.rmtree(self.basedir, ignore_errors=True)
             atexit.unregister(self.close)
+
+    def freeze(self) -> None:
+        """SIGSTOP the server and its children (its own session): it refuses nothing and answers nothing,
+        like a hung host or a network black hole. Always pair with ``thaw()`` in a ``finally``."""
+        assert self._proc is not None
+        self._signal_all(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self._proc is not None:
+            self._signal_all(signal.SIGCONT)
+
+    def _signal_all(self, signum: int) -> None:
+        """Signal every process of the server (started in a session of its own: its process group)."""
+        assert self._proc is not None
+        os.killpg(self._proc.pid, signum)
 
     @property
     def running(self) -> bool:

@@ -58,6 +58,11 @@ COMMON = keyed(
         "real time between two catch-up progress log lines when not on a terminal"),
     Key("backoff_cap", "positive_duration", timedelta(minutes=1),
         "longest wait between two retries while a database is down (backoff doubles from 0.5s)"),
+    Key("hang_after", "positive_duration", timedelta(minutes=1),
+        "a database that answers nothing for this long is an outage: logged, its connections cut, retried"),
+    Key("statement_timeout", "duration", timedelta(hours=1),
+        "longest one statement may run (PyMySQL read/write timeout, PostgreSQL statement_timeout); keep it "
+        "above the longest legitimate query; 0 = no limit"),
     Key("loglevel", "loglevel", "INFO", "logging level: DEBUG, INFO, WARNING, ERROR"),
 )
 

@@ -22,7 +22,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, NoSuchTableError
 
 from scraper.config import Settings
 from scraper.config.checks import without_secrets
-from scraper.db import cancel, dialects
+from scraper.db import cancel, dialects, limits
 
 # DATETIME(6) on MariaDB keeps sub-second DCS stamps (10 Hz monitors); SQLite stores ISO text anyway.
 DateTime = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
@@ -144,9 +144,11 @@ def connect(cfg: Settings, key: str, *, writer: bool = False, create: bool = Fal
         _sqlite_setup(engine, writer, readonly)
         probe = "SELECT count(*) FROM sqlite_master"
     else:
-        engine = _create(cfg, key, url, pool_pre_ping=True, pool_recycle=3600, isolation_level="READ COMMITTED")
+        engine = _create(cfg, key, url, pool_pre_ping=True, pool_recycle=3600, isolation_level="READ COMMITTED",
+                         connect_args=limits.connect_args(url, cfg.get("statement_timeout")))
         probe = "SELECT 1"
     cancel.track(engine)
+    limits.watch(engine, key)
 
     def check() -> None:
         try:

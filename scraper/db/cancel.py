@@ -81,12 +81,14 @@ def _cancel(engine: Engine, dbapi_connection: Any) -> None:
         dbapi_connection.interrupt()
     elif name in ("mysql", "mariadb"):
         cargs, cparams = engine.dialect.create_connect_args(engine.url)
-        cparams["connect_timeout"] = 2
+        cparams.update(connect_timeout=2, read_timeout=2, write_timeout=2)  # the server may not answer
         killer = engine.dialect.loaded_dbapi.connect(*cargs, **cparams)
         try:
             with killer.cursor() as cur:
                 cur.execute(f"KILL QUERY {int(dbapi_connection.thread_id())}")
         finally:
             killer.close()
+    elif hasattr(dbapi_connection, "cancel_safe"):  # psycopg >= 3.2: bounded, a stopped server cannot hold it
+        dbapi_connection.cancel_safe(timeout=2)
     elif hasattr(dbapi_connection, "cancel"):
         dbapi_connection.cancel()  # psycopg

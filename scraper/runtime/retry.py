@@ -30,6 +30,7 @@ from sqlalchemy.exc import DBAPIError
 from scraper.config import Settings
 from scraper.db import dialects
 from scraper.errors import OperatorError
+from scraper.runtime.hang import Watch
 
 log = logging.getLogger("scraper.outage")
 T = TypeVar("T")
@@ -157,6 +158,8 @@ class Retrier:
         self.errors = 0
         self._down: dict[str, float] = {}
         self._lock = threading.Lock()  # the skip search counts on a thread of its own
+        hang_after = cfg.get("hang_after")
+        self.watch = Watch(hang_after.total_seconds(), self._hung) if hang_after else None
 
     def call(self, which: str, fn: Callable[..., T], *args, recovered: Callable[[], bool] | None = None,
              **kwargs) -> T | None:
@@ -170,7 +173,7 @@ class Retrier:
         attempt = 0
         while True:
             try:
-                result = fn(*args, **kwargs)
+                result = fn(*args, **kwargs) if self.watch is None else self.watch.run(which, fn, *args, **kwargs)
             except db_errors() as exc:
                 if self.stop.is_set():
                     raise Stopped(f"{which}: {reason(exc)} while stopping") from None
@@ -198,6 +201,15 @@ class Retrier:
                 return
             self._down[which] = time.monotonic()
         log.warning("%s DB down: %s; retrying with backoff up to %gs", which, reason(exc), self.backoff.cap)
+
+    def _hung(self, which: str, why: str) -> None:
+        """The liveness watch (runtime/hang.py) found `which` not answering: an outage like any other."""
+        with self._lock:
+            self.errors += 1
+            if which in self._down:
+                return
+            self._down[which] = time.monotonic()
+        log.warning("%s DB down: %s; retrying with backoff up to %gs", which, why, self.backoff.cap)
 
     def _try(self, which: str, probe: Callable[[], bool]) -> bool:
         try:

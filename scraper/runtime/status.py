@@ -24,6 +24,7 @@ shared config names but this host never runs.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,7 +32,7 @@ import sqlalchemy as sa
 
 from scraper import config, modes
 from scraper import db
-from scraper.runtime import lease, metrics, unread
+from scraper.runtime import answering, lease, metrics, unread
 from scraper.config import Settings
 from scraper.errors import OperatorError
 from scraper.config.plugins import load_regime
@@ -171,8 +172,24 @@ def _scraper(cfg: Settings, st: SectionStatus, now: datetime) -> None:
 
 
 def status(path: str, now: datetime | None = None) -> list[SectionStatus]:
-    """One SectionStatus per section of the config file, in file order."""
-    return [section_status(path, name, now) for name in config.sections(path)]
+    """One SectionStatus per section of the config file, in file order, within 10 s whatever the
+    servers do (runtime/answering.py): a database that does not answer is shown as such."""
+    started = time.monotonic()
+    names = config.sections(path)
+    silent = answering.silent_databases(path, names)
+
+    def one(name: str) -> SectionStatus:
+        if name in silent:
+            mode, why = silent[name]
+            return SectionStatus(name, mode, health="ERROR", note=why)
+        return section_status(path, name, now)
+
+    def late(name: str) -> SectionStatus:
+        return SectionStatus(name, health="ERROR", note=f"no answer from its databases within "
+                             f"{answering.DEADLINE_S:.0f}s (a server stopped or unreachable?)")
+
+    rows = answering.side_by_side(names, one, answering.DEADLINE_S - (time.monotonic() - started), late)
+    return [rows[name] for name in names]
 
 
 def _ago(td: timedelta) -> str:

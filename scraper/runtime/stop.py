@@ -20,6 +20,7 @@ import logging
 import os
 import select
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -30,6 +31,10 @@ from scraper.config import Settings
 log = logging.getLogger("scraper")
 POLL = 0.25  # seconds
 GRACE = 2.0  # seconds a stopping run may finish its statement (a commit, say) before it is cancelled
+# seconds after a stop request at which a process still waiting on a call (a server that does not answer
+# even a cancel) exits anyway: a section ends within 5 s of SIGTERM. Safe as SIGKILL is: what was not
+# committed is rolled back, and the target is the bookmark.
+DEADLINE = 4.0
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -51,6 +56,7 @@ class StopRequest(threading.Event):
         self._check_lock = threading.Lock()
         self._request_lock = threading.Lock()
         self._signalled: int | None = None  # set by the signal handler (see on_signals)
+        self._deadline: float | None = None  # armed by on_signals: the process exits this long after a stop
 
     def request(self, reason: str) -> None:
         """Set first, log after: the stop is seen at the next sample even while the log is slow."""
@@ -61,6 +67,22 @@ class StopRequest(threading.Event):
                 self.set()
         if first:
             log.info("%s: stopping after the current sample", reason)
+            if self._deadline is not None:
+                timer = threading.Timer(self._deadline, self._overdue)
+                timer.daemon = True
+                timer.start()
+
+    def _overdue(self) -> None:
+        """Still running DEADLINE after the stop request: a database call does not return (its server
+        stopped answering, even to a cancel). End the process without it, as SIGKILL would."""
+        log.warning("a database call has not returned %.1fs after the stop request: exiting without it "
+                    "(nothing uncommitted is kept; the next start resumes from the target)", self._deadline)
+        for handler in [*logging.getLogger().handlers, sys.stdout, sys.stderr]:
+            try:
+                handler.flush()
+            except Exception:  # noqa: BLE001 - a broken log must not keep the process alive
+                pass
+        os._exit(0)
 
     def is_set(self) -> bool:
         if super().is_set():
@@ -99,6 +121,7 @@ class StopRequest(threading.Event):
         through SIGTERM that way). The watcher thread hears the signal through the wakeup fd (set
         first, so no signal handled by Python can miss it) and requests the stop; `is_set()` also
         looks at the stored number."""
+        self._deadline = DEADLINE
         read, write = os.pipe()
         os.set_blocking(write, False)
         signal.set_wakeup_fd(write, warn_on_full_buffer=False)

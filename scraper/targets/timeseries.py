@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import grp
 import os
+import sqlite3
 import stat
 from dataclasses import dataclass
 from datetime import datetime
@@ -116,6 +117,9 @@ class Batch:
     last_key: tuple[datetime, int]
     entries: int
     max_id: int | None = None
+
+
+WAL_PAGE_BYTES = 4096  # SQLite's default page size, the unit of wal_autocheckpoint
 
 
 class TimeSeriesFile:
@@ -231,6 +235,39 @@ class TimeSeriesFile:
             for name, (when, value) in metrics.items():
                 conn.exec_driver_sql(f"INSERT INTO {name} (time, section, value) VALUES (?, ?, ?)",
                                      (when, section, value))
+        self.trim_wal()
+
+    def trim_wal(self) -> bool:
+        """Checkpoint the whole -wal file into the main file and truncate it, once it has grown past
+        twice what `wal_autocheckpoint` lets it reach; True when done.
+
+        A Grafana reader holding a read transaction (a long dashboard query, a stuck client) keeps the
+        automatic checkpoints from going past its snapshot, so the -wal file grows while it reads; and
+        those checkpoints never shrink the file afterwards: it keeps its largest size for ever. The
+        TRUNCATE checkpoint does, but it must wait for every reader to let go: it is asked without
+        waiting (busy timeout 0) and simply tried again after the next round while readers hold on."""
+        if not self.wal_autocheckpoint:
+            return False  # checkpoints are the operator's (docs/config.md, wal_autocheckpoint)
+        try:
+            size = os.stat(f"{self.path}-wal").st_size
+        except FileNotFoundError:
+            return False
+        if size <= 2 * self.wal_autocheckpoint * WAL_PAGE_BYTES:
+            return False
+        raw = self.engine.raw_connection()  # outside any transaction: a checkpoint cannot run inside one
+        try:
+            cur = raw.cursor()
+            cur.execute("PRAGMA busy_timeout=0")
+            try:
+                busy = cur.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            except sqlite3.OperationalError:  # locked by another writer: the round is committed, try next time
+                busy = 1
+            finally:
+                cur.execute(f"PRAGMA busy_timeout={self.busy_ms}")
+                cur.close()
+        finally:
+            raw.close()
+        return not busy
 
     def newest_time(self, names: Sequence[str]) -> float | None:
         """The newest bridged `time` over the given tables (the index makes each a lookup)."""

@@ -144,6 +144,40 @@ def test_wal_autocheckpoint_bounds_the_wal_file(tmp_path, autocheckpoint, bounde
     assert (wal < 100 * 4096) == bounded, wal
 
 
+def test_the_wal_grows_beside_a_reader_and_shrinks_back_once_it_lets_go(tmp_path):
+    """A Grafana reader holding a read transaction keeps checkpoints from passing its snapshot, so the
+    -wal file grows while it reads; once it lets go, the next round leaves the -wal file small again
+    (SQLite's automatic checkpoints alone would leave it at its largest size for ever)."""
+    path = tmp_path / "live.db"
+    ts = TimeSeriesFile(path, wal_autocheckpoint=16)
+    ts.declare("t", {"v": sa.Float()})
+    ts.create()
+    wal = tmp_path / "live.db-wal"
+    rounds = iter(range(10_000))
+
+    def one_round():
+        k = next(rounds)
+        rows = [(k * 1000 + i, float(i)) for i in range(1000)]
+        ts.write_round("s", [Batch("t", rows, (datetime(2011, 1, 1) + timedelta(seconds=k), k), 1000)], {})
+
+    one_round()
+    reader = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    reader.execute("BEGIN")
+    seen = reader.execute("SELECT count(*) FROM t").fetchone()[0]
+    for _ in range(40):  # ~10 pages a round: far past what wal_autocheckpoint = 16 pages lets it reach
+        one_round()
+    held = wal.stat().st_size
+    assert held > 10 * 16 * 4096, "the reader's snapshot held the checkpoints back"
+    assert reader.execute("SELECT count(*) FROM t").fetchone()[0] == seen, "the reader's snapshot is unchanged"
+    reader.execute("COMMIT")
+    reader.close()
+    one_round()
+    after = wal.stat().st_size
+    assert after <= 2 * 16 * 4096, (held, after)
+    assert query(path, "SELECT count(*) FROM t") == [(42 * 1000,)]
+    ts.close()
+
+
 def test_a_live_reader_sees_every_round_whole(sqlite_dbs, tmp_path):
     """In any snapshot a reader takes, the rows present are exactly the points the metrics account for."""
     src = sqlite_dbs.engine("source")

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 import factories
 from factories import AdTempRowFactory, create_adtemp, insert
+from processes import running, spawn, terminate, wait_for
 
 PASSWORD = "Pl4nted-S3cret-9q"
 SECTION = {"regime": "regimes.adtemp:AdTemp", "timefloor": "2011-02-01 00:00:00", "maxage": "1m",
@@ -30,7 +31,7 @@ def write_cfg(path: Path, sections: dict[str, dict[str, str]]) -> None:
                             for name, keys in sections.items()))
 
 
-def test_a_planted_password_appears_nowhere(mariadb_server, tmp_path):
+def test_a_planted_password_appears_nowhere(mariadb_server, tmp_path, monkeypatch):
     names = ("secret_src", "secret_tgt")
     for name in names:
         mariadb_server.create_database(name)
@@ -45,12 +46,21 @@ def test_a_planted_password_appears_nowhere(mariadb_server, tmp_path):
         src.dispose()
         login = f"user = planted\npassword = {PASSWORD}\nsocket = {mariadb_server.socket}\n"
         (tmp_path / "my.cnf").write_text(f"[dcs]\n{login}database = {names[0]}\n[offline]\n{login}database = "
-                                         f"{names[1]}\n[typo]\n{login}database = no_such_database\n")
+                                         f"{names[1]}\n[typo]\n{login}database = no_such_database\n"
+                                         f"[down]\nuser = planted\npassword = {PASSWORD}\ndatabase = {names[1]}\n"
+                                         f"socket = {tmp_path / 'no-server.sock'}\n")
         (tmp_path / "var").mkdir()
         write_cfg(tmp_path / "scraper.cfg", {
             "run": {**SECTION, "source": "dcs", "target": "offline", "loglevel": "DEBUG"},
             "typo": {**SECTION, "source": "dcs", "target": "typo"},
+            "down": {**SECTION, "source": "dcs", "target": "down", "backoff_cap": "0.5s"},
         })
+        outage_log = tmp_path / "outage.log"
+        monkeypatch.setenv("SCRAPER_MYCNF", str(tmp_path / "my.cnf"))  # for spawn(), as scr() sets it
+        down = spawn(tmp_path / "scraper.cfg", "down", log=outage_log)
+        with running(down):  # an outage: its log line names the database, not the password
+            wait_for(lambda: "DB down" in outage_log.read_text(), 60, "the outage line")
+            terminate(down)
         seen: dict[str, subprocess.CompletedProcess] = {
             "run": scr(tmp_path, "-s", "run", "--catchup", "--ALLOW_DROP_CREATE_TABLE"),
             "help": scr(tmp_path, "-s", "run", "--help"),
@@ -67,10 +77,12 @@ def test_a_planted_password_appears_nowhere(mariadb_server, tmp_path):
         assert seen["-S"].returncode == 0
         assert seen["exit 2"].returncode == 2 and "no_such_database" in seen["exit 2"].stderr
         assert seen["query"].returncode == 2 and "holds a password" in seen["query"].stderr
+        assert "down" in seen["status"].stdout and "no-server.sock" in seen["status"].stdout
         for what, proc in seen.items():
             assert PASSWORD not in proc.stdout + proc.stderr, what
+        assert PASSWORD not in outage_log.read_text()
         programs = list((tmp_path / "programs").glob("*.ini"))
-        assert len(programs) == 2
+        assert len(programs) == 3
         for path in programs:
             assert PASSWORD not in path.read_text(), path
         for path in (tmp_path / "var").rglob("*"):
