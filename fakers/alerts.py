@@ -256,3 +256,10 @@ def run(cfg: Settings, options: RunOptions) -> AlertsSummary:
     if left:
         raise cfg.error("brokers", f"{left} messages not delivered to {cfg.brokers} within 60 s")
     return summary
+
+
+def status(cfg: Settings, st, now) -> None:
+    """`scr.py status`: a faker has nothing to lag behind; say where it writes."""
+    from scraper.modes.stream.consumer import topic_of
+
+    st.note = f"writes {topic_of(cfg)} on {cfg.brokers}"

@@ -18,6 +18,7 @@ USAGE = """scr.py -s SECTION [--cfg PATH] [--KEY VALUE ...] [--catchup] [--ALLOW
        scr.py status [--cfg PATH]
        scr.py backup -s SECTION DEST [--cfg PATH]
        scr.py migrate -s SECTION check|fix [--cfg PATH]
+       scr.py reconcile -s SECTION --day DATE [--format table|json] [--cfg PATH]
        scr.py -S PATH -s SECTION|ALL [--cfg PATH]
        scr.py new-regime NAME [--dir DIR]
        scr.py show -s SECTION (--at TIME | --from A --to B) [--local] [--format table|csv|json]
@@ -111,6 +112,8 @@ def entry() -> None:
 def _main(argv: list[str]) -> int:
     if argv and argv[0] in LOOK_VERBS:
         return _look(argv[0], argv[1:])
+    if argv and argv[0] == "reconcile":
+        return _reconcile(argv[1:])
     parser = _parser()
     argv, overrides = _split_overrides(argv)
     args, unknown = parser.parse_known_args(argv)
@@ -187,6 +190,31 @@ def _new_regime(words: list[str]) -> int:
     for path in commands.new_regime(words[0], dest):
         print(f"wrote {path}")
     return 0
+
+
+def _reconcile(argv: list[str]) -> int:
+    """`scr.py reconcile`: a stream section's night, broker against target; exit 1 when keys are missing."""
+    p = _Parser(prog="scr.py reconcile", add_help=False,
+                usage="scr.py reconcile -s SECTION --day DATE [--format table|json] [--cfg PATH]")
+    p.add_argument("-s", "--section")
+    p.add_argument("--cfg")
+    p.add_argument("--day")
+    p.add_argument("--format", default="table", choices=("table", "json"))
+    argv, overrides = _split_overrides(argv, ("format",))  # --format is the output's here, not the messages'
+    args, unknown = p.parse_known_args(argv)
+    if unknown:
+        raise OperatorError(f"scr.py reconcile: unrecognized argument {unknown[0]}")
+    if not args.section or not args.day:
+        raise OperatorError("scr.py reconcile: needs -s SECTION and --day DATE")
+    cfg = commands.settings(args.cfg, args.section, overrides)
+    if cfg.mode != "stream":
+        raise cfg.error("mode", f"reconcile is for mode = stream sections, not {cfg.mode}")
+    logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from scraper.modes.stream.reconcile import reconcile
+
+    result = reconcile(cfg, args.day)
+    print(result.json() if args.format == "json" else result.text())
+    return 1 if result.missing else 0
 
 
 def _look_parser(verb: str) -> argparse.ArgumentParser:
