@@ -43,7 +43,7 @@ class Feed:
             **client_config(cfg), "group.id": group_of(cfg), "enable.auto.commit": False,
             "auto.offset.reset": "earliest" if cfg.start == "earliest" else "latest",
             "enable.partition.eof": True, "fetch.wait.max.ms": 50,
-            "session.timeout.ms": 10000, "heartbeat.interval.ms": 1000,
+            "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
             "logger": logging.getLogger("scraper.stream.kafka")})
         self.topic = topic_of(cfg)
         self.assigned: set[tuple[str, int]] = set()
