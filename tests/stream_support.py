@@ -78,3 +78,15 @@ def count(url: str, sql: str) -> int:
             return conn.execute(sa.text(sql)).scalar()
     finally:
         engine.dispose()
+
+
+def create_topic(cfg_path: Path, partitions: int = 3) -> None:
+    """The night's topic, made before the consumers start (as the producer makes it each night)."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from scraper.modes.stream.consumer import topic_of
+
+    cfg = commands.settings(str(cfg_path), "stream")
+    topic = topic_of(cfg)
+    admin = AdminClient({"bootstrap.servers": cfg.brokers})  # referenced until the answer came
+    admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(30)

@@ -31,11 +31,11 @@ def free_port() -> int:
 class Broker:
     """`with Broker() as b:` a running broker at `b.address` (host:port), stopped and gone at exit."""
 
-    def __init__(self, port: int | None = None, startup_timeout: float = 60.0):
+    def __init__(self, port: int | None = None, startup_timeout: float = 60.0, log_path: Path | None = None):
         self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.startup_timeout = startup_timeout
-        self.log_path = Path(tempfile.mkstemp(prefix="tansu-", suffix=".log")[1])
+        self.log_path = log_path or Path(tempfile.mkstemp(prefix="tansu-", suffix=".log")[1])
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "Broker":
@@ -98,8 +98,9 @@ def main() -> int:
             except ProcessLookupError:
                 pass
             pidfile.unlink()
+        pidfile.with_suffix(".log").unlink(missing_ok=True)
         return 0
-    broker = Broker().start()
+    broker = Broker(log_path=pidfile.with_suffix(".log")).start()
     assert broker._proc is not None
     pidfile.write_text(f"{broker._proc.pid} {broker.address}\n")
     print(broker.address)

@@ -44,6 +44,7 @@ class Feed:
             "auto.offset.reset": "earliest" if cfg.start == "earliest" else "latest",
             "enable.partition.eof": True, "fetch.wait.max.ms": 50,
             "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
+            "topic.metadata.refresh.interval.ms": 10000,  # tonight's topic, created after we started
             "logger": logging.getLogger("scraper.stream.kafka")})
         self.topic = topic_of(cfg)
         self.assigned: set[tuple[str, int]] = set()
