@@ -33,7 +33,7 @@ def write_cfg(path: Path, broker: Broker, target: str, *, alerts: int = 300, rep
     sections = {
         "faker": {**common, "mode": "stream_faker", "faker_alerts": alerts, "faker_replay_at": replay_at,
                   "faker_partitions": 3, **(faker or {})},
-        "stream": {**common, "mode": "stream", "target": target, "batch": 100, "metrics_every": "1s",
+        "stream": {**common, "mode": "stream", "consumer_group": f"g_{topic}", "target": target, "batch": 100, "metrics_every": "1s",
                    **(stream or {})},
     }
     lines = []
