@@ -48,7 +48,7 @@ SOURCELESS = True
 VERSIONS = ("3.2", "3.3", "4.02")
 
 
-def load_regime(cfg: Settings):
+def stream_regime(cfg: Settings):
     """The section names the stream regime whose messages it fakes (regimes.ztf:Ztf)."""
     from scraper.modes.stream.regime import load_stream_regime
 

@@ -16,8 +16,8 @@ def settings(cfg_path: str | None, section: str, overrides: dict[str, Any] | Non
     cfg = modes.settings(config.config_path(cfg_path), section, overrides)
     mode = modes.mode(cfg.mode)
     # a mode without a target (faker, decimator) runs regimes that declare none; a mode with regimes
-    # of its own kind (stream) loads them itself
-    own = getattr(mode.module, "load_regime", None)
+    # of its own kind (stream) loads them itself (its module's stream_regime)
+    own = getattr(mode.module, "stream_regime", None)
     mode.validate(cfg, own(cfg) if own else load_regime(cfg, need_target="target" in mode.keys))
     return cfg
 

@@ -13,7 +13,7 @@ from scraper.runtime.runner import RunOptions
 
 BROKERS = Key("brokers", "text", "", "stream: Kafka bootstrap servers, host:port[,host:port...]")
 TOPIC = Key("topic", "text", "",
-            "stream: Kafka topic; strftime fields (%Y%m%d) make a topic per night, e.g. ztf_%Y%m%d_programid1")
+            "stream: Kafka topic; strftime fields make a topic per night (docs/streams.md)")
 NIGHT = Key("night", "optional_time", None,
             "stream: the date that fills the topic's strftime fields; empty: today's UTC date")
 KEYS = [
@@ -33,7 +33,7 @@ USES = ("target", "maxiter", "batch")
 SOURCELESS = True
 
 
-def load_regime(cfg: Settings):
+def stream_regime(cfg: Settings):
     """A stream section names a StreamRegime, not a table regime."""
     from .regime import load_stream_regime
 
