@@ -111,3 +111,34 @@ def test_bad_messages_are_kept_in_stream_rejects_and_the_section_goes_on(dbs, br
         and reasons[2] == "empty message"
     assert bytes(rejects[0][4]) == bad[0]
     assert got.written + got.replayed == 30 + made.alerts
+
+
+def test_status_shows_a_stream_sections_lag_replays_and_rejects(sqlite_dbs, broker):
+    path = write_cfg(sqlite_dbs.tmp_path / "s.cfg", broker, sqlite_dbs.target_url, alerts=80)
+    made = run(path, "faker")
+    run(path, "stream", catchup=True)
+    rows = {r.section: r for r in commands.status(str(path))}
+    assert rows["stream"].health == "OK", rows["stream"].note
+    assert f"replayed {made.replayed}, rejected 0" in rows["stream"].note
+    assert "behind 0 messages (p0 0, p1 0, p2 0)" in rows["stream"].note
+    assert rows["faker"].note.startswith("writes t")
+
+
+@pytest.mark.parametrize("keys,key,says", [
+    ({"brokers": ""}, "brokers", "is required by mode = stream"),
+    ({"format": "protobuf"}, "format", '"protobuf" is not one of avro, json'),
+    ({"schema": "missing.avsc"}, "schema", "cannot read"),
+    ({"regime": "regimes.adtemp:AdTemp"}, "regime", "is not a stream regime"),
+    ({"source": "sqlite:///x.db"}, "source", "is not used by mode stream"),
+])
+def test_a_stream_sections_mistakes_are_one_line_and_exit_2(tmp_path, broker, keys, key, says):
+    path = write_cfg(tmp_path / "s.cfg", broker, f"sqlite:///{tmp_path / 't.db'}", stream=keys)
+    text = path.read_text()
+    for name in keys:  # the override replaces the line write_cfg wrote, if any
+        text = "\n".join(line for line in text.splitlines()
+                         if not (line.startswith(f"{name} = ") and line != f"{name} = {keys[name]}"))
+    path.write_text(text + "\n")
+    proc = cli(path, "-s", "stream", "--catchup")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"[stream] {key}: " in lines[0] and says in lines[0], proc.stderr
