@@ -39,7 +39,7 @@ demo: install $(DSTAMP)
 	rm -f var/ztf_alerts.db var/ztf_alerts.db-wal var/ztf_alerts.db-shm
 	$(BIN)/python -m scraper.modes.stream.broker start var/broker.pid > var/broker.addr
 	B=$$(cat var/broker.addr); \
-	$(BIN)/scr.py -s ztf_faker --brokers $$B && \
+	$(BIN)/scr.py -s ztf_faker --brokers $$B --loglevel WARNING && \
 	$(BIN)/scr.py -s ztf_stream --brokers $$B --catchup --ALLOW_DROP_CREATE_TABLE --loglevel WARNING && \
 	$(BIN)/scr.py reconcile -s ztf_stream --day 2020-12-27 --brokers $$B; s=$$?; \
 	$(BIN)/python -m scraper.modes.stream.broker stop var/broker.pid; rm -f var/broker.addr; exit $$s
