@@ -75,3 +75,25 @@ def _group_test(dbs, broker) -> None:
     assert count(dbs.target_url, "SELECT count(DISTINCT candid) FROM ztf_alert") == alerts
     got = contents(dbs.target_url)
     assert got == _reference(dbs, path, broker)
+
+
+def test_a_stream_started_before_its_broker_waits_for_it_and_says_so_once(sqlite_dbs):
+    from scraper.modes.stream.broker import free_port
+
+    port = free_port()
+
+    class Later:
+        address = f"127.0.0.1:{port}"
+    path = write_cfg(sqlite_dbs.tmp_path / "s.cfg", Later, sqlite_dbs.target_url, alerts=50, replay_at="")
+    log = sqlite_dbs.tmp_path / "early.log"
+    proc = spawn(path, "stream", "--ALLOW_DROP_CREATE_TABLE", log=log)  # live: the night's topic comes later
+    with running(proc):
+        wait_for(lambda: "unreachable" in log.read_text(), 60, "the outage logged")
+        with Broker(port=port):
+            run(path, "faker")
+            wait_for(lambda: count(sqlite_dbs.target_url, "SELECT count(*) FROM ztf_alert") == 50, 120,
+                     "the night ingested")
+            code, _took, _out = terminate(proc)
+            assert code == 0
+    text = log.read_text()
+    assert text.count("unreachable") == 1 and text.count("reachable again") == 1, text[-3000:]

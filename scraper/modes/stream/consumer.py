@@ -45,16 +45,34 @@ class Feed:
             "enable.partition.eof": True, "fetch.wait.max.ms": 50,
             "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
             "topic.metadata.refresh.interval.ms": 10000,  # tonight's topic, created after we started
-            "logger": logging.getLogger("scraper.stream.kafka")})
+            "log_level": 0, "error_cb": self._on_error})  # librdkafka's retry chatter: see _on_error
         self.topic = topic_of(cfg)
         self.assigned: set[tuple[str, int]] = set()
         self.at_end: set[tuple[str, int]] = set()
         self.next: dict[tuple[str, int], int] = {}
         self.unknown_topic = False
+        self.down: str | None = None  # why the brokers cannot be reached, while they cannot
+        self._said: set[int] = set()
         self.consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_revoke)
 
+    def _on_error(self, err: KafkaError) -> None:
+        """An outage of the brokers is logged once when it starts (and once when it ends, in poll);
+        librdkafka reconnects by itself, with backoff."""
+        if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE):
+            if self.down is None:
+                log.warning("brokers %s unreachable (%s); retrying", self.cfg.brokers, err.str())
+            self.down = err.str()
+        else:
+            log.debug("broker: %s", err.str())
+
+    def _up(self) -> None:
+        if self.down is not None:
+            log.warning("brokers %s reachable again", self.cfg.brokers)
+            self.down = None
+
     def _on_assign(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
+        self._up()
         stored = self._positions(sorted({p.topic for p in parts}))
         for p in parts:
             at = stored.get((p.topic, p.partition))
@@ -78,6 +96,7 @@ class Feed:
         """Up to `count` messages; end-of-partition and errors are noted here, not returned."""
         out = []
         for m in self.consumer.consume(count, timeout):
+            self._up()
             err = m.error()
             if err is None:
                 tp = (m.topic(), m.partition())
@@ -87,7 +106,8 @@ class Feed:
                 self.at_end.add((m.topic(), m.partition()))
             elif err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
                 self.unknown_topic = True
-            else:
+            elif err.code() not in self._said:  # anything else: once per kind, then counted by librdkafka
+                self._said.add(err.code())
                 log.warning("broker: %s", err.str())
         return out
 
