@@ -31,7 +31,8 @@ def group_of(cfg: Settings) -> str:
 
 
 def client_config(cfg: Settings) -> dict:
-    return {"bootstrap.servers": cfg.brokers, "client.id": f"scraper-{cfg.section}"}
+    """librdkafka's own log (a line per reconnect attempt) is off: outages are logged once by us."""
+    return {"bootstrap.servers": cfg.brokers, "client.id": f"scraper-{cfg.section}", "log_level": 0}
 
 
 class Feed:
@@ -45,7 +46,7 @@ class Feed:
             "enable.partition.eof": True, "fetch.wait.max.ms": 50,
             "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
             "topic.metadata.refresh.interval.ms": 10000,  # tonight's topic, created after we started
-            "log_level": 0, "error_cb": self._on_error})  # librdkafka's retry chatter: see _on_error
+            "error_cb": self._on_error})
         self.topic = topic_of(cfg)
         self.assigned: set[tuple[str, int]] = set()
         self.at_end: set[tuple[str, int]] = set()

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from scraper import db
 from scraper.config import Settings
@@ -76,7 +76,10 @@ def read_topic(cfg: Settings, topic: str, decode: Decoder, regime) -> tuple[Topi
                          "enable.auto.commit": False, "enable.partition.eof": True, "fetch.wait.max.ms": 50})
     keys: set[tuple] = set()
     try:
-        meta = consumer.list_topics(topic, timeout=30).topics.get(topic)
+        try:
+            meta = consumer.list_topics(topic, timeout=15).topics.get(topic)
+        except KafkaException as exc:  # a one-shot command: one line, not a wait
+            raise cfg.error("brokers", f"cannot read {topic} from {cfg.brokers}: {exc.args[0].str()}") from None
         if meta is None or meta.error is not None:
             return count, keys
         parts = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions]
