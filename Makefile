@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
+DSTAMP := $(VENV)/.installed-demo
 
 .PHONY: demo test install install-test mariadb postgresql bench bench-look clean
 
@@ -17,8 +18,10 @@ install: $(STAMP)
 ## demo: install into .venv, fake a day of DCS data (with duplicates, gaps, late rows, bad Quality) into
 ## var/fake_dcs.db with the fakers of the example regimes, scrape it into var/tmp_offline_db.db,
 ## bridge it into var/grafana/live.db for Grafana (a fresh file: the fakers rewrote the source), and
-## fake 20 minutes of a 10 Hz monitor into var/cbpm3.db and decimate all but its newest 10 minutes
-demo: install
+## fake 20 minutes of a 10 Hz monitor into var/cbpm3.db and decimate all but its newest 10 minutes;
+## then start a throwaway Kafka-protocol broker, fake a night of ZTF-like alerts with the producer's 10:00
+## replay, ingest it exactly once into var/ztf_alerts.db, reconcile the night, and stop the broker
+demo: install $(DSTAMP)
 	$(BIN)/scr.py -s adtemp_faker
 	$(BIN)/scr.py -s pmthv_faker
 	$(BIN)/scr.py -s adlid_faker
@@ -33,6 +36,17 @@ demo: install
 	$(BIN)/scr.py -s cbpm3_faker
 	$(BIN)/scr.py -s cbpm3_decimator --keep 10m --dry-run --loglevel WARNING
 	$(BIN)/scr.py -s cbpm3_decimator --keep 10m --catchup --ALLOW_DROP_CREATE_TABLE --loglevel WARNING
+	rm -f var/ztf_alerts.db var/ztf_alerts.db-wal var/ztf_alerts.db-shm
+	$(BIN)/python -m scraper.modes.stream.broker start var/broker.pid > var/broker.addr
+	B=$$(cat var/broker.addr); \
+	$(BIN)/scr.py -s ztf_faker --brokers $$B --loglevel WARNING && \
+	$(BIN)/scr.py -s ztf_stream --brokers $$B --catchup --ALLOW_DROP_CREATE_TABLE --loglevel WARNING && \
+	$(BIN)/scr.py reconcile -s ztf_stream --day 2020-12-27 --brokers $$B; s=$$?; \
+	$(BIN)/python -m scraper.modes.stream.broker stop var/broker.pid; rm -f var/broker.addr; exit $$s
+
+$(DSTAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[demo]'
+	touch $@
 
 $(TSTAMP): $(STAMP)
 	$(BIN)/pip install -q -e '.[test]'

@@ -28,6 +28,7 @@ verbs:
   report -s SECTION              the rules replayed for lists of --threshold, --maxage, --interval
   backup -s SECTION DEST         a consistent copy of a live bridged file (mode bridge)
   migrate -s SECTION check|fix   bring a bridged file up to the regime's layout
+  reconcile -s SECTION --day D    a stream's night, broker against target (exit 1 when keys are missing)
   new-regime NAME [--dir D]      write a regime module, its config sections and a kit test
   -S PATH -s SECTION|ALL         write supervisord program files (with the run's --KEY VALUE overrides)
 
@@ -54,6 +55,7 @@ LOOK_USAGE = {
 # verb -> its operand, if any (verbs are bare words, not positional arguments: `--bogus 3` stays an unknown key)
 VERBS = {"status": None, "new-regime": None, "backup": "DEST", "migrate": "check|fix"}
 LOOK_VERBS = ("show", "plot", "report")  # read-only looks at a section's data (scraper/look/)
+OWN_VERBS = ("reconcile",)  # verbs with a parser of their own (a stream's night: modes/stream/reconcile.py)
 # flags that shape one run, refused with -S (--KEY VALUE overrides are carried into the program instead)
 ONE_RUN_FLAGS = {"catchup": "--catchup", "ALLOW_DROP_CREATE_TABLE": "--ALLOW_DROP_CREATE_TABLE",
                  "DROP_TARGET_TABLES": "--DROP_TARGET_TABLES", "dry_run": "--dry-run"}
@@ -98,7 +100,7 @@ def _verb(argv: list[str]) -> tuple[str | None, list[str]]:
             takes_value = "=" not in word and (word in VALUED or word[2:] in keys)
             i += 2 if takes_value else 1
             continue
-        if word in VERBS or word in LOOK_VERBS:
+        if word in VERBS or word in LOOK_VERBS or word in OWN_VERBS:
             return word, argv[:i] + argv[i + 1:]
         break
     return None, argv
@@ -184,6 +186,8 @@ def _main(argv: list[str]) -> int:
     verb, argv = _verb(argv)
     if verb in LOOK_VERBS:
         return _look(verb, argv)
+    if verb == "reconcile":
+        return _reconcile(argv)
     parser = _parser()
     argv, overrides = _split_overrides(argv)
     args, unknown = parser.parse_known_args(argv)
@@ -258,6 +262,31 @@ def _new_regime(words: list[str]) -> int:
     for path in commands.new_regime(words[0], dest):
         print(f"wrote {path}")
     return 0
+
+
+def _reconcile(argv: list[str]) -> int:
+    """`scr.py reconcile`: a stream section's night, broker against target; exit 1 when keys are missing."""
+    p = _Parser(prog="scr.py reconcile", add_help=False,
+                usage="scr.py reconcile -s SECTION --day DATE [--format table|json] [--cfg PATH]")
+    p.add_argument("-s", "--section")
+    p.add_argument("--cfg")
+    p.add_argument("--day")
+    p.add_argument("--format", default="table", choices=("table", "json"))
+    argv, overrides = _split_overrides(argv, ("format",))  # --format is the output's here, not the messages'
+    args, unknown = p.parse_known_args(argv)
+    if unknown:
+        raise OperatorError(f"scr.py reconcile: unrecognized argument {unknown[0]}")
+    if not args.section or not args.day:
+        raise OperatorError("scr.py reconcile: needs -s SECTION and --day DATE")
+    cfg = commands.settings(args.cfg, args.section, overrides)
+    if cfg.mode != "stream":
+        raise cfg.error("mode", f"reconcile is for mode = stream sections, not {cfg.mode}")
+    logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from scraper.modes.stream.reconcile import reconcile
+
+    result = reconcile(cfg, args.day)
+    print(result.json() if args.format == "json" else result.text())
+    return 1 if result.missing else 0
 
 
 def _look_parser(verb: str) -> argparse.ArgumentParser:

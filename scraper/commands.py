@@ -15,8 +15,10 @@ def settings(cfg_path: str | None, section: str, overrides: dict[str, Any] | Non
     checked too: everything that can be known before any database is touched."""
     cfg = modes.settings(config.config_path(cfg_path), section, overrides)
     mode = modes.mode(cfg.mode)
-    # a mode without a target (faker, decimator) runs regimes that declare none
-    mode.validate(cfg, load_regime(cfg, need_target="target" in mode.keys))
+    # a mode without a target (faker, decimator) runs regimes that declare none; a mode with regimes
+    # of its own kind (stream) loads them itself (its module's stream_regime)
+    own = getattr(mode.module, "stream_regime", None)
+    mode.validate(cfg, own(cfg) if own else load_regime(cfg, need_target="target" in mode.keys))
     return cfg
 
 

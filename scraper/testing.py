@@ -20,6 +20,9 @@ Each check runs the real engine on a SQLite source built from the regime's fake 
   apart the regime's propagations are) and restarting ends in the target of one uninterrupted run;
 - `test_propagate_yields_exactly_the_target_columns`: every payload row has the Target's columns.
 A check that fails names the first record that differs, both sides shown.
+
+Stream regimes (mode stream) have `StreamRegimeChecks`: set `regime` and `messages()` (decoded
+messages); a replay adds nothing, a restart gives the same rows, rows fit the tables (no broker needed).
 """
 from __future__ import annotations
 
@@ -147,3 +150,6 @@ class RegimeChecks:
                     assert set(row) == wanted, f"propagate() keys {sorted(row)} != target columns {sorted(wanted)}"
         finally:
             engine.dispose()
+
+
+from scraper.modes.stream.kit import StreamRegimeChecks  # noqa: E402,F401 - the same kit, for stream regimes

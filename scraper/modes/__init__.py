@@ -22,6 +22,8 @@ MODES: dict[str, str] = {
     "faker": "fakers.runner",
     "bridge": "scraper.modes.bridge",
     "decimator": "scraper.modes.decimate",
+    "stream": "scraper.modes.stream",
+    "stream_faker": "fakers.alerts",
 }
 
 
@@ -35,8 +37,10 @@ class Mode:
         """Every key a section of this mode may set, in the order --help shows them."""
         own = {k.name: k for k in getattr(self.module, "KEYS", ())}
         shared = {name: CATALOGUE[name] for name in getattr(self.module, "USES", ())}
-        head = {name: COMMON[name] for name in ("regime", "mode", "source", "source_tz")}
-        return {**head, **shared, **own, **COMMON}  # what runs and where first, operations last
+        unused = ("source",) if getattr(self.module, "SOURCELESS", False) else ()  # a stream's
+        common = {name: k for name, k in COMMON.items() if name not in unused}  # source is a broker
+        head = {name: common[name] for name in ("regime", "mode", "source", "source_tz") if name in common}
+        return {**head, **shared, **own, **common}  # what runs and where first, operations last
 
     def validate(self, cfg: config.Settings, regime: Any) -> None:
         common_checks(cfg)

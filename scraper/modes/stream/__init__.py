@@ -1,0 +1,64 @@
+"""mode = stream: messages from a Kafka topic into the target, exactly once (docs/streams.md).
+
+regime.py is the stream regime API, decode.py turns bytes into messages, consumer.py is the Kafka
+side (seeking to the target's positions), ledger.py the one transaction of rows, rejects and
+positions, store.py the optional message files, mode.py the runner's Job, reconcile.py the
+`scr.py reconcile` verb, health.py `scr.py status`, broker.py a throwaway broker for tests and demo.
+"""
+from __future__ import annotations
+
+from scraper.config import Settings
+from scraper.config.keys import Key
+from scraper.runtime.runner import RunOptions
+
+BROKERS = Key("brokers", "text", "", "stream: Kafka bootstrap servers, host:port[,host:port...]")
+TOPIC = Key("topic", "text", "",
+            "stream: Kafka topic; strftime fields make a topic per night (docs/streams.md)")
+NIGHT = Key("night", "optional_time", None,
+            "stream: the date that fills the topic's strftime fields; empty: today's UTC date")
+KEYS = [
+    BROKERS, TOPIC, NIGHT,
+    Key("consumer_group", "text", "", "stream: Kafka consumer group shared by the section's processes; "
+        "empty: scraper-<section>"),
+    Key("format", "choice(avro, json)", "avro",
+        "stream: avro (each message an Avro container file with its writer's schema; schemaless with "
+        "`schema`) or json (one JSON object per message)"),
+    Key("schema", "text", "", "stream: .avsc file of schemaless Avro messages (relative to the config file); "
+        "empty: messages carry their schema"),
+    Key("start", "choice(earliest, latest)", "earliest",
+        "stream: where a partition the target has never seen starts"),
+    Key("store", "text", "", "stream: directory where each message is also kept as <key>.avro; empty: none"),
+]
+USES = ("target", "maxiter", "batch")
+SOURCELESS = True
+
+
+def stream_regime(cfg: Settings):
+    """A stream section names a StreamRegime, not a table regime."""
+    from .regime import load_stream_regime
+
+    return load_stream_regime(cfg)
+
+
+def validate(cfg: Settings, regime) -> None:
+    from .decode import read_schema
+
+    for name in ("brokers", "topic"):
+        if not cfg.get(name):
+            raise cfg.error(name, "is required by mode = stream")
+    if cfg.schema:
+        if cfg.format != "avro":
+            raise cfg.error("schema", "is for format = avro (schemaless Avro messages)")
+        read_schema(cfg)
+
+
+def status(cfg: Settings, st, now) -> None:
+    from .health import section_health
+
+    section_health(cfg, st, now)
+
+
+def run(cfg: Settings, options: RunOptions):
+    from .mode import stream
+
+    return stream(cfg, options)
