@@ -1,5 +1,5 @@
-"""Emulated lab devices on 127.0.0.1 (real UDP and HTTP servers) with faults on request, and the
-faker of processing result files: what the logger's demo and tests poll and load.
+"""Emulated lab devices on 127.0.0.1 (real UDP and HTTP servers) with faults on request: what the
+logger's demo and tests poll (the result-file faker is fakers/result_files.py).
 
     with Mmr3Device() as dev:                 # an MMR3-like bridge, UDP, on a free port
         dev.url                               # udp://127.0.0.1:PORT, the section's `device`
@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import socketserver
 import threading
 import time
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 FAULTS = ("silent", "garbage", "slow")
@@ -222,27 +220,6 @@ def html_page(values: dict[str, Any]) -> bytes:
     rows += [("flow", values["flow"]), ("pt_on", "on" if values["pt_on"] else "off")]
     cells = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
     return f"<html><body><table><tr><th>name</th><th>value</th></tr>{cells}</table></body></html>".encode()
-
-
-# --- result files ---------------------------------------------------------------------------------
-def file_name(n: int) -> str:
-    """An 8-character name matching the default pattern `[0-9a-z]{8}\\.json`."""
-    digits, out = "0123456789abcdefghijklmnopqrstuvwxyz", ""
-    value = (n * 2654435761) % 36 ** 8
-    for _ in range(8):
-        value, d = divmod(value, 36)
-        out = digits[d] + out
-    return f"{out}.json"
-
-
-def write_result_file(folder: Path, name: str, document: dict[str, Any]) -> Path:
-    """Written under a name the pattern does not match, then renamed: a reader never sees half a file."""
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{name}.part"
-    tmp.write_text(json.dumps(document, indent=1))
-    path = folder / name
-    os.replace(tmp, path)
-    return path
 
 
 def main(argv: list[str] | None = None) -> int:
