@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from scraper import db
 from scraper.config import Settings
 from scraper.config.plugins import load_regime
+from scraper.errors import OperatorError
 
 from . import paths
 from .api import Device
@@ -33,7 +34,14 @@ def section_health(cfg: Settings, st, now: datetime) -> None:
         if readings:
             notes.append(f"{readings} readings in the spool")
         full = readings >= cfg.spool_max
-    engine = db.connect(cfg, "target")
+    try:
+        engine = db.connect(cfg, "target")
+    except OperatorError as exc:
+        if not full:
+            raise
+        st.health, st.note = "ERROR", "; ".join([f"spool full (spool_max = {cfg.spool_max}): new readings are "
+                                                "dropped", *notes, str(exc)])
+        return
     try:
         with engine.connect() as conn:
             names = set(sa.inspect(conn).get_table_names())
