@@ -29,6 +29,7 @@ from .batches import Batch
 
 log = logging.getLogger("scraper.logger")
 LEDGER = "logger_files"
+SQLITE_BUSY_MS = 500
 IDENTITY_TEXT = 191  # an indexed text column on MariaDB (utf8mb4: 4 bytes a character, 767-byte keys)
 
 
@@ -106,6 +107,8 @@ class Store:
 
         self.engine = db.connect(self.cfg, "target", writer=True, create=True, retry=probe_once)
         backend = self.engine.dialect.name
+        if backend == "sqlite":
+            self._short_busy_wait(self.engine)
         backend = "mysql" if backend in ("mysql", "mariadb") else backend
         for topic in self.topics:
             table = topic_table(self.md, topic, backend)
@@ -113,6 +116,18 @@ class Store:
             self.inserts[topic.name] = insert_new(backend, table)
         self.ledger = ledger_table(self.md)
         self.ledger_insert = self.ledger.insert()  # known() was asked first: a twin never gets here
+
+    @staticmethod
+    def _short_busy_wait(engine: Engine) -> None:
+        """A SQLite file locked by another writer is an outage to spool through, not to sit out: the
+        poll loop waits SQLITE_BUSY_MS at most (the engine's default would stop polling for seconds)."""
+        from sqlalchemy import event
+
+        @event.listens_for(engine, "connect")
+        def _busy(dbapi_conn, _record):  # pragma: no cover - every SQLite logger test goes through it
+            dbapi_conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
+
+        engine.dispose()  # the probe's pooled connection had the default
 
     def _prepare(self) -> None:
         assert self.engine is not None
