@@ -47,8 +47,8 @@ def section_health(cfg: Settings, st, now: datetime) -> None:
             names = set(sa.inspect(conn).get_table_names())
             newest = [conn.execute(sa.select(sa.func.max(sa.column("time"))).select_from(sa.table(t.name))).scalar()
                       for t in regime.topics if t.name in names]
-            files = (conn.execute(sa.text(f"SELECT count(*) FROM {LEDGER} WHERE section = :s"), {"s": cfg.section}).scalar()
-                     if not device and LEDGER in names else None)
+            files, loaded = ((conn.execute(sa.text(f"SELECT count(*), max(loaded) FROM {LEDGER} WHERE section = :s"),
+                                           {"s": cfg.section}).one()) if not device and LEDGER in names else (None, None))
     finally:
         engine.dispose()
     points = [float(t) for t in newest if t is not None]
@@ -57,6 +57,9 @@ def section_health(cfg: Settings, st, now: datetime) -> None:
         st.last_write_age = max(timedelta(seconds=time.time() - max(points)), timedelta(0))
     if files is not None:
         notes.append(f"{files} files loaded")
+        if loaded is not None:  # a file's readings may be old: LAST WRITE is when it was loaded
+            loaded = datetime.fromisoformat(loaded) if isinstance(loaded, str) else loaded
+            st.last_write_age = max(now.replace(tzinfo=None) - loaded, timedelta(0))
     if full:
         st.health = "ERROR"
         notes.insert(0, f"spool full (spool_max = {cfg.spool_max}): new readings are dropped")
