@@ -137,3 +137,22 @@ def test_operator_mistakes_are_one_line_and_exit_2(tmp_path, keys, message):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr
+
+
+def test_a_cryostat_page_answering_garbage_or_hanging_writes_nothing_for_those_polls(sqlite_dbs, tmp_path, caplog):
+    with CryoDevice() as dev:
+        plan = [None, "garbage", "garbage", None, "silent", None]
+        dev.plan(plan, delay=0.1)  # silence: the connection hangs 1 s, past the timeout
+        cfg = write_cfg(tmp_path / "l.cfg", {"c": {"regime": "regimes.ricochet:Cryo", "mode": "logger",
+                                                   "device": dev.url, "target": sqlite_dbs.target_url,
+                                                   "sleep": "0.05s", "timeout": "0.5s", "maxiter": len(plan),
+                                                   "metrics": "False"}})
+        with caplog.at_level(logging.INFO, logger="scraper"):
+            summary = run(cfg, "c")
+    assert summary.faults == 3 and summary.readings == 3 == len(dev.replies)
+    with sqlite_dbs.engine("target").connect() as conn:
+        times = [r[0] for r in conn.execute(sa.text("SELECT time FROM cryo ORDER BY time"))]
+    from scraper.modes.logger.batches import unix_time
+    assert times == [unix_time(json.loads(r)["timestamp"]) for r in dev.replies]
+    began = [r.getMessage() for r in caplog.records if "no reading is written" in r.getMessage()]
+    assert len(began) == 2 and "unreadable reply" in began[0] and "no reply within 0.5s" in began[1]

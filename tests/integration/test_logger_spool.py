@@ -125,7 +125,7 @@ def test_sigkill_while_polling_and_while_draining_loses_at_most_the_reading_in_f
     outage = SqliteOutage(tmp_path / "lab.db")
     spool = tmp_path / "lab.spool"
     log = tmp_path / "logger.log"
-    kills = 0
+    kills, mid_drain = 0, False
     with Mmr3Device() as dev:
         cfg = write_cfg(tmp_path / "l.cfg", {"m": mmr3_section(dev.url, outage.url(), spool=str(spool),
                                                                backoff_cap="0.5s", batch=5)})
@@ -138,12 +138,14 @@ def test_sigkill_while_polling_and_while_draining_loses_at_most_the_reading_in_f
                 if cycle < 2:  # the first two: killed during an outage, after some spooling
                     outage.down()
                     wait_for(lambda: spool_bytes(spool) > 0, 60, f"spooling (seed {seed})")
-                    n = len(dev.replies) + rnd.randint(5, 20)
+                    # cycle 1 spools enough for a drain of several rounds (20 transactions of 5 rows each)
+                    n = len(dev.replies) + (rnd.randint(5, 20) if cycle == 0 else rnd.randint(80, 120))
                     wait_for(lambda: len(dev.replies) >= n, 60, "polls while down")
                     outage.up()
-                    if cycle == 1:  # killed while draining
+                    if cycle == 1:  # killed while draining: some records committed, the head moved
                         wait_for(lambda: proc.poll() is not None or spool_bytes(spool) == 0 or
                                  (spool.parent / "lab.spool.head").exists(), 60, "the drain started")
+                        mid_drain = spool_bytes(spool) > 0
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(30)
                 kills += 1
@@ -158,6 +160,7 @@ def test_sigkill_while_polling_and_while_draining_loses_at_most_the_reading_in_f
     assert len(rows) == len(set(rows))
     assert set(rows) <= set(expected), f"seed {seed}"
     assert len(expected) - len(rows) <= 3 * kills, f"seed {seed}: {len(expected) - len(rows)} readings lost"
+    assert mid_drain, "the second kill came after the drain had finished: the drain was not interrupted"
 
 
 def test_a_torn_last_spool_record_is_dropped_with_one_log_line(tmp_path, caplog):
