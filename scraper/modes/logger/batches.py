@@ -28,10 +28,11 @@ class Refused(ValueError):
 
 @dataclass
 class Batch:
-    """Rows per topic table, ready for the target; `readings` counts the messages they came from."""
+    """Rows per topic table, ready for the target: tuples (time, *the topic's fields in their declared
+    order), the table's column order; `readings` counts the messages they came from."""
 
     source: str
-    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    rows: dict[str, list[tuple]] = field(default_factory=dict)
     readings: int = 0
     ledger: dict[str, Any] | None = None  # a file's ledger row, written in the same transaction
 
@@ -40,7 +41,8 @@ class Batch:
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> "Batch":
-        return cls(record["source"], {t: list(rs) for t, rs in record["rows"].items()}, record["readings"])
+        return cls(record["source"], {t: [tuple(r) for r in rs] for t, rs in record["rows"].items()},
+                   record["readings"])
 
 
 def unix_time(value: Any) -> float | int:
@@ -51,10 +53,13 @@ def unix_time(value: Any) -> float | int:
     if isinstance(value, (int, float)):
         t = float(value)
     elif isinstance(value, str):
-        try:
-            dt = dateparser.isoparse(value)
-        except (ValueError, OverflowError):
-            raise ValueError(f'timestamp "{value}" is not an ISO time') from None
+        try:  # the standard library's parser first: 30x faster than dateutil's on the usual forms
+            dt = datetime.fromisoformat(value)
+        except ValueError:
+            try:
+                dt = dateparser.isoparse(value)
+            except (ValueError, OverflowError):
+                raise ValueError(f'timestamp "{value}" is not an ISO time') from None
         t = _epoch(dt)
     elif isinstance(value, datetime):
         t = _epoch(value)
@@ -124,6 +129,6 @@ def check(source: str, messages: Iterable[Any], topics: Mapping[str, Topic],
                     raise ValueError(f"identity field {name} is missing")
         except ValueError as exc:
             raise Refused(f"message {i} {exc}") from None
-        batch.rows.setdefault(topic.name, []).append(row)
+        batch.rows.setdefault(topic.name, []).append(tuple(row.values()))  # time, then fields in order
         batch.readings += 1
     return batch

@@ -173,7 +173,7 @@ class Logger:
         if ok:
             for batch in batches:
                 for rows in batch.rows.values():
-                    top = max(r["time"] for r in rows) if rows else None
+                    top = max(r[0] for r in rows) if rows else None
                     if top is not None and (self.newest is None or top > self.newest):
                         self.newest = float(top)
         return ok

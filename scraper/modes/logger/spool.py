@@ -2,10 +2,9 @@
 
 A reading from a device is gone once polled: unlike a DCS table there is no source to read again.
 So while the target is away each batch is appended to a local file, one line per batch:
-`<sha256 of the JSON> <JSON>\\n`, flushed and fsynced before the next poll. When the target is back
+`<sha256> <readings> <JSON>\\n` (the checksum covers the rest), fsynced before the next poll. When the target is back
 the records are sent in order; the byte offset of the first record not yet committed is kept in
-`<spool>.head` (written after each commit, atomically), and the file is emptied once every record
-is in. A process killed between a commit and the head's update sends those records again, which the
+`<spool>.head` (written after each commit), and the file is emptied once every record is in. A process killed between a commit and the head's update sends those records again, which the
 target's unique keys turn into nothing: a record is removed only after its rows are committed, and
 never written twice.
 
@@ -32,18 +31,28 @@ class Record:
     body: dict[str, Any]    # Batch.as_record()
 
 
-def _line(body: dict[str, Any]) -> bytes:
-    text = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+def encode(body: dict[str, Any]) -> bytes:
+    """`<sha256 of the rest> <readings> <JSON>\n`: the count readable without decoding the JSON."""
+    text = f"{int(body.get('readings', 0))} ".encode() + json.dumps(body, separators=(",", ":"),
+                                                                    allow_nan=False).encode()
     return hashlib.sha256(text).hexdigest().encode() + b" " + text + b"\n"
+
+
+def _readings(line: bytes) -> int | None:
+    """The readings of a complete line whose checksum matches, None otherwise."""
+    digest, _, text = line.rstrip(b"\n").partition(b" ")
+    if hashlib.sha256(text).hexdigest().encode() != digest:
+        return None
+    count, _, _body = text.partition(b" ")
+    return int(count) if count.isdigit() else None
 
 
 def _parse(line: bytes) -> dict[str, Any] | None:
     """The record of a complete line, None when its checksum does not match."""
-    digest, _, text = line.rstrip(b"\n").partition(b" ")
-    if hashlib.sha256(text).hexdigest().encode() != digest:
+    if _readings(line) is None:
         return None
     try:
-        return json.loads(text)
+        return json.loads(line.rstrip(b"\n").split(b" ", 2)[2])
     except ValueError:
         return None
 
@@ -70,17 +79,17 @@ class Spool:
             offset = head
             for line in f:
                 end = offset + len(line)
-                body = _parse(line) if line.endswith(b"\n") else None
-                if body is None and end == self._size():
+                count = _readings(line) if line.endswith(b"\n") else None
+                if count is None and end == self._size():
                     log.warning("spool %s: the last record (bytes %d..%d) is torn (cut short while written): "
                                 "dropped", self.path, offset, end)
                     break
-                if body is None:
+                if count is None:
                     self.corrupt += 1
                     log.warning("spool %s: record at byte %d fails its checksum: skipped", self.path, offset)
                 else:
                     self.records += 1
-                    self.readings += int(body.get("readings", 0))
+                    self.readings += count
                 good_end = end
                 offset = end
         if good_end < self._size():
@@ -111,7 +120,7 @@ class Spool:
         """Keep one batch, durably; False (nothing written) when the spool is full."""
         if self.full:
             return False
-        line = _line(body)
+        line = encode(body)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         try:
             os.write(fd, line)
@@ -156,12 +165,13 @@ class Spool:
             self.head_path.unlink(missing_ok=True)
             self.records = self.readings = 0
             return
-        tmp = Path(f"{self.head_path}.tmp")
-        with open(tmp, "w") as f:
-            f.write(str(end))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.head_path)
+        # Overwritten in place, not fsynced: a head lost or torn by a crash reads as 0 (or an older
+        # offset), and the records re-sent from there write nothing twice. Only an optimization.
+        fd = os.open(self.head_path, os.O_WRONLY | os.O_CREAT, 0o640)
+        try:
+            os.write(fd, f"{end:020d}\n".encode())
+        finally:
+            os.close(fd)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -182,8 +192,8 @@ def pending_readings(path: Path) -> tuple[int, int]:
     with open(path, "rb") as f:
         f.seek(head)
         for line in f:
-            body = _parse(line) if line.endswith(b"\n") else None
-            if body is not None:
+            count = _readings(line) if line.endswith(b"\n") else None
+            if count is not None:
                 records += 1
-                readings += int(body.get("readings", 0))
+                readings += count
     return records, readings
