@@ -17,7 +17,8 @@ install: $(STAMP)
 ## demo: install into .venv, fake a day of DCS data (with duplicates, gaps, late rows, bad Quality) into
 ## var/fake_dcs.db with the fakers of the example regimes, scrape it into var/tmp_offline_db.db,
 ## bridge it into var/grafana/live.db for Grafana (a fresh file: the fakers rewrote the source), and
-## fake 20 minutes of a 10 Hz monitor into var/cbpm3.db and decimate all but its newest 10 minutes
+## fake 20 minutes of a 10 Hz monitor into var/cbpm3.db and decimate all but its newest 10 minutes,
+## and load 20 fake processing result files into var/lab.db (mode logger)
 demo: install
 	$(BIN)/scr.py -s adtemp_faker
 	$(BIN)/scr.py -s pmthv_faker
@@ -33,6 +34,9 @@ demo: install
 	$(BIN)/scr.py -s cbpm3_faker
 	$(BIN)/scr.py -s cbpm3_decimator --keep 10m --dry-run --loglevel WARNING
 	$(BIN)/scr.py -s cbpm3_decimator --keep 10m --catchup --ALLOW_DROP_CREATE_TABLE --loglevel WARNING
+	rm -f var/lab.db var/lab.db-wal var/lab.db-shm
+	$(BIN)/scr.py -s processing_faker
+	$(BIN)/scr.py -s processing_loader --settle 0s --catchup --loglevel WARNING
 
 $(TSTAMP): $(STAMP)
 	$(BIN)/pip install -q -e '.[test]'
