@@ -40,9 +40,14 @@ class Batch:
         return {"source": self.source, "rows": self.rows, "readings": self.readings}
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> "Batch":
-        return cls(record["source"], {t: [tuple(r) for r in rs] for t, rs in record["rows"].items()},
-                   record["readings"])
+    def merged(cls, records: Iterable[Mapping[str, Any]]) -> "Batch":
+        """Spool records as one batch: their rows per table, in order (lists, as the drivers take them)."""
+        batch = cls("spool")
+        for record in records:
+            for table, rows in record["rows"].items():
+                batch.rows.setdefault(table, []).extend(rows)
+            batch.readings += record["readings"]
+        return batch
 
 
 def unix_time(value: Any) -> float | int:

@@ -167,16 +167,18 @@ class Logger:
             self.down_since = None
         return True, result
 
-    def write(self, batches: list[Batch]) -> bool:
-        """Every target transaction of the mode goes through here (the lease check belongs here too)."""
-        ok, _ = self._target(self.store.write, batches)
+    def write(self, batches: list[Batch]) -> dict[str, str] | None:
+        """Every target transaction of the mode goes through here (the lease check belongs here too).
+        None while the target is down; else {sha256: path} of the files whose content was already in."""
+        ok, known = self._target(self.store.write, batches)
         if ok:
             for batch in batches:
                 for rows in batch.rows.values():
                     top = max(r[0] for r in rows) if rows else None
                     if top is not None and (self.newest is None or top > self.newest):
                         self.newest = float(top)
-        return ok
+            return known
+        return None
 
     # --- devices ----------------------------------------------------------------------------------
     def poll(self) -> None:
@@ -217,7 +219,7 @@ class Logger:
         assert self.spool is not None
         if not self.spool.pending:
             try:
-                if self.write([batch]):
+                if self.write([batch]) is not None:
                     self.summary.readings += batch.readings
                     return
             except OperatorError:
@@ -244,7 +246,7 @@ class Logger:
         if not self.spool.pending:
             return
         for group in self.spool.chunks(self.cfg.batch):
-            if not self.write([Batch.from_record(r.body) for r in group]):
+            if self.write([Batch.merged(r.body for r in group)]) is None:
                 return
             self.spool.committed(group)
             self.summary.drained += sum(int(r.body["readings"]) for r in group)
@@ -268,15 +270,6 @@ class Logger:
             read = self.inbox.read(path)
             if read is None:
                 continue
-            ok, known = self._target(self.store.known, read.sha256)
-            if not ok:
-                return False
-            if known is not None:
-                self.inbox.finish(path)
-                self.summary.twins += 1
-                log.info("%s: same content as %s, already loaded: nothing added", path, known)
-                progressed = True
-                continue
             try:
                 batch = check(path.name, self.source.parse(json.loads(read.data)), self.topics)
             except (ValueError, Refused) as exc:
@@ -285,12 +278,17 @@ class Logger:
                 log.warning("%s: refused whole (%s), kept as %s", path, exc, kept)
                 continue
             batch.ledger = read.ledger(batch.readings)
-            if not self.write([batch]):
+            known = self.write([batch])  # the ledger is asked inside the transaction
+            if known is None:
                 return False
             self.inbox.finish(path)
+            progressed = True
+            if read.sha256 in known:
+                self.summary.twins += 1
+                log.info("%s: same content as %s, already loaded: nothing added", path, known[read.sha256])
+                continue
             self.summary.files += 1
             self.summary.file_rows += batch.readings
-            progressed = True
         return progressed
 
     def close(self) -> None:

@@ -91,6 +91,7 @@ class Store:
         self.inserts: dict[str, Any] = {}
         self.ledger: sa.Table | None = None
         self.ledger_insert: Any = None
+        self.ledger_lookup: Any = None
         self.on_ready = None  # called once the tables exist (the runner's metrics go there)
 
     def connect(self) -> None:
@@ -115,7 +116,10 @@ class Store:
             self.tables[topic.name] = table
             self.inserts[topic.name] = self._driver_sql(insert_new(backend, table), table)
         self.ledger = ledger_table(self.md)
-        self.ledger_insert = self.ledger.insert()  # known() was asked first: a twin never gets here
+        self.ledger_insert = self.ledger.insert()  # write() leaves out a content already there
+        c = self.ledger.c  # built once: SQLAlchemy then reuses its compiled form for every file
+        self.ledger_lookup = sa.select(c.path).where(c.section == sa.bindparam("section"),
+                                                     c.sha256 == sa.bindparam("sha"))
 
     def _driver_sql(self, stmt: Any, table: sa.Table) -> tuple[str, tuple[str, ...] | None]:
         """The statement compiled once for the driver, and the column names when its parameters are
@@ -148,35 +152,39 @@ class Store:
         if self.on_ready is not None:
             self.on_ready(self.engine)
 
-    def write(self, batches: Sequence[Batch]) -> None:
-        """Every target transaction of the mode: the batches' rows and their ledger rows, whole or absent."""
-        if not self.ready:
-            self._prepare()
-        assert self.engine is not None
-        per_table: dict[str, list[tuple]] = {}
-        ledger = []
-        for batch in batches:  # one executemany per table: a drained chunk is many small polls
-            for table, rows in batch.rows.items():
-                per_table.setdefault(table, []).extend(rows)
-            if batch.ledger is not None:
-                ledger.append({**batch.ledger, "section": self.cfg.section,
-                               "loaded": datetime.now(timezone.utc).replace(tzinfo=None)})
-        with self.engine.begin() as conn:
-            for table, rows in per_table.items():
-                if rows:
-                    sql, names = self.inserts[table]
-                    conn.exec_driver_sql(sql, rows if names is None else [dict(zip(names, r)) for r in rows])
-            if ledger:
-                conn.execute(self.ledger_insert, ledger)
+    def write(self, batches: Sequence[Batch]) -> dict[str, str]:
+        """Every target transaction of the mode: the batches' rows and their ledger rows, whole or absent.
 
-    def known(self, sha256: str) -> str | None:
-        """The path under which a file of this content was loaded, None when none was."""
+        A file's batch whose content (sha256) the ledger already holds writes nothing: the returned
+        {sha256: path} names those, with the path under which that content was loaded."""
         if not self.ready:
             self._prepare()
         assert self.engine is not None and self.ledger is not None
-        c = self.ledger.c
-        with self.engine.connect() as conn:
-            return conn.execute(sa.select(c.path).where(c.section == self.cfg.section, c.sha256 == sha256)).scalar()
+        with self.engine.begin() as conn:
+            known: dict[str, str] = {}
+            for batch in batches:
+                if batch.ledger is not None:
+                    sha = batch.ledger["sha256"]
+                    path = conn.execute(self.ledger_lookup, {"section": self.cfg.section, "sha": sha}).scalar()
+                    if path is not None:
+                        known[sha] = path
+            per_table: dict[str, list[tuple]] = {}
+            ledger = []
+            for batch in batches:  # one executemany per table: a drained chunk is many small polls
+                if batch.ledger is not None:
+                    if batch.ledger["sha256"] in known:
+                        continue
+                    ledger.append({**batch.ledger, "section": self.cfg.section,
+                                   "loaded": datetime.now(timezone.utc).replace(tzinfo=None)})
+                for table, rows in batch.rows.items():
+                    per_table.setdefault(table, []).extend(rows)
+            for table, rows in per_table.items():
+                if rows:
+                    sql, names = self.inserts[table]
+                    conn.exec_driver_sql(sql, list(map(tuple, rows)) if names is None else [dict(zip(names, r)) for r in rows])
+            if ledger:
+                conn.execute(self.ledger_insert, ledger)
+        return known
 
     def newest(self) -> float | None:
         if not self.ready or self.engine is None:
