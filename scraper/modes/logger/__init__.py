@@ -15,7 +15,8 @@ from scraper.config.keys import Key
 from scraper.runtime.runner import RunOptions
 
 KEYS = [
-    Key("device", "text", "", "logger: where the regime's device answers: udp://HOST:PORT or http://HOST:PORT[/prefix]"),
+    Key("device", "text", "",
+        "logger: where the regime's device answers: udp://HOST:PORT or http://HOST:PORT[/prefix]"),
     Key("time_from", "choice(device, receipt)", "device",
         "logger: a reading's time: the device's own timestamp, or the reply's arrival (UTC)"),
     Key("timeout", "positive_duration", timedelta(seconds=2), "logger: how long a poll waits for the device's reply"),

@@ -47,8 +47,10 @@ def section_health(cfg: Settings, st, now: datetime) -> None:
             names = set(sa.inspect(conn).get_table_names())
             newest = [conn.execute(sa.select(sa.func.max(sa.column("time"))).select_from(sa.table(t.name))).scalar()
                       for t in regime.topics if t.name in names]
-            files, loaded = ((conn.execute(sa.text(f"SELECT count(*), max(loaded) FROM {LEDGER} WHERE section = :s"),
-                                           {"s": cfg.section}).one()) if not device and LEDGER in names else (None, None))
+            files, loaded = None, None
+            if not device and LEDGER in names:
+                files, loaded = conn.execute(sa.text(f"SELECT count(*), max(loaded) FROM {LEDGER} WHERE section = :s"),
+                                             {"s": cfg.section}).one()
     finally:
         engine.dispose()
     points = [float(t) for t in newest if t is not None]

@@ -2,11 +2,12 @@
 
 A reading from a device is gone once polled: unlike a DCS table there is no source to read again.
 So while the target is away each batch is appended to a local file, one line per batch:
-`<sha256> <readings> <JSON>\\n` (the checksum covers the rest), fsynced before the next poll. When the target is back
-the records are sent in order; the byte offset of the first record not yet committed is kept in
-`<spool>.head` (written after each commit), and the file is emptied once every record is in. A process killed between a commit and the head's update sends those records again, which the
-target's unique keys turn into nothing: a record is removed only after its rows are committed, and
-never written twice.
+`<sha256> <readings> <JSON>\\n` (the checksum covers the rest), fsynced before the next poll. When
+the target is back the records are sent in order; the byte offset of the first record not yet
+committed is kept in `<spool>.head` (written after each commit), and the file is emptied once every
+record is in. A process killed between a commit and the head's update sends those records again,
+which the target's unique keys turn into nothing: a record is removed only after its rows are
+committed, and never written twice.
 
 A record cut short (the process killed in the middle of an append, a full disk) can only be the
 last: it is dropped with one log line and the spool goes on after it. `limit` bounds the readings

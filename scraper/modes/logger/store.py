@@ -181,7 +181,8 @@ class Store:
             for table, rows in per_table.items():
                 if rows:
                     sql, names = self.inserts[table]
-                    conn.exec_driver_sql(sql, list(map(tuple, rows)) if names is None else [dict(zip(names, r)) for r in rows])
+                    params = list(map(tuple, rows)) if names is None else [dict(zip(names, r)) for r in rows]
+                    conn.exec_driver_sql(sql, params)
             if ledger:
                 conn.execute(self.ledger_insert, ledger)
         return known
