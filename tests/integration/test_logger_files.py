@@ -152,3 +152,40 @@ def test_a_loader_killed_at_random_moments_loads_each_file_exactly_once(sqlite_d
     assert not list(folder.glob("*.json"))
     assert len(ledger(engine)) == len(numbers)
     assert counts(engine) == expected_rows(numbers)
+
+
+def test_files_deleted_while_the_loader_reads_them_leave_no_partial_file_behind(sqlite_dbs, tmp_path):
+    """Another program removes result files at random moments while a real loader works through
+    them: the loader never stops, and every file is in the target whole (its 20 rows and its ledger
+    row) or not at all."""
+    folder = tmp_path / "incoming"
+    numbers = list(range(1, 151))
+    paths = fake(folder, numbers)
+    cfg = write_cfg(tmp_path / "l.cfg", {"load": loader(sqlite_dbs.target_url, folder)})
+    rnd = random.Random()
+    seed = rnd.randrange(10**6)
+    rnd.seed(seed)
+    doomed = rnd.sample(paths[20:], 50)  # the oldest are loaded first: these go while the loader runs
+    proc = subprocess.Popen([sys.executable, "-m", "scraper", "--cfg", str(cfg), "-s", "load", "--catchup"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    engine = sqlite_dbs.engine("target")
+    with running(proc):
+        wait_for(lambda: proc.poll() is not None or len(ledger(engine)) > 0, 60, "the first file loaded")
+        for path in doomed:
+            if proc.poll() is not None:
+                break
+            path.unlink(missing_ok=True)
+            time.sleep(rnd.random() * 0.01)  # spreads the deletions over the load; not a wait for anything
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    with engine.connect() as conn:
+        streams = dict(conn.execute(sa.text(
+            "SELECT stream_id, count(*) FROM (SELECT stream_id FROM heat_baseline UNION ALL "
+            "SELECT stream_id FROM pulse_rate) GROUP BY stream_id")).all())
+    ledger_paths = {row[0] for row in ledger(engine)}
+    assert all(count == 20 for count in streams.values()), f"seed {seed}: a file loaded in part"
+    assert len(streams) == len(ledger_paths), f"seed {seed}"
+    survivors = {str(p) for p in paths if p not in doomed}
+    assert survivors <= ledger_paths, f"seed {seed}: a file nobody deleted was not loaded"
+    assert not list(folder.glob("*.json"))
+    assert len(ledger_paths) < len(paths), f"seed {seed}: every deletion came after its file was loaded"
