@@ -72,6 +72,7 @@ bench: install
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.bridge
 	$(BIN)/python -m bench.decimate
+	$(BIN)/python -m bench.logger
 
 ## bench-look: scr.py report over a faked day, 9 combinations, vs 9 real scrapes (var/bench_look.json)
 bench-look: install

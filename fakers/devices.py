@@ -119,7 +119,8 @@ class Mmr3Device(EmulatedDevice):
         self.server: socketserver.UDPServer | None = None
 
     def reading(self, n: int, at: datetime) -> bytes:
-        parts = [f"{c}:{1000 + 10 * c + n % 7:.1f}:{0.01 * c + 0.001 * (n % 13):.4f}" for c in range(1, self.channels + 1)]
+        parts = [f"{c}:{1000 + 10 * c + n % 7:.1f}:{0.01 * c + 0.001 * (n % 13):.4f}"
+                 for c in range(1, self.channels + 1)]
         return f"MMR3 {_iso(at)} {' '.join(parts)}".encode()
 
     @property

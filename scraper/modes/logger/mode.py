@@ -115,7 +115,9 @@ class Logger:
         """Nothing is pending in memory: every batch is committed or spooled when it is read."""
 
     def finish(self) -> None:
-        if self.spool is not None:
+        """A run that ends by itself (maxiter, --catchup) leaves no spool behind if the target is up;
+        a stop (SIGTERM, the sentinel) ends at once: the spool is drained by the next start."""
+        if self.spool is not None and not self.runner.stopped:
             self.drain(budget=None)
 
     def idle(self) -> float:
