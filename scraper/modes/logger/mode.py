@@ -21,7 +21,6 @@ from typing import Any, Callable, TypeVar
 
 from scraper.config import Settings
 from scraper.config.plugins import load_regime
-from scraper.errors import OperatorError
 from scraper.runtime.retry import MISTAKE, OUTAGE, Backoff, classify, db_errors, mistake, reason
 from scraper.runtime.runner import RunOptions, Runner
 
@@ -223,8 +222,8 @@ class Logger:
                 if self.write([batch]) is not None:
                     self.summary.readings += batch.readings
                     return
-            except OperatorError:
-                self.to_spool(batch)  # kept for the run after the fix
+            except BaseException:  # a mistake (exit 2) or a bug: the readings in hand wait for the next run
+                self.to_spool(batch)
                 raise
         self.to_spool(batch)
 
