@@ -19,8 +19,9 @@ install: $(STAMP)
 ## var/fake_dcs.db with the fakers of the example regimes, scrape it into var/tmp_offline_db.db,
 ## bridge it into var/grafana/live.db for Grafana (a fresh file: the fakers rewrote the source), and
 ## fake 20 minutes of a 10 Hz monitor into var/cbpm3.db and decimate all but its newest 10 minutes;
-## then start a throwaway Kafka-protocol broker, fake a night of ZTF-like alerts with the producer's 10:00
-## replay, ingest it exactly once into var/ztf_alerts.db, reconcile the night, and stop the broker
+## load 20 fake processing result files into var/lab.db (mode logger); then start a throwaway
+## Kafka-protocol broker, fake a night of ZTF-like alerts with the producer's 10:00 replay, ingest it
+## exactly once into var/ztf_alerts.db, reconcile the night, and stop the broker
 demo: install $(DSTAMP)
 	$(BIN)/scr.py -s adtemp_faker
 	$(BIN)/scr.py -s pmthv_faker
@@ -36,6 +37,9 @@ demo: install $(DSTAMP)
 	$(BIN)/scr.py -s cbpm3_faker
 	$(BIN)/scr.py -s cbpm3_decimator --keep 10m --dry-run --loglevel WARNING
 	$(BIN)/scr.py -s cbpm3_decimator --keep 10m --catchup --ALLOW_DROP_CREATE_TABLE --loglevel WARNING
+	rm -f var/lab.db var/lab.db-wal var/lab.db-shm
+	$(BIN)/scr.py -s processing_faker
+	$(BIN)/scr.py -s processing_loader --settle 0s --catchup --loglevel WARNING
 	rm -f var/ztf_alerts.db var/ztf_alerts.db-wal var/ztf_alerts.db-shm
 	$(BIN)/python -m scraper.modes.stream.broker start var/broker.pid > var/broker.addr
 	B=$$(cat var/broker.addr); \
@@ -82,6 +86,7 @@ bench: install
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.bridge
 	$(BIN)/python -m bench.decimate
+	$(BIN)/python -m bench.logger
 
 ## bench-look: scr.py report over a faked day, 9 combinations, vs 9 real scrapes (var/bench_look.json)
 bench-look: install

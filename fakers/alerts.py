@@ -44,7 +44,7 @@ KEYS = [
     Key("faker_seed", "integer(min=0)", 1, "stream_faker: seed of the night's random draws"),
 ]
 USES = ()
-SOURCELESS = True
+READS_SOURCE = False  # a broker, no source database: no `source` or `source_tz` key
 VERSIONS = ("3.2", "3.3", "4.02")
 
 

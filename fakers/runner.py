@@ -74,6 +74,10 @@ def run(cfg: Settings, options: RunOptions) -> FakerSummary:
     """Write fake entries into the regime's source tables (the section's `source`), on the runner:
     stop, outage retries (a source that goes down is waited for) and the loop come from there."""
     regime = load_regime(cfg, need_target=False)  # a faker writes sources only
+    if hasattr(regime, "fake_file"):  # a logger regime: its source is a folder of result files
+        from .result_files import run as write_files
+
+        return write_files(cfg, options, regime)
     faker = regime.faker(cfg)
     if not faker.tables:
         raise cfg.error("regime", f"{cfg.regime} has a Faker without fake source tables")

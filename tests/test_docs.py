@@ -119,8 +119,8 @@ def test_reference_entry_states_the_real_default_and_an_example_an_operator_can_
     assert m["key"] == name
     # The example goes through the same configobj parsing and validation as an operator's file.
     mode = modes.modes_using(name)[0]
-    source = {"source": "sqlite:///x.db"} if "source" in modes.mode(mode).keys else {}  # a stream has none
-    keys = {"regime": "regimes.adlid:AdLid", **source, "mode": mode,
+    sourced = {"source": "sqlite:///x.db"} if "source" in modes.mode(mode).keys else {}
+    keys = {"regime": "regimes.adlid:AdLid", **sourced, "mode": mode,
             **({"aggregate": "avg"} if mode == "averager" else {}), name: m["value"]}
     cfg = tmp_path / "example.cfg"
     cfg.write_text("[example]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items()))

@@ -178,5 +178,5 @@ def load(path: str, section: str, overrides: dict[str, Any] | None,
                 raise ConfigError(path, where, name, str(exc)) from None
             origin[name] = label
     settings = Settings(path, section, values, origin, keys)
-    settings.require("regime", *(["source"] if "source" in keys else []))  # a stream reads no source table
+    settings.require("regime", *(("source",) if "source" in keys else ()))  # a logger reads no database
     return settings

@@ -43,7 +43,7 @@ def keyed(*keys: Key) -> dict[str, Key]:
 
 COMMON = keyed(
     Key("regime", "text", None, "package.module:RegimeClass providing sources, target, scraper and faker"),
-    Key("mode", "text", "scraper", "what the section runs (scraper, averager, faker, decimator, bridge)"),
+    Key("mode", "text", "scraper", "what the section runs (scraper, averager, faker, decimator, bridge, stream, stream_faker, logger)"),
     Key("source", "connection", None, "source DB: SQLAlchemy URL or a ~/.my.cnf section name"),
     Key("source_tz", "zone", "UTC", "IANA zone of the naive source timestamps; the target is always UTC"),
     Key("future_tolerance", "duration", timedelta(minutes=5),

@@ -24,6 +24,7 @@ MODES: dict[str, str] = {
     "decimator": "scraper.modes.decimate",
     "stream": "scraper.modes.stream",
     "stream_faker": "fakers.alerts",
+    "logger": "scraper.modes.logger",
 }
 
 
@@ -37,10 +38,11 @@ class Mode:
         """Every key a section of this mode may set, in the order --help shows them."""
         own = {k.name: k for k in getattr(self.module, "KEYS", ())}
         shared = {name: CATALOGUE[name] for name in getattr(self.module, "USES", ())}
-        unused = ("source",) if getattr(self.module, "SOURCELESS", False) else ()  # a stream's
-        common = {name: k for name, k in COMMON.items() if name not in unused}  # source is a broker
-        head = {name: common[name] for name in ("regime", "mode", "source", "source_tz") if name in common}
-        return {**head, **shared, **own, **common}  # what runs and where first, operations last
+        # a mode reading no database (the logger) says so: `source` is then no key of its sections
+        unread = () if getattr(self.module, "READS_SOURCE", True) else ("source", "source_tz")
+        head = {name: COMMON[name] for name in ("regime", "mode", "source", "source_tz") if name not in unread}
+        rest = {name: key for name, key in COMMON.items() if name not in unread}
+        return {**head, **shared, **own, **rest}  # what runs and where first, operations last
 
     def validate(self, cfg: config.Settings, regime: Any) -> None:
         common_checks(cfg)
@@ -63,9 +65,10 @@ def common_checks(cfg: config.Settings) -> None:
     from scraper.runtime.stop import sentinel_path
 
     floor = cfg.get("timefloor")
-    now = datetime.now(ZoneInfo(cfg.source_tz)).replace(tzinfo=None)
+    zone = cfg.get("source_tz", "UTC")
+    now = datetime.now(ZoneInfo(zone)).replace(tzinfo=None)
     if floor is not None and floor > now:
-        raise cfg.error("timefloor", f"{floor} is in the future ({cfg.source_tz} now is {now:%Y-%m-%d %H:%M}): "
+        raise cfg.error("timefloor", f"{floor} is in the future ({zone} now is {now:%Y-%m-%d %H:%M}): "
                         "nothing would ever be read")
     start, end = cfg.get("seed_timestart"), cfg.get("seed_timeend")
     if start is not None and end is not None and end < start:

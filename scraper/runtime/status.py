@@ -109,6 +109,9 @@ def _source_latest(cfg: Settings, engine: sa.Engine, tables: list[str], column: 
 
 def _faker(cfg: Settings, st: SectionStatus) -> None:
     regime = load_regime(cfg, need_target=False)
+    if hasattr(regime, "fake_file"):  # a logger regime's faker writes result files into a folder
+        st.note = f"writes result files into {cfg.source}"
+        return
     names = [t.name for t in regime.faker.tables] or [s.table for s in regime.sources]
     engine = db.connect(cfg, "source", readonly=True)
     try:

@@ -59,14 +59,19 @@ def metric_table(md: sa.MetaData, name: str) -> sa.Table:
     )
 
 
-def series_table(md: sa.MetaData, name: str, columns: dict[str, sa.types.TypeEngine]) -> sa.Table:
+def series_table(md: sa.MetaData, name: str, columns: dict[str, sa.types.TypeEngine],
+                 time_type: Any = sa.Integer, unique: Sequence[str] | None = None) -> sa.Table:
     """`time` is declared INTEGER: SQLite's INTEGER affinity stores 1296518410.0 as the integer
-    1296518410 and keeps 1296518410.5 a REAL, the two forms Grafana reads as unix time."""
+    1296518410 and keeps 1296518410.5 a REAL, the two forms Grafana reads as unix time. (A server
+    database has no such affinity: the logger passes a DOUBLE there.) `unique`: the columns that,
+    with `time`, identify a point (mode logger); the index on `time` is then that unique one."""
+    index = (sa.Index(f"{name}_time", "time") if unique is None
+             else sa.Index(f"{name}_key", "time", *unique, unique=True))
     return sa.Table(
         name, md,
-        sa.Column("time", sa.Integer, nullable=False),
+        sa.Column("time", time_type, nullable=False),
         *(sa.Column(c, typ) for c, typ in columns.items()),
-        sa.Index(f"{name}_time", "time"),
+        index,
     )
 
 

@@ -34,6 +34,9 @@ def test_each_layer_overrides_the_one_below_and_says_where_a_value_came_from(tmp
 @pytest.mark.parametrize("mode", list(modes.MODES))
 def test_every_key_of_a_mode_has_a_valid_default_and_help_lists_exactly_the_modes_keys(tmp_path, mode):
     extra = "aggregate = avg\n" if mode == "averager" else ""
+    base = BASE if "source" in modes.mode(mode).keys else "".join(  # a logger reads no source database
+        line for line in BASE.splitlines(keepends=True) if not line.startswith("source"))
+    cfg = load(write(tmp_path, f"[s]\n{base}mode = {mode}\n{extra}"), "s")
     mode_keys = modes.mode(mode).keys
     base = BASE if "source" in mode_keys else "".join(  # a stream reads a broker, no source table
         line + "\n" for line in BASE.splitlines() if not line.startswith("source"))

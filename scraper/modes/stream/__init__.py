@@ -30,7 +30,7 @@ KEYS = [
     Key("store", "text", "", "stream: directory where each message is also kept as <key>.avro; empty: none"),
 ]
 USES = ("target", "maxiter", "batch")
-SOURCELESS = True
+READS_SOURCE = False  # a broker, no source database: no `source` or `source_tz` key
 
 
 def stream_regime(cfg: Settings):

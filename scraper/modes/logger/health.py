@@ -1,0 +1,75 @@
+"""`scr.py status` of a logger section: from the target (read only) and the local spool.
+
+ERROR while the spool is full (new readings are being dropped) or the target cannot be read; STALE
+when a device section wrote nothing for two poll periods plus a minute, or nothing ever; OK
+otherwise. LAST VALIDITY is the newest reading's time (UTC); a spool that holds readings is noted.
+"""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from scraper import db
+from scraper.config import Settings
+from scraper.config.plugins import load_regime
+from scraper.errors import OperatorError
+
+from . import paths
+from .api import Device
+from .spool import pending_readings
+from .store import LEDGER
+
+EPOCH = datetime(1970, 1, 1)
+
+
+def section_health(cfg: Settings, st, now: datetime) -> None:
+    regime = load_regime(cfg, need_target=False)
+    device = isinstance(regime.sources[0], Device)
+    notes = []
+    full = False
+    if device:
+        records, readings = pending_readings(paths.local(cfg, cfg.spool))
+        if readings:
+            notes.append(f"{readings} readings in the spool")
+        full = readings >= cfg.spool_max
+    try:
+        engine = db.connect(cfg, "target")
+    except OperatorError as exc:
+        if not full:
+            raise
+        st.health, st.note = "ERROR", "; ".join([f"spool full (spool_max = {cfg.spool_max}): new readings are "
+                                                "dropped", *notes, str(exc)])
+        return
+    try:
+        with engine.connect() as conn:
+            names = set(sa.inspect(conn).get_table_names())
+            newest = [conn.execute(sa.select(sa.func.max(sa.column("time"))).select_from(sa.table(t.name))).scalar()
+                      for t in regime.topics if t.name in names]
+            files, loaded = None, None
+            if not device and LEDGER in names:
+                files, loaded = conn.execute(sa.text(f"SELECT count(*), max(loaded) FROM {LEDGER} WHERE section = :s"),
+                                             {"s": cfg.section}).one()
+    finally:
+        engine.dispose()
+    points = [float(t) for t in newest if t is not None]
+    if points:
+        st.last_validity = EPOCH + timedelta(seconds=max(points))
+        st.last_write_age = max(timedelta(seconds=time.time() - max(points)), timedelta(0))
+    if files is not None:
+        notes.append(f"{files} files loaded")
+        if loaded is not None:  # a file's readings may be old: LAST WRITE is when it was loaded
+            loaded = datetime.fromisoformat(loaded) if isinstance(loaded, str) else loaded
+            st.last_write_age = max(now.replace(tzinfo=None) - loaded, timedelta(0))
+    if full:
+        st.health = "ERROR"
+        notes.insert(0, f"spool full (spool_max = {cfg.spool_max}): new readings are dropped")
+    elif not points:
+        st.health = "STALE"
+        notes.insert(0, "nothing logged yet")
+    elif device and st.last_write_age > 2 * cfg.sleep + timedelta(minutes=1):
+        st.health = "STALE"
+    else:
+        st.health = "OK"
+    st.note = "; ".join(notes)

@@ -1,0 +1,209 @@
+"""The spool: where polled batches wait while the target is down, so that no reading is lost.
+
+A reading from a device is gone once polled: unlike a DCS table there is no source to read again.
+So while the target is away each batch is appended to a local file, one line per batch:
+`<sha256> <readings> <JSON>\\n` (the checksum covers the rest), fsynced before the next poll. When
+the target is back the records are sent in order; the byte offset of the first record not yet
+committed is kept in `<spool>.head` (written after each commit), and the file is emptied once every
+record is in. A process killed between a commit and the head's update sends those records again,
+which the target's unique keys turn into nothing: a record is removed only after its rows are
+committed, and never written twice.
+
+A record cut short (the process killed in the middle of an append, a full disk) can only be the
+last: it is dropped with one log line and the spool goes on after it. `limit` bounds the readings
+held: when it is reached new batches are refused (the mode counts and logs them as dropped).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+log = logging.getLogger("scraper.logger")
+
+
+@dataclass
+class Record:
+    end: int                # byte offset just after this record
+    body: dict[str, Any]    # Batch.as_record()
+
+
+def encode(body: dict[str, Any]) -> bytes:
+    """`<sha256 of the rest> <readings> <JSON>\n`: the count readable without decoding the JSON."""
+    text = f"{int(body.get('readings', 0))} ".encode() + json.dumps(body, separators=(",", ":"),
+                                                                    allow_nan=False).encode()
+    return hashlib.sha256(text).hexdigest().encode() + b" " + text + b"\n"
+
+
+def _readings(line: bytes) -> int | None:
+    """The readings of a complete line whose checksum matches, None otherwise."""
+    digest, _, text = line.rstrip(b"\n").partition(b" ")
+    if hashlib.sha256(text).hexdigest().encode() != digest:
+        return None
+    count, _, _body = text.partition(b" ")
+    return int(count) if count.isdigit() else None
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    """The record of a complete line, None when its checksum does not match."""
+    if _readings(line) is None:
+        return None
+    try:
+        return json.loads(line.rstrip(b"\n").split(b" ", 2)[2])
+    except ValueError:
+        return None
+
+
+class Spool:
+    def __init__(self, path: Path, limit: int):
+        self.path, self.limit = path, limit
+        self.head_path = Path(f"{path}.head")
+        self.readings = 0     # readings in the records after the head
+        self.records = 0
+        self.corrupt = 0      # records skipped for a bad checksum (not the torn last one)
+
+    # --- opening ----------------------------------------------------------------------------------
+    def open(self) -> None:
+        """Count what waits; drop a torn last record (one log line) so new appends start clean."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            self.path.touch()
+            _fsync_dir(self.path.parent)
+        head = self.head()
+        good_end = head
+        with open(self.path, "rb") as f:
+            f.seek(head)
+            offset = head
+            for line in f:
+                end = offset + len(line)
+                count = _readings(line) if line.endswith(b"\n") else None
+                if count is None and end == self._size():
+                    log.warning("spool %s: the last record (bytes %d..%d) is torn (cut short while written): "
+                                "dropped", self.path, offset, end)
+                    break
+                if count is None:
+                    self.corrupt += 1
+                    log.warning("spool %s: record at byte %d fails its checksum: skipped", self.path, offset)
+                else:
+                    self.records += 1
+                    self.readings += count
+                good_end = end
+                offset = end
+        if good_end < self._size():
+            with open(self.path, "r+b") as f:
+                f.truncate(good_end)
+                os.fsync(f.fileno())
+
+    def _size(self) -> int:
+        return self.path.stat().st_size
+
+    def head(self) -> int:
+        try:
+            head = int(self.head_path.read_text().strip() or 0)
+        except (FileNotFoundError, ValueError):
+            return 0  # no head (or a torn one): from the start; re-sent records write nothing twice
+        return head if head <= self._size() else 0
+
+    @property
+    def pending(self) -> bool:
+        return self.records > 0
+
+    @property
+    def full(self) -> bool:
+        return self.readings >= self.limit
+
+    # --- writing ----------------------------------------------------------------------------------
+    def append(self, body: dict[str, Any]) -> bool:
+        """Keep one batch, durably; False (nothing written) when the spool is full."""
+        if self.full:
+            return False
+        line = encode(body)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.records += 1
+        self.readings += int(body.get("readings", 0))
+        return True
+
+    # --- draining ---------------------------------------------------------------------------------
+    def chunks(self, rows: int) -> Iterator[list[Record]]:
+        """The records after the head, in order, in groups of about `rows` rows (one transaction each)."""
+        head = self.head()
+        ends: list[int] = []
+        texts: list[bytes] = []
+        count = 0
+
+        def group() -> list[Record]:
+            # one JSON document per chunk, not per record: a spooled poll is a few readings, and the
+            # decoder's per-call cost was most of a drain (bench/)
+            bodies = json.loads(b"[" + b",".join(texts) + b"]")
+            return [Record(end, body) for end, body in zip(ends, bodies)]
+
+        with open(self.path, "rb") as f:
+            f.seek(head)
+            offset = head
+            for line in f:
+                offset += len(line)
+                readings = _readings(line) if line.endswith(b"\n") else None
+                if readings is None:
+                    continue  # counted and logged by open()
+                ends.append(offset)
+                texts.append(line.rstrip(b"\n").split(b" ", 2)[2])
+                count += readings
+                if count >= rows:
+                    yield group()
+                    ends, texts, count = [], [], 0
+        if texts:
+            yield group()
+
+    def committed(self, records: list[Record]) -> None:
+        """Those records' rows are in the target: move the head past them; empty the spool when done."""
+        self.records -= len(records)
+        self.readings -= sum(int(r.body.get("readings", 0)) for r in records)
+        end = records[-1].end
+        if end >= self._size() and self.records <= 0:
+            with open(self.path, "r+b") as f:
+                f.truncate(0)
+                os.fsync(f.fileno())
+            self.head_path.unlink(missing_ok=True)
+            self.records = self.readings = 0
+            return
+        # Overwritten in place, not fsynced: a head lost or torn by a crash reads as 0 (or an older
+        # offset), and the records re-sent from there write nothing twice. Only an optimization.
+        fd = os.open(self.head_path, os.O_WRONLY | os.O_CREAT, 0o640)
+        try:
+            os.write(fd, f"{end:020d}\n".encode())
+        finally:
+            os.close(fd)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def pending_readings(path: Path) -> tuple[int, int]:
+    """(records, readings) waiting in a spool, for `scr.py status` (reads only)."""
+    if not path.exists():
+        return 0, 0
+    spool = Spool(path, 1)
+    head = spool.head()
+    records = readings = 0
+    with open(path, "rb") as f:
+        f.seek(head)
+        for line in f:
+            count = _readings(line) if line.endswith(b"\n") else None
+            if count is not None:
+                records += 1
+                readings += count
+    return records, readings

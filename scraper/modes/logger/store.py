@@ -1,0 +1,203 @@
+"""The logger's target: the bridge's time-series layout on SQLite, MariaDB and PostgreSQL, plus the
+file ledger.
+
+A table per topic, named after it: `time` (UTC unix seconds) and the topic's fields, so Grafana reads
+a logged table like a bridged one. Unique on (time, the topic's identity fields), and every row is
+inserted "if new": a file read again or a spool record sent again after a lost acknowledgement writes
+nothing twice. `logger_files` is the ledger of loaded files (path, size, mtime, sha256, rows), written
+in the transaction of the file's rows, so a file is in the target whole with its ledger row or not at
+all; its sha256 is unique per section, so a same-content twin under another name adds nothing.
+
+`write()` is the ONE function through which every target transaction of the mode goes.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from scraper import db
+from scraper.config import Settings
+from scraper.runtime.retry import OUTAGE, classify, db_errors, reason
+from scraper.targets.timeseries import series_table
+
+from .api import Topic
+from .batches import Batch
+
+log = logging.getLogger("scraper.logger")
+LEDGER = "logger_files"
+SQLITE_BUSY_MS = 500
+IDENTITY_TEXT = 191  # an indexed text column on MariaDB (utf8mb4: 4 bytes a character, 767-byte keys)
+
+
+def column_type(typ: type, identity: bool) -> sa.types.TypeEngine:
+    if typ is float:
+        return sa.Double()
+    if typ is int:
+        return sa.BigInteger()
+    if typ is bool:
+        return sa.SmallInteger()
+    return sa.String(IDENTITY_TEXT) if identity else sa.Text()
+
+
+def topic_table(md: sa.MetaData, topic: Topic, backend: str) -> sa.Table:
+    columns = {name: column_type(typ, name in topic.identity) for name, typ in topic.fields.items()}
+    # SQLite: INTEGER affinity keeps whole seconds integers and the rest REAL, as the bridge's files
+    time_type = sa.Integer if backend == "sqlite" else sa.Double
+    return series_table(md, topic.name, columns, time_type=time_type, unique=topic.identity)
+
+
+def ledger_table(md: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        LEDGER, md,
+        sa.Column("section", sa.String(64), nullable=False),
+        sa.Column("path", sa.Text, nullable=False),
+        sa.Column("size", sa.BigInteger, nullable=False),
+        sa.Column("mtime", sa.Double, nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("rows", sa.Integer, nullable=False),
+        sa.Column("loaded", db.DateTime, nullable=False),
+        sa.UniqueConstraint("section", "sha256", name=f"{LEDGER}_content"),
+    )
+
+
+def insert_new(backend: str, table: sa.Table) -> Any:
+    """INSERT that writes nothing for a row whose unique key is already there (not MariaDB's INSERT
+    IGNORE, which would also turn a value out of range into a silently clipped one)."""
+    if backend == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+        return insert(table).on_conflict_do_nothing()
+    if backend == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+        return insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.mysql import insert
+    stmt = insert(table)
+    return stmt.on_duplicate_key_update(time=stmt.inserted.time)
+
+
+class Store:
+    """The target of one logger section; connects lazily so a target down at start-up is spooled for."""
+
+    def __init__(self, cfg: Settings, topics: Sequence[Topic]):
+        self.cfg = cfg
+        self.topics = list(topics)
+        self.engine: Engine | None = None
+        self.ready = False
+        self.md = sa.MetaData()
+        self.tables: dict[str, sa.Table] = {}
+        self.inserts: dict[str, Any] = {}
+        self.ledger: sa.Table | None = None
+        self.ledger_insert: Any = None
+        self.ledger_lookup: Any = None
+        self.on_ready = None  # called once the tables exist (the runner's metrics go there)
+
+    def connect(self) -> None:
+        """The engine, proven where possible: a mistake (wrong password, no such database) is one line
+        now; an outage is not waited for here (the mode spools meanwhile)."""
+        def probe_once(_key: str, check) -> None:
+            try:
+                check()
+            except db_errors() as exc:
+                if classify(exc) != OUTAGE:
+                    raise
+                log.info("target not reachable at start-up (%s): polled batches are spooled until it is",
+                         reason(exc))
+
+        self.engine = db.connect(self.cfg, "target", writer=True, create=True, retry=probe_once)
+        backend = self.engine.dialect.name
+        if backend == "sqlite":
+            self._short_busy_wait(self.engine)
+        backend = "mysql" if backend in ("mysql", "mariadb") else backend
+        for topic in self.topics:
+            table = topic_table(self.md, topic, backend)
+            self.tables[topic.name] = table
+            self.inserts[topic.name] = self._driver_sql(insert_new(backend, table), table)
+        self.ledger = ledger_table(self.md)
+        self.ledger_insert = self.ledger.insert()  # write() leaves out a content already there
+        c = self.ledger.c  # built once: SQLAlchemy then reuses its compiled form for every file
+        self.ledger_lookup = sa.select(c.path).where(c.section == sa.bindparam("section"),
+                                                     c.sha256 == sa.bindparam("sha"))
+
+    def _driver_sql(self, stmt: Any, table: sa.Table) -> tuple[str, tuple[str, ...] | None]:
+        """The statement compiled once for the driver, and the column names when its parameters are
+        named (None: positional, the table's column order, which batch rows follow): a drained chunk
+        of 1 000 rows skips SQLAlchemy's per-row processing (bench/)."""
+        assert self.engine is not None
+        compiled = stmt.compile(dialect=self.engine.dialect, column_keys=[c.name for c in table.c])
+        if compiled.positional:
+            assert tuple(compiled.positiontup) == tuple(c.name for c in table.c)
+            return str(compiled), None
+        return str(compiled), tuple(c.name for c in table.c)
+
+    @staticmethod
+    def _short_busy_wait(engine: Engine) -> None:
+        """A SQLite file locked by another writer is an outage to spool through, not to sit out: the
+        poll loop waits SQLITE_BUSY_MS at most (the engine's default would stop polling for seconds)."""
+        from sqlalchemy import event
+
+        @event.listens_for(engine, "connect")
+        def _busy(dbapi_conn, _record):  # pragma: no cover - every SQLite logger test goes through it
+            dbapi_conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
+
+        engine.dispose()  # the probe's pooled connection had the default
+
+    def _prepare(self) -> None:
+        assert self.engine is not None
+        with self.engine.begin() as conn:
+            self.md.create_all(conn, checkfirst=True)
+        self.ready = True
+        if self.on_ready is not None:
+            self.on_ready(self.engine)
+
+    def write(self, batches: Sequence[Batch]) -> dict[str, str]:
+        """Every target transaction of the mode: the batches' rows and their ledger rows, whole or absent.
+
+        A file's batch whose content (sha256) the ledger already holds writes nothing: the returned
+        {sha256: path} names those, with the path under which that content was loaded."""
+        if not self.ready:
+            self._prepare()
+        assert self.engine is not None and self.ledger is not None
+        with self.engine.begin() as conn:
+            known: dict[str, str] = {}
+            for batch in batches:
+                if batch.ledger is not None:
+                    sha = batch.ledger["sha256"]
+                    path = conn.execute(self.ledger_lookup, {"section": self.cfg.section, "sha": sha}).scalar()
+                    if path is not None:
+                        known[sha] = path
+            per_table: dict[str, list[tuple]] = {}
+            ledger = []
+            for batch in batches:  # one executemany per table: a drained chunk is many small polls
+                if batch.ledger is not None:
+                    if batch.ledger["sha256"] in known:
+                        continue
+                    ledger.append({**batch.ledger, "section": self.cfg.section,
+                                   "loaded": datetime.now(timezone.utc).replace(tzinfo=None)})
+                for table, rows in batch.rows.items():
+                    per_table.setdefault(table, []).extend(rows)
+            for table, rows in per_table.items():
+                if rows:
+                    sql, names = self.inserts[table]
+                    params = list(map(tuple, rows)) if names is None else [dict(zip(names, r)) for r in rows]
+                    conn.exec_driver_sql(sql, params)
+            if ledger:
+                conn.execute(self.ledger_insert, ledger)
+        return known
+
+    def newest(self) -> float | None:
+        if not self.ready or self.engine is None:
+            return None
+        newest = None
+        with self.engine.connect() as conn:
+            for table in self.tables.values():
+                t = conn.execute(sa.select(sa.func.max(table.c.time))).scalar()
+                if t is not None and (newest is None or t > newest):
+                    newest = float(t)
+        return newest
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
