@@ -18,6 +18,7 @@ LID = ["Ultrasonic_GdLS", "Ultrasonic_LS", "Temp_GdLS", "Temp_LS", "Tilt_X_Cal",
        "Capacitance_Temp_GdLS", "Capacitance_LS", "Capacitance_Temp_LS", "Capacitance_MO",
        "Capacitance_Temp_MO", "Temp_Box"]
 WATCHED = ("Temp_GdLS", "Temp_LS")
+TEMPERATURES = ("Temp_GdLS", "Temp_LS", "Temp_Box")  # degC; the other readings' units are the sensor's
 
 
 def adlid_tables(metadata: sa.MetaData, name: str = "AD1_LidSensor") -> list[sa.Table]:
@@ -48,6 +49,7 @@ class AdLidFaker(Faker):
 class AdLid(Regime):
     sources = [Source("AD1_LidSensor", sitemask=1, subsite=1)]
     target = Target("DcsAdLidSensor", **{f"{c}_{fn}": sa.Double for c in LID for fn in FUNCTIONS},
-                    nsamples=sa.Integer)
+                    nsamples=sa.Integer, units={f"{c}_{fn}": "degC" for c in TEMPERATURES for fn in FUNCTIONS})
+    units = {c: "degC" for c in TEMPERATURES}
     scraper = AdLidScraper
     faker = AdLidFaker

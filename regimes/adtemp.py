@@ -26,6 +26,6 @@ class AdTempFaker(Faker):
 
 class AdTemp(Regime):
     sources = [Source("DBNS_SAB_Temp", sitemask=1, subsite=1)]
-    target = Target("DcsAdTemp", **{c: sa.Float for c in PT})
+    target = Target("DcsAdTemp", units={c: "degC" for c in PT}, **{c: sa.Float for c in PT})
     scraper = AdTempScraper
     faker = AdTempFaker

@@ -52,7 +52,7 @@ class PmtHv(Regime):
         Source("DBNS_AD2_HV", joins=("DBNS_AD2_HVPw",), sitemask=1, subsite=2),
     ]
     target = Target("DcsPmtHv", ladder=sa.Integer, col=sa.Integer, ring=sa.Integer,
-                    voltage=sa.Float, pw=sa.Integer)
+                    voltage=sa.Float, pw=sa.Integer, units={"voltage": "V"})
     scraper = PmtHvScraper
     faker = PmtHvFaker
     # mode = bridge: one Grafana row per channel and entry, so a panel is `WHERE ladder = 1 AND ring = 3`

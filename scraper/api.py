@@ -7,7 +7,7 @@ together and is what `regime = pkg.mod:Class` names.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
 
@@ -34,13 +34,15 @@ def dcs_table(metadata: sa.MetaData, name: str, *columns: sa.Column) -> sa.Table
 
 
 class Target:
-    """The target payload table, declared in Python next to the regime: `Target("DcsAdTemp", T=Float)`."""
+    """The target payload table, declared in Python next to the regime: `Target("DcsAdTemp", T=Float)`.
+    `units={"T": "degC"}` names the physical unit of a column: plots label their axes with it."""
 
-    def __init__(self, kls: str, **columns: Any):
+    def __init__(self, kls: str, units: Mapping[str, str] | None = None, **columns: Any):
         self.kls = kls
         self.columns: dict[str, sa.types.TypeEngine] = {
             name: (typ() if isinstance(typ, type) else typ) for name, typ in columns.items()
         }
+        self.units: dict[str, str] = dict(units or {})
 
 
 class Scraper:
@@ -127,6 +129,15 @@ class Regime:
     # mode = bridge (docs/bridge.md): the columns of the Grafana table of each source, besides `time`.
     # None: the source's own value columns (every column but id and date_time), as reflected.
     bridge_columns: ClassVar[Mapping[str, Any] | None] = None
+    # Units of source (and bridged) columns, for the axes of plots of sections without a target
+    # (bridge, decimator) whose names are not the target's: Target(units=...) serves the names it has.
+    units: ClassVar[Mapping[str, str]] = {}
+
+    @classmethod
+    def unit(cls, column: str) -> str:
+        """The unit of a column for an axis label, '' when the regime does not say."""
+        target = getattr(cls, "target", None)
+        return getattr(target, "units", {}).get(column) or cls.units.get(column, "")
 
     @classmethod
     def bridge_rows(cls, source: Source, entry: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:

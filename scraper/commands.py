@@ -147,5 +147,6 @@ def report(cfg_path: str | None, section: str, overrides: dict[str, Any] | None,
     if out:
         from scraper.look import plot as look_plot
 
-        result.picture = look_plot.report_figure(cfg, result, out)
+        units = {load_regime(cfg).unit(c) for c in result.columns}  # one unit for every column, or none shown
+        result.picture = look_plot.report_figure(cfg, result, out, units.pop() if len(units) == 1 else "")
     return result

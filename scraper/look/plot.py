@@ -29,7 +29,7 @@ from scraper.look.window import Window  # noqa: E402
 from scraper.targets.dbi import Context  # noqa: E402
 
 MAX_PANELS = 16
-WIDTH_IN, PANEL_IN, TITLE_IN, DPI = 12.0, 2.0, 0.6, 100
+WIDTH_IN, PANEL_IN, TITLE_IN, DPI = 12.0, 2.0, 0.6, 100  # TITLE_IN: the figure's title and its room
 
 
 @dataclass(frozen=True)
@@ -99,8 +99,13 @@ def parse_rows(cfg: Settings, text: str | None) -> set[int] | None:
 
 
 def save(fig, cfg: Settings, path: Path) -> None:
+    """The PNG, carrying its own text description (PNG tEXt): the title and, per panel, its label and
+    the unit of its value axis, for a reader or a program that cannot look at the picture."""
+    title = fig.get_suptitle()
+    panels = [": ".join(filter(None, (ax.get_title(loc="left") or ax.get_title(), ax.get_ylabel() or "-")))
+              for ax in fig.axes if ax.get_visible()]
     try:
-        fig.savefig(path, dpi=DPI, format="png")
+        fig.savefig(path, dpi=DPI, format="png", metadata={"Title": title, "Description": "\n".join(panels)})
     except OSError as exc:
         raise cfg.error("--out", f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
@@ -168,22 +173,28 @@ def plot(cfg: Settings, view: View, window: Window, out: str | None, columns: li
             if d.context in drawn:
                 seen[d.context] = (source_entries.array(source_entries.as_target(regime, base, d), curves),
                                    np.array(d.utc))
-    fig = _draw(cfg, view.kls, window, shown, by_ctx, seen, curves)
+    fig = _draw(cfg, view.kls, window, shown, by_ctx, seen, curves, {c: regime.unit(c) for c in curves})
     save(fig, cfg, path)
     return Plotted(cfg.section, path, size_for(len(shown)), shown, len(series), len(records),
                    sum(len(times) for _values, times in seen.values()), note)
 
 
+def figure(panels: int, title: str):
+    """The small multiples of every plot: constrained layout, so that titles, unit labels and the
+    time axis of each panel get the room they need and nothing overlaps or is clipped."""
+    width, height = size_for(panels)
+    ncols = 1 if panels <= 4 else 2
+    nrows = max(1, -(-panels // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width / DPI, height / DPI), dpi=DPI, sharex=True, squeeze=False,
+                             layout="constrained")
+    fig.suptitle(title, fontsize=10)
+    return fig, axes
+
+
 def _draw(cfg: Settings, kls: str, window: Window, shown: list[Series], by_ctx: dict[Context, list[Record]],
-          seen: dict, curves: list[str]):
-    width, height = size_for(len(shown))
-    ncols = 1 if len(shown) <= 4 else 2
-    nrows = max(1, -(-len(shown) // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width / DPI, height / DPI), dpi=DPI, sharex=True, squeeze=False)
-    top = 1 - TITLE_IN / (height / DPI)
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.55 / (height / DPI), top=top, hspace=0.6, wspace=0.15)
-    fig.suptitle(f"[{cfg.section}] {kls}: source entries (dots), validity records (steps), propagations "
-                 f"(red ticks); UTC", fontsize=10, y=1 - 0.15 / (height / DPI))
+          seen: dict, curves: list[str], units: dict[str, str]):
+    fig, axes = figure(len(shown), f"[{cfg.section}] {kls}: source entries (dots), validity records (steps), "
+                                   "propagations (red ticks); UTC")
     for ax, s in zip(axes.flat, shown):
         k = curves.index(s.column)
         if s.context in seen:
@@ -201,6 +212,8 @@ def _draw(cfg: Settings, kls: str, window: Window, shown: list[Series], by_ctx: 
         ax.set_title(s.label, fontsize=8, loc="left")
         ax.tick_params(labelsize=7)
         ax.set_xlim(window.start, window.end)
+        if units.get(s.column):
+            ax.set_ylabel(units[s.column], fontsize=7)
     for ax in list(axes.flat)[len(shown):]:
         ax.set_visible(False)
     for ax in axes.flat:
@@ -233,39 +246,71 @@ def _value(rec: Record, row: int, column: str) -> float:
 
 
 REPORT_SIZE = (12.0, 5.0)  # inches: 1200 x 500 px
+NEAR = 0.05  # points closer than this fraction of both axis spans share one label (they would overlap)
 
 
-def report_figure(cfg: Settings, report, out: str) -> Path:
-    """`report --out`: records per day against fidelity (RMS and max deviation per column), one point
-    per combination, the configured one ringed; without fidelity (aggregates), records per combination."""
+def report_figure(cfg: Settings, report, out: str, units: str = "") -> Path:
+    """`report --out`: the chart of report_chart() as a PNG."""
     path = check_out(cfg, out)
-    fig, axes = plt.subplots(1, 2, figsize=REPORT_SIZE, dpi=DPI, squeeze=False)
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.12, top=0.86, wspace=0.22)
+    save(report_chart(report, units), cfg, path)
+    return path
+
+
+def report_chart(report, units: str = ""):
+    """Records per day against fidelity (RMS and max deviation per column), one point per combination,
+    the configured one ringed; without fidelity (aggregates), records per combination. `units`: the
+    unit of the deviations, when every column shown has the same one. Constrained layout, labels of
+    nearby points merged into one and set towards the middle, the legend below the panels: nothing
+    overlaps and nothing is clipped, whatever the grid."""
+    fig, axes = plt.subplots(1, 2, figsize=REPORT_SIZE, dpi=DPI, squeeze=False, layout="constrained")
     fig.suptitle(f"[{report.section}] records vs fidelity, {report.window.start:%Y-%m-%d %H:%M} .. "
                  f"{report.window.end:%Y-%m-%d %H:%M} UTC; labels: threshold / maxage / interval", fontsize=10)
     x = [r.per_day for r in report.rows]
+    shown = report.columns[:10]
     for ax, which, name in ((axes[0, 0], 1, "RMS deviation"), (axes[0, 1], 0, "max deviation")):
         if report.columns:
-            for c in report.columns[:10]:
+            for c in shown:
                 ax.plot(x, [r.deviation[c][which] for r in report.rows], "o", ms=4, label=c, alpha=0.8)
             ys = [np.nanmean([r.deviation[c][which] for c in report.columns]) for r in report.rows]
+            name += f" ({units})" if units else ""
         else:
             ys = [r.records for r in report.rows]
             ax.plot(x, ys, "o", ms=5)
             name = "records"
-        spots: dict[tuple[float, float], list[str]] = {}  # combinations that land on one point share a label
         for r, xv, yv in zip(report.rows, x, ys):
-            spots.setdefault((xv, round(float(yv), 6)), []).append(r.label())
             if r.configured:
                 ax.plot([xv], [yv], "o", ms=12, mfc="none", mec="black")
-        for (xv, yv), labels in spots.items():
-            ax.annotate("\n".join(labels), (xv, yv), fontsize=6, xytext=(4, 2), textcoords="offset points",
-                        va="bottom")
         ax.set_xlabel("records per day")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
-        ax.margins(x=0.12, y=0.1)  # room for the labels of the outermost points
+        ax.margins(x=0.08, y=0.15)
+        _label_points(ax, [(xv, float(yv), r.label()) for r, xv, yv in zip(report.rows, x, ys)])
     if report.columns:
-        axes[0, 0].legend(fontsize=7)
-    save(fig, cfg, path)
-    return path
+        fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=len(shown),
+                   fontsize=8, frameon=False)
+    return fig
+
+
+def _label_points(ax, points: list[tuple[float, float, str]]) -> None:
+    """One label per cluster of nearby points (their combinations, one per line), written towards the
+    middle of the axes so that a label of an outermost point stays inside."""
+    finite = [(xv, yv, text) for xv, yv, text in points if np.isfinite(xv) and np.isfinite(yv)]
+    if not finite:
+        return
+    xs, ys = [p[0] for p in finite], [p[1] for p in finite]
+    span_x, span_y = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
+    clusters: list[list[tuple[float, float, str]]] = []
+    for p in sorted(finite, key=lambda p: (p[0], -p[1])):
+        for cluster in clusters:
+            if abs(cluster[0][0] - p[0]) < NEAR * span_x and abs(cluster[0][1] - p[1]) < NEAR * span_y:
+                cluster.append(p)
+                break
+        else:
+            clusters.append([p])
+    mid_x, mid_y = min(xs) + span_x / 2, min(ys) + span_y / 2
+    for cluster in clusters:
+        xv, yv = cluster[0][0], max(p[1] for p in cluster)
+        right, upper = xv > mid_x, yv > mid_y
+        texts = list(dict.fromkeys(p[2] for p in cluster))
+        ax.annotate("\n".join(texts), (xv, yv), fontsize=7, xytext=(-8 if right else 8, -6 if upper else 6),
+                    textcoords="offset points", ha="right" if right else "left", va="top" if upper else "bottom")

@@ -19,10 +19,11 @@ import numpy as np
 
 from scraper.config import Settings
 
-from .plot import DPI, MAX_PANELS, TITLE_IN, check_out, parse_rows, save, size_for  # plot chose the Agg backend
+from scraper.config.plugins import load_regime
+
+from .plot import MAX_PANELS, check_out, figure, parse_rows, save, size_for  # plot chose the Agg backend
 
 import matplotlib.dates as mdates  # noqa: E402,I001 (after plot.py has chosen the non-interactive backend)
-import matplotlib.pyplot as plt  # noqa: E402
 from .points import Point, PointView, check_between
 from .window import Window
 
@@ -89,10 +90,14 @@ def plot(cfg: Settings, view: PointView, window: Window, out: str | None, column
         raise cfg.error("--rows", f"a {view.kind} section has one row per entry (choose with --columns)")
     wanted = parse_rows(cfg, rows_text)
     found = check_between(cfg, view, window.start, window.end)
+    unit = load_regime(cfg, need_target=False).unit
     if view.kind == "bridge":
         fig, shown, available, tally = _bridge(cfg, view, window, found, numeric, columns, wanted, rows_text)
     else:
         fig, shown, available, tally = _thinned(cfg, view, window, found, columns or numeric)
+    for ax, s in zip(fig.axes, shown):
+        if unit(s.column):
+            ax.set_ylabel(unit(s.column), fontsize=7)
     save(fig, cfg, path)
     return PlottedPoints(cfg.section, view.kind, path, size_for(len(shown)), shown, available, len(found), tally)
 
@@ -155,8 +160,9 @@ def _thinned(cfg, view, window, found, curves):
         if horizon is not None and window.start <= horizon <= window.end:
             ax.axvline(horizon, color="tab:red", lw=1)
         _finish(ax, s.label, window)
-        if k == 0 and layout.group:
-            ax.legend(fontsize=6, markerscale=3, loc="upper left", ncol=min(len(groups), 6))
+        if k == 0 and layout.group:  # beside the panels: inside one it would hide points
+            fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", fontsize=7, markerscale=3,
+                       title=layout.group, title_fontsize=7, frameon=False)
     parts = Counter(p.part for p in found)
     tally = f"{len(found)} entries (" + ", ".join(f"{parts[p]} {p}" for p in ("thinned", "pending", "full")
                                                    if parts[p]) + ")"
@@ -166,13 +172,7 @@ def _thinned(cfg, view, window, found, curves):
 
 
 def _figure(cfg: Settings, panels: int, title: str):
-    width, height = size_for(panels)
-    ncols = 1 if panels <= 4 else 2
-    nrows = max(1, -(-panels // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width / DPI, height / DPI), dpi=DPI, sharex=True, squeeze=False)
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.55 / (height / DPI), top=1 - TITLE_IN / (height / DPI),
-                        hspace=0.6, wspace=0.15)
-    fig.suptitle(title, fontsize=10, y=1 - 0.15 / (height / DPI))
+    fig, axes = figure(panels, title)
     flat = list(axes.flat)
     for ax in flat[panels:]:
         ax.set_visible(False)

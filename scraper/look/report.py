@@ -104,7 +104,7 @@ class Report:
         if self.note:
             lines.append(self.note)
         if self.picture:
-            lines.append(f"wrote {self.picture}")
+            lines.append(f"[{self.section}] wrote {self.picture}")
         return "\n".join(lines)
 
     def as_dicts(self) -> list[dict]:

@@ -87,7 +87,7 @@ def test_sigkill_at_random_moments_of_a_pass_with_a_live_writer_gives_the_uninte
     assert len(result[0]) == len(expected[0]) and result == expected, f"seed {seed}, cursor after kills {kills}"
     # ... and both are what the rule says, computed from every row the faker wrote
     ids, roll = d.expected(_all_rows(dbs, top // 5), timedelta(minutes=2), timedelta(seconds=10))
-    assert [r[0] for r in result[0]] == ids and result[1] == roll
+    assert [r[0] for r in result[0]] == ids and d.same_rollup(result[1], roll)
     _run(cfg, "decimator")  # a second run changes nothing
     assert _state(src) == result
 
@@ -101,7 +101,7 @@ def _all_rows(dbs, entries: int) -> list[tuple]:
     _run(cfg, "all")
     engine = sa.create_engine(f"sqlite:///{scratch}")
     try:
-        return [(r[0], r[1], r[2], r[3]) for r in d.rows(engine)]
+        return d.rows(engine)
     finally:
         engine.dispose()
 
