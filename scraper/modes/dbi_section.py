@@ -55,6 +55,7 @@ class DbiSection:
         source = db.connect(cfg, "source", retry=runner.startup, readonly=True)
         readers = [runner.startup("source", SourceReader, source, src, cfg, cfg.get("batch", 1000))
                    for src in regime.sources]
+        check_columns(cfg, regime, readers)  # before the target is touched, like every source mistake
         target = db.connect(cfg, "target", writer=True, create=options.allow_create, retry=runner.startup)
         declared = regime.target
         writer = DbiWriter(target, DbiTables(cfg.kls or declared.kls, declared.columns))
@@ -78,6 +79,22 @@ class DbiSection:
             reader.close()
         self.source_engine.dispose()
         self.target_engine.dispose()
+
+
+def check_columns(cfg: Settings, regime: type[Regime], readers: list[SourceReader]) -> None:
+    """Every column the regime declares for a source table (its faker's schema) and every column its
+    change rule reads must be there: a column dropped or renamed by hand is one line at start-up, not a
+    KeyError in the regime's code on the first entry (mid-run, the database's own error is: retry.py)."""
+    declared = {t.name: [c.name for c in t.c] for t in getattr(regime.faker, "tables", ()) or ()}
+    change = getattr(regime.scraper, "change", None)
+    ruled = list(change.columns()) if change is not None else []
+    for reader in readers:
+        have = set(reader.columns)
+        wanted = [c for c in declared.get(reader.main.name, []) if c not in ("id", "date_time")]
+        for name in dict.fromkeys(wanted + [c for c in ruled if c in wanted or not wanted]):
+            if name not in have:
+                raise cfg.error("source", f'table "{reader.main.name}" has no column "{name}", which {cfg.regime} '
+                                          "reads (dropped or renamed?)")
 
 
 def prepare_target(cfg: Settings, writer: DbiWriter, target: Engine, allow_create: bool, drop: bool) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from factories import create_adtemp, insert
 from scraper.core import wallclock
-from processes import with_modules
+from processes import running, spawn, wait_for, with_modules
 from support import FRAGILE_REGIME, Databases, scrape, target_rows
 from regimes.adtemp import PT
 from untrusted import future_times, live_rows, spoil, utc_now
@@ -158,3 +158,27 @@ def test_inf_and_huge_numbers_from_sqlite_into_a_mariadb_target_are_written_as_n
         dbs.close()
     finally:
         mariadb_server.drop_database("untrusted_target")
+
+
+def test_a_source_or_target_column_dropped_by_hand_is_one_line_and_exit_2_at_start_and_mid_run(sqlite_dbs):
+    src, tgt = sqlite_dbs.engine("source"), sqlite_dbs.engine("target")
+    table = create_adtemp(src)
+    insert(src, table, live_rows(100, utc_now() - timedelta(minutes=5)))
+    cfg = sqlite_dbs.write_cfg({"live": {**REGIME, "sleep": "0.1s", "heartbeat": "1s"}})
+    assert scr(cfg, "-s", "live", "--catchup", "--ALLOW_DROP_CREATE_TABLE").returncode == 0
+    # mid-run: a live scraper, and an operator drops a payload column of the target
+    log = sqlite_dbs.tmp_path / "live.log"
+    with running(spawn(cfg, "live", log=log)) as (proc,):
+        wait_for(lambda: "timecursor" in log.read_text(), 60, "the scraper to start")
+        with tgt.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE DcsAdTemp DROP COLUMN Temp_PT3")
+        insert(src, table, live_rows(30, utc_now(), seed=9, first_id=101))  # changes to propagate
+        assert proc.wait(timeout=120) == 2
+    last = log.read_text().strip().splitlines()[-1]
+    assert "[live] target:" in last and "Temp_PT3" in last and "Traceback" not in log.read_text(), last
+    # at start: the source column the regime reads is gone
+    with src.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE DBNS_SAB_Temp DROP COLUMN Temp_PT4")
+    started = scr(cfg, "-s", "live", "--catchup")
+    assert started.returncode == 2 and len(started.stderr.strip().splitlines()) == 1, started.stderr
+    assert 'source: table "DBNS_SAB_Temp" has no column "Temp_PT4"' in started.stderr
