@@ -132,7 +132,7 @@ class Averager:
 
     def summarize(self) -> Summary:
         self.summary.queries = sum(r.queries for r in self.readers)
-        self.summary.wrong = sum(self.writer.fit.counts.values())
+        self.summary.wrong = self.section.wrong()
         self.summary.caught_up = not self.runner.stopped
         return self.summary
 

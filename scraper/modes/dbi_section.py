@@ -74,6 +74,10 @@ class DbiSection:
         last = self.writer.last_validity(ctx)
         return last is not None and (last.timestart, last.timeend) == (start, end)
 
+    def wrong(self) -> int:
+        """Values of the wrong kind read (db/kinds.py) or written (a target column's range) as NULL."""
+        return sum(r.kinds.total for r in self.readers) + sum(self.writer.fit.counts.values())
+
     def close(self) -> None:
         for reader in self.readers:
             reader.close()
