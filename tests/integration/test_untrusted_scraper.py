@@ -182,3 +182,27 @@ def test_a_source_or_target_column_dropped_by_hand_is_one_line_and_exit_2_at_sta
     started = scr(cfg, "-s", "live", "--catchup")
     assert started.returncode == 2 and len(started.stderr.strip().splitlines()) == 1, started.stderr
     assert 'source: table "DBNS_SAB_Temp" has no column "Temp_PT4"' in started.stderr
+
+
+def test_the_rules_sql_and_python_agree_on_values_of_the_wrong_kind(dbs):
+    """The database skips stretches the change rule calls unchanged; with text, blobs, NaN and ±inf
+    among them it must stop where Python, reading them as NULL, sees a change: the target equals the
+    run that judges every entry in Python."""
+    src, tgt = dbs.engine("source"), dbs.engine("target")
+    table = create_adtemp(src)
+    rows = live_rows(3000, utc_now() - timedelta(seconds=5), seed=4)
+    for k, row in enumerate(rows):  # long unchanged stretches: the skip search is worth its query
+        for j, c in enumerate(PT):
+            row[c] = 20.0 + j + (k // 150)
+        row["Temp_PT1"] = 0.2  # near what SQLite makes of text in arithmetic (0): |0 - 0.2| moved by nothing
+    insert(src, table, rows)
+    rng = random.Random(7)
+    spoil(src, "DBNS_SAB_Temp", sorted({(rng.randrange(1, 3001), rng.choice(PT)) for _ in range(25)}), rng)
+    spoil(src, "DBNS_SAB_Temp", sorted({(rng.randrange(1, 3001), "Temp_PT1") for _ in range(10)}), rng)
+    keys = {**REGIME, "maxage": "2h"}
+    in_python = scrape(dbs.settings(**keys, skip_in_database=False))
+    expected = target_rows(tgt, "DcsAdTemp")
+    in_sql = scrape(dbs.settings(**keys), drop=True)
+    assert in_sql.skipped > 1000 and in_python.skipped == 0
+    assert target_rows(tgt, "DcsAdTemp") == expected
+    assert in_sql.propagations == in_python.propagations >= 19
