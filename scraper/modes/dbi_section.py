@@ -74,6 +74,14 @@ class DbiSection:
         last = self.writer.last_validity(ctx)
         return last is not None and (last.timestart, last.timeend) == (start, end)
 
+    def warn_ahead(self, src: Source, ctx: Context, last: Any, bound_utc: datetime) -> None:
+        """A bookmark ahead of the wall clock was written by a version that read an entry dated in the
+        future: said once at start, as nothing can follow it until the clock gets there."""
+        if last.timeend > bound_utc:
+            log.warning("%s %s: the last validity record (SEQNO %d) ends at %s UTC, ahead of the clock: nothing "
+                        "is written after it until then (delete it to resume now)", src.label, ctx, last.seqno,
+                        last.timeend)
+
     def wrong(self) -> int:
         """Values of the wrong kind read (db/kinds.py) or written (a target column's range) as NULL."""
         return sum(r.kinds.total for r in self.readers) + sum(self.writer.fit.counts.values())

@@ -116,6 +116,7 @@ class Scrape:
             sv = SourceVector(src, cfg.timefloor)
             log.info("timecursor(local) %s %s: empty target, starting at timefloor", src.label, ctx)
             return sv
+        self.section.warn_ahead(src, ctx, last, self.clock.to_utc(reader.bound()))
         at_end = reader.entries_at(self.clock.local_candidates(last.timeend), 2)
         first = at_end[0] if at_end else None
         if len(at_end) > 1:

@@ -12,6 +12,7 @@ import pytest
 
 from factories import create_adtemp, insert
 from scraper.core import wallclock
+from scraper.modes.scrape import Scrape
 from processes import running, spawn, wait_for, with_modules
 from support import FRAGILE_REGIME, Databases, scrape, target_rows
 from regimes.adtemp import PT
@@ -206,3 +207,20 @@ def test_the_rules_sql_and_python_agree_on_values_of_the_wrong_kind(dbs):
     assert in_sql.skipped > 1000 and in_python.skipped == 0
     assert target_rows(tgt, "DcsAdTemp") == expected
     assert in_sql.propagations == in_python.propagations >= 19
+
+
+def test_a_validity_record_ahead_of_the_clock_left_by_an_older_version_is_reported(sqlite_dbs, caplog):
+    src = sqlite_dbs.engine("source")
+    table = create_adtemp(src)
+    rows = live_rows(50, utc_now() - timedelta(seconds=5))
+    insert(src, table, rows + [{**rows[-1], "id": 51, "date_time": datetime(2099, 1, 1)}])
+    engine = Scrape.start(sqlite_dbs.settings(**REGIME), allow_create=True, catchup=True)
+    try:  # what a version without the bound wrote: a record up to the row dated 2099
+        ctx = engine.section.context(engine.regime.sources[0])
+        engine.writer.write(ctx, rows[-1]["date_time"], datetime(2099, 1, 1), [{c: 1.0 for c in PT}])
+    finally:
+        engine.close()
+    with caplog.at_level(logging.WARNING, logger="scraper.engine"):
+        summary = scrape(sqlite_dbs.settings(**REGIME))
+    assert summary.propagations == 0
+    assert any("ends at 2099-01-01 00:00:00 UTC, ahead of the clock" in r.getMessage() for r in caplog.records)
