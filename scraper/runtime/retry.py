@@ -228,10 +228,16 @@ def mistake(exc: BaseException) -> str:
     code, text = error_code(exc), reason(exc)
     if code in (1142, 1143, 1227, 1370, 1044) or "readonly database" in text.lower():
         return f"permission denied: {text}"
-    state = getattr(getattr(exc, "orig", exc), "sqlstate", None)
-    if code in (1054, 1146) or state in SCHEMA_STATES or any(s in text.lower() for s in SQLITE_SCHEMA):
+    if schema_changed(exc):
         return f"a table's columns are not what the section reads (dropped or renamed?): {text}"
     return text
+
+
+def schema_changed(exc: BaseException) -> bool:
+    """The database says a column or table is not there (a mistake: see SCHEMA_STATES)."""
+    state = getattr(getattr(exc, "orig", exc), "sqlstate", None)
+    return error_code(exc) in (1054, 1146) or state in SCHEMA_STATES or any(
+        s in reason(exc).lower() for s in SQLITE_SCHEMA)
 
 
 def checked(cfg: Settings, which: str, fn: Callable[..., T], *args, **kwargs) -> T:
