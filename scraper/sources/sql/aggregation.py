@@ -88,19 +88,25 @@ class AggregateSpec:
         a value of the wrong kind. Then (`suspect`) the query is run again `clean`: wrapping every
         value in a CASE would cost ~70 % more per entry on SQLite, for rows that nearly never need it."""
         cols = [sa.func.count().label(self.count_key)]
+        if not clean:
+            self._checks: set[str] = set()
         for k, (name, expr) in enumerate(self.columns):
             numeric = isinstance(expr.type, NUMERIC) and self.dialect not in ("mysql", "mariadb")
             value = numbers(self.dialect, expr) if clean and numeric else expr
             for fn in self.functions:
                 cols.append(aggregate_expr(fn, value, self.dialect).label(f"{name}_{fn}"))
-            if numeric and not clean:
-                cols += [sa.func.min(expr).label(f"_low{k}"), sa.func.max(expr).label(f"_high{k}")]
+            if numeric and not clean:  # the configured min and max serve, when they are
+                for fn in ("min", "max"):
+                    label = f"{name}_{fn}" if fn in self.functions else f"_{fn}{k}"
+                    if fn not in self.functions:
+                        cols.append(getattr(sa.func, fn)(expr).label(label))
+                    self._checks.add(label)
         return cols
 
-    @staticmethod
-    def suspect(rows: Any) -> bool:
-        """Whether the check columns of `select_list()` show a value of the wrong kind in `rows`."""
-        return any(spell(v) is not None for row in rows for key, v in row.items() if key.startswith(("_low", "_high")))
+    def suspect(self, rows: Any) -> bool:
+        """Whether the min and max of `select_list()` show a value of the wrong kind in `rows`."""
+        checks = getattr(self, "_checks", ())
+        return any(spell(row[key]) is not None for row in rows for key in checks)
 
     def filter(self) -> sa.ColumnElement[bool] | None:
         text = self.cfg.aggregate_filter
