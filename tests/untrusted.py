@@ -43,11 +43,14 @@ BAD_VALUES = {
 }
 
 
-def spoil(engine, table: str, cells: list[tuple[int, str]], rng: random.Random) -> int:
-    """Write a bad value (raw SQL, as a DCS writer would) into each (id, column); how many were written."""
+def spoil(engine, table: str, cells: list[tuple[int, str]], rng: random.Random, integer: bool = False) -> int:
+    """Write a bad value (raw SQL, as a DCS writer would) into each (id, column); how many were written
+    (none where the backend's column cannot hold one: MariaDB, and PostgreSQL's `integer`)."""
     import sqlalchemy as sa
 
     bad = BAD_VALUES["mysql" if engine.dialect.name in ("mysql", "mariadb") else engine.dialect.name]
+    if integer and engine.dialect.name == "postgresql":
+        bad = []
     if not bad:
         return 0
     quote = '"' if engine.dialect.name == "postgresql" else ""

@@ -258,8 +258,7 @@ class SQLiteImpl(DefaultImpl):
     def epoch_seconds(self, dt: sa.ColumnElement) -> sa.ColumnElement:
         if isinstance(dt.type, timeforms.EpochTime):  # floor: CAST truncates, and these are after 1970
             return sa.cast(sa.type_coerce(dt, sa.Float), sa.Integer)
-        # of the whole seconds as spelled (the first 19 characters): SQLite's date functions read a
-        # fraction to the millisecond, rounded, so strftime('%s') put 09:21:59.999522 in 09:22
+        # of the whole seconds as spelled: SQLite rounds a fraction to ms (09:21:59.999522 was 09:22)
         return sa.cast(sa.func.strftime("%s", sa.func.substr(sa.type_coerce(dt, sa.String), 1, 19)), sa.Integer)
 
     def greatest(self, a: sa.ColumnElement, b: sa.ColumnElement) -> sa.ColumnElement:

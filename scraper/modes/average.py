@@ -132,7 +132,7 @@ class Averager:
 
     def summarize(self) -> Summary:
         self.summary.queries = sum(r.queries for r in self.readers)
-        self.summary.wrong = sum(self.writer.fit.counts.values())
+        self.summary.wrong = self.section.wrong()
         self.summary.caught_up = not self.runner.stopped
         return self.summary
 
@@ -165,6 +165,7 @@ class Averager:
         log.info("looping over territory bins of %s from %s to %s UTC performing grouped aggregate queries "
                  "in each bin", self.cfg.territory, start, end)
         aggregates = spec.select_list()  # built once: ~80 labelled expressions
+        cleaned = spec.select_list(clean=True)  # for a chunk holding a value of the wrong kind (rare)
         retry = self.runner.retry
         chunks = territory(self.clock, self.bins, self.cfg.territory, start, end)
         # Three stages overlap: while this thread turns chunk k into records and writes it, the database
@@ -175,8 +176,8 @@ class Averager:
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix="averager-fetch") as groups:
             def ahead(chunk: Chunk) -> tuple[Chunk, Future]:
                 span = spans.submit(retry, "source", self._span, reader, chunk)
-                return chunk, groups.submit(lambda: retry("source", self._grouped, reader, spec, aggregates,
-                                                          chunk, span.result()))
+                return chunk, groups.submit(lambda: retry("source", self._grouped, reader, spec,
+                                                          (aggregates, cleaned), chunk, span.result()))
             queued = deque(ahead(c) for c in itertools.islice(chunks, 2))
             while queued:
                 chunk, fetched = queued.popleft()
@@ -224,7 +225,7 @@ class Averager:
     def _window(self, dt: sa.ColumnElement, chunk: Chunk) -> tuple[sa.ColumnElement[bool], ...]:
         return dt >= chunk.local_lo, dt < chunk.local_hi, dt >= self.cfg.timefloor
 
-    def _grouped(self, reader: SourceReader, spec: AggregateSpec, aggregates: list[sa.ColumnElement],
+    def _grouped(self, reader: SourceReader, spec: AggregateSpec, aggregates: tuple[list, list],
                  chunk: Chunk, span: tuple[int, int] | datetime) -> tuple[list, datetime | None]:
         """The grouped aggregates of one territory chunk within its id range (`span`): one row per
         non-empty bin. For an empty chunk, no query: no rows, and where the next entry's bin starts."""
@@ -232,16 +233,21 @@ class Averager:
             return [], span
         dt, dialect = reader.dt, self.source_engine.dialect.name
         binx = bin_expression(dt, chunk, self.bins, dialect)
-        stmt = (reader.query.with_only_columns(binx.label("_bin"), sa.func.min(dt).label("_first"),
-                                               sa.func.max(dt).label("_last"), *aggregates)
-                .where(*self._window(dt, chunk), reader.id >= span[0], reader.id <= span[1])
-                .group_by(binx).order_by(binx))
-        where = spec.filter()
-        if where is not None:
-            stmt = stmt.where(where)
+        where = [*self._window(dt, chunk), reader.id >= span[0], reader.id <= span[1]]
+        if spec.filter() is not None:
+            where.append(spec.filter())
+
+        def grouped(select: list) -> sa.Select:
+            return (reader.query.with_only_columns(binx.label("_bin"), sa.func.min(dt).label("_first"),
+                                                   sa.func.max(dt).label("_last"), *select)
+                    .where(*where).group_by(binx).order_by(binx))
         with self.source_engine.connect() as conn:
             self._counted(reader)
-            return conn.execute(stmt).mappings().all(), None
+            rows = conn.execute(grouped(aggregates[0])).mappings().all()
+            if spec.suspect(rows):  # a value of the wrong kind in the chunk: its aggregates without it
+                self._counted(reader)
+                rows = conn.execute(grouped(aggregates[1])).mappings().all()
+            return rows, None
 
     def _counted(self, reader: SourceReader) -> None:
         """One more source query, counted from the two fetching threads."""

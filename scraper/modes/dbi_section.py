@@ -56,6 +56,7 @@ class DbiSection:
         source = db.connect(cfg, "source", retry=runner.startup, readonly=True)
         readers = [runner.startup("source", SourceReader, source, src, cfg, cfg.get("batch", 1000))
                    for src in regime.sources]
+        check_columns(cfg, regime, readers)  # before the target is touched, like every source mistake
         target = db.connect(cfg, "target", writer=True, create=options.allow_create, retry=runner.startup)
         runner.hold(target)  # a second copy of the section waits here as a standby
         declared = regime.target
@@ -75,11 +76,39 @@ class DbiSection:
         last = self.writer.last_validity(ctx)
         return last is not None and (last.timestart, last.timeend) == (start, end)
 
+    def warn_ahead(self, src: Source, ctx: Context, last: Any, bound_utc: datetime) -> None:
+        """A bookmark ahead of the wall clock was written by a version that read an entry dated in the
+        future: said once at start, as nothing can follow it until the clock gets there."""
+        if last.timeend > bound_utc:
+            log.warning("%s %s: the last validity record (SEQNO %d) ends at %s UTC, ahead of the clock: nothing "
+                        "is written after it until then (delete it to resume now)", src.label, ctx, last.seqno,
+                        last.timeend)
+
+    def wrong(self) -> int:
+        """Values of the wrong kind read (db/kinds.py) or written (a target column's range) as NULL."""
+        return sum(r.kinds.total for r in self.readers) + sum(self.writer.fit.counts.values())
+
     def close(self) -> None:
         for reader in self.readers:
             reader.close()
         self.source_engine.dispose()
         self.target_engine.dispose()
+
+
+def check_columns(cfg: Settings, regime: type[Regime], readers: list[SourceReader]) -> None:
+    """Every column the regime declares for a source table (its faker's schema) and every column its
+    change rule reads must be there: a column dropped or renamed by hand is one line at start-up, not a
+    KeyError in the regime's code on the first entry (mid-run, the database's own error is: retry.py)."""
+    declared = {t.name: [c.name for c in t.c] for t in getattr(regime.faker, "tables", ()) or ()}
+    change = getattr(regime.scraper, "change", None)
+    ruled = list(change.columns()) if change is not None else []
+    for reader in readers:
+        have = set(reader.columns)
+        wanted = [c for c in declared.get(reader.main.name, []) if c not in ("id", "date_time")]
+        for name in dict.fromkeys(wanted + [c for c in ruled if c in wanted or not wanted]):
+            if name not in have:
+                raise cfg.error("source", f'table "{reader.main.name}" has no column "{name}", which {cfg.regime} '
+                                          "reads (dropped or renamed?)")
 
 
 def prepare_target(cfg: Settings, writer: DbiWriter, target: Engine, allow_create: bool, drop: bool) -> None:

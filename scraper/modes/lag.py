@@ -2,7 +2,8 @@
 
 Lag = the source's latest date_time - the newest entry sampled, max over the regime's sources. It is
 measured once at start-up and after every `tunesleepmod`-th propagation; the sleep tuner turns it into
-the idle sleep, and while far behind the runner shows catch-up progress.
+the idle sleep, and while far behind the runner shows catch-up progress. What lies beyond the wall
+clock's bound is not data yet (core/wallclock.py): counted here, never part of the lag.
 """
 from __future__ import annotations
 
@@ -20,6 +21,13 @@ class LagWatch:
                  readers: Sequence[SourceReader]):
         self.runner, self._svs, self.readers = runner, svs, readers
         self.tuner = SleepTuner.from_cfg(runner.cfg)
+        self._future = [r.future_watch() for r in readers]  # entries dated ahead of the wall clock
+        self.ahead(force=True)
+
+    def ahead(self, force: bool = False) -> int:
+        """Source entries dated beyond now + future_tolerance (not data yet): counted at most every
+        few seconds unless `force`, each logged once (sources/sql/future.py)."""
+        return sum(w.poll(force) for w in self._future)
 
     def entries(self) -> int:
         return sum(r.entries for r in self.readers)

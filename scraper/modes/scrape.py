@@ -63,9 +63,6 @@ class Scrape:
         if self.summary.before_floor:
             log.info("%d source entries before timefloor %s (or without a time) are ignored",
                      self.summary.before_floor, cfg.timefloor)
-        self.future = [r.future_watch() for r in self.readers]  # entries ahead of the wall clock
-        for watch in self.future:
-            watch.poll(force=True)
         self.svs = runner.startup("target", self._resume_all)
         self._pending: list[tuple[Context, datetime, datetime, list]] = []  # propagations not yet committed
         self._pending_since = 0.0
@@ -119,6 +116,7 @@ class Scrape:
             sv = SourceVector(src, cfg.timefloor)
             log.info("timecursor(local) %s %s: empty target, starting at timefloor", src.label, ctx)
             return sv
+        self.section.warn_ahead(src, ctx, last, self.clock.to_utc(reader.bound()))
         at_end = reader.entries_at(self.clock.local_candidates(last.timeend), 2)
         first = at_end[0] if at_end else None
         if len(at_end) > 1:
@@ -186,8 +184,7 @@ class Scrape:
         open, so that a disordered one is redone before the run ends rather than after."""
         progressed = self._guarded_round()
         if not progressed:
-            for watch in self.future:
-                watch.poll()
+            self.watch.ahead()
             if not self._commit():
                 return True  # a stretch is redone (see _redo): there is work again
             if self.catchup and not self._settle(final=True):
@@ -267,12 +264,8 @@ class Scrape:
         self.summary.late = sum(r.late for r in self.readers)
         self.summary.skipped = sum(r.skipped for r in self.readers)
         self.summary.queries = self._queries()
-        self.summary.future = sum(w.poll(force=True) for w in self.future)
-        self.summary.wrong = self._wrong()
+        self.summary.future, self.summary.wrong = self.watch.ahead(force=True), self.section.wrong()
         return self.summary
-
-    def _wrong(self) -> int:
-        return sum(r.kinds.total for r in self.readers) + sum(self.writer.fit.counts.values())
 
     def _queries(self) -> int:
         return sum(r.queries for r in self.readers) + sum(a.queries for a in self.aggregators if a)
@@ -281,12 +274,12 @@ class Scrape:
         measured = None if self.runner.caught_up else self.watch.lag()
         lag = timedelta(0) if self.runner.caught_up else (measured[0] if measured else None)
         return {"lag_s": max(lag, timedelta(0)).total_seconds() if lag is not None else None,
-                "sleep_s": self.watch.tuner.sleep, "future": sum(w.poll() for w in self.future)}
+                "sleep_s": self.watch.tuner.sleep, "future": self.watch.ahead()}
 
     def totals(self) -> dict[str, float]:
         return {"propagations": self.summary.propagations, "entries_read": self.watch.entries(),
                 "queries": sum(r.queries for r in self.readers), "late": sum(r.late for r in self.readers),
-                "wrong_kind": self._wrong()}
+                "wrong_kind": self.section.wrong()}
 
     def _build_skippers(self) -> None:
         """Let the database skip unchanged entries (skipping.py) where that changes nothing observable:

@@ -41,6 +41,7 @@ MISTAKE_CODES = {
     1044, 1045, 1698,  # access denied: to the database, wrong password, unix_socket login refused
     1142, 1143, 1227, 1370,  # missing privilege: table (CREATE, INSERT, ...), column, SUPER, routine
     1049,  # unknown database
+    1054, 1146,  # unknown column, no such table: a schema changed under a running section
     2005,  # unknown MySQL server host
 }
 OUTAGE_CODES = {
@@ -68,6 +69,12 @@ SQLITE_MISTAKE = {"SQLITE_READONLY": "readonly database", "SQLITE_NOTADB": "file
 # heal by waiting, unlike "the database system is starting up" or a refused connection.
 PG_LOGIN_MISTAKE = re.compile(r'FATAL:\s+(database "[^"]*" does not exist|role "[^"]*" does not exist|'
                               r'password authentication failed|no pg_hba\.conf entry)')
+
+
+# a column or table the section reads or writes is gone (dropped or renamed by hand): waiting will not
+# bring it back, and a traceback would not say so: one line, exit 2, at start-up as mid-run
+SCHEMA_STATES = {"42703", "42P01"}  # PostgreSQL: undefined column, undefined table
+SQLITE_SCHEMA = ("no such column", "no such table", "has no column named")
 
 
 def db_errors() -> tuple[type[BaseException], ...]:
@@ -112,6 +119,8 @@ def classify(exc: BaseException) -> str:
         return MISTAKE
     if code in MISTAKE_CODES:
         return MISTAKE
+    if getattr(orig, "sqlstate", None) in SCHEMA_STATES:
+        return MISTAKE
     by_state = dialects.classify_sqlstate(getattr(orig, "sqlstate", None))
     if by_state is not None:  # PostgreSQL names its errors by SQLSTATE, not by number
         return MISTAKE if by_state == "permission" else OUTAGE
@@ -120,7 +129,7 @@ def classify(exc: BaseException) -> str:
     name = getattr(orig, "sqlite_errorname", "") or ""
     base = "_".join(name.split("_")[:2])  # SQLITE_READONLY_DBMOVED -> SQLITE_READONLY
     text = reason(exc).lower()
-    if base in SQLITE_MISTAKE or any(s in text for s in SQLITE_MISTAKE.values()):
+    if base in SQLITE_MISTAKE or any(s in text for s in (*SQLITE_MISTAKE.values(), *SQLITE_SCHEMA)):
         return MISTAKE
     if base in SQLITE_OUTAGE or any(s in text for s in SQLITE_OUTAGE.values()):
         return OUTAGE
@@ -239,7 +248,16 @@ def mistake(exc: BaseException) -> str:
     code, text = error_code(exc), reason(exc)
     if code in (1142, 1143, 1227, 1370, 1044) or "readonly database" in text.lower():
         return f"permission denied: {text}"
+    if schema_changed(exc):
+        return f"a table's columns are not what the section reads (dropped or renamed?): {text}"
     return text
+
+
+def schema_changed(exc: BaseException) -> bool:
+    """The database says a column or table is not there (a mistake: see SCHEMA_STATES)."""
+    state = getattr(getattr(exc, "orig", exc), "sqlstate", None)
+    return error_code(exc) in (1054, 1146) or state in SCHEMA_STATES or any(
+        s in reason(exc).lower() for s in SQLITE_SCHEMA)
 
 
 def checked(cfg: Settings, which: str, fn: Callable[..., T], *args, **kwargs) -> T:

@@ -3,12 +3,15 @@ are counted, and no lag is negative (docs/operations.md, data that cannot be tru
 from __future__ import annotations
 
 import logging
+import random
 from datetime import datetime, timedelta
 
-from bridge_support import BRIDGE, add_rows, bridged, create_source, dcs_rows, query
+import pytest
+
+from bridge_support import BRIDGE, PT, add_rows, bridged, create_source, dcs_rows, query
 from scraper import commands
 from scraper.core import wallclock
-from untrusted import utc_now
+from untrusted import future_times, spoil, utc_now
 
 
 def run(dbs, name: str, **keys):
@@ -57,3 +60,28 @@ def test_a_future_entry_is_bridged_in_its_place_once_the_clock_reaches_it(dbs, m
     assert second.entries == 1 and second.future == 0 and second.late == 0
     got = bridged(dbs.tmp_path / "grafana" / "live.db")
     assert len(got) == len(rows) + 1 and got[-1][1:] == tuple(ahead[c] for c in ahead if c.startswith("Temp"))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_bad_rows_among_live_entries_bridge_like_the_same_source_without_them(dbs, seed):
+    """Property: random bad rows (future by minutes to decades, 1970, values of the wrong kind) among
+    live entries near the real clock: the bridged file is that of the source without them, bad values
+    NULL, future rows not yet there."""
+    src = dbs.engine("source")
+    create_source(src)
+    rng = random.Random(seed)
+    now = utc_now()
+    rows = dcs_rows(200, start=now - timedelta(minutes=40), seed=seed)
+    top = rows[-1]["id"]
+    cells = sorted({(rng.randrange(1, top + 1), rng.choice(PT)) for _ in range(10)})
+    clean = [dict(r) for r in rows]
+    for id_, column in cells:
+        clean[id_ - 1][column] = None
+    add_rows(src, clean)
+    run(dbs, "clean.db")
+    spoiled = spoil(src, "DBNS_SAB_Temp", cells, rng)
+    ahead = [{**rows[0], "id": top + 1 + k, "date_time": t} for k, t in enumerate(future_times(now, rng, 3))]
+    add_rows(src, ahead + [{**rows[0], "id": top + 9, "date_time": datetime(1970, 1, 1)}])
+    summary = run(dbs, "live.db")
+    assert bridged(dbs.tmp_path / "grafana" / "live.db") == bridged(dbs.tmp_path / "grafana" / "clean.db")
+    assert summary.future == 3 and summary.before_floor == 1 and summary.wrong == spoiled

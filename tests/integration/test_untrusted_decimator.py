@@ -112,3 +112,49 @@ def test_slices_are_exact_to_the_microsecond_within_a_millisecond_of_a_boundary(
     assert [r[0] for r in d.rows(src)] == ids
     assert d.rollup(src) == roll
     assert summary.totals.deleted == len(data) - len(ids)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_bad_rows_among_live_entries_thin_like_the_same_table_without_them(dbs, src, seed):
+    """Property: random bad rows (future by minutes to decades, 1970, values of the wrong kind) among
+    live 2 Hz entries near the real clock: the same entries are kept as without them, the rollup skips
+    the bad values, nothing younger than keep is deleted, the future rows are left alone."""
+    import random
+
+    from untrusted import future_times, spoil
+
+    rng = random.Random(seed)
+    now = utc_now()
+    data = live()
+    top = data[-1][0]
+    cells = sorted({(rng.randrange(1, top + 1), rng.choice(d.CHANNELS)) for _ in range(15)})
+
+    def load(bad: bool) -> None:
+        with src.begin() as conn:
+            conn.execute(sa.text("DELETE FROM cbpm3_data"))
+        d.insert(src, data)
+        if bad and spoil(src, "cbpm3_data", cells, rng, integer=True):
+            return
+        with src.begin() as conn:  # the reference, and where the backend holds no bad value (MariaDB): NULL
+            for id_, column in cells:
+                conn.execute(sa.text(f"UPDATE cbpm3_data SET {column} = NULL WHERE id = {id_}"))
+
+    cfg = settings(dbs, every="10s", keep="2m")
+    load(bad=False)
+    decimate(cfg)
+    expected = ([r[0] for r in d.rows(src)], d.rollup(src))
+    with src.begin() as conn:
+        conn.execute(sa.text("DROP TABLE cbpm3_rollup"))
+        conn.execute(sa.text("DROP TABLE decimator_cursor"))
+    load(bad=True)
+    ahead = [(top + 1 + k, t, "10AE", 5) for k, t in enumerate(future_times(now, rng, 3))]
+    d.insert(src, ahead + [(top + 10, datetime(1970, 1, 1, 0, 0, 1), "12W", 5)])
+    summary = decimate(cfg)
+    kept = [r[0] for r in d.rows(src)]
+    assert [i for i in kept if i <= top] == expected[0]
+    # the 1970 row is thinned like any old entry (its slice keeps it: it is alone); the future ones stay
+    assert set(kept) - set(expected[0]) == {top + 1, top + 2, top + 3, top + 10}
+    assert d.rollup(src)[1:] == expected[1] if d.rollup(src)[0][0].year == 1970 else d.rollup(src) == expected[1]
+    young = now - KEEP
+    assert all(r[0] in kept for r in data if r[1] >= young)  # nothing younger than keep deleted
+    assert summary.totals.horizon <= d.slice_of(now - KEEP, EVERY)

@@ -12,7 +12,8 @@ import pytest
 
 from factories import create_adtemp, insert
 from scraper.core import wallclock
-from processes import with_modules
+from scraper.modes.scrape import Scrape
+from processes import running, spawn, wait_for, with_modules
 from support import FRAGILE_REGIME, Databases, scrape, target_rows
 from regimes.adtemp import PT
 from untrusted import future_times, live_rows, spoil, utc_now
@@ -158,3 +159,68 @@ def test_inf_and_huge_numbers_from_sqlite_into_a_mariadb_target_are_written_as_n
         dbs.close()
     finally:
         mariadb_server.drop_database("untrusted_target")
+
+
+def test_a_source_or_target_column_dropped_by_hand_is_one_line_and_exit_2_at_start_and_mid_run(sqlite_dbs):
+    src, tgt = sqlite_dbs.engine("source"), sqlite_dbs.engine("target")
+    table = create_adtemp(src)
+    insert(src, table, live_rows(100, utc_now() - timedelta(minutes=5)))
+    cfg = sqlite_dbs.write_cfg({"live": {**REGIME, "sleep": "0.1s", "heartbeat": "1s"}})
+    assert scr(cfg, "-s", "live", "--catchup", "--ALLOW_DROP_CREATE_TABLE").returncode == 0
+    # mid-run: a live scraper, and an operator drops a payload column of the target
+    log = sqlite_dbs.tmp_path / "live.log"
+    with running(spawn(cfg, "live", log=log)) as (proc,):
+        wait_for(lambda: "timecursor" in log.read_text(), 60, "the scraper to start")
+        with tgt.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE DcsAdTemp DROP COLUMN Temp_PT3")
+        insert(src, table, live_rows(30, utc_now(), seed=9, first_id=101))  # changes to propagate
+        assert proc.wait(timeout=120) == 2
+    last = log.read_text().strip().splitlines()[-1]
+    assert "[live] target:" in last and "Temp_PT3" in last and "Traceback" not in log.read_text(), last
+    # at start: the source column the regime reads is gone
+    with src.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE DBNS_SAB_Temp DROP COLUMN Temp_PT4")
+    started = scr(cfg, "-s", "live", "--catchup")
+    assert started.returncode == 2 and len(started.stderr.strip().splitlines()) == 1, started.stderr
+    assert 'source: table "DBNS_SAB_Temp" has no column "Temp_PT4"' in started.stderr
+
+
+def test_the_rules_sql_and_python_agree_on_values_of_the_wrong_kind(dbs):
+    """The database skips stretches the change rule calls unchanged; with text, blobs, NaN and ±inf
+    among them it must stop where Python, reading them as NULL, sees a change: the target equals the
+    run that judges every entry in Python."""
+    src, tgt = dbs.engine("source"), dbs.engine("target")
+    table = create_adtemp(src)
+    rows = live_rows(3000, utc_now() - timedelta(seconds=5), seed=4)
+    for k, row in enumerate(rows):  # long unchanged stretches: the skip search is worth its query
+        for j, c in enumerate(PT):
+            row[c] = 20.0 + j + (k // 150)
+        row["Temp_PT1"] = 0.2  # near what SQLite makes of text in arithmetic (0): |0 - 0.2| moved by nothing
+    insert(src, table, rows)
+    rng = random.Random(7)
+    spoil(src, "DBNS_SAB_Temp", sorted({(rng.randrange(1, 3001), rng.choice(PT)) for _ in range(25)}), rng)
+    spoil(src, "DBNS_SAB_Temp", sorted({(rng.randrange(1, 3001), "Temp_PT1") for _ in range(10)}), rng)
+    keys = {**REGIME, "maxage": "2h"}
+    in_python = scrape(dbs.settings(**keys, skip_in_database=False))
+    expected = target_rows(tgt, "DcsAdTemp")
+    in_sql = scrape(dbs.settings(**keys), drop=True)
+    assert in_sql.skipped > 1000 and in_python.skipped == 0
+    assert target_rows(tgt, "DcsAdTemp") == expected
+    assert in_sql.propagations == in_python.propagations >= 19
+
+
+def test_a_validity_record_ahead_of_the_clock_left_by_an_older_version_is_reported(sqlite_dbs, caplog):
+    src = sqlite_dbs.engine("source")
+    table = create_adtemp(src)
+    rows = live_rows(50, utc_now() - timedelta(seconds=5))
+    insert(src, table, rows + [{**rows[-1], "id": 51, "date_time": datetime(2099, 1, 1)}])
+    engine = Scrape.start(sqlite_dbs.settings(**REGIME), allow_create=True, catchup=True)
+    try:  # what a version without the bound wrote: a record up to the row dated 2099
+        ctx = engine.section.context(engine.regime.sources[0])
+        engine.writer.write(ctx, rows[-1]["date_time"], datetime(2099, 1, 1), [{c: 1.0 for c in PT}])
+    finally:
+        engine.close()
+    with caplog.at_level(logging.WARNING, logger="scraper.engine"):
+        summary = scrape(sqlite_dbs.settings(**REGIME))
+    assert summary.propagations == 0
+    assert any("ends at 2099-01-01 00:00:00 UTC, ahead of the clock" in r.getMessage() for r in caplog.records)

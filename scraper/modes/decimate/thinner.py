@@ -42,6 +42,11 @@ log = logging.getLogger("scraper.decimator")
 RACE_RETRIES = 20
 
 
+def _suspect(groups) -> bool:
+    """A rollup's plain min or max that is no finite number: the slice holds a value of the wrong kind."""
+    return any(spell(v) is not None for g in groups for k, v in g.items() if k.endswith(("_min", "_max")))
+
+
 class Raced(Exception):
     """An entry was committed into the chunk while it was being thinned: roll back, redo."""
 
@@ -182,6 +187,8 @@ class Thinner:
             with self.reader.connect() as conn:
                 ids = self._id_range(conn, chunk)
                 groups = conn.execute(self.st.summary(chunk, self.rollup is not None, ids)).mappings().all()
+                if self.rollup is not None and _suspect(groups):  # a value of the wrong kind: rolled up without
+                    groups = conn.execute(self.st.summary(chunk, True, ids, clean=True)).mappings().all()
                 kept = self._keepers(conn, chunk, groups) if groups else {}
             try:
                 with self.writer.begin() as conn:

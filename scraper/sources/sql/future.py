@@ -50,7 +50,7 @@ class FutureWatch:
             log.warning("%s: entry %s dated %s is ahead of the clock (%s now %s + future_tolerance %s): not "
                         "data yet, it is read in its place once the clock reaches it", self.name,
                         f"id={i}" if i is not None else "", _show(t), self.bound.tzname,
-                        _show(bound - self.bound.tolerance), self.bound.tolerance)
+                        f"{bound - self.bound.tolerance:%Y-%m-%d %H:%M:%S}", self.bound.tolerance)
         if len(new) > SHOWN:
             log.warning("%s: %d entries are ahead of the clock in all (the next one dated %s)", self.name,
                         self.count, _show(first[0][1]))
