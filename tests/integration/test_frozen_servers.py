@@ -9,7 +9,6 @@ The server is always thawed in a `finally`.
 """
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
