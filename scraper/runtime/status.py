@@ -71,7 +71,7 @@ def section_status(path: str, section: str, now: datetime | None = None) -> Sect
             _faker(cfg, st)
         else:
             _scraper(cfg, st, now)
-        if cfg.mode != "faker":
+        if cfg.mode != "faker" and "source" in modes.mode(cfg.mode).keys:  # a stream or logger reads no table
             _untrusted(cfg, st)
         held = lease.status_note(cfg, now)  # who writes it: HOLDER host:pid (runtime/lease.py)
         st.note = "; ".join(n for n in (held, st.note) if n)
