@@ -170,7 +170,7 @@ class TimeSeriesFile:
 
     def _make_directory(self, directory: Path) -> None:
         if not directory.exists():
-            directory.mkdir(parents=True)
+            directory.mkdir(parents=True, exist_ok=True)  # a second copy of the section may start at once
             # setgid: files created inside (the -wal and -shm files) take the directory's group
             os.chmod(directory, 0o2775)
         self._group_writable(directory, 0o070 | stat.S_ISGID)

@@ -118,12 +118,24 @@ def decimator_case(dbs) -> Case:
 CASES = {"scraper": scraper_case, "averager": averager_case, "bridge": bridge_case, "decimator": decimator_case}
 
 
-def frozen_with_the_lock(engine: sa.Engine) -> bool:
-    """SQLite only: the frozen copy was stopped inside a write transaction, so it holds the file's
-    write lock and nobody can write (a takeover included) until it runs again. Locked throughout a
-    second of tries, not by a commit of a live copy that happened to be under way."""
+def frozen_with_the_lock(engine: sa.Engine, section: str = "copies") -> bool:
+    """The frozen copy was stopped inside a commit, so it holds the lock a takeover needs until it runs
+    again: SQLite's write lock on the file; on a server, the lease row's lock (taken by the fencing
+    statement, released by the COMMIT it never got to). Locked throughout a second of tries, not by a
+    commit of a live copy that happened to be under way."""
     if engine.dialect.name != "sqlite":
-        return False
+        for _ in range(5):
+            try:
+                with engine.begin() as conn:
+                    conn.execute(sa.text("SELECT epoch FROM scraper_leases WHERE section = :s FOR UPDATE NOWAIT"),
+                                 {"s": section})
+                return False
+            except sa.exc.DBAPIError as exc:  # only "locked": MariaDB 1205/3572, PostgreSQL 55P03
+                orig = exc.orig
+                if getattr(orig, "sqlstate", None) != "55P03" and getattr(orig, "args", [None])[0] not in (1205, 3572):
+                    raise
+                time.sleep(0.2)
+        return True
     for _ in range(5):
         con = sqlite3.connect(engine.url.database, timeout=0.05)
         try:

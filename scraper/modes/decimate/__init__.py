@@ -161,17 +161,26 @@ class Decimator:
             return table  # read only: a missing rollup table is simply empty
         if not allow_create:
             raise cfg.error("rollup", f'table "{cfg.rollup}" does not exist (first run? add --ALLOW_DROP_CREATE_TABLE)')
-        with self.writer.begin() as conn:
-            table.create(conn, checkfirst=True)
+        self._create(table)
         log.info("created rollup table %s", cfg.rollup)
         return table
+
+    def _create(self, table: sa.Table) -> None:
+        """CREATE if missing. Two copies of the section start at once (they take the lease only after
+        these checks): the other one creating it first is success. PostgreSQL reports that race as a
+        unique violation in its catalog, MariaDB as 'table exists'."""
+        try:
+            with self.writer.begin() as conn:
+                table.create(conn, checkfirst=True)
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
+            if not db.table_exists(self.writer, table.name):
+                raise
 
     def _prepare_cursor(self) -> None:
         """Our own bookkeeping table, created on demand; refuses settings that contradict its history."""
         cfg, table = self.cfg, cursor_table()
         if not self.dry_run:
-            with self.writer.begin() as conn:
-                self.runner.startup("source", table.create, conn, checkfirst=True)
+            self.runner.startup("source", self._create, table)
             with self.writer.begin() as conn:  # a cursor table from before the keep was recorded
                 self.runner.startup("source", add_keep_column, conn)
         if not db.table_exists(self.reader, CURSOR_TABLE):
