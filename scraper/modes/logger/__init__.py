@@ -33,7 +33,7 @@ KEYS = [
     Key("rejected", "text", "var/rejected/{section}",
         "logger: the folder where refused batches and files are kept with their reason"),
 ]
-USES = ("target", "sleep", "maxiter", "batch")
+USES = ("target", "sleep", "maxiter", "batch", "lease_timeout")
 READS_SOURCE = False  # devices and files, no source database: no `source` or `source_tz` key
 
 

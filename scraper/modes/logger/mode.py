@@ -169,7 +169,14 @@ class Logger:
 
     def write(self, batches: list[Batch]) -> dict[str, str] | None:
         """Every target transaction of the mode goes through here (the lease check belongs here too).
-        None while the target is down; else {sha256: path} of the files whose content was already in."""
+        None while the target is down; else {sha256: path} of the files whose content was already in.
+        The section's lease (runtime/lease.py) is taken at the first write that finds the target up, not
+        at start: a logger started while its target is down must poll and spool meanwhile. A second
+        copy then stands by there, and every later commit is fenced."""
+        if self.runner.lease is None:
+            held, _ = self._target(self.runner.hold, self.store.engine)
+            if not held:
+                return None
         ok, known = self._target(self.store.write, batches)
         if ok:
             for batch in batches:

@@ -29,6 +29,11 @@ KEYS = [
         "stream: where a partition the target has never seen starts"),
     Key("store", "text", "", "stream: directory where each message is also kept as <key>.avro; empty: none"),
 ]
+# No section lease (runtime/lease.py), unlike every other writing mode: the processes of a stream section
+# are meant to run side by side, sharing the topic's partitions through their consumer group, and the
+# broker gives each partition one owner at a time. A member that lost a partition while frozen cannot
+# double anything when it wakes: rows are unique on the message key and a partition's position only
+# moves forward, in the same transaction as the rows (ledger.py).
 USES = ("target", "maxiter", "batch")
 READS_SOURCE = False  # a broker, no source database: no `source` or `source_tz` key
 
