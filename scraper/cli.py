@@ -28,9 +28,9 @@ verbs:
   report -s SECTION              the rules replayed for lists of --threshold, --maxage, --interval
   backup -s SECTION DEST         a consistent copy of a live bridged file (mode bridge)
   migrate -s SECTION check|fix   bring a bridged file up to the regime's layout
-  reconcile -s SECTION --day D    a stream's night, broker against target (exit 1 when keys are missing)
+  reconcile -s SECTION --day D   a stream's night: broker against target (exit 1: keys missing)
   new-regime NAME [--dir D]      write a regime module, its config sections and a kit test
-  -S PATH -s SECTION|ALL         write supervisord program files (with the run's --KEY VALUE overrides)
+  -S PATH -s SECTION|ALL         write supervisord program files (carrying --KEY VALUE overrides)
 
 global options (before or after the verb):
   --cfg PATH                     config file (default $SCRAPER_CFG, else ./scraper.cfg)
@@ -323,7 +323,7 @@ def _look_parser(verb: str) -> argparse.ArgumentParser:
 def _look(verb: str, argv: list[str]) -> int:
     """`scr.py show|plot|report`: look at a section's target without writing anything."""
     parser = _look_parser(verb)
-    argv, overrides = _split_overrides(argv, LOOK_OWN.get(verb, ()))
+    argv, overrides = _split_overrides(argv, ("format", *LOOK_OWN.get(verb, ())))  # --format: the output's
     args, unknown = parser.parse_known_args(argv)
     if args.help:
         parser.print_help()

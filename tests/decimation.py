@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from dcs_writers import ddl, family, insert_sql, sync_ids
+from scraper import commands
 
 EPOCH = datetime(1970, 1, 1)
 CHANNELS = ("top_in", "bot_in", "bot_out", "top_out")
@@ -108,3 +109,17 @@ def same_rollup(found: list[tuple], wanted: list[tuple]) -> bool:
         len(a) == len(b) and all(abs(x - y) < 1e-3 if isinstance(x, float) and isinstance(y, float) else x == y
                                  for x, y in zip(a, b))
         for a, b in zip(found, wanted))
+
+
+def settings(dbs, **keys):
+    """A decimator section over cbpm3_data: keep 2m of 10 s slices, with a rollup, in UTC."""
+    base = {"regime": "regimes.cbpm3:Cbpm3", "mode": "decimator", "keep": "2m", "every": "10s", "batch": 250,
+            "rollup": "cbpm3_rollup", "source_tz": "UTC"}
+    return dbs.settings(**{**base, **keys})
+
+
+def decimate(cfg, **kw):
+    """One in-process `--catchup` run that may create its tables."""
+    kw.setdefault("catchup", True)
+    kw.setdefault("allow_create", True)
+    return commands.run(cfg, **kw)

@@ -41,9 +41,9 @@ class Databases:
         path.write_text("\n".join(lines))
         return path
 
-    def settings(self, overrides: dict[str, Any] | None = None, **keys: Any) -> Settings:
-        path = self.write_cfg({"test": keys})
-        return commands.settings(str(path), "test", overrides)
+    def settings(self, overrides: dict[str, Any] | None = None, section: str = "test", **keys: Any) -> Settings:
+        path = self.write_cfg({section: keys})
+        return commands.settings(str(path), section, overrides)
 
     def close(self) -> None:
         for eng in self._engines:

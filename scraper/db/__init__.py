@@ -10,7 +10,6 @@ import configparser
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event

@@ -110,14 +110,15 @@ class Runner:
         self.metrics = MetricsWriter(engine, self.cfg.section, every)
         self.startup("target", self.metrics.ensure_table)
 
-    def hold(self, engine: Engine, which: str = "target") -> None:
+    def hold(self, engine: Engine, which: str = "target", wait_out_outages: bool = True) -> None:
         """Take this section's lease in `engine` (the database the mode writes, named by config key
         `which`) and fence every commit on it (runtime/lease.py). Blocks as a standby while another
-        process holds the section: call it before resuming from what that database holds."""
+        process holds the section: call it before resuming from what that database holds.
+        `wait_out_outages=False` lets an outage reach the caller instead (a logger spools meanwhile)."""
         if self.options.dry_run:
             return  # writes nothing: needs no lease, and must not wait for one
         lease = Lease(engine, self.cfg.section, self.cfg.get("lease_timeout", timedelta(seconds=30)).total_seconds(),
-                      self.stop, self.retrier.call)
+                      self.stop, self.retrier.call if wait_out_outages else None)
         lease.acquire(which)
         lease.fence(engine)
         self.lease = lease

@@ -73,8 +73,9 @@ def section_status(path: str, section: str, now: datetime | None = None) -> Sect
             _scraper(cfg, st, now)
         if cfg.mode != "faker" and "source" in modes.mode(cfg.mode).keys:  # a stream or logger reads no table
             _untrusted(cfg, st)
-        held = lease.status_note(cfg, now)  # who writes it: HOLDER host:pid (runtime/lease.py)
-        st.note = "; ".join(n for n in (held, st.note) if n)
+        if st.health != "NEVER RUN":  # a first run creates the database file a lease lives in
+            held = lease.status_note(cfg, now)  # who writes it: HOLDER host:pid (runtime/lease.py)
+            st.note = "; ".join(n for n in (held, st.note) if n)
     except OperatorError as exc:
         st.health, st.note = "ERROR", str(exc)
     except sa.exc.SQLAlchemyError as exc:
@@ -184,7 +185,9 @@ def status(path: str, now: datetime | None = None) -> list[SectionStatus]:
     def one(name: str) -> SectionStatus:
         if name in silent:
             mode, why = silent[name]
-            return SectionStatus(name, mode, health="ERROR", note=why)
+            local = getattr(modes.mode(mode).module, "offline_note", None)  # what it knows without a database
+            said = local(modes.settings(path, name)) if local is not None else ""
+            return SectionStatus(name, mode, health="ERROR", note=f"{said}; {why}" if said else why)
         return section_status(path, name, now)
 
     def late(name: str) -> SectionStatus:

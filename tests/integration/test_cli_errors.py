@@ -160,7 +160,7 @@ def test_help_is_short_and_points_to_the_keys(cfgfile, tmp_path):
     lines = proc.stdout.splitlines()
     assert len(lines) < 45 and max(len(line) for line in lines[:-1]) <= 100
     verbs = [line.split()[0] for line in proc.stdout.split("verbs:\n", 1)[1].split("\n\n")[0].splitlines()]
-    assert verbs == ["-s", "status", "show", "plot", "report", "backup", "migrate", "new-regime", "-S"]
+    assert verbs == ["-s", "status", "show", "plot", "report", "backup", "migrate", "reconcile", "new-regime", "-S"]
     assert "scr.py -s SECTION --help" in proc.stdout and "docs/config.md" in proc.stdout
     assert "--heartbeat" not in proc.stdout and "--aggregate_filter" not in proc.stdout
     assert lines[-1] == "sections in scraper.cfg: other, adtemp_scraper".replace("scraper.cfg", str(cfg))

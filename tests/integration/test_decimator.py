@@ -8,24 +8,11 @@ import pytest
 import sqlalchemy as sa
 
 import decimation as d
-from scraper import commands
 
 
 
 T0 = datetime(2020, 11, 4, 9, 3, 1, 269367)
 REGIME = "regimes.cbpm3:Cbpm3"
-
-
-def settings(dbs, **keys):
-    base = {"regime": REGIME, "mode": "decimator", "keep": "2m", "every": "10s", "batch": 250,
-            "rollup": "cbpm3_rollup", "source_tz": "UTC"}
-    return dbs.settings(**{**base, **keys})
-
-
-def decimate(cfg, **kw):
-    kw.setdefault("catchup", True)
-    kw.setdefault("allow_create", True)
-    return commands.run(cfg, **kw)
 
 
 @pytest.fixture
@@ -38,7 +25,7 @@ def src(dbs):
 def test_each_slice_behind_the_horizon_keeps_exactly_the_first_entry_per_instrument(dbs, src):
     data = d.ten_hz(T0, 300)  # 5 min of 3 instruments at 10 Hz
     d.insert(src, data)
-    summary = decimate(settings(dbs))
+    summary = d.decimate(d.settings(dbs))
     ids, roll = d.expected(data, timedelta(minutes=2), timedelta(seconds=10))
     assert [r[0] for r in d.rows(src)] == ids
     assert d.rollup(src) == roll
@@ -53,7 +40,7 @@ def test_each_slice_behind_the_horizon_keeps_exactly_the_first_entry_per_instrum
 def test_keep_rule_and_a_table_without_groups(dbs, src, rule):
     data = d.ten_hz(T0, 120, instruments=("10AE",))
     d.insert(src, data)
-    decimate(settings(dbs, keep_rule=rule, keep="30s", group_column="", rollup=""))
+    d.decimate(d.settings(dbs, keep_rule=rule, keep="30s", group_column="", rollup=""))
     ids, _ = d.expected(data, timedelta(seconds=30), timedelta(seconds=10), rule)
     assert [r[0] for r in d.rows(src)] == ids
 
@@ -61,8 +48,8 @@ def test_keep_rule_and_a_table_without_groups(dbs, src, rule):
 def test_a_second_run_changes_nothing_and_a_dry_run_changes_nothing(dbs, src):
     data = d.ten_hz(T0, 200)
     d.insert(src, data)
-    cfg = settings(dbs)
-    dry = decimate(cfg, dry_run=True)
+    cfg = d.settings(dbs)
+    dry = d.decimate(cfg, dry_run=True)
     assert [r[0] for r in d.rows(src)] == [r[0] for r in data]  # nothing deleted ...
     assert not sa.inspect(src).has_table("cbpm3_rollup")  # ... nor created
     text = dry.text()
@@ -71,18 +58,18 @@ def test_a_second_run_changes_nothing_and_a_dry_run_changes_nothing(dbs, src):
     per_instr = (len(data) - len(ids)) // 3
     for g in ("10AE", "12W", "15E"):
         assert any(line.split() == [g, str(len(roll) // 3), str(per_instr)] for line in text.splitlines()), text
-    first = decimate(cfg)
+    first = d.decimate(cfg)
     assert first.totals.deleted == dry.totals.deleted and first.totals.kept == dry.totals.kept
     before = (d.rows(src), d.rollup(src))
-    again = decimate(cfg)
+    again = d.decimate(cfg)
     assert again.totals.deleted == 0 and (d.rows(src), d.rollup(src)) == before
 
 
 def test_late_entries_behind_the_cursor_are_counted_thinned_and_merged_into_the_rollup(dbs, src):
     data = d.ten_hz(T0, 300)
     d.insert(src, data)
-    cfg = settings(dbs, every="1m", keep="1m")
-    decimate(cfg)
+    cfg = d.settings(dbs, every="1m", keep="1m")
+    d.decimate(cfg)
     # The monitor's buffer commits old readings later: behind the cursor, with higher ids. One of them
     # is earlier than the kept entry of its slice, so it must become the kept one.
     top = max(r[0] for r in data)
@@ -91,7 +78,7 @@ def test_late_entries_behind_the_cursor_are_counted_thinned_and_merged_into_the_
             (top + 3, T0 + timedelta(seconds=76), "12W", 7),
             (top + 4, T0 + timedelta(seconds=80), "NEW", 3)]  # an instrument the slice never had
     d.insert(src, late)
-    summary = decimate(cfg)
+    summary = d.decimate(cfg)
     assert summary.totals.late == 4
     ids, roll = d.expected(data + late, timedelta(minutes=1), timedelta(minutes=1))
     assert [r[0] for r in d.rows(src)] == ids
@@ -99,17 +86,17 @@ def test_late_entries_behind_the_cursor_are_counted_thinned_and_merged_into_the_
     with src.connect() as conn:
         late_metric = conn.execute(sa.text("SELECT sum(value) FROM scraper_metrics WHERE name = 'late'")).scalar()
     assert late_metric == 4
-    assert decimate(cfg).totals.late == 0  # counted once
+    assert d.decimate(cfg).totals.late == 0  # counted once
 
 
 def test_the_horizon_follows_the_newest_entry_and_thinning_resumes_at_the_cursor(dbs, src):
     data = d.ten_hz(T0, 200)
     d.insert(src, data)
-    cfg = settings(dbs)
-    decimate(cfg)
+    cfg = d.settings(dbs)
+    d.decimate(cfg)
     more = d.ten_hz(T0 + timedelta(seconds=200), 100, first_id=len(data) + 1)
     d.insert(src, more)
-    decimate(cfg)
+    d.decimate(cfg)
     ids, roll = d.expected(data + more, timedelta(minutes=2), timedelta(seconds=10))
     assert [r[0] for r in d.rows(src)] == ids
     assert d.rollup(src) == roll
@@ -120,8 +107,8 @@ def test_status_shows_cursor_horizon_and_health_and_metrics_are_written(dbs, src
 
     data = d.ten_hz(T0, 200)
     d.insert(src, data)
-    cfg = settings(dbs)
-    decimate(cfg)
+    cfg = d.settings(dbs)
+    d.decimate(cfg)
     st = section_status(cfg.path, cfg.section)
     assert st.mode == "decimator" and st.health == "OK", st
     assert "cursor 2020-11-04 09:04:20" in st.note and "horizon 2020-11-04 09:04:20" in st.note, st.note
@@ -138,11 +125,11 @@ def test_status_says_never_run_then_explains_a_cursor_past_the_horizon_by_the_ke
     from scraper.runtime.status import section_status
 
     d.insert(src, d.ten_hz(T0, 200))
-    cfg = settings(dbs)  # keep = 2m
+    cfg = d.settings(dbs)  # keep = 2m
     before = section_status(cfg.path, cfg.section)
     assert before.health == "NEVER RUN" and "not thinned yet" in before.note, before
-    decimate(settings(dbs, keep="30s"))
-    cfg = settings(dbs)  # the section's config file says keep = 2m again
+    d.decimate(d.settings(dbs, keep="30s"))
+    cfg = d.settings(dbs)  # the section's config file says keep = 2m again
     st = section_status(cfg.path, cfg.section)
     assert st.health == "OK", st
     assert "cursor past the horizon: last thinned with keep = 30s, this section's keep is 2m" in st.note, st.note
@@ -155,7 +142,7 @@ def test_a_cursor_table_from_before_the_keep_was_recorded_is_read_then_gains_it(
 
     data = d.ten_hz(T0, 200)
     d.insert(src, data)
-    decimate(settings(dbs, keep="30s"))
+    d.decimate(d.settings(dbs, keep="30s"))
     with src.begin() as conn:  # the cursor table as earlier versions wrote it: no keep column
         row = conn.execute(sa.select(*[c for c in cursor_table().c if c.name != "keep_s"])).mappings().one()
         conn.execute(sa.text(f"DROP TABLE {CURSOR_TABLE}"))
@@ -167,12 +154,12 @@ def test_a_cursor_table_from_before_the_keep_was_recorded_is_read_then_gains_it(
                        sa.Column("updated_utc", DateTime, nullable=False))
         old.create(conn)
         conn.execute(old.insert().values(**row))
-    cfg = settings(dbs)
+    cfg = d.settings(dbs)
     st = section_status(cfg.path, cfg.section)
     assert st.health == "OK" and "cursor past the horizon: an earlier run kept less than keep = 2m" in st.note, st
     d.insert(src, d.ten_hz(T0 + timedelta(seconds=200), 100, first_id=len(data) + 1))
-    decimate(settings(dbs, keep="30s"))  # thins on, and records its keep from now on
-    cfg = settings(dbs)
+    d.decimate(d.settings(dbs, keep="30s"))  # thins on, and records its keep from now on
+    cfg = d.settings(dbs)
     assert "last thinned with keep = 30s" in section_status(cfg.path, cfg.section).note
 
 
@@ -180,7 +167,7 @@ def test_sparse_data_packs_many_slices_into_a_chunk_and_still_keeps_one_per_slic
     # one reading every 4 s: a chunk of `batch` entries spans hundreds of slices (over a thousand keepers)
     data = d.ten_hz(T0, 3600, rate=0.25)
     d.insert(src, data)
-    summary = decimate(settings(dbs, batch=5000, every="10s", keep="1m"))
+    summary = d.decimate(d.settings(dbs, batch=5000, every="10s", keep="1m"))
     ids, roll = d.expected(data, timedelta(minutes=1), timedelta(seconds=10))
     assert [r[0] for r in d.rows(src)] == ids
     assert d.rollup(src) == roll
@@ -200,8 +187,8 @@ def test_a_timestamptz_table_is_thinned_as_utc_whatever_the_session_time_zone(db
     wrong = dbs.settings(**{"regime": REGIME, "mode": "decimator", "keep": "2m", "every": "10s",
                             "source_tz": "Asia/Shanghai"})
     with pytest.raises(Exception, match="source_tz: is Asia/Shanghai, but table \"cbpm3_data\" stores"):
-        decimate(wrong)
-    summary = decimate(settings(dbs))
+        d.decimate(wrong)
+    summary = d.decimate(d.settings(dbs))
     ids, roll = d.expected(data, timedelta(minutes=2), timedelta(seconds=10))
     assert summary.totals.deleted == len(data) - len(ids)
     with engine.connect() as conn:

@@ -144,8 +144,8 @@ def test_a_loader_killed_at_random_moments_loads_each_file_exactly_once(sqlite_d
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 kills += 1
-    assert kills >= 1  # the kills happened while files were being loaded
-    assert len(ledger(engine)) < len(numbers)
+    assert kills >= 1  # the kills happened while files were being loaded (how many files each let
+    # through before it landed depends on the machine's speed: not asserted)
     proc = subprocess.run([sys.executable, "-m", "scraper", "--cfg", str(cfg), "-s", "load", "--catchup"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -81,7 +81,8 @@ def test_late_rows_and_appended_entries_are_seen_the_same_in_every_spelling(sqli
     canon = _canonical(dbs, first)
     spelled = dbs.tmp_path / "spelled.db"
     sqlite_source(spelled, form, declared, first)
-    engines = {kls: Scrape.start(dbs.settings(**{**REGIME, "source": url, "kls": kls}), allow_create=True, catchup=True)
+    engines = {kls: Scrape.start(dbs.settings(section=kls, **{**REGIME, "source": url, "kls": kls}),  # one lease each
+                                 allow_create=True, catchup=True)
                for url, kls in ((canon, "Ref"), (f"sqlite:///{spelled}", "Spelled"))}
     try:
         seen = {kls: [eng.run().entries_read] for kls, eng in engines.items()}

@@ -10,23 +10,10 @@ import pytest
 import sqlalchemy as sa
 
 import decimation as d
-from scraper import commands
 from scraper.modes.decimate.tables import Cursor, cursor_table, write_cursor
 from untrusted import utc_now
 
 KEEP, EVERY = timedelta(minutes=2), timedelta(seconds=10)
-
-
-def settings(dbs, **keys):
-    base = {"regime": "regimes.cbpm3:Cbpm3", "mode": "decimator", "keep": "2m", "every": "10s", "batch": 250,
-            "rollup": "cbpm3_rollup", "source_tz": "UTC"}
-    return dbs.settings(**{**base, **keys})
-
-
-def decimate(cfg, **kw):
-    kw.setdefault("catchup", True)
-    kw.setdefault("allow_create", True)
-    return commands.run(cfg, **kw)
 
 
 @pytest.fixture
@@ -48,7 +35,7 @@ def test_an_entry_from_the_future_never_moves_the_horizon_real_clock(dbs, src, c
     ahead = [(top + 1, datetime(2099, 1, 1, 12), "10AE", 7), (top + 2, utc_now() + timedelta(days=1), "12W", 8)]
     d.insert(src, ahead)
     with caplog.at_level(logging.WARNING, logger="scraper.future"):
-        summary = decimate(settings(dbs))
+        summary = d.decimate(d.settings(dbs))
     ids, roll = d.expected(data, KEEP, EVERY)
     assert [r[0] for r in d.rows(src)] == ids + [top + 1, top + 2]  # the future ones untouched too
     assert d.rollup(src) == roll
@@ -60,15 +47,15 @@ def test_an_entry_from_the_future_never_moves_the_horizon_real_clock(dbs, src, c
 def test_a_cursor_left_ahead_of_the_clock_is_repaired_and_nothing_young_is_deleted(dbs, src, caplog):
     data = live()
     d.insert(src, data[:len(data) // 2])
-    cfg = settings(dbs)
-    decimate(cfg)
+    cfg = d.settings(dbs)
+    d.decimate(cfg)
     # an older version met a row dated 2099: its cursor says thinned until 2098 (and the row is gone)
     with src.begin() as conn:
         write_cursor(conn, cursor_table(), "cbpm3_data",
                      Cursor(datetime(2098, 12, 31, 23, 58), data[len(data) // 2 - 1][0], 10, "first"), utc_now())
     d.insert(src, data[len(data) // 2:])
     with caplog.at_level(logging.WARNING, logger="scraper.decimator"):
-        summary = decimate(cfg)
+        summary = d.decimate(cfg)
     assert any("ahead of the clock" in r.getMessage() and "set back to" in r.getMessage()
                for r in caplog.records)
     ids, roll = d.expected(data, KEEP, EVERY)
@@ -80,12 +67,12 @@ def test_a_cursor_left_ahead_of_the_clock_is_repaired_and_nothing_young_is_delet
 def test_the_rollup_holds_one_row_per_slice_and_group_even_after_the_cursor_is_dropped(dbs, src):
     data = live(200)
     d.insert(src, data)
-    cfg = settings(dbs)
-    decimate(cfg)
+    cfg = d.settings(dbs)
+    d.decimate(cfg)
     before = (d.rows(src), d.rollup(src))
     with src.begin() as conn:
         conn.execute(sa.text("DROP TABLE decimator_cursor"))
-    decimate(cfg)
+    d.decimate(cfg)
     assert (d.rows(src), d.rollup(src)) == before
     with pytest.raises(sa.exc.IntegrityError):  # and the table itself refuses a second row
         with src.begin() as conn:
@@ -107,7 +94,7 @@ def test_slices_are_exact_to_the_microsecond_within_a_millisecond_of_a_boundary(
                 i += 1
     data.append((i, base + timedelta(minutes=10), "10AE", i))  # the newest: the horizon is 8 min after base
     d.insert(src, data)
-    summary = decimate(settings(dbs))
+    summary = d.decimate(d.settings(dbs))
     ids, roll = d.expected(data, KEEP, EVERY)
     assert [r[0] for r in d.rows(src)] == ids
     assert d.rollup(src) == roll
@@ -139,9 +126,9 @@ def test_bad_rows_among_live_entries_thin_like_the_same_table_without_them(dbs, 
             for id_, column in cells:
                 conn.execute(sa.text(f"UPDATE cbpm3_data SET {column} = NULL WHERE id = {id_}"))
 
-    cfg = settings(dbs, every="10s", keep="2m")
+    cfg = d.settings(dbs, every="10s", keep="2m")
     load(bad=False)
-    decimate(cfg)
+    d.decimate(cfg)
     expected = ([r[0] for r in d.rows(src)], d.rollup(src))
     with src.begin() as conn:
         conn.execute(sa.text("DROP TABLE cbpm3_rollup"))
@@ -149,7 +136,7 @@ def test_bad_rows_among_live_entries_thin_like_the_same_table_without_them(dbs, 
     load(bad=True)
     ahead = [(top + 1 + k, t, "10AE", 5) for k, t in enumerate(future_times(now, rng, 3))]
     d.insert(src, ahead + [(top + 10, datetime(1970, 1, 1, 0, 0, 1), "12W", 5)])
-    summary = decimate(cfg)
+    summary = d.decimate(cfg)
     kept = [r[0] for r in d.rows(src)]
     assert [i for i in kept if i <= top] == expected[0]
     # the 1970 row is thinned like any old entry (its slice keeps it: it is alone); the future ones stay

@@ -75,3 +75,10 @@ def run(cfg: Settings, options: RunOptions):
     from .mode import logger
 
     return logger(cfg, options)
+
+
+def offline_note(cfg: Settings) -> str:
+    """What `scr.py status` shows of a section whose target does not answer (runtime/status.py)."""
+    from .health import offline_note as note
+
+    return note(cfg)

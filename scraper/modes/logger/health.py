@@ -24,23 +24,34 @@ from .store import LEDGER
 EPOCH = datetime(1970, 1, 1)
 
 
+def _spool(cfg: Settings, device: bool) -> tuple[bool, list[str]]:
+    """(full, notes) from the local spool alone: true whatever the target does."""
+    if not device:
+        return False, []
+    _records, readings = pending_readings(paths.local(cfg, cfg.spool))
+    return readings >= cfg.spool_max, [f"{readings} readings in the spool"] if readings else []
+
+
+def _full(cfg: Settings) -> str:
+    return f"spool full (spool_max = {cfg.spool_max}): new readings are dropped"
+
+
+def offline_note(cfg: Settings) -> str:
+    """What status can say while the target does not answer: the spool, which is local."""
+    full, notes = _spool(cfg, isinstance(load_regime(cfg, need_target=False).sources[0], Device))
+    return "; ".join([_full(cfg)] * full + notes)
+
+
 def section_health(cfg: Settings, st, now: datetime) -> None:
     regime = load_regime(cfg, need_target=False)
     device = isinstance(regime.sources[0], Device)
-    notes = []
-    full = False
-    if device:
-        records, readings = pending_readings(paths.local(cfg, cfg.spool))
-        if readings:
-            notes.append(f"{readings} readings in the spool")
-        full = readings >= cfg.spool_max
+    full, notes = _spool(cfg, device)
     try:
         engine = db.connect(cfg, "target")
     except OperatorError as exc:
         if not full:
             raise
-        st.health, st.note = "ERROR", "; ".join([f"spool full (spool_max = {cfg.spool_max}): new readings are "
-                                                "dropped", *notes, str(exc)])
+        st.health, st.note = "ERROR", "; ".join([_full(cfg), *notes, str(exc)])
         return
     try:
         with engine.connect() as conn:
@@ -64,7 +75,7 @@ def section_health(cfg: Settings, st, now: datetime) -> None:
             st.last_write_age = max(now.replace(tzinfo=None) - loaded, timedelta(0))
     if full:
         st.health = "ERROR"
-        notes.insert(0, f"spool full (spool_max = {cfg.spool_max}): new readings are dropped")
+        notes.insert(0, _full(cfg))
     elif not points:
         st.health = "STALE"
         notes.insert(0, "nothing logged yet")

@@ -174,7 +174,7 @@ class Logger:
         at start: a logger started while its target is down must poll and spool meanwhile. A second
         copy then stands by there, and every later commit is fenced."""
         if self.runner.lease is None:
-            held, _ = self._target(self.runner.hold, self.store.engine)
+            held, _ = self._target(self.runner.hold, self.store.engine, "target", False)
             if not held:
                 return None
         ok, known = self._target(self.store.write, batches)
