@@ -136,13 +136,16 @@ def sever(dbapi_connection: Any) -> bool:
     waiting on it fails now (as an outage: 'lost connection') instead of when the server wakes up.
     Works from any thread; the connection is dead afterwards and the pool replaces it."""
     fileno = getattr(dbapi_connection, "fileno", None)  # psycopg
-    if callable(fileno):
-        fd = fileno()
-    else:  # PyMySQL has no public way to its socket
-        sock = getattr(dbapi_connection, "_sock", None)
-        if sock is None:
-            return False
-        fd = sock.fileno()
+    try:
+        if callable(fileno):
+            fd = fileno()
+        else:  # PyMySQL has no public way to its socket
+            sock = getattr(dbapi_connection, "_sock", None)
+            if sock is None:
+                return False
+            fd = sock.fileno()
+    except Exception:  # noqa: BLE001 - psycopg raises once the connection is lost: nothing left to cut
+        return False
     if fd is None or fd < 0:
         return False
     try:

@@ -42,6 +42,7 @@ class DbiSection:
     writer: DbiWriter
     scraper: Any
     readers: list[SourceReader]
+    lease: Any = None  # runtime/lease.Lease (None with --dry-run): closed with the section, even unrun
 
     @classmethod
     def open(cls, cfg: Settings, runner: Runner) -> "DbiSection":
@@ -66,7 +67,7 @@ class DbiSection:
             reader.guard = lambda fn, *args: runner.retry("source", fn, *args)
         runner.record_metrics_in(target)
         return cls(cfg, regime, Clock(cfg.source_tz), source, target, writer,
-                   regime.scraper(cfg, declared), readers)
+                   regime.scraper(cfg, declared), readers, runner.lease)
 
     def context(self, src: Source) -> Context:
         return Context(src.sitemask, src.subsite, src.simmask, self.cfg.task)
@@ -89,6 +90,8 @@ class DbiSection:
         return sum(r.kinds.total for r in self.readers) + sum(self.writer.fit.counts.values())
 
     def close(self) -> None:
+        if self.lease is not None:
+            self.lease.close()  # its renewal thread must not outlive the section (a library user's process)
         for reader in self.readers:
             reader.close()
         self.source_engine.dispose()

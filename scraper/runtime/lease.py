@@ -257,8 +257,9 @@ class Lease:
                 with self.engine.begin() as conn:
                     still = conn.execute(self._fence, {"e": self.epoch, "now": _now()}).rowcount == 1
             except db_errors() as exc:
-                if classify(exc) != OUTAGE:
+                if classify(exc) != OUTAGE:  # the database or the table is gone: renewing cannot help,
                     log.warning("[%s] cannot renew the lease: %s", self.section, reason(exc))
+                    return  # and the next commit's fence finds out whether the lease is still ours
                 continue  # an outage: the retrier of the main loop says so; renew when it is back
             if not still and not self._closed.is_set():  # not our own release that came first
                 self._lose()
