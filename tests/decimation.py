@@ -21,11 +21,12 @@ def dialect(engine: sa.Engine) -> str:
     return family(engine.dialect.name)
 
 
-def create_table(engine: sa.Engine, time_kind: str = "time") -> None:
-    """`time_kind` "instant": PostgreSQL's timestamptz."""
+def create_table(engine: sa.Engine, time_kind: str = "time", nullable: bool = False) -> None:
+    """`time_kind` "instant": PostgreSQL's timestamptz; `nullable`: a time column without NOT NULL (a
+    monitor's table that holds rows without a time)."""
     with engine.begin() as conn:
         for stmt in ddl(engine.dialect.name, "cbpm3_data", {**COLUMNS, "timestamp": time_kind}, index="timestamp"):
-            conn.exec_driver_sql(stmt)
+            conn.exec_driver_sql(stmt.replace(" NOT NULL", "") if nullable else stmt)
 
 
 def stamp(t: datetime) -> str:
@@ -67,7 +68,10 @@ def rows(engine: sa.Engine) -> list[tuple]:
 
 
 def _dt(v):
-    return v if isinstance(v, datetime) else datetime.fromisoformat(str(v))
+    """A datetime; NULL, and a MariaDB zero date (no datetime can hold it), as read."""
+    if v is None or isinstance(v, datetime) or str(v).startswith("0000-00-00"):
+        return v
+    return datetime.fromisoformat(str(v))
 
 
 def rollup(engine: sa.Engine, name: str = "cbpm3_rollup") -> list[tuple]:

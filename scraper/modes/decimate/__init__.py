@@ -43,7 +43,7 @@ KEYS = [
         "decimator: table receiving count and avg/min/max per slice and group of what is thinned; empty: none"),
     Key("group_column", "text", "", "decimator: group column; empty: the regime's Source(group=...), if any"),
 ]
-USES = ("sleep", "batch", "maxiter", "lease_timeout")
+USES = ("sleep", "batch", "maxiter", "lease_timeout", "timefloor")
 PROGRESS_SLICES = 120  # a pass longer than this many slices shows progress (a first pass: days)
 
 
@@ -92,6 +92,7 @@ class DecimatorSummary:
     dry_run: bool = False
     group: str | None = None
     future: FutureWatch | None = None  # entries dated ahead of the wall clock (not data yet)
+    before_floor: int = 0  # entries before timefloor, zero dates, 1970 rows, NULL times: never thinned
 
     def text(self) -> str:
         t = self.totals
@@ -110,7 +111,8 @@ class DecimatorSummary:
         ahead = self.future.count if self.future is not None else 0
         return (f"[{self.section}] {self.table}: entries deleted {t.deleted}, kept {t.kept} in {t.slices} slices, "
                 f"late {t.late}, rollup rows {t.rollup_rows}; thinned until {when(t.cursor)}, "
-                f"horizon {when(t.horizon)}" + (f"; entries ahead of the clock not read yet {ahead}" if ahead else ""))
+                f"horizon {when(t.horizon)}" + (f"; entries ahead of the clock not read yet {ahead}" if ahead else "")
+                + (f"; entries before timefloor ignored {self.before_floor}" if self.before_floor else ""))
 
 
 def _epoch(d: datetime | None) -> float | None:
@@ -140,7 +142,7 @@ class Decimator:
         if not self.dry_run:
             self.runner.record_metrics_in(self.writer)
         self.thinner = Thinner((self.reader, self.writer), self.spec, self.slicing, cfg.keep_rule, cfg.batch,
-                               self.rollup, self.runner.retrier, self.dry_run, Bound.of(cfg))
+                               self.rollup, self.runner.retrier, self.dry_run, Bound.of(cfg), cfg.timefloor)
         self.summary = DecimatorSummary(cfg.section, self.spec.name, self.thinner.totals, self.dry_run,
                                         self.spec.group.name if self.spec.group is not None else None)
         # entries dated ahead of the wall clock: never thinned nor moving the horizon; counted, logged once
@@ -203,6 +205,7 @@ class Decimator:
         or found nothing: the runner then sleeps `sleep` (or, with --catchup, ends the run)."""
         if self._pass is None:
             self.future.poll()
+            self._unplaced()
             self._pass = self.thinner.begin_pass()
             if self._pass is None:
                 self._passes_done += 1
@@ -216,6 +219,15 @@ class Decimator:
         if self._pass is None:
             self._passes_done += 1
         return True
+
+    def _unplaced(self) -> None:
+        """Count the entries no slice can place at each pass (index ranges: what those rows cost);
+        logged when first seen and when more arrive, never thinned."""
+        n = self.thinner.unplaced()
+        if n > self.summary.before_floor:
+            log.warning("%s: %d entries before timefloor %s (zero dates, 1970 rows) or without a time are "
+                        "ignored: never thinned", self.spec.name, n, self.cfg.timefloor)
+        self.summary.before_floor = n
 
     def position(self) -> datetime:
         return self._pass[0] if self._pass is not None else (self.thinner.totals.cursor or datetime(1970, 1, 1))
@@ -236,7 +248,8 @@ class Decimator:
 
     def gauges(self) -> dict[str, float | None]:
         t = self.thinner.totals
-        return {"horizon": _epoch(t.horizon), "cursor": _epoch(t.cursor), "future": self.future.count}
+        return {"horizon": _epoch(t.horizon), "cursor": _epoch(t.cursor), "future": self.future.count,
+                "before_floor": self.summary.before_floor}
 
     def totals(self) -> dict[str, float]:
         t = self.thinner.totals

@@ -34,7 +34,8 @@ def fill(cfg: Settings, st: Any, now: datetime) -> None:
         slicing = Slicing(Clock(cfg.source_tz), cfg.every, cfg.keep)
         with engine.connect() as conn:
             bound = Bound.of(cfg)
-            newest = conn.execute(Statements(spec, slicing, cfg.keep_rule, engine.dialect.name).span(bound())[1]).scalar()
+            newest = conn.execute(Statements(spec, slicing, cfg.keep_rule, engine.dialect.name,
+                                                  cfg.timefloor).span(bound())[1]).scalar()
             cur = read_cursor(conn, cursor_table(), spec.name) if db.table_exists(engine, CURSOR_TABLE) else None
             updated = None
             if cur is not None:

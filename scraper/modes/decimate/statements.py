@@ -25,8 +25,11 @@ KEEPER_LIST_MAX = 500  # keeper ids bound in one DELETE; a chunk with more is de
 
 
 class Statements:
-    def __init__(self, spec: TableSpec, slicing: Slicing, keep_rule: str, dialect: str):
+    def __init__(self, spec: TableSpec, slicing: Slicing, keep_rule: str, dialect: str, floor: datetime | None = None):
+        """`floor`: `timefloor` (source-local). Entries before it (1970 rows, MariaDB zero dates) and
+        without a time are no data a slice can place: no statement here reads, thins or counts them."""
         self.spec, self.slicing, self.dialect, self.keep_rule = spec, slicing, dialect, keep_rule
+        self.floor = floor
         self.sql = dialects.impl(dialect)
         t, i = spec.time, spec.id
         self.order = [t, i] if keep_rule == "first" else [t.desc(), i.desc()]
@@ -36,9 +39,13 @@ class Statements:
         every spelling of it, see dialects.py)."""
         return self.sql.time_literal(local, self.spec.time.type)
 
+    def low(self, local: datetime) -> datetime:
+        """`local`, or timefloor when later: a slice holding timefloor keeps nothing before it."""
+        return local if self.floor is None else max(local, self.floor)
+
     def window(self, chunk: Chunk) -> tuple[sa.ColumnElement[bool], ...]:
         t = self.spec.time
-        return (t >= self.at(chunk.local_lo), t < self.at(chunk.local_hi))
+        return (t >= self.at(self.low(chunk.local_lo)), t < self.at(chunk.local_hi))
 
     def id_range(self, chunk: Chunk) -> sa.Select:
         """(min id, max id) of the window, from the time index alone (InnoDB's secondary index holds
@@ -107,20 +114,29 @@ class Statements:
     def nth_time(self, local_lo: datetime, n: int) -> sa.Select:
         """The time of the n-th entry at/after local_lo: where a chunk of about n entries ends."""
         t = self.spec.time
-        return sa.select(t).where(t >= self.at(local_lo)).order_by(t).limit(1).offset(n)
+        return sa.select(t).where(t >= self.at(self.low(local_lo))).order_by(t).limit(1).offset(n)
 
     def span(self, bound: datetime) -> list[sa.Select]:
-        """(oldest time, newest time up to the wall-clock `bound`, highest id): where thinning starts,
-        the horizon, the watermark. Entries dated beyond `bound` are not data yet (core/wallclock.py):
-        they never move the horizon. Three statements: SQLite answers a lone min() or max() from the
-        index, several by a full scan."""
+        """(oldest time from timefloor on, newest time up to the wall-clock `bound`, highest id): where
+        thinning starts, the horizon, the watermark. Entries dated beyond `bound` are not data yet
+        (core/wallclock.py), those before timefloor never were: neither moves the horizon or the start.
+        Three statements: SQLite answers a lone min() or max() from the index, several by a full scan."""
         spec = self.spec
         early = spec.time <= sa.bindparam("_fut", bound, type_=spec.time.type)
-        return [sa.select(sa.func.min(spec.time)), sa.select(sa.func.max(spec.time)).where(early),
-                sa.select(sa.func.max(spec.id))]
+        placed = () if self.floor is None else (spec.time >= self.at(self.floor),)
+        return [sa.select(sa.func.min(spec.time)).where(*placed),
+                sa.select(sa.func.max(spec.time)).where(early, *placed), sa.select(sa.func.max(spec.id))]
+
+    def before_floor(self) -> list[sa.Select]:
+        """Counts of the entries no slice can place: before timefloor, and (a nullable column) without
+        a time. Two index ranges, not an OR (which SQLite answers by scanning the whole index)."""
+        t = self.spec.time
+        conds = ([t < self.at(self.floor)] if self.floor is not None else []) + ([t.is_(None)] if t.nullable else [])
+        return [sa.select(sa.func.count()).select_from(self.spec.table).where(c) for c in conds]
 
     def late(self, watermark: int, top: int, local_until: datetime) -> sa.Select:
         """Entries committed since the watermark that lie behind the cursor (an id range: the primary key)."""
         spec = self.spec
+        placed = () if self.floor is None else (spec.time >= self.at(self.floor),)  # a 1970 row is not late
         return (sa.select(spec.id, spec.time)
-                .where(spec.id > watermark, spec.id <= top, spec.time < self.at(local_until)))
+                .where(spec.id > watermark, spec.id <= top, spec.time < self.at(local_until), *placed))

@@ -74,14 +74,16 @@ class PassTotals:
 
 class Thinner:
     def __init__(self, engines: tuple[Engine, Engine], spec: TableSpec, slicing: Slicing, keep_rule: str,
-                 batch: int, rollup: sa.Table | None, retrier, dry_run: bool = False, bound: Bound | None = None):
+                 batch: int, rollup: sa.Table | None, retrier, dry_run: bool = False, bound: Bound | None = None,
+                 floor: datetime | None = None):
         """`retrier`: anything with `.call(which, fn, *args, recovered=...)` (the runner's retries);
-        `bound`: the wall clock's bound on the data (core/wallclock.py)."""
+        `bound`: the wall clock's bound on the data (core/wallclock.py); `floor`: timefloor (entries
+        before it or without a time are never thinned, nor move the start of thinning)."""
         self.bound = bound or Bound(slicing.clock.tzname, timedelta(minutes=5))
         self.reader, self.writer = engines
         self.spec, self.slicing, self.keep_rule, self.batch = spec, slicing, keep_rule, batch
         self.rollup, self.retrier, self.dry_run = rollup, retrier, dry_run
-        self.st = Statements(spec, slicing, keep_rule, self.writer.dialect.name)
+        self.st = Statements(spec, slicing, keep_rule, self.writer.dialect.name, floor)
         self.cursors = cursor_table()
         self.totals = PassTotals()
         self.every_s = int(slicing.every.total_seconds())
@@ -100,6 +102,13 @@ class Thinner:
     def _span(self) -> tuple[datetime | None, datetime | None, int | None]:
         with self.reader.connect() as conn:
             return tuple(conn.execute(stmt).scalar() for stmt in self.st.span(self.bound()))
+
+    def unplaced(self) -> int:
+        """Entries no slice can place (before timefloor, zero dates, 1970 rows, NULL times): left alone."""
+        def count() -> int:
+            with self.reader.connect() as conn:
+                return sum(int(conn.execute(stmt).scalar() or 0) for stmt in self.st.before_floor())
+        return self.retrier.call("source", count)
 
     def _chunk_end(self, start: datetime, horizon: datetime) -> datetime:
         """The slice boundary after about `batch` entries from `start` (at least one slice)."""
