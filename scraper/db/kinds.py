@@ -139,10 +139,19 @@ def numbers(dialect: str, col: sa.ColumnElement) -> sa.ColumnElement:
     """`col` with what is not a finite number as NULL, for aggregates (avg, min, max) in SQL."""
     if dialect == "sqlite":
         return sa.case((col.between(sa.literal_column("-" + MAX), sa.literal_column(MAX)), col))
+    wrong = not_number(dialect, col)
+    return col if wrong is None else sa.case((wrong, sa.null()), else_=col)
+
+
+def not_number(dialect: str, col: sa.ColumnElement) -> sa.ColumnElement[bool] | None:
+    """SQL true exactly where `numbers` makes NULL what is not: to find (and count) the entries an
+    aggregate skipped. None where the column holds nothing of the kind (MariaDB, integer columns of
+    PostgreSQL)."""
+    if dialect == "sqlite":
+        return wrong_kind(dialect, col)
     if dialect == "postgresql" and isinstance(col.type, sa.Float):
-        return sa.case((sa.or_(col == sa.literal_column("'NaN'::float8"),
-                               sa.func.abs(col) == sa.literal_column("'Infinity'::float8")), sa.null()), else_=col)
-    return col
+        return sa.or_(col == sa.literal_column("'NaN'::float8"), sa.func.abs(col) == sa.literal_column("'Infinity'::float8"))
+    return None
 
 
 _INT_LIMITS = ((sa.SmallInteger, 2 ** 15), (sa.BigInteger, 2 ** 63), (sa.Integer, 2 ** 31))

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from scraper.sources.sql.aggregation import AggregateSpec, check_rows, ensure_sqlite_math, not_null_columns
 from scraper.config import Settings
 from scraper.db import dialects
+from scraper.db.kinds import not_number
 from scraper.core.bins import Bins, Chunk, Segment, territory
 from scraper.config.keys import AGGREGATE_KEYS, Key
 from scraper.modes.dbi_section import DbiSection, check_aggregates
@@ -247,7 +248,21 @@ class Averager:
             if spec.suspect(rows):  # a value of the wrong kind in the chunk: its aggregates without it
                 self._counted(reader)
                 rows = conn.execute(grouped(aggregates[1])).mappings().all()
+                self._skipped(conn, reader, where)
             return rows, None
+
+    def _skipped(self, conn: sa.Connection, reader: SourceReader, where: list) -> None:
+        """The values of the wrong kind the clean aggregates just skipped: read (only those entries) and
+        judged as any entry read into Python is, so they are counted per column and logged once per
+        column and spell with the entry's id, as the scraper does (db/kinds.py)."""
+        dialect, cols = self.source_engine.dialect.name, reader.query.selected_columns
+        terms = [t for t in (not_number(dialect, cols[reader.kinds.names[k]]) for k in reader.kinds.at)
+                 if t is not None]
+        if terms:
+            self._counted(reader)
+            found = conn.execute(reader.query.where(*where, sa.or_(*terms)).order_by(reader.id)).all()
+            with self._counting:
+                reader.kinds.rows([tuple(r) for r in found])
 
     def _counted(self, reader: SourceReader) -> None:
         """One more source query, counted from the two fetching threads."""

@@ -15,7 +15,7 @@ from factories import create_lid
 from scraper import commands
 from support import target_rows
 from test_averager import AVG, KLS, expected_bins, lid_rows
-from regimes.adlid import LID
+from regimes.adlid import LID, adlid_tables
 from untrusted import future_times, spoil, utc_now
 
 NEAR = (-999, -500, -478, -1, 0, 1, 478, 500, 999)  # microseconds from a bin edge
@@ -73,9 +73,10 @@ def test_entries_ahead_of_the_clock_close_no_bin_real_clock(dbs, caplog):
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_bad_rows_among_live_entries_average_like_the_same_source_without_them(dbs, seed):
-    """Property: random bad rows (future by minutes to decades, 1970, values of the wrong kind) among
-    live entries near the real clock: the same bins as the source without them, bad values NULL."""
+def test_bad_rows_among_live_entries_average_like_the_same_source_without_them(dbs, seed, caplog):
+    """Property: random bad rows (future by minutes to decades, 1970, NULL times, values of the wrong
+    kind) among live entries near the real clock: the same bins as the source without them, bad values
+    NULL; each bad value the SQL aggregates skip is counted and logged once per column and spell."""
     src, tgt = dbs.engine("source"), dbs.engine("target")
     rng = random.Random(seed)
     now = utc_now()
@@ -84,16 +85,29 @@ def test_bad_rows_among_live_entries_average_like_the_same_source_without_them(d
     clean = [dict(r) for r in live]
     for id_, column in cells:
         clean[id_ - 1][column] = None
-    table = create_lid(src, clean)
+    (table,) = adlid_tables(sa.MetaData())
+    table.c.date_time.nullable = True  # a DCS table that takes rows without a time
+    table.metadata.create_all(src)
+    factories.insert(src, table, clean)
     cfg = dbs.settings(**{**AVG, "bin": "10m", "territory": "1h"})
     average(cfg)
     expected = target_rows(tgt, KLS)
-    spoil(src, "AD1_LidSensor", cells, rng)
+    spoiled = spoil(src, "AD1_LidSensor", cells, rng)
     extra = [{**live[0], "id": 1000 + k, "date_time": t} for k, t in enumerate(future_times(now, rng, 3))]
-    factories.insert(src, table, extra + [{**live[1], "id": 2000, "date_time": datetime(1970, 1, 1, 0, 0, 1)}])
-    summary = average(cfg, drop=True)
+    never = [{**live[1], "id": 2000, "date_time": datetime(1970, 1, 1, 0, 0, 1)},
+             {**live[2], "id": 2001, "date_time": None}, {**live[3], "id": 2002, "date_time": None}]
+    factories.insert(src, table, extra + never)
+    with caplog.at_level(logging.WARNING, logger="scraper.kinds"):
+        summary = average(cfg, drop=True)
     assert rounded(target_rows(tgt, KLS)) == rounded(expected)
-    assert summary.future == 3 and summary.before_floor == 1
+    assert summary.future == 3 and summary.before_floor == 3
+    # the values the aggregates skipped: those of entries in a closed bin that pass aggregate_filter
+    closed = max(r[1] for r in expected)  # TIMEEND of the last bin (source_tz is UTC)
+    skipped = [(i, c) for i, c in cells if live[i - 1]["date_time"] < closed and live[i - 1]["Quality"] != 0]
+    assert summary.wrong == (len(skipped) if spoiled else 0)
+    said = [r.getMessage() for r in caplog.records if r.name == "scraper.kinds"]
+    assert len(said) == len(set(said)) and all("read as NULL" in m for m in said)
+    assert {m.split(":")[0] for m in said} == {f"AD1_LidSensor.{c}" for _, c in skipped} if spoiled else not said
 
 
 def rounded(rows: list[tuple]) -> list[tuple]:
