@@ -131,7 +131,8 @@ class Statements:
         """Counts of the entries no slice can place: before timefloor, and (a nullable column) without
         a time. Two index ranges, not an OR (which SQLite answers by scanning the whole index)."""
         t = self.spec.time
-        conds = ([t < self.at(self.floor)] if self.floor is not None else []) + ([t.is_(None)] if t.nullable else [])
+        nullable = getattr(getattr(t, "clause", t), "nullable", True)  # a timestamptz column is type-coerced
+        conds = ([t < self.at(self.floor)] if self.floor is not None else []) + ([t.is_(None)] if nullable else [])
         return [sa.select(sa.func.count()).select_from(self.spec.table).where(c) for c in conds]
 
     def late(self, watermark: int, top: int, local_until: datetime) -> sa.Select:
