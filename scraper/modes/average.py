@@ -144,7 +144,7 @@ class Averager:
         return self.section.context(src)
 
     def _territory_start(self, ctx: Context, reader: SourceReader) -> datetime | None:
-        last = self.writer.last_validity(ctx, self.clock.to_utc(self.cfg.timefloor))
+        last = self.writer.last_validity(ctx, self.clock.to_utc(self.cfg.timefloor), self.clock.to_utc(reader.bound()))
         if last is not None:
             return self.bins.start(self.bins.index(last.timeend) + 1)
         reader.queries += 1
@@ -154,6 +154,8 @@ class Averager:
 
     def _average(self, src: Source, reader: SourceReader, spec: AggregateSpec) -> Iterator[bool]:
         ctx = self._context(src)
+        # bins an older version closed up to an entry dated in the future: closed at their start
+        self.runner.retry("target", self.section.repair_ahead, src, ctx, self.clock.to_utc(reader.bound()))
         start = self.runner.retry("source", self._territory_start, ctx, reader)
         latest = self.runner.retry("source", reader.latest_time)
         if start is None or latest is None:

@@ -77,13 +77,15 @@ class DbiSection:
         last = self.writer.last_validity(ctx)
         return last is not None and (last.timestart, last.timeend) == (start, end)
 
-    def warn_ahead(self, src: Source, ctx: Context, last: Any, bound_utc: datetime) -> None:
-        """A bookmark ahead of the wall clock was written by a version that read an entry dated in the
-        future: said once at start, as nothing can follow it until the clock gets there."""
-        if last.timeend > bound_utc:
-            log.warning("%s %s: the last validity record (SEQNO %d) ends at %s UTC, ahead of the clock: nothing "
-                        "is written after it until then (delete it to resume now)", src.label, ctx, last.seqno,
-                        last.timeend)
+    def repair_ahead(self, src: Source, ctx: Context, ceiling_utc: datetime) -> None:
+        """Records ending ahead of the wall clock, left by a version that read an entry dated in the
+        future, are closed at their start (targets/dbi.py close_ahead: nothing deleted), each said
+        once; the resume then starts after the newest record that is data now."""
+        for rec in self.writer.close_ahead(ctx, ceiling_utc):
+            log.warning("%s %s: validity record SEQNO %d [%s, %s] UTC ends ahead of the clock (an entry dated in "
+                        "the future was read by an older version): it now ends at its start, its payload kept, "
+                        "and the section resumes from the newest record that is data now", src.label, ctx,
+                        rec.seqno, rec.timestart, rec.timeend)
 
     def wrong(self) -> int:
         """Values of the wrong kind read (db/kinds.py) or written (a target column's range) as NULL."""

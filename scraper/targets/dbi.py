@@ -140,7 +140,10 @@ class DbiWriter:
             pass  # a concurrent writer inserted it first: that is all we wanted
 
     # --- reading ----------------------------------------------------------------------------------
-    def last_validity(self, ctx: Context, floor: datetime | None = None) -> Validity | None:
+    def last_validity(self, ctx: Context, floor: datetime | None = None,
+                      ceiling: datetime | None = None) -> Validity | None:
+        """The record a resume starts after; `ceiling`: records ending later (ahead of the wall clock,
+        see close_ahead) are not it."""
         v = self.t.vld.c
         stmt = (sa.select(v.SEQNO, v.TIMESTART, v.TIMEEND)
                 .where(v.SITEMASK == ctx.sitemask, v.SUBSITE == ctx.subsite,
@@ -148,20 +151,41 @@ class DbiWriter:
                 .order_by(v.TIMEEND.desc(), v.SEQNO.desc()).limit(1))
         if floor is not None:
             stmt = stmt.where(v.TIMEEND >= floor)
+        if ceiling is not None:
+            stmt = stmt.where(v.TIMEEND <= ceiling)
         with self.engine.connect() as conn:
             row = conn.execute(stmt).first()
         return Validity(*row) if row else None
 
-    def recent_validities(self, ctx: Context, limit: int) -> list[Validity]:
-        """The newest `limit` validity records of one context, newest first: what a resume replays
-        from when the last record alone does not pin the source entry down."""
+    def recent_validities(self, ctx: Context, limit: int, ceiling: datetime | None = None) -> list[Validity]:
+        """The newest `limit` validity records of one context (ending by `ceiling`), newest first: what a
+        resume replays from when the last record alone does not pin the source entry down."""
         v = self.t.vld.c
         stmt = (sa.select(v.SEQNO, v.TIMESTART, v.TIMEEND)
                 .where(v.SITEMASK == ctx.sitemask, v.SUBSITE == ctx.subsite,
                        v.SIMMASK == ctx.simmask, v.TASK == ctx.task)
                 .order_by(v.TIMEEND.desc(), v.SEQNO.desc()).limit(limit))
+        if ceiling is not None:
+            stmt = stmt.where(v.TIMEEND <= ceiling)
         with self.engine.connect() as conn:
             return [Validity(*row) for row in conn.execute(stmt)]
+
+    def close_ahead(self, ctx: Context, ceiling: datetime) -> list[Validity]:
+        """Records of one context ending after `ceiling` (UTC: now + future_tolerance), as they were
+        before this call, after which each ends where it starts. A version without the wall-clock
+        bound read an entry dated in the future and wrote a record up to it: as a bookmark it would
+        hold every later entry back until that date. Closed at its start, it claims no time it cannot
+        know, yet its row and payload stay (nothing is deleted); the next record starts there, and a
+        record wholly ahead is rewritten in its place once the clock gets there."""
+        v = self.t.vld
+        where = (v.c.SITEMASK == ctx.sitemask, v.c.SUBSITE == ctx.subsite, v.c.SIMMASK == ctx.simmask,
+                 v.c.TASK == ctx.task, v.c.TIMEEND > ceiling)
+        with self.engine.begin() as conn:
+            found = [Validity(*r) for r in conn.execute(sa.select(v.c.SEQNO, v.c.TIMESTART, v.c.TIMEEND)
+                                                        .where(*where).order_by(v.c.SEQNO))]
+            if found:
+                conn.execute(v.update().where(*where).values(TIMEEND=v.c.TIMESTART))
+        return found
 
     # --- writing ----------------------------------------------------------------------------------
     def write(self, ctx: Context, timestart: datetime, timeend: datetime, rows: Iterable[dict[str, Any]]) -> int:

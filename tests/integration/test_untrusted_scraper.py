@@ -9,6 +9,7 @@ import sys
 from datetime import datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from factories import create_adtemp, insert
 from scraper.core import wallclock
@@ -209,18 +210,52 @@ def test_the_rules_sql_and_python_agree_on_values_of_the_wrong_kind(dbs):
     assert in_sql.propagations == in_python.propagations >= 19
 
 
-def test_a_validity_record_ahead_of_the_clock_left_by_an_older_version_is_reported(sqlite_dbs, caplog):
-    src = sqlite_dbs.engine("source")
+def stale_record(engine, kls: str, until: str) -> tuple[int, datetime]:
+    """What a version without the wall-clock bound left: after reading an entry dated `until`, a copy of
+    the last record (payload included) from its TIMEEND up to `until`, written by hand with raw SQL as
+    that version's one transaction would (LOCALSEQNO bumped). Returns (its SEQNO, its TIMESTART)."""
+    q = (lambda n: f'"{n}"') if engine.dialect.name == "postgresql" else (lambda n: f"`{n}`") \
+        if engine.dialect.name in ("mysql", "mariadb") else (lambda n: n)
+    vld = [c["name"] for c in sa.inspect(engine).get_columns(f"{kls}Vld")]
+    payload = [c["name"] for c in sa.inspect(engine).get_columns(kls)]
+    with engine.begin() as conn:
+        last, start = conn.exec_driver_sql(f"SELECT {q('SEQNO')}, {q('TIMEEND')} FROM {q(kls + 'Vld')} "
+                                           f"ORDER BY {q('SEQNO')} DESC LIMIT 1").one()
+        conn.exec_driver_sql(f"UPDATE {q('LOCALSEQNO')} SET {q('LASTUSEDSEQNO')} = {q('LASTUSEDSEQNO')} + 1 "
+                             f"WHERE {q('TABLENAME')} = '{kls}'")
+        seqno = last + 1
+        moved = {"SEQNO": str(seqno), "TIMESTART": q("TIMEEND"), "TIMEEND": f"'{until}'"}
+        conn.exec_driver_sql(f"INSERT INTO {q(kls + 'Vld')} ({', '.join(map(q, vld))}) SELECT "
+                             f"{', '.join(moved.get(c, q(c)) for c in vld)} FROM {q(kls + 'Vld')} "
+                             f"WHERE {q('SEQNO')} = {last}")
+        conn.exec_driver_sql(f"INSERT INTO {q(kls)} ({', '.join(map(q, payload))}) SELECT "
+                             f"{', '.join(str(seqno) if c == 'SEQNO' else q(c) for c in payload)} FROM {q(kls)} "
+                             f"WHERE {q('SEQNO')} = {last}")
+    return seqno, start if isinstance(start, datetime) else datetime.fromisoformat(str(start))
+
+
+def test_a_validity_record_ahead_of_the_clock_left_by_an_older_version_is_repaired_losing_nothing(dbs, caplog):
+    """An older version read a row dated 2099 and wrote a record up to it: every later entry was held
+    back. Now the record is closed at its start (its row and payload kept), said once, and the target
+    is that of the clean run plus that zero-length record."""
+    src, tgt = dbs.engine("source"), dbs.engine("target")
     table = create_adtemp(src)
-    rows = live_rows(50, utc_now() - timedelta(seconds=5))
-    insert(src, table, rows + [{**rows[-1], "id": 51, "date_time": datetime(2099, 1, 1)}])
-    engine = Scrape.start(sqlite_dbs.settings(**REGIME), allow_create=True, catchup=True)
-    try:  # what a version without the bound wrote: a record up to the row dated 2099
-        ctx = engine.section.context(engine.regime.sources[0])
-        engine.writer.write(ctx, rows[-1]["date_time"], datetime(2099, 1, 1), [{c: 1.0 for c in PT}])
-    finally:
-        engine.close()
+    rows = live_rows(400, utc_now() - timedelta(seconds=5), seed=5)
+    insert(src, table, rows)
+    scrape(dbs.settings(**REGIME))
+    expected = target_rows(tgt, "DcsAdTemp")
+    scrape(dbs.settings(**REGIME, maxiter=120), drop=True)  # stopped part-way: a live section
+    seqno, start = stale_record(tgt, "DcsAdTemp", "2099-01-01 00:00:00")
+    before = [r for r in target_rows(tgt, "DcsAdTemp") if r[1] == datetime(2099, 1, 1)]
+    assert len(before) == 1
     with caplog.at_level(logging.WARNING, logger="scraper.engine"):
-        summary = scrape(sqlite_dbs.settings(**REGIME))
-    assert summary.propagations == 0
-    assert any("ends at 2099-01-01 00:00:00 UTC, ahead of the clock" in r.getMessage() for r in caplog.records)
+        summary = scrape(dbs.settings(**REGIME))
+    said = [r.getMessage() for r in caplog.records if "ahead of the clock" in r.getMessage()]
+    assert len(said) == 1 and f"SEQNO {seqno} [{start}, 2099-01-01 00:00:00] UTC" in said[0], said
+    assert summary.propagations > 0 and summary.caught_up
+    got = target_rows(tgt, "DcsAdTemp")
+    repaired = [r for r in got if r[0] == r[1] == start]
+    assert len(repaired) == 1 and repaired[0][2:] == before[0][2:]  # the record and its payload are kept
+    assert [r for r in got if r not in repaired] == expected
+    again = scrape(dbs.settings(**REGIME))  # repaired once: nothing more to say or write
+    assert again.propagations == 0 and target_rows(tgt, "DcsAdTemp") == got
