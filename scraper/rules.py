@@ -14,7 +14,8 @@ the two cannot disagree. What a hand-written SQL form got wrong before is the ru
 * single-precision columns: MariaDB and PostgreSQL compute with a FLOAT/REAL column's exact
   single-precision value while Python receives it rounded to ~7 digits. There `Moved` lowers the
   threshold by a relative slack (the dialect's `float_slack`), so SQL can only err towards a
-  candidate, which Python then judges; SQLite's REAL is the double Python sees: no slack, exact;
+  candidate, which Python then judges; SQLite's REAL is the double Python sees: only the rounding of
+  the range `Moved` tests (RANGE_SLACK);
 * long OR chains: SQLite parses `a OR b OR ...` one level deeper per term and refuses expressions
   deeper than 1000 (pmthv: 192 channels, two terms each, plus the power states): terms are grouped in
   parenthesised blocks.
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 Test = Callable[["Instance", "Instance"], bool]  # (sv[0], sv[-1]) -> changed?
 Columns = Mapping[str, sa.ColumnElement]  # a source row in SQL: column name -> expression
 BLOCK = 32  # terms per parenthesised OR block (SQLite's depth limit is 1000)
+RANGE_SLACK = 1e-12  # relative: far above a double's rounding (2.2e-16), far below any threshold's meaning
 
 
 class Rule:
@@ -43,6 +45,11 @@ class Rule:
     def columns(self) -> tuple[str, ...]:
         """The source columns the rule reads (checked against the source at start-up)."""
         raise NotImplementedError
+
+    def sees_wrong_kinds(self) -> bool:
+        """Whether the SQL form is already true wherever a value of the wrong kind makes the Python form
+        true (db/kinds.py reads it as NULL); otherwise the skip search adds a term per column for it."""
+        return False
 
     def python(self, scraper: Any) -> Test:
         """The test on (sv[0], sv[-1]) as a plain function: the per-entry hot path of catch-up."""
@@ -85,6 +92,9 @@ class Moved(Rule):
     def __repr__(self) -> str:
         return f"Moved({list(self.cols)!r}, by={self.by!r})"
 
+    def sees_wrong_kinds(self) -> bool:
+        return True  # outside every range / distinct from the value Python holds (see sql)
+
     def columns(self) -> tuple[str, ...]:
         return self.cols
 
@@ -113,13 +123,15 @@ class Moved(Rule):
         terms = []
         for c in self.cols:
             a, b = new[c], old[c]
-            bound = _number(limit)
-            if slack:
-                bound = bound - (sa.func.abs(b) + _number(abs(limit) + 1)) * _number(slack)
-            # the difference is NULL exactly when a side is: then (a IS NULL) != (b IS NULL), NULL against
-            # a value. One term per column, its second half evaluated on NULLs only: a row the rule
-            # calls unchanged, most of those the search looks at, costs one comparison per column
-            terms.append(sa.func.coalesce(sa.func.abs(a - b) > bound, a.is_(None) != b.is_(None)))
+            # b ± bound rounds once where Python's a - b does not: the bound is lowered by a relative
+            # RANGE_SLACK (or the dialect's larger slack), so SQL can only err towards a candidate
+            bound = _number(limit) - (sa.func.abs(b) + _number(abs(limit) + 1)) * _number(max(slack, RANGE_SLACK))
+            # a range on the column rather than |a - b|: as cheap, and a value of the wrong kind (text or a
+            # blob, which SQLite sorts above every number; ±inf; PostgreSQL's NaN, above every number) lies
+            # outside every range, a candidate Python then judges (db/kinds.py), with no term of its own.
+            # The range is NULL exactly when a side is: then (a IS NULL) != (b IS NULL), NULL against a
+            # value. A row the rule calls unchanged, most of those a search looks at, costs one range test
+            terms.append(sa.func.coalesce(sa.not_(a.between(b - bound, b + bound)), a.is_(None) != b.is_(None)))
         return any_of(terms)
 
 
@@ -131,6 +143,9 @@ class Differs(Rule):
 
     def __repr__(self) -> str:
         return f"Differs({list(self.cols)!r})"
+
+    def sees_wrong_kinds(self) -> bool:
+        return True  # outside every range / distinct from the value Python holds (see sql)
 
     def columns(self) -> tuple[str, ...]:
         return self.cols
@@ -159,6 +174,9 @@ class AnyOf(Rule):
     def __repr__(self) -> str:
         return " | ".join(map(repr, self.rules))
 
+    def sees_wrong_kinds(self) -> bool:
+        return all(r.sees_wrong_kinds() for r in self.rules)
+
     def columns(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(c for r in self.rules for c in r.columns()))
 
@@ -178,6 +196,9 @@ class AllOf(Rule):
 
     def __repr__(self) -> str:
         return " & ".join(f"({r!r})" if isinstance(r, AnyOf) else repr(r) for r in self.rules)
+
+    def sees_wrong_kinds(self) -> bool:
+        return all(r.sees_wrong_kinds() for r in self.rules)
 
     def columns(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(c for r in self.rules for c in r.columns()))

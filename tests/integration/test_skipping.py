@@ -337,7 +337,11 @@ def test_a_rules_sql_selects_the_rows_its_python_test_calls_changed(dbs, rule):
         in_python = {i for i, new in stored.items() if test(old, new)}
         assert in_python <= in_sql  # never fewer: nothing skipped that Python calls changed
         if dbs.backend == "sqlite":
-            assert in_sql == in_python  # SQLite computes with the very doubles Python sees: exact
+            # SQLite computes with the very doubles Python sees: more only where a value lies on the
+            # threshold itself (Moved's range is lowered by RANGE_SLACK against rounding, rules.py)
+            on_edge = {i for i, new in stored.items() for c in PT
+                       if None not in (new[c], old[c]) and abs(abs(new[c] - old[c]) - 0.5) < 1e-9}
+            assert in_sql - in_python <= on_edge
 
 
 def test_a_null_power_state_in_sv0_is_a_candidate_not_an_exposed_miss(sqlite_dbs, caplog):

@@ -108,8 +108,10 @@ class Skipper:
         first = First(reader.query.selected_columns)
         columns = reader.query.selected_columns
         condition = rule.sql(scraper, first, columns, reader.dialect.float_slack)
-        # an entry holding a value Python reads as NULL (kinds.py) is a candidate Python judges
-        wrong = [w for name in rule.columns() if name in reader.kinds.names
+        # an entry holding a value Python reads as NULL (kinds.py) is a candidate Python judges: Moved and
+        # Differs see one by themselves (rules.py); a term per column costs the search ~35 % per row
+        wrong = [] if rule.sees_wrong_kinds() else \
+            [w for name in rule.columns() if name in reader.kinds.names
                  and reader.kinds.names.index(name) in reader.kinds.at
                  and (w := wrong_kind(reader.engine.dialect.name, columns[name])) is not None]
         if wrong:
