@@ -224,6 +224,20 @@ class TimeSeriesFile:
                                 .where(p.tablename.in_(list(names)))).all()
         return {name: (datetime.fromisoformat(t), i, n, m) for name, t, i, n, m in rows}
 
+    def rewind(self, name: str, key: tuple[datetime, int] | None, after_unix: float) -> int:
+        """Set the bookmark of `name` back to `key` (None: bridged from timefloor again) and delete its
+        points dated after `after_unix`, in ONE transaction; returns the points deleted. For a bookmark
+        ahead of the clock (bridge/mode.py): the points were copies of entries still in the source,
+        bridged again in their place once the clock reaches them, so nothing is lost."""
+        with self.engine.begin() as conn:
+            gone = conn.exec_driver_sql(f'DELETE FROM "{name}" WHERE time > ?', (after_unix,)).rowcount
+            if key is None:
+                conn.exec_driver_sql(f"DELETE FROM {POSITION} WHERE tablename = ?", (name,))
+            else:
+                conn.exec_driver_sql(f"UPDATE {POSITION} SET date_time = ?, id = ? WHERE tablename = ?",
+                                     (key_text(key[0]), key[1], name))
+        return gone
+
     # --- one round --------------------------------------------------------------------------------
     def write_round(self, section: str, batches: Sequence[Batch], metrics: dict[str, tuple[float, float]]) -> None:
         """Rows, bookmarks and metrics in ONE transaction: a round is whole or absent."""

@@ -85,3 +85,39 @@ def test_bad_rows_among_live_entries_bridge_like_the_same_source_without_them(db
     summary = run(dbs, "live.db")
     assert bridged(dbs.tmp_path / "grafana" / "live.db") == bridged(dbs.tmp_path / "grafana" / "clean.db")
     assert summary.future == 3 and summary.before_floor == 1 and summary.wrong == spoiled
+
+
+def test_a_bookmark_left_ahead_of_the_clock_by_an_older_version_is_set_back_losing_nothing(dbs, caplog):
+    """An older version bridged a row dated 2099 (and moved its bookmark there): every later entry was
+    held back. Written by hand into the file with raw SQL; the next run sets the bookmark back, drops
+    the copy of the 2099 row, bridges what came since, and the file is that of a run that never met it."""
+    import sqlite3
+
+    src = dbs.engine("source")
+    create_source(src)
+    now = utc_now()
+    rows = dcs_rows(200, start=now - timedelta(minutes=40), seed=3)
+    old, new = rows[:120], rows[120:]
+    top = rows[-1]["id"]
+    future = {**rows[0], "id": top + 1, "date_time": datetime(2099, 1, 1, 12)}
+    add_rows(src, old + [future])
+    live = dbs.tmp_path / "grafana" / "live.db"
+    run(dbs, "live.db")
+    con = sqlite3.connect(live)  # what the older version wrote: the 2099 point, and its bookmark
+    with con:
+        columns = [r[1] for r in con.execute('PRAGMA table_info("DBNS_SAB_Temp")')]
+        unix = (future["date_time"] - datetime(1970, 1, 1)).total_seconds()
+        con.execute(f'INSERT INTO "DBNS_SAB_Temp" VALUES ({", ".join("?" for _ in columns)})',
+                    [unix] + [future[c] for c in columns[1:]])
+        con.execute("UPDATE bridge_position SET date_time = '2099-01-01 12:00:00', id = ?, max_id = ? "
+                    "WHERE tablename = 'DBNS_SAB_Temp'", (future["id"], future["id"]))
+    con.close()
+    add_rows(src, [{**r, "id": r["id"] + 1000} for r in new])  # committed since, ids above the 2099 row
+    with caplog.at_level(logging.WARNING, logger="scraper.bridge"):
+        summary = run(dbs, "live.db")
+    said = [r.getMessage() for r in caplog.records if "bookmark" in r.getMessage()]
+    assert len(said) == 1 and "ahead of the clock" in said[0] and "1 point(s) after it deleted" in said[0], said
+    assert summary.entries == len(new) and summary.future == 1 and summary.late == 0
+    run(dbs, "clean.db")  # the same source, bridged by a version that never met the 2099 row
+    assert bridged(live) == bridged(dbs.tmp_path / "grafana" / "clean.db")
+    assert len(bridged(live)) >= len(rows)

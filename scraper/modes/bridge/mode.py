@@ -99,7 +99,8 @@ class Bridge:
         runner.hold(self.file.engine)  # a second copy of the section waits here as a standby
         if fresh:
             log.info("created the tables of [%s] in %s", cfg.section, self.path)
-        positions = self.file.positions([s.table for s in self.layout])
+        self._unix = UnixClock(cfg.source_tz).unix
+        positions = self._repair_ahead(self.file.positions([s.table for s in self.layout]), readers)
         self.feeds = [Feed(s, r, self.source_engine, cfg, positions.get(s.table))
                       for s, r in zip(self.layout, readers)]
         for feed in self.feeds:
@@ -111,8 +112,37 @@ class Bridge:
         self.future = [r.future_watch() for r in readers]
         self._floor_counted = 0.0
         self._count_untrusted(force=True)
-        self._unix = UnixClock(cfg.source_tz).unix
         runner.record_metrics_in(self.file.engine)  # scraper_metrics too, for `scr.py status` and Grafana
+
+    def _repair_ahead(self, positions: dict, readers: list) -> dict:
+        """A bookmark ahead of the wall clock, left by a version that bridged an entry dated in the
+        future, would hold every later entry back until that date: it is set back to the newest entry
+        that is data now, and the points after it are deleted (copies of source entries, bridged again
+        in their place when their time comes), said once per table."""
+        for series, reader in zip(self.layout, readers):
+            pos = positions.get(series.table)
+            bound = reader.bound()
+            if pos is None or pos[0] <= bound:
+                continue
+            key = self.runner.startup("source", self._newest_key, reader, bound, pos[3])
+            gone = self.runner.startup("target", self.file.rewind, series.table, key, self._unix(bound))
+            log.warning("%s: the bookmark %s id %d is ahead of the clock (an entry dated in the future was "
+                        "bridged by an older version): set back to %s, %d point(s) after it deleted, bridged "
+                        "again in their place once the clock reaches them", series.table, pos[0], pos[1],
+                        f"{key[0]} id {key[1]}" if key else "timefloor", gone)
+        return self.file.positions([s.table for s in self.layout])
+
+    def _newest_key(self, reader, bound: datetime, max_id: int | None) -> tuple[datetime, int] | None:
+        """(date_time, id) of the last entry in key order that the older version bridged (id up to its
+        watermark `max_id`) and is data now: entries committed since are then read as any new ones."""
+        dt, id_ = reader.dt, reader.id
+        seen = [id_ <= max_id] if max_id is not None else []
+        with self.source_engine.connect() as conn:
+            t = conn.execute(sa.select(sa.func.max(dt)).where(dt <= bound, dt >= self.cfg.timefloor, *seen)).scalar()
+        if t is None:
+            return None
+        ids = [inst.id for inst in reader.entries_at([t], 100_000) if max_id is None or inst.id <= max_id]
+        return (t, max(ids)) if ids else None
 
     # --- the Job protocol -------------------------------------------------------------------------
     def step(self) -> bool:
