@@ -21,10 +21,12 @@ def adtemp_ddl(dialect: str, name: str = "DBNS_SAB_Temp", columns: list[str] = P
     return ddl(dialect, name, {"id": "id", "date_time": "time", **{c: "float" for c in columns}}, index="date_time")
 
 
-def create_source(engine: sa.Engine, name: str = "DBNS_SAB_Temp", columns: list[str] = PT) -> None:
+def create_source(engine: sa.Engine, name: str = "DBNS_SAB_Temp", columns: list[str] = PT,
+                  nullable: bool = False) -> None:
+    """`nullable`: a date_time column that takes NULL (a DCS table holding rows without a time)."""
     with engine.begin() as conn:
         for stmt in adtemp_ddl(engine.dialect.name, name, columns):
-            conn.exec_driver_sql(stmt)
+            conn.exec_driver_sql(stmt.replace(" NOT NULL", "") if nullable else stmt)
 
 
 def add_rows(engine: sa.Engine, rows: list[dict[str, Any]], name: str = "DBNS_SAB_Temp") -> None:

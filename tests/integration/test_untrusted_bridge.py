@@ -64,11 +64,11 @@ def test_a_future_entry_is_bridged_in_its_place_once_the_clock_reaches_it(dbs, m
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_bad_rows_among_live_entries_bridge_like_the_same_source_without_them(dbs, seed):
-    """Property: random bad rows (future by minutes to decades, 1970, values of the wrong kind) among
-    live entries near the real clock: the bridged file is that of the source without them, bad values
-    NULL, future rows not yet there."""
+    """Property: random bad rows (future by minutes to decades, 1970, NULL times, values of the wrong
+    kind) among live entries near the real clock: the bridged file is that of the source without them,
+    bad values NULL, future rows not yet there."""
     src = dbs.engine("source")
-    create_source(src)
+    create_source(src, nullable=True)
     rng = random.Random(seed)
     now = utc_now()
     rows = dcs_rows(200, start=now - timedelta(minutes=40), seed=seed)
@@ -81,10 +81,11 @@ def test_bad_rows_among_live_entries_bridge_like_the_same_source_without_them(db
     run(dbs, "clean.db")
     spoiled = spoil(src, "DBNS_SAB_Temp", cells, rng)
     ahead = [{**rows[0], "id": top + 1 + k, "date_time": t} for k, t in enumerate(future_times(now, rng, 3))]
-    add_rows(src, ahead + [{**rows[0], "id": top + 9, "date_time": datetime(1970, 1, 1)}])
+    timeless = [{**rows[k], "id": top + 10 + k, "date_time": None} for k in range(rng.randint(1, 3))]
+    add_rows(src, ahead + [{**rows[0], "id": top + 9, "date_time": datetime(1970, 1, 1)}] + timeless)
     summary = run(dbs, "live.db")
     assert bridged(dbs.tmp_path / "grafana" / "live.db") == bridged(dbs.tmp_path / "grafana" / "clean.db")
-    assert summary.future == 3 and summary.before_floor == 1 and summary.wrong == spoiled
+    assert summary.future == 3 and summary.before_floor == 1 + len(timeless) and summary.wrong == spoiled
 
 
 def test_a_bookmark_left_ahead_of_the_clock_by_an_older_version_is_set_back_losing_nothing(dbs, caplog):
