@@ -12,6 +12,7 @@ monkeypatch, nothing in the code does.
 """
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 
 from scraper.core.timezones import zone
@@ -27,18 +28,26 @@ def now_local(tzname: str) -> datetime:
     return now_utc().replace(tzinfo=timezone.utc).astimezone(zone(tzname)).replace(tzinfo=None)
 
 
+FRESH = 0.2  # seconds a bound is reused: a catch-up asks at every search (~10 000 a second), while a
+             # tolerance of minutes makes a fraction of a second of the clock irrelevant
+
+
 class Bound:
     """The newest source-local time that is data now: now in `tzname` + `tolerance`."""
 
     def __init__(self, tzname: str, tolerance: timedelta):
         self.tzname, self.tolerance = tzname, tolerance
+        self._at, self._value = float("-inf"), datetime.min
 
     @classmethod
     def of(cls, cfg) -> "Bound":
         return cls(cfg.source_tz, cfg.get("future_tolerance", timedelta(minutes=5)))
 
     def __call__(self) -> datetime:
-        return now_local(self.tzname) + self.tolerance
+        tick = time.monotonic()
+        if tick - self._at >= FRESH:
+            self._at, self._value = tick, now_local(self.tzname) + self.tolerance
+        return self._value
 
     def now(self) -> datetime:
         """Now in the source's zone, without the tolerance (lags, horizons)."""

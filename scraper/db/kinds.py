@@ -109,6 +109,8 @@ class Kinds:
         for k in self.at:
             name = self.names[k]
             value = inst.get(name)
+            if type(value) is float and value - value == 0.0:  # a finite float (inf - inf and NaN are NaN):
+                continue  # nearly every value, told without a call (the skip search's candidate, per search)
             what = spell(value)
             if what is not None:
                 self._found(name, what, value, inst.get("id"))
@@ -185,8 +187,8 @@ class TargetFit:
     def row(self, row: dict[str, Any], where: str) -> dict[str, Any]:
         for name, limit in self.limits.items():
             value = row.get(name)
-            if value is None:
-                continue
+            if value is None or (limit is None and type(value) is float and value - value == 0.0):
+                continue  # NULL, or a finite float a double column holds: nearly every value, told without a call
             what = spell(value)
             if what is None and limit is not None and not -limit <= value < limit:
                 what = "out of range"
