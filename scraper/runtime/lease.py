@@ -332,7 +332,14 @@ class Lease:
         but LeaseLost. Called by the retrier before it says a database is down."""
         if which != self.which or self._lost.is_set() or self.epoch is None:
             return
-        row = self._quietly(holder, self.engine, self.section)
+        for attempt in (1, 2):  # the first may meet another pooled connection the server ended too
+            try:
+                row = holder(self.engine, self.section)
+                break
+            except db_errors() as exc:
+                log.debug("[%s] cannot read the lease row (%d): %s", self.section, attempt, reason(exc))
+        else:
+            return  # the database is down: an outage after all
         if row is not None and (row.holder != self.me or row.epoch != self.epoch):
             self._lose()
         self.verify()
