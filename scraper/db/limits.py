@@ -156,3 +156,33 @@ def sever(dbapi_connection: Any) -> bool:
     except OSError:
         return False
     return True
+
+
+def end_idle_transactions(engine: Engine, seconds: float) -> None:
+    """Have the server end a session of `engine` whose transaction sits idle for `seconds` (a client
+    frozen inside its transaction, holding its locks): PostgreSQL's
+    `idle_in_transaction_session_timeout`, MariaDB's `idle_transaction_timeout` (whole seconds), set on
+    each connection at its first checkout from now on. SQLite has no server to do it: nothing."""
+    backend = engine.dialect.name
+    if backend == "postgresql":
+        statement = f"SET idle_in_transaction_session_timeout = {max(int(seconds * 1000), 1)}"
+    elif backend in ("mysql", "mariadb"):
+        statement = f"SET SESSION idle_transaction_timeout = {max(int(seconds), 1)}"
+    else:
+        return
+
+    def limit(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if record.info.get("idle_transaction_limit") == statement:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute(statement)
+            finally:
+                cursor.close()
+            dbapi_connection.commit()  # a SET in PostgreSQL's implicit transaction is undone by a rollback
+        except Exception:  # noqa: BLE001 - a broken connection: the statement that follows says so, wrapped
+            return  # and the next checkout tries again
+        record.info["idle_transaction_limit"] = statement
+
+    event.listen(engine, "checkout", limit)

@@ -60,14 +60,18 @@ class DbiSection:
         check_columns(cfg, regime, readers)  # before the target is touched, like every source mistake
         target = db.connect(cfg, "target", writer=True, create=options.allow_create, retry=runner.startup)
         runner.hold(target)  # a second copy of the section waits here as a standby
-        declared = regime.target
-        writer = DbiWriter(target, DbiTables(cfg.kls or declared.kls, declared.columns))
-        runner.startup("target", prepare_target, cfg, writer, target, options.allow_create, options.drop)
-        for reader in readers:
-            reader.guard = lambda fn, *args: runner.retry("source", fn, *args)
-        runner.record_metrics_in(target)
-        return cls(cfg, regime, Clock(cfg.source_tz), source, target, writer,
-                   regime.scraper(cfg, declared), readers, runner.lease)
+        try:
+            declared = regime.target
+            writer = DbiWriter(target, DbiTables(cfg.kls or declared.kls, declared.columns))
+            runner.startup("target", prepare_target, cfg, writer, target, options.allow_create, options.drop)
+            for reader in readers:
+                reader.guard = lambda fn, *args: runner.retry("source", fn, *args)
+            runner.record_metrics_in(target)
+            return cls(cfg, regime, Clock(cfg.source_tz), source, target, writer,
+                       regime.scraper(cfg, declared), readers, runner.lease)
+        except BaseException:
+            runner.release()  # a start-up that fails lets the section go at once, renewal thread and all
+            raise
 
     def context(self, src: Source) -> Context:
         return Context(src.sitemask, src.subsite, src.simmask, self.cfg.task)

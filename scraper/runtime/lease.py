@@ -58,7 +58,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from scraper import db
 from scraper.db import DateTime
+from scraper.db import limits
 from scraper.runtime.retry import OUTAGE, Stopped, classify, db_errors, reason
+from scraper.runtime.standbys import Waiting, standbys
 
 log = logging.getLogger("scraper.lease")
 T = TypeVar("T")
@@ -118,19 +120,23 @@ def status_note(cfg: Any, now: datetime) -> str:
     which = "source" if cfg.mode == "decimator" else "target"  # the decimator thins its source in place
     if cfg.mode == "faker" or not cfg.get(which):
         return ""
+    timeout = cfg.get("lease_timeout").total_seconds()
     engine = db.connect(cfg, which)
     try:
         row = holder(engine, cfg.section)
+        waiting = standbys(engine, cfg.section, now, timeout, _gone) if row is not None else []
     finally:
         engine.dispose()
     if row is None:
         return ""
     ago = max((now - row.renewed).total_seconds(), 0.0)
     if row.free:
-        return f"no HOLDER (released {ago:.0f}s ago, epoch {row.epoch})"
-    timeout = cfg.get("lease_timeout").total_seconds()
-    late = f"; not renewed for {ago:.0f}s: a STANDBY takes over" if ago > timeout else ""
-    return f"HOLDER {row.holder} (epoch {row.epoch}, renewed {ago:.0f}s ago{late})"
+        held = f"no HOLDER (released {ago:.0f}s ago, epoch {row.epoch})"
+    else:
+        late = f"; not renewed for {ago:.0f}s: a STANDBY takes over" if ago > timeout else ""
+        held = f"HOLDER {row.holder} (epoch {row.epoch}, renewed {ago:.0f}s ago{late})"
+    return "; ".join([held] + [f"STANDBY {w.name} (waiting {max((now - w.since).total_seconds(), 0.0):.0f}s)"
+                               for w in waiting if w.name != row.holder])
 
 
 def _gone(holder: str) -> bool:
@@ -172,12 +178,28 @@ class Lease:
         self._closed = threading.Event()
         self._renewer: threading.Thread | None = None
         self._fenced: list[Engine] = []
+        self.which = "target"  # the config key of the database the lease lives in (acquire says)
 
     # --- taking the lease -------------------------------------------------------------------------
     def acquire(self, which: str = "target") -> None:
         """Hold the lease when this returns: at once when it is free, after a takeover otherwise.
         Outages are waited out through `retry(which, fn)`; a stop request raises Stopped."""
+        self.which = which
         self.retry(which, self._create)
+        waiting = Waiting(self.engine, self.section, self.me, self.timeout / 3)  # shown by `scr.py status`
+        try:
+            row, told = self._wait_for_it(which, waiting)
+        finally:
+            waiting.drop()
+        if not told:
+            # DEBUG: the ordinary case says nothing (an operator mistake found next stays ONE line)
+            log.debug("[%s] holding the section as %s (epoch %d)", self.section, self.me, self.epoch)
+        elif row is not None and row.free:
+            log.warning("[%s] took the section over: its holder released it (epoch %d)", self.section, self.epoch)
+        self._start_renewing(which)
+
+    def _wait_for_it(self, which: str, waiting: Waiting) -> tuple[Holding | None, bool]:
+        """Until this process holds the lease: (the row as last seen, whether it said it stands by)."""
         seen: Holding | None = None
         since = time.monotonic()
         told = False
@@ -204,14 +226,10 @@ class Lease:
                     log.warning("[%s] took the section over from %s: its lease unchanged for %.1fs (epoch %d)",
                                 self.section, row.holder, time.monotonic() - since, self.epoch)
                     break
+            waiting.refresh()
             if self.stop.wait(self.poll):
                 raise Stopped(f"[{self.section}] stopped while standing by")
-        if not told:
-            # DEBUG: the ordinary case says nothing (an operator mistake found next stays ONE line)
-            log.debug("[%s] holding the section as %s (epoch %d)", self.section, self.me, self.epoch)
-        elif row is not None and row.free:
-            log.warning("[%s] took the section over: its holder released it (epoch %d)", self.section, self.epoch)
-        self._start_renewing(which)
+        return row, told
 
     def _create(self) -> None:
         """Created on demand like scraper_metrics; two processes starting at once both succeed."""
@@ -295,9 +313,36 @@ class Lease:
             raise LeaseLost(f"[{self.section}] another process holds the section now: transaction rolled back")
 
     def fence(self, engine: Engine) -> None:
-        """Every COMMIT on `engine` from now on first runs `check` in the committing transaction."""
+        """Every COMMIT on `engine` from now on first runs `check` in the committing transaction.
+
+        And a transaction on `engine` left idle for half of `lease_timeout` is ended by the server (its
+        session with it): a holder frozen inside a write transaction would otherwise keep the locks a
+        takeover needs (the lease row's, once its fencing statement ran) for as long as it is frozen.
+        Resumed, it finds its connection gone and the section taken (`confirm`). Its transactions are
+        short and send statement after statement, so a live holder never idles that long in one.
+        SQLite has no server to end a frozen process's transaction: its write lock stays until the
+        process resumes (and commits, still the holder) or dies (and the standby takes over)."""
         event.listen(engine, "commit", self._on_commit)
         self._fenced.append(engine)
+        limits.end_idle_transactions(engine, self.timeout / 2)
+
+    def confirm(self, which: str) -> None:
+        """An outage of the database the lease lives in: when the section was taken meanwhile (this
+        process was frozen, and the server ended its idle transaction), that is no outage to wait out
+        but LeaseLost. Called by the retrier before it says a database is down."""
+        if which != self.which or self._lost.is_set() or self.epoch is None:
+            return
+        for attempt in (1, 2):  # the first may meet another pooled connection the server ended too
+            try:
+                row = holder(self.engine, self.section)
+                break
+            except db_errors() as exc:
+                log.debug("[%s] cannot read the lease row (%d): %s", self.section, attempt, reason(exc))
+        else:
+            return  # the database is down: an outage after all
+        if row is not None and (row.holder != self.me or row.epoch != self.epoch):
+            self._lose()
+        self.verify()
 
     def _on_commit(self, conn: sa.Connection) -> None:
         if threading.current_thread() is self._renewer:

@@ -169,6 +169,9 @@ class Retrier:
         self._lock = threading.Lock()  # the skip search counts on a thread of its own
         hang_after = cfg.get("hang_after")
         self.watch = Watch(hang_after.total_seconds(), self._hung) if hang_after else None
+        # asked with `which` before an outage is said and waited out: may raise instead (runtime/lease.py
+        # Lease.confirm: a connection the server ended because this process was frozen, section taken)
+        self.confirm: Callable[[str], None] | None = None
 
     def call(self, which: str, fn: Callable[..., T], *args, recovered: Callable[[], bool] | None = None,
              **kwargs) -> T | None:
@@ -191,6 +194,8 @@ class Retrier:
                     raise self.cfg.error(which, mistake(exc)) from None
                 if kind != OUTAGE:
                     raise
+                if self.confirm is not None:
+                    self.confirm(which)
                 self._failed(which, exc)
                 if self.stop.wait(self.backoff.delay(attempt)):
                     raise Stopped(f"{which} DB down at shutdown") from None

@@ -122,6 +122,14 @@ class Runner:
         lease.acquire(which)
         lease.fence(engine)
         self.lease = lease
+        self.retrier.confirm = lease.confirm
+
+    def release(self) -> None:
+        """Let the lease go (a standby takes over at once). At the end of every run, and by a mode whose
+        start-up fails after `hold`: no renewal thread may outlive the section."""
+        if self.lease is not None:
+            self.lease.release()
+            self.retrier.confirm = None
 
     def catching_up(self, begin: datetime, end: datetime, entries: int) -> None:
         """The job is far behind: show progress from DB time `begin` to `end` (the source's latest)."""
@@ -186,8 +194,7 @@ class Runner:
                     self.write_metrics(job)
                 except Stopped:
                     pass  # a database went down during shutdown: these last counts are lost, nothing else
-            if self.lease is not None:
-                self.lease.release()  # a standby takes over at once
+            self.release()  # a standby takes over at once
         return job.summary
 
     def _record_failure(self) -> None:

@@ -64,34 +64,34 @@ def _run(cfg: Path, section: str, **overrides) -> None:
                  allow_create=True, catchup=True)
 
 
-def scraper_case(dbs) -> Case:
+def scraper_case(dbs, lease: dict = LEASE) -> Case:
     src = dbs.engine("source")
     insert(src, create_adtemp(src), wandering_rows(3000, seed=42))
-    cfg = dbs.write_cfg({"ref": {**REGIME, "kls": "RefAdTemp"}, "copies": {**REGIME, "batch": 5, **LEASE}})
+    cfg = dbs.write_cfg({"ref": {**REGIME, "kls": "RefAdTemp"}, "copies": {**REGIME, "batch": 5, **lease}})
     _run(cfg, "ref")
     tgt = dbs.engine("target")
     return Case(cfg, "copies", tgt, lambda: rows_in(tgt, "DcsAdTempVld"),
                 lambda: target_rows(tgt, "DcsAdTemp"), target_rows(tgt, "RefAdTemp"))
 
 
-def averager_case(dbs) -> Case:
+def averager_case(dbs, lease: dict = LEASE) -> Case:
     src = dbs.engine("source")
     create_lid(src, factories.lid_rows(20000, datetime(2011, 2, 1), timedelta(minutes=2), seed=3, sigma=0.2))
-    cfg = dbs.write_cfg({"ref": {**AVG, "kls": "RefAdLid"}, "copies": {**AVG, **LEASE}})
+    cfg = dbs.write_cfg({"ref": {**AVG, "kls": "RefAdLid"}, "copies": {**AVG, **lease}})
     _run(cfg, "ref")
     tgt = dbs.engine("target")
     return Case(cfg, "copies", tgt, lambda: rows_in(tgt, "DcsAdLidSensorVld"),
                 lambda: target_rows(tgt, "DcsAdLidSensor"), target_rows(tgt, "RefAdLid"))
 
 
-def bridge_case(dbs) -> Case:
+def bridge_case(dbs, lease: dict = LEASE) -> Case:
     src = dbs.engine("source")
     create_source(src)
     add_rows(src, dcs_rows(20000, twins=0.1, seed=6))
     live, ref = dbs.tmp_path / "grafana" / "live.db", dbs.tmp_path / "reference" / "live.db"
     keys = {**BRIDGE, "batch": 25}
     cfg = dbs.write_cfg({"ref": {**keys, "target": f"sqlite:///{ref}"},
-                         "copies": {**keys, "target": f"sqlite:///{live}", **LEASE}})
+                         "copies": {**keys, "target": f"sqlite:///{live}", **lease}})
     _run(cfg, "ref")
 
     def state(path: Path) -> tuple[list, list]:
@@ -101,10 +101,10 @@ def bridge_case(dbs) -> Case:
     return Case(cfg, "copies", engine, lambda: count(live) if live.exists() else 0, lambda: state(live), state(ref))
 
 
-def decimator_case(dbs) -> Case:
+def decimator_case(dbs, lease: dict = LEASE) -> Case:
     cfg = dbs.write_cfg({"prefill": {**FAKER, "source": dbs.source_url},
                          "ref_prefill": {**FAKER, "source": dbs.target_url},
-                         "copies": {**DECIMATOR, "source": dbs.source_url, **LEASE},
+                         "copies": {**DECIMATOR, "source": dbs.source_url, **lease},
                          "ref": {**DECIMATOR, "source": dbs.target_url}})
     _run(cfg, "prefill")
     _run(cfg, "ref_prefill")
@@ -120,9 +120,10 @@ CASES = {"scraper": scraper_case, "averager": averager_case, "bridge": bridge_ca
 
 def frozen_with_the_lock(engine: sa.Engine, section: str = "copies") -> bool:
     """The frozen copy was stopped inside a commit, so it holds the lock a takeover needs until it runs
-    again: SQLite's write lock on the file; on a server, the lease row's lock (taken by the fencing
-    statement, released by the COMMIT it never got to). Locked throughout a second of tries, not by a
-    commit of a live copy that happened to be under way."""
+    again: SQLite's write lock on the file (no server ends its transaction); on a server, the lease row's
+    lock (taken by the fencing statement, released by the COMMIT it never got to, or by the server ending
+    the idle transaction). Locked throughout a second of tries, not by a commit of a live copy that
+    happened to be under way."""
     if engine.dialect.name != "sqlite":
         for _ in range(5):
             try:
@@ -200,7 +201,8 @@ def test_copies_of_a_section_write_what_one_uninterrupted_run_writes(dbs, mode, 
                          60, f"a standby taking over from the killed copy (seed {seed})\n{logs()}")
             else:
                 wait_for(lambda: (h := holder(case.written, case.section)) is not None and h.epoch > epoch
-                         or all(p.poll() is not None for p in others) or frozen_with_the_lock(case.written), 60,
+                         or all(p.poll() is not None for p in others)
+                         or (case.written.dialect.name == "sqlite" and frozen_with_the_lock(case.written)), 60,
                          f"a standby taking over from the frozen copy (seed {seed})\n{logs()}")
                 victim.send_signal(signal.SIGCONT)  # wakes up believing it holds the section: fenced
                 alive[victim.pid] = victim
@@ -243,3 +245,77 @@ def test_a_catchup_standby_names_the_holder_once_waits_and_exits_0_when_the_hold
     assert "took the section over: its holder released it" in log.read_text()
     assert "propagations written 0," in out, out  # everything was written by the holder
     assert holder(tgt, "s").free  # and released again at the end
+
+
+def open_transactions(engine: sa.Engine) -> set[int]:
+    """The PostgreSQL sessions of `engine`'s database inside an open transaction, waiting for their client."""
+    sql = ("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+           "AND state IN ('idle in transaction', 'idle in transaction (aborted)')")
+    with engine.connect() as conn:
+        return {row[0] for row in conn.exec_driver_sql(sql)}
+
+
+def frozen_in_a_transaction(engine: sa.Engine) -> bool:
+    """A session stays inside its transaction across two looks: the frozen copy's (a live copy's
+    transactions end within milliseconds; a miss only means one more try)."""
+    first = open_transactions(engine)
+    time.sleep(0.3)
+    return bool(first & open_transactions(engine))
+
+
+@pytest.mark.backends("postgresql", reason="PostgreSQL only: SQLite has no server to end a frozen process's "
+                      "transaction, and MariaDB's information_schema.innodb_trx seldom shows a copy's millisecond "
+                      "transactions open, so a copy cannot be frozen inside one on purpose (its setting: "
+                      "test_lease_idle.py)")
+@pytest.mark.parametrize("mode", ["scraper", "averager", "decimator"])  # the bridge writes SQLite only
+def test_a_copy_frozen_inside_its_write_transaction_is_taken_over_and_then_writes_nothing(dbs, mode):
+    """The holder is frozen again and again at random moments until it is caught inside a write
+    transaction (its locks held, the server waiting for it). The server ends that transaction after
+    lease_timeout/2, so the standby takes over anyway; resumed, the old holder says once that it lost the
+    section (no outage: its ended session is the takeover's doing), writes nothing more, and the copies
+    together write what one uninterrupted run writes."""
+    rng = random.Random()
+    seed = rng.randrange(10**6)
+    rng.seed(seed)
+    # a transaction per propagation for the scraper (it groups 500 by default): many to be caught in
+    slow = {"commit_records": 1} if mode == "scraper" else {}
+    case = CASES[mode](dbs, {**LEASE, "lease_timeout": "4s", "hang_after": "1h", **slow})
+    logs = {}
+    procs = {}
+    for k in range(2):
+        log = dbs.tmp_path / f"copy{k}.log"
+        p = spawn(case.cfg, case.section, "--catchup", "--ALLOW_DROP_CREATE_TABLE", log=log)
+        procs[p.pid], logs[p.pid] = p, log
+    tails = lambda: "\n".join(f"--- {pid}\n" + log.read_text()[-3000:] for pid, log in logs.items())  # noqa: E731
+    caught, tries = None, 0
+    with running(*procs.values()):
+        while caught is None and tries < 60:
+            wait_for(lambda: _holding(case, procs) is not None or all(p.poll() is not None for p in procs.values()),
+                     120, f"a copy holding the section (seed {seed})")
+            held = _holding(case, procs)
+            if held is None:
+                break  # both finished before one was caught inside a transaction
+            epoch, victim = held
+            goal = case.progress() + rng.randint(1, 5)
+            wait_for(lambda: case.progress() >= goal or victim.poll() is not None, 120, f"progress (seed {seed})")
+            # then the moment a transaction is seen open (likely the holder's: freeze it there)
+            wait_for(lambda: open_transactions(case.written) or victim.poll() is not None, 120,
+                     f"a transaction (seed {seed})", every=0)
+            if victim.poll() is not None:
+                continue
+            victim.send_signal(signal.SIGSTOP)
+            tries += 1
+            if frozen_in_a_transaction(case.written):
+                caught = victim
+                # the server ends the frozen transaction, so its locks do not stop the takeover
+                wait_for(lambda: (h := holder(case.written, case.section)) is not None and h.epoch > epoch, 60,
+                         f"a standby taking over from the copy frozen in its transaction (seed {seed})\n{tails()}")
+            victim.send_signal(signal.SIGCONT)
+        for p in procs.values():
+            p.wait(180)
+            assert p.returncode == 0, f"copy {p.pid} exited {p.returncode} (seed {seed})\n{tails()}"
+    assert caught is not None, f"no copy was caught inside a transaction in {tries} tries (seed {seed})"
+    said = logs[caught.pid].read_text()
+    assert said.count("lost the section") == 1, f"seed {seed}\n{tails()}"
+    assert "DB down" not in said, f"seed {seed}\n{tails()}"
+    assert case.state() == case.expected, f"seed {seed}\n{tails()}"

@@ -284,7 +284,11 @@ def _as_datetime(value) -> datetime:
 
 def bridge(cfg: Settings, options: RunOptions) -> BridgeSummary:
     runner = Runner(cfg, options)
-    job = Bridge(cfg, runner)
+    try:
+        job = Bridge(cfg, runner)
+    except BaseException:
+        runner.release()  # a start-up that fails after taking the lease lets the section go at once
+        raise
     try:
         if options.catchup:
             job.start_progress()

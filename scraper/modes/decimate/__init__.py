@@ -139,6 +139,14 @@ class Decimator:
         self._prepare_cursor()
         # after the checks above (a mistake is reported, not waited on), before the cursor is read
         self.runner.hold(self.writer, "source")  # thins in place: the lease lives beside the cursor
+        try:
+            self._after_hold(cfg)
+        except BaseException:
+            self.runner.release()  # a start-up that fails lets the section go at once, renewal thread and all
+            raise
+
+    def _after_hold(self, cfg: Settings) -> None:
+        """What start-up does once the section is held (the lease is let go if any of it fails)."""
         if not self.dry_run:
             self.runner.record_metrics_in(self.writer)
         self.thinner = Thinner((self.reader, self.writer), self.spec, self.slicing, cfg.keep_rule, cfg.batch,
