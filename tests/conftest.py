@@ -19,6 +19,15 @@ from support import Databases  # noqa: E402
 import factories  # noqa: E402
 
 BACKENDS = ["sqlite", "mariadb", "postgresql"]
+
+
+def pytest_sessionfinish(session):
+    """The servers' initialised data directories, shared by the run's workers: gone with the run
+    (by the controller, or the only process without xdist)."""
+    if not hasattr(session.config, "workerinput"):
+        import datadir_template
+
+        datadir_template.remove_all()
 _dbnames = itertools.count()
 
 

@@ -15,6 +15,7 @@ import subprocess
 
 import pymysql
 
+import datadir_template
 from throwaway_server import ThrowawayServer
 
 _SEARCH_DIRS = ("/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin")
@@ -93,16 +94,21 @@ class MariaDBServer(ThrowawayServer):
         self._pid_file = os.path.join(self.basedir, "mysqld.pid")
 
     def _initialize(self) -> None:
+        datadir_template.copy_into(self.datadir, (self._install_db, *_user_option(), *_SERVER_OPTIONS),
+                                   self._install)
+        self._initialized = True
+
+    def _install(self, datadir: str) -> None:
         result = subprocess.run(
             [
                 self._install_db,
                 "--no-defaults",
-                f"--datadir={self.datadir}",
+                f"--datadir={datadir}",
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
                 # its own temp dir: the bootstrap's temporary tables in a shared /tmp collided between
                 # servers installed at once (parallel test workers): "Unknown table 'mysql.tmp_user_sys'"
-                f"--tmpdir={self.basedir}",
+                f"--tmpdir={os.path.dirname(datadir)}",
                 *_user_option(),
                 *_SERVER_OPTIONS,
             ],
@@ -113,7 +119,6 @@ class MariaDBServer(ThrowawayServer):
         if result.returncode != 0:
             output = result.stdout.decode(errors="replace")[:3000]  # the cause is at the top
             raise RuntimeError(f"mariadb-install-db failed ({result.returncode}):\n{output}")
-        self._initialized = True
 
     def start(self) -> None:
         """Start (or restart after ``stop()``) and block until root can log in."""

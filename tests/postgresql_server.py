@@ -16,6 +16,7 @@ import subprocess
 
 import psycopg
 
+import datadir_template
 from throwaway_server import ThrowawayServer
 
 _RUN_AS = "postgres"
@@ -24,6 +25,7 @@ _RUN_AS = "postgres"
 _SERVER_OPTIONS = ("-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off",
                    "-c", "full_page_writes=off", "-c", "shared_buffers=32MB", "-c", "max_connections=200",
                    "-c", "log_min_messages=warning")
+_INITDB_OPTIONS = ("-U", _RUN_AS, "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync")
 
 
 def find_bindir() -> str | None:
@@ -76,13 +78,15 @@ class PostgreSQLServer(ThrowawayServer):
         self.log = os.path.join(self.basedir, "server.log")
 
     def _initialize(self) -> None:
-        result = subprocess.run(
-            _as_server_user([self._initdb, "-D", self.datadir, "-U", _RUN_AS, "--auth=trust",
-                             "--encoding=UTF8", "--locale=C", "--no-sync"]),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=self.startup_timeout)
+        datadir_template.copy_into(self.datadir, (self._initdb, *_INITDB_OPTIONS), self._install,
+                                   owner=_RUN_AS if os.geteuid() == 0 else None)
+        self._initialized = True
+
+    def _install(self, datadir: str) -> None:
+        result = subprocess.run(_as_server_user([self._initdb, "-D", datadir, *_INITDB_OPTIONS]),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=self.startup_timeout)
         if result.returncode != 0:
             raise RuntimeError(f"initdb failed ({result.returncode}):\n{result.stdout.decode(errors='replace')[:3000]}")
-        self._initialized = True
 
     def start(self) -> None:
         """Start (or restart after ``stop()``) and block until a client can log in."""

@@ -174,7 +174,7 @@ def shown_cli_examples() -> list[tuple[str, str, list[str]]]:
             words = shlex.split(command)
             if words[0] != "scr.py" or not shown:
                 continue
-            if "--help" in words or shown[0].startswith(("scraper.cfg", "scr.py:")):
+            if "--help" in words or shown[0].startswith(("scraper.cfg", "scr.py:", "command line [")):
                 found.append((path.name, command, shown))
     return found
 

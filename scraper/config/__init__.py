@@ -142,13 +142,14 @@ def load(path: str, section: str, overrides: dict[str, Any] | None,
         (f"[{section}]", section, dict(cfg[section])),
         (COMMAND_LINE, section, dict(overrides or {})),
     ]
-    mode, where = COMMON["mode"].default, None
-    for _label, name, layer in layers:
+    mode, where, blamed = COMMON["mode"].default, None, path
+    for label, name, layer in layers:
         if "mode" in layer:
-            mode, where = str(layer["mode"]).strip(), name
+            mode, where, blamed = str(layer["mode"]).strip(), name, COMMAND_LINE if label == COMMAND_LINE else path
     if mode not in modes:
         hint = did_you_mean(mode, modes)
-        raise ConfigError(path, where, "mode", f'"{mode}" is not a mode ({hint}use one of {", ".join(modes)})')
+        raise ConfigError(blamed, where, "--mode" if blamed == COMMAND_LINE else "mode",
+                          f'"{mode}" is not a mode ({hint}use one of {", ".join(modes)})')
     keys = modes[mode]
     known: dict[str, list[str]] = {}  # key name -> the modes that use it
     for name, their_keys in modes.items():
@@ -174,7 +175,9 @@ def load(path: str, section: str, overrides: dict[str, Any] | None,
                                   "see docs/config.md)")
             try:
                 values[name] = key.parse(raw)
-            except ValueError as exc:  # a bad value names the section's key, wherever it was written
+            except ValueError as exc:  # blamed where it was written: the file's key, or the command's --KEY
+                if label == COMMAND_LINE:
+                    raise ConfigError(COMMAND_LINE, where, f"--{name}", str(exc)) from None
                 raise ConfigError(path, where, name, str(exc)) from None
             origin[name] = label
     settings = Settings(path, section, values, origin, keys)

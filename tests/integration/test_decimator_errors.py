@@ -21,7 +21,7 @@ CASES = [  # (id, extra CLI args, setup, key named, words in the message)
     ("keep-shorter-than-every", ["--keep", "30s", "--every", "1m"], None, "keep", "shorter than every = 1m"),
     ("every-not-dividing-a-day", ["--every", "7m"], None, "every", "does not divide one day"),
     ("every-not-whole-seconds", ["--every", "1.5s"], None, "every", "not a whole number of seconds"),
-    ("bad-keep-rule", ["--keep_rule", "middle"], None, "keep_rule", "is not one of first, last"),
+    ("bad-keep-rule", ["--keep_rule", "middle"], None, "--keep_rule", "is not one of first, last"),
     ("unknown-group-column", ["--group_column", "instrument"], None, "group_column", 'no column "instrument"'),
     ("rollup-with-another-schema", [], "rollup", "rollup", "exists with another schema"),
     ("source-without-the-time-column", [], "no_time", "source", 'no time column "timestamp"'),
@@ -73,7 +73,9 @@ def test_operator_mistake_is_one_line_naming_file_section_key_exit_2_nothing_del
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2, proc.stderr
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    assert lines[0].startswith(f"{cfg} [{SECTION}] {key}: "), lines[0]
+    # a value typed after scr.py that does not parse is blamed there (the case names its key --KEY)
+    named = f"command line [{SECTION}] {key}: " if key.startswith("--") else f"{cfg} [{SECTION}] {key}: "
+    assert lines[0].startswith(named), lines[0]
     assert words in lines[0], lines[0]
     assert proc.stdout == ""
     assert _count(src) == before

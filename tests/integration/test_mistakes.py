@@ -33,7 +33,8 @@ BASE = {"regime": "regimes.adtemp:AdTemp", "source": "sqlite:///src.db", "target
 
 @dataclass
 class Mistake:
-    key: str | None  # the key the line names (None: the line names the file or option instead)
+    key: str | None  # the key the line names (None: the line names the file or option instead; --KEY: the
+    # command line's, for a value typed there that does not parse)
     words: tuple[str, ...]
     keys: dict[str, str] = field(default_factory=dict)  # set in the section
     args: tuple[str, ...] = ()  # extra command-line words
@@ -63,24 +64,24 @@ SQLITE_ROWS = {
     "password in an unparseable URL": Mistake("target", ("is not a SQLAlchemy URL", "scraper:***@"),
                                               {"target": "mysql+pymysql://scraper:s3cret@local:host:x/db"}),
     "-S to an impossible path": Mistake(None, ("cannot write program files",), args=("-S", "/proc/no/such/x.ini")),
-    "heartbeat 0": Mistake("heartbeat", ("not a positive duration",), args=("--heartbeat", "0")),
+    "heartbeat 0": Mistake("--heartbeat", ("not a positive duration",), args=("--heartbeat", "0")),
     "interval 0": Mistake("interval", ("not a positive duration",), {"interval": "0"}),
-    "interval -10s": Mistake("interval", ('"-10s" is not a duration',), args=("--interval", "-10s")),
-    "timefloor 0001-01-01": Mistake("timefloor", ("outside the years 1900 to 9000",),
+    "interval -10s": Mistake("--interval", ('"-10s" is not a duration',), args=("--interval", "-10s")),
+    "timefloor 0001-01-01": Mistake("--timefloor", ("outside the years 1900 to 9000",),
                                     args=("--timefloor", "0001-01-01 00:00:00")),
     "timefloor in the future": Mistake("timefloor", ("is in the future",), args=("--timefloor", "2999-01-01 00:00:00")),
-    "threshold nan": Mistake("threshold", ('"nan" is not a finite number',), args=("--threshold", "nan")),
-    "threshold inf": Mistake("threshold", ('"inf" is not a finite number',), args=("--threshold", "inf")),
+    "threshold nan": Mistake("--threshold", ('"nan" is not a finite number',), args=("--threshold", "nan")),
+    "threshold inf": Mistake("--threshold", ('"inf" is not a finite number',), args=("--threshold", "inf")),
     "source not a database": Mistake("source", ("file is not a database",), {"source": "sqlite:///junk.db"},
                                      files={"junk.db": NOT_A_DB}),
     "target not a database": Mistake("target", ("file is not a database",), {"target": "sqlite:///junk.db"},
                                      files={"junk.db": NOT_A_DB}),
     "missing SQLite source": Mistake("source", ("does not exist",), {"source": "sqlite:///gone.db"}),
-    "kls LOCALSEQNO": Mistake("kls", ("a table the scraper or the database itself uses",), args=("--kls", "LOCALSEQNO")),
-    "kls sqlite_master": Mistake("kls", ("a table the scraper or the database itself uses",),
+    "kls LOCALSEQNO": Mistake("--kls", ("a table the scraper or the database itself uses",), args=("--kls", "LOCALSEQNO")),
+    "kls sqlite_master": Mistake("--kls", ("a table the scraper or the database itself uses",),
                                  args=("--kls", "sqlite_master")),
     "kls with a space": Mistake("kls", ("is not a table name",), {"kls": "canary table"}),
-    "kls with a semicolon": Mistake("kls", ("is not a table name",), args=("--kls", "canary;drop")),
+    "kls with a semicolon": Mistake("--kls", ("is not a table name",), args=("--kls", "canary;drop")),
     "kls new but source table missing": Mistake("source", ('table "DBNS_SAB_Temp" not found',),
                                                 {"kls": "canary", "source": "sqlite:///empty.db"},
                                                 files={"empty.db": b""}),
@@ -118,13 +119,15 @@ def files_in(directory: Path) -> set[str]:
 
 
 def assert_one_line(proc: subprocess.CompletedProcess, cfg: Path, key: str | None, words: tuple[str, ...]) -> str:
+    """`key` as `--KEY`: a value typed after scr.py that does not parse, named on the command line."""
     assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     line = lines[0]
     if key is not None:
-        assert line.startswith(f"{cfg} [{SECTION}] {key}: "), line
+        named = f"command line [{SECTION}] {key}: " if key.startswith("--") else f"{cfg} [{SECTION}] {key}: "
+        assert line.startswith(named), line
     for word in words:
         assert word in line, line
     return line

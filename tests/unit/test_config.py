@@ -99,6 +99,18 @@ def test_a_bad_value_names_file_section_key_and_the_problem(tmp_path, key, value
     assert message.startswith(f"{path} [s] {key}: ") and words in message and "\n" not in message
 
 
+@pytest.mark.parametrize("key, value, words", [
+    ("maxage", "10x", "is not a duration"), ("offset", "-1", "below the minimum"), ("mode", "scrapper", "is not a mode"),
+])
+def test_a_bad_value_given_on_the_command_line_names_the_option(tmp_path, key, value, words):
+    """The file is right; the operator fixes the command they typed, so the line names --KEY there."""
+    path = write(tmp_path, f"[s]\n{BASE}")
+    with pytest.raises(ConfigError) as exc:
+        load(path, "s", {key: value})
+    message = str(exc.value)
+    assert message.startswith(f"command line [s] --{key}: ") and words in message and path not in message
+
+
 def test_values_are_typed(tmp_path):
     path = write(tmp_path, f"[s]\n{BASE}offset = 3\nthreshold = 0.25\nseed_target_tables = yes\n"
                            "timefloor = 2011-02-01 00:00:00\naggregate = avg, max\nsource_tz = Asia/Shanghai\n")
