@@ -69,6 +69,7 @@ class Stream:
 
     # --- the Job protocol -------------------------------------------------------------------------
     def step(self) -> bool:
+        self.feed.follow_night()
         messages = self.feed.poll(self.cfg.batch, POLL_S)
         if not messages:
             return not (self.catchup and self.feed.caught_up())
@@ -81,6 +82,8 @@ class Stream:
             ends[(it.topic, it.partition)] = max(ends.get((it.topic, it.partition), 0), it.offset + 1)
         self.feed.committed(ends)
         s = self.summary
+        if len(ends) > 1 or s.topic != batch[0].topic:  # nights change (consumer.py): name every topic read
+            s.topic = ", ".join(sorted(set(s.topic.split(", ")) | {t for t, _p in ends}))
         s.messages += len(batch)
         s.written += out.written
         s.replayed += out.replayed
