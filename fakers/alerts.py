@@ -17,7 +17,7 @@ import random
 import string
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, Iterator
 
 import fastavro
@@ -30,6 +30,7 @@ from scraper.runtime.runner import RunOptions
 log = logging.getLogger("scraper.faker")
 JD_UNIX0 = 2440587.5  # julian date of 1970-01-01 00:00 UTC
 CANDID0 = 1_450_000_000_000_000_000
+NIGHT_CANDIDS = 10 ** 12  # candids of one night (seq * 1000 + a draw) stay below this
 
 KEYS = [
     BROKERS, TOPIC, NIGHT,
@@ -113,6 +114,7 @@ class Night:
         objects = [_object_id(rng, day) for _ in range(max(n // 3, 1))]
         history: dict[str, list[dict]] = {}
         seq, versions = 0, self.cfg.faker_versions
+        night_no = (day.date() - date(2017, 1, 1)).days  # as ZTF's candid begins with its night: nights never share one
         for shot, count in zip(shots, counts):
             fid = rng.choice((1, 2))
             seen = rng.sample(objects, min(count, len(objects)))  # an exposure sees an object once
@@ -120,7 +122,7 @@ class Night:
                 version = versions[seq % len(versions)]
                 obj = seen[i % len(seen)]
                 jd = JD_UNIX0 + (shot.timestamp() - datetime(1970, 1, 1).timestamp()) / 86400
-                candid = CANDID0 + seq * 1000 + rng.randrange(1000)
+                candid = CANDID0 + night_no * NIGHT_CANDIDS + seq * 1000 + rng.randrange(1000)
                 cand = _candidate(rng, candid, jd, fid, version)
                 alert = {"schemavsn": version, "publisher": "ZTF (www.ztf.caltech.edu)", "objectId": obj,
                          "candid": candid, "candidate": cand,

@@ -4,10 +4,15 @@ from __future__ import annotations
 import random
 import signal
 
+from datetime import timedelta
+
 import pytest
+import sqlalchemy as sa
 
 from processes import running, spawn, terminate, wait_for
+from scraper import commands
 from scraper.modes.stream.broker import Broker
+from scraper.modes.stream.lag import LagBoard, totals
 from stream_support import broker, contents, create_topic, count, run, write_cfg  # noqa: F401 - fixture
 
 
@@ -45,8 +50,6 @@ def test_sigkill_at_random_moments_then_catchup_equals_an_uninterrupted_run(dbs,
     assert len(files) == alerts and all(f.endswith(".avro") for f in files)  # one file a key, no leftovers
 
 
-@pytest.mark.backends("sqlite", "postgresql", reason="the group's unique-key races run on two backends; "
-                      "MariaDB's write path is the kill test's")
 @pytest.mark.parametrize("members", [2, 3])
 def test_a_consumer_group_shares_the_partitions_and_survives_a_killed_member(dbs, members):
     with Broker() as own:  # a broker of its own: see _group_test
@@ -67,12 +70,20 @@ def _group_test(dbs, broker, members: int) -> None:
         for i in range(members):  # one after the other, as an operator scales out (see the docstring)
             procs.append(spawn(path, "stream", "--ALLOW_DROP_CREATE_TABLE", log=logs[i]))
             wait_for(lambda: "assigned" in logs[i].read_text(), 120, f"member {i} with partitions")
+        # each member reports the lag of its own partition (3 partitions, one each at most): side by side
+        wait_for(lambda: len(_lag(dbs.target_url)[1]) == members, 120, "every member's partitions reported")
         made = run(path, "faker")
         wait_for(lambda: count(dbs.target_url, "SELECT count(*) FROM ztf_alert") >= alerts // 4, 120, "ingest started")
         procs[1].send_signal(signal.SIGKILL)
         procs[1].wait(30)
         wait_for(lambda: count(dbs.target_url, "SELECT coalesce(sum(next_offset), 0) FROM stream_positions")
                  == made.messages, 180, "every message consumed by the members left")
+        # the killed member's partitions are reported by their new owners: the group's lag, all caught up
+        alive = {p.pid for p in procs if p.poll() is None}
+        wait_for(lambda: _lag(dbs.target_url) == (0, alive), 120, "the survivors' lag of every partition")
+        note = {r.section: r for r in commands.status(str(path))}["stream"].note
+        assert note.startswith("behind 0 messages (p0 0, p1 0, p2 0), 0 s, "
+                               f"{len(alive)} process{'es' if len(alive) > 1 else ''}; "), note
         for p in (procs[0], *procs[2:]):
             code, _took, _out = terminate(p)
             assert code == 0
@@ -84,6 +95,16 @@ def _group_test(dbs, broker, members: int) -> None:
     assert count(dbs.target_url, "SELECT count(DISTINCT candid) FROM ztf_alert") == alerts
     got = contents(dbs.target_url)
     assert got == _reference(dbs, path, broker)
+
+
+def _lag(url: str) -> tuple[int, set[int]]:
+    """The group's messages behind (every partition of the topic reported) and the pids reporting."""
+    engine = sa.create_engine(url)
+    try:
+        rows = LagBoard(engine, "stream", timedelta(seconds=1)).current()
+    finally:
+        engine.dispose()
+    return (totals(rows)[0] if len(rows) == 3 else -1), {int(r.member.rsplit(":", 1)[1]) for r in rows}
 
 
 def test_a_stream_started_before_its_broker_waits_for_it_and_says_so_once(sqlite_dbs):

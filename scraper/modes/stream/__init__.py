@@ -15,7 +15,8 @@ BROKERS = Key("brokers", "text", "", "stream: Kafka bootstrap servers, host:port
 TOPIC = Key("topic", "text", "",
             "stream: Kafka topic; strftime fields make a topic per night (docs/streams.md)")
 NIGHT = Key("night", "optional_time", None,
-            "stream: the date that fills the topic's strftime fields; empty: today's UTC date")
+            "stream: the date that fills the topic's strftime fields; empty: the wall clock's UTC date, "
+            "a new topic each midnight")
 KEYS = [
     BROKERS, TOPIC, NIGHT,
     Key("consumer_group", "text", "", "stream: Kafka consumer group shared by the section's processes; "

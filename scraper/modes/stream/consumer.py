@@ -5,24 +5,32 @@ On every assignment (start, and each rebalance as processes of the group come an
 reads the positions committed with the rows and seeks there; a partition the target has never seen
 starts at `start` (earliest or latest). The offsets committed to the broker are only a copy, for the
 usual lag tools. librdkafka does the protocol; nothing here speaks it.
+
+A topic per night (`topic` with strftime fields, `night` empty): the night is the UTC date of the wall
+clock (scraper.core.wallclock), as ZTF names its topics. When it changes while the section runs, the
+new night's topic joins the subscription and the old one stays in it until drained: every partition
+of it this process holds has reported its end (a fetch's answer, not a watermark). Then it leaves. A
+process that starts while the target holds positions in yesterday's topic drains that too, so a
+restart after midnight loses none of the night's last alerts. Positions stay per (topic, partition).
 """
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Callable
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, Message, TopicPartition
 
 from scraper.config import Settings
+from scraper.core import wallclock
 
 log = logging.getLogger("scraper.stream")
 
 
 def topic_of(cfg: Settings, day: datetime | None = None) -> str:
     """The section's topic for a night: `topic` with its strftime fields filled from `day`
-    (the `night` key, else today's UTC date)."""
-    day = day or cfg.get("night") or datetime.utcnow()
+    (the `night` key, else today's UTC date by the wall clock)."""
+    day = day or cfg.get("night") or wallclock.now_utc()
     return day.strftime(cfg.topic)
 
 
@@ -48,14 +56,49 @@ class Feed:
             "topic.metadata.refresh.interval.ms": 10000,  # tonight's topic, created after we started
             "error_cb": self._on_error})
         self.topic = topic_of(cfg)
+        self.live = cfg.get("night") is None  # a topic per night, following the clock
+        self.draining: set[str] = set()  # earlier nights' topics still read until their end
+        self.settled = False  # an assignment came since the subscription last changed
         self.assigned: set[tuple[str, int]] = set()
         self.at_end: set[tuple[str, int]] = set()
         self.next: dict[tuple[str, int], int] = {}
         self.unknown_topic = False
         self.down: str | None = None  # why the brokers cannot be reached, while they cannot
         self._said: set[int] = set()
-        self.consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
+        if self.live:
+            yesterday = topic_of(cfg, wallclock.now_utc() - timedelta(days=1))
+            if yesterday != self.topic and positions([yesterday]):
+                self.draining.add(yesterday)  # started after midnight: finish the night it was reading
+                log.info("draining %s (positions in the target) before leaving it", yesterday)
+        self._subscribe()
+
+    def topics(self) -> list[str]:
+        return sorted(self.draining) + [self.topic]
+
+    def _subscribe(self) -> None:
+        self.settled = False
+        self.consumer.subscribe(self.topics(), on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_revoke)
+
+    def follow_night(self) -> None:
+        """At midnight (UTC) read the new night's topic too; leave an old night's once drained."""
+        if not self.live:
+            return
+        changed = False
+        tonight = topic_of(self.cfg)
+        if tonight != self.topic:
+            self.draining.add(self.topic)
+            log.info("new night: reading %s; %s until drained", tonight, self.topic)
+            self.topic, changed = tonight, True
+        if self.settled:
+            for old in sorted(self.draining):
+                mine = {tp for tp in self.assigned if tp[0] == old}
+                if mine <= self.at_end:
+                    self.draining.discard(old)
+                    log.info("%s drained (%d partitions here); left", old, len(mine))
+                    changed = True
+        if changed:
+            self._subscribe()
 
     def _on_error(self, err: KafkaError) -> None:
         """An outage of the brokers is logged once when it starts (and once when it ends, in poll);
@@ -74,6 +117,7 @@ class Feed:
 
     def _on_assign(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
         self._up()
+        self.settled = True
         stored = self._positions(sorted({p.topic for p in parts}))
         for p in parts:
             at = stored.get((p.topic, p.partition))

@@ -1,8 +1,9 @@
-"""`scr.py status` for a stream section, read from the target (positions, rejects, scraper_metrics).
+"""`scr.py status` for a stream section, read from the target (positions, rejects, stream_lag, scraper_metrics).
 
 STALE: no position committed yet, or none for longer than two `metrics_every` while messages were
-behind; LAGGING: messages behind; OK otherwise. The note gives messages behind per partition and
-seconds behind (the last metrics the section wrote), and the replays and rejects so far.
+behind; LAGGING: messages behind; OK otherwise. The note gives the group's messages behind, per
+partition and in total, its seconds behind and how many processes report them (stream_lag, lag.py),
+and the replays and rejects so far.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from scraper import db
 from scraper.config import Settings
 from scraper.runtime import metrics
 
+from .lag import LagBoard, totals
 from .ledger import Ledger
 from .regime import load_stream_regime
 
@@ -35,20 +37,20 @@ def section_health(cfg: Settings, st, now: datetime) -> None:
             if sa.inspect(conn).has_table(metrics.TABLE):
                 replayed = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(m.value), 0)).where(
                     m.section == cfg.section, m.name == "replayed")).scalar()
-        newest = metrics.latest(engine, cfg.section)
+        lags = LagBoard(engine, cfg.section, cfg.metrics_every).current()
     finally:
         engine.dispose()
-    behind = {name[len("behind_p"):]: v for name, (_t, v) in newest.items() if name.startswith("behind_p")}
-    msgs = newest.get("behind_msgs", (None, None))[1]
-    secs = newest.get("behind_s", (None, None))[1]
-    parts = ", ".join(f"p{k} {v:g}" for k, v in sorted(behind.items(), key=lambda kv: int(kv[0])) if v is not None)
-    st.note = (f"behind {msgs:g} messages ({parts}), {secs:g} s; " if msgs is not None else "") + \
-        f"replayed {replayed:g}, rejected {rejected}"
+    msgs, secs = totals(lags)
+    several = len({r.topic for r in lags}) > 1  # an earlier night still draining: name the topics
+    parts = ", ".join((f"{r.topic}[{r.partition}]" if several else f"p{r.partition}") + f" {r.behind}" for r in lags)
+    members = len({r.member for r in lags})
+    st.note = (f"behind {msgs} messages ({parts}), {secs:g} s, {members} process{'es' if members > 1 else ''}; "
+               if lags else "") + f"replayed {replayed:g}, rejected {rejected}"
     if last is None:
         st.health, st.note = "STALE", "no position committed yet; " + st.note
         return
     st.last_validity = last
     st.last_write_age = max(now - last, timedelta(0))
-    st.lag = timedelta(seconds=secs) if secs is not None else None
+    st.lag = timedelta(seconds=secs) if lags else None
     quiet = st.last_write_age > 2 * cfg.metrics_every
     st.health = ("STALE" if quiet else "LAGGING") if msgs else "OK"

@@ -123,13 +123,15 @@ class Ledger:
     def write(self, batch: list[Item]) -> Outcome:
         """Rows of the new messages, rejects and positions in ONE transaction (see the module doc).
         A unique-key clash means another process of the group wrote the same message meanwhile: the
-        transaction is rolled back and done again, now seeing that message as replayed."""
+        transaction is rolled back and done again, now seeing that message as replayed. So does a
+        deadlock between two such writers (InnoDB's, PostgreSQL's): the same clash seen from the locks,
+        not an outage of the target."""
         for attempt in range(ATTEMPTS):
             try:
                 with self.engine.begin() as conn:
                     return self._write(conn, batch)
-            except sa.exc.IntegrityError:
-                if attempt == ATTEMPTS - 1:
+            except sa.exc.DBAPIError as exc:
+                if attempt == ATTEMPTS - 1 or not _clash(exc):
                     raise
                 log.debug("a concurrent writer stored some of these keys first; writing the batch again")
         raise AssertionError("unreachable")
@@ -140,7 +142,7 @@ class Ledger:
         present = self.existing_keys(conn, [it.key for it in good]) if good else set()
         seen: set[tuple] = set()
         rows: dict[str, list[dict]] = {t.name: [] for t in self.tables}
-        for it in good:
+        for it in sorted(good, key=lambda it: tuple(map(str, it.key))):  # one order: writers lock keys alike
             if it.key in present or it.key in seen:
                 out.replayed += 1
                 continue
@@ -186,3 +188,15 @@ class Ledger:
             if not done and conn.execute(sa.select(p.next_offset).where(where)).first() is None:
                 conn.execute(sa.insert(self.positions).values(section=self.section, topic=topic, partition=part,
                                                               next_offset=nxt, updated=now))
+
+
+DEADLOCKS = {1213}, {"40P01", "40001"}  # MySQL/MariaDB error codes, PostgreSQL SQLSTATEs
+
+
+def _clash(exc: sa.exc.DBAPIError) -> bool:
+    """A concurrent writer of the same keys: a unique-key violation, or a deadlock on those keys."""
+    if isinstance(exc, sa.exc.IntegrityError):
+        return True
+    orig = exc.orig
+    code = orig.args[0] if getattr(orig, "args", None) and isinstance(orig.args[0], int) else None
+    return code in DEADLOCKS[0] or getattr(orig, "sqlstate", None) in DEADLOCKS[1]

@@ -18,6 +18,7 @@ from scraper.runtime.runner import RunOptions, Runner
 
 from .consumer import Feed
 from .decode import Decoder
+from .lag import LagBoard, totals
 from .ledger import Item, Ledger
 from .regime import Invalid, load_stream_regime
 from .store import Store
@@ -61,14 +62,17 @@ class Stream:
                                 "(start with --ALLOW_DROP_CREATE_TABLE)")
             runner.startup("target", self.ledger.create, options.drop)
         runner.record_metrics_in(self.engine)
+        self.lag = LagBoard(self.engine, cfg.section, cfg.metrics_every)
+        runner.startup("target", self.lag.ensure)
         self.feed = Feed(cfg, lambda topics: runner.retry("target", self.ledger.stored_positions, topics))
         self.summary = StreamSummary(cfg.section, self.feed.topic)
         self.catchup = options.catchup
-        self.newest_ts: float | None = None  # broker timestamp (s) of the newest message ingested
+        self.newest_ts: dict[tuple[str, int], float] = {}  # broker time (s) of the newest message ingested
         self._said: set[str] = set()
 
     # --- the Job protocol -------------------------------------------------------------------------
     def step(self) -> bool:
+        self.feed.follow_night()
         messages = self.feed.poll(self.cfg.batch, POLL_S)
         if not messages:
             return not (self.catchup and self.feed.caught_up())
@@ -81,14 +85,18 @@ class Stream:
             ends[(it.topic, it.partition)] = max(ends.get((it.topic, it.partition), 0), it.offset + 1)
         self.feed.committed(ends)
         s = self.summary
+        if len(ends) > 1 or s.topic != batch[0].topic:  # nights change (consumer.py): name every topic read
+            s.topic = ", ".join(sorted(set(s.topic.split(", ")) | {t for t, _p in ends}))
         s.messages += len(batch)
         s.written += out.written
         s.replayed += out.replayed
         s.rejected += out.rejected
         s.rows += out.rows
-        ts = [m.timestamp()[1] for m in messages if m.timestamp()[1] > 0]
-        if ts:
-            self.newest_ts = max(ts) / 1000
+        for m in messages:
+            ms = m.timestamp()[1]
+            if ms > 0:
+                tp = (m.topic(), m.partition())
+                self.newest_ts[tp] = max(self.newest_ts.get(tp, 0.0), ms / 1000)
         log.debug("batch of %d: written %d, replayed %d, rejected %d", len(batch), out.written,
                   out.replayed, out.rejected)
         return True
@@ -120,12 +128,14 @@ class Stream:
         return bool(self.cfg.maxiter) and self.summary.messages >= self.cfg.maxiter
 
     def gauges(self) -> dict[str, float | None]:
-        behind = self.feed.behind()
-        out: dict[str, float | None] = {f"behind_p{p}": float(n) for (_t, p), n in behind.items()}
-        total = sum(behind.values())
-        out["behind_msgs"] = float(total)
-        out["behind_s"] = 0.0 if not total or self.newest_ts is None else round(max(time.time() - self.newest_ts, 0), 3)
-        return out
+        """The GROUP's lag (lag.py): this process's partitions published, then every member's summed,
+        so processes of one section write the same gauges instead of overwriting each other's share."""
+        now = time.time()
+        mine = {tp: (n, 0.0 if not n or tp not in self.newest_ts else round(max(now - self.newest_ts[tp], 0), 3))
+                for tp, n in self.feed.behind().items()}
+        self.lag.publish(mine)
+        msgs, secs = totals(self.lag.current())
+        return {"behind_msgs": float(msgs), "behind_s": secs}
 
     def totals(self) -> dict[str, float]:
         s = self.summary
