@@ -17,6 +17,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Callable, TypeVar
 
 from scraper.config import Settings
@@ -181,7 +182,7 @@ class Logger:
         if ok:
             for batch in batches:
                 for rows in batch.rows.values():
-                    top = max(r[0] for r in rows) if rows else None
+                    top = max(map(itemgetter(0), rows)) if rows else None
                     if top is not None and (self.newest is None or top > self.newest):
                         self.newest = float(top)
             return known
@@ -252,11 +253,11 @@ class Logger:
         assert self.spool is not None
         if not self.spool.pending:
             return
-        for group in self.spool.chunks(self.cfg.batch):
-            if self.write([Batch.merged(r.body for r in group)]) is None:
+        for chunk in self.spool.chunks(self.cfg.batch):
+            if self.write([Batch("spool", chunk.rows, chunk.readings)]) is None:
                 return
-            self.spool.committed(group)
-            self.summary.drained += sum(int(r.body["readings"]) for r in group)
+            self.spool.committed(chunk)
+            self.summary.drained += chunk.readings
             if not self.spool.pending:
                 log.info("spool %s drained: %d readings written from it so far", self.spool.path,
                          self.summary.drained)

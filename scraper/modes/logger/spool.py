@@ -15,6 +15,7 @@ held: when it is reached new batches are refused (the mode counts and logs them 
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -27,9 +28,12 @@ log = logging.getLogger("scraper.logger")
 
 
 @dataclass
-class Record:
-    end: int                # byte offset just after this record
-    body: dict[str, Any]    # Batch.as_record()
+class Chunk:
+    """Consecutive records, sent in one transaction: their rows per table in order, and where they end."""
+    end: int                        # byte offset just after the last record
+    records: int
+    readings: int
+    rows: dict[str, list[list]]     # table -> rows (lists, as the drivers take them)
 
 
 def encode(body: dict[str, Any]) -> bytes:
@@ -46,16 +50,6 @@ def _readings(line: bytes) -> int | None:
         return None
     count, _, _body = text.partition(b" ")
     return int(count) if count.isdigit() else None
-
-
-def _parse(line: bytes) -> dict[str, Any] | None:
-    """The record of a complete line, None when its checksum does not match."""
-    if _readings(line) is None:
-        return None
-    try:
-        return json.loads(line.rstrip(b"\n").split(b" ", 2)[2])
-    except ValueError:
-        return None
 
 
 class Spool:
@@ -133,41 +127,37 @@ class Spool:
         return True
 
     # --- draining ---------------------------------------------------------------------------------
-    def chunks(self, rows: int) -> Iterator[list[Record]]:
+    def chunks(self, rows: int) -> Iterator[Chunk]:
         """The records after the head, in order, in groups of about `rows` rows (one transaction each)."""
         head = self.head()
-        ends: list[int] = []
         texts: list[bytes] = []
-        count = 0
+        count = offset = 0
 
-        def group() -> list[Record]:
-            # one JSON document per chunk, not per record: a spooled poll is a few readings, and the
-            # decoder's per-call cost was most of a drain (bench/)
-            bodies = json.loads(b"[" + b",".join(texts) + b"]")
-            return [Record(end, body) for end, body in zip(ends, bodies)]
+        def group() -> Chunk:
+            return Chunk(offset, len(texts), count, _merged(texts))
 
         with open(self.path, "rb") as f:
             f.seek(head)
             offset = head
             for line in f:
                 offset += len(line)
-                readings = _readings(line) if line.endswith(b"\n") else None
-                if readings is None:
+                digest, _, text = line.rstrip(b"\n").partition(b" ")
+                if not line.endswith(b"\n") or hashlib.sha256(text).hexdigest().encode() != digest:
                     continue  # counted and logged by open()
-                ends.append(offset)
-                texts.append(line.rstrip(b"\n").split(b" ", 2)[2])
-                count += readings
+                n, _, body = text.partition(b" ")
+                texts.append(body)
+                count += int(n)
                 if count >= rows:
                     yield group()
-                    ends, texts, count = [], [], 0
+                    texts, count = [], 0
         if texts:
             yield group()
 
-    def committed(self, records: list[Record]) -> None:
+    def committed(self, chunk: Chunk) -> None:
         """Those records' rows are in the target: move the head past them; empty the spool when done."""
-        self.records -= len(records)
-        self.readings -= sum(int(r.body.get("readings", 0)) for r in records)
-        end = records[-1].end
+        self.records -= chunk.records
+        self.readings -= chunk.readings
+        end = chunk.end
         if end >= self._size() and self.records <= 0:
             with open(self.path, "r+b") as f:
                 f.truncate(0)
@@ -182,6 +172,30 @@ class Spool:
             os.write(fd, f"{end:020d}\n".encode())
         finally:
             os.close(fd)
+
+
+def _merged(texts: list[bytes]) -> dict[str, list[list]]:
+    """The rows of some records' JSON bodies, per table, in order.
+
+    One JSON document per chunk, not per record: a spooled poll is a few readings, and the decoder's
+    per-call cost was most of a drain. The cyclic collector is paused while it runs: the decoder makes
+    one small list per row (acyclic, freed with the chunk), and the collections they triggered cost
+    as much as the decoding itself (bench/)."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        bodies = json.loads(b"[" + b",".join(texts) + b"]")
+    finally:
+        if paused:
+            gc.enable()
+    rows: dict[str, list[list]] = {}
+    for body in bodies:
+        for table, more in body["rows"].items():
+            if table in rows:
+                rows[table] += more
+            else:
+                rows[table] = more
+    return rows
 
 
 def _fsync_dir(directory: Path) -> None:

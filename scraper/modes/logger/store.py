@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 from scraper import db
 from scraper.config import Settings
+from scraper.db.inserts import DriverSQL, insert_new
 from scraper.runtime.retry import OUTAGE, classify, db_errors, reason
 from scraper.targets.timeseries import series_table
 
@@ -64,20 +65,6 @@ def ledger_table(md: sa.MetaData) -> sa.Table:
     )
 
 
-def insert_new(backend: str, table: sa.Table) -> Any:
-    """INSERT that writes nothing for a row whose unique key is already there (not MariaDB's INSERT
-    IGNORE, which would also turn a value out of range into a silently clipped one)."""
-    if backend == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-        return insert(table).on_conflict_do_nothing()
-    if backend == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-        return insert(table).on_conflict_do_nothing()
-    from sqlalchemy.dialects.mysql import insert
-    stmt = insert(table)
-    return stmt.on_duplicate_key_update(time=stmt.inserted.time)
-
-
 class Store:
     """The target of one logger section; connects lazily so a target down at start-up is spooled for."""
 
@@ -88,7 +75,7 @@ class Store:
         self.ready = False
         self.md = sa.MetaData()
         self.tables: dict[str, sa.Table] = {}
-        self.inserts: dict[str, Any] = {}
+        self.inserts: dict[str, DriverSQL] = {}
         self.ledger: sa.Table | None = None
         self.ledger_insert: Any = None
         self.ledger_lookup: Any = None
@@ -114,23 +101,13 @@ class Store:
         for topic in self.topics:
             table = topic_table(self.md, topic, backend)
             self.tables[topic.name] = table
-            self.inserts[topic.name] = self._driver_sql(insert_new(backend, table), table)
+            self.inserts[topic.name] = DriverSQL(self.engine, insert_new(backend, table, "time"),
+                                                 [c.name for c in table.c])
         self.ledger = ledger_table(self.md)
         self.ledger_insert = self.ledger.insert()  # write() leaves out a content already there
         c = self.ledger.c  # built once: SQLAlchemy then reuses its compiled form for every file
         self.ledger_lookup = sa.select(c.path).where(c.section == sa.bindparam("section"),
                                                      c.sha256 == sa.bindparam("sha"))
-
-    def _driver_sql(self, stmt: Any, table: sa.Table) -> tuple[str, tuple[str, ...] | None]:
-        """The statement compiled once for the driver, and the column names when its parameters are
-        named (None: positional, the table's column order, which batch rows follow): a drained chunk
-        of 1 000 rows skips SQLAlchemy's per-row processing (bench/)."""
-        assert self.engine is not None
-        compiled = stmt.compile(dialect=self.engine.dialect, column_keys=[c.name for c in table.c])
-        if compiled.positional:
-            assert tuple(compiled.positiontup) == tuple(c.name for c in table.c)
-            return str(compiled), None
-        return str(compiled), tuple(c.name for c in table.c)
 
     @staticmethod
     def _short_busy_wait(engine: Engine) -> None:
@@ -179,10 +156,7 @@ class Store:
                 for table, rows in batch.rows.items():
                     per_table.setdefault(table, []).extend(rows)
             for table, rows in per_table.items():
-                if rows:
-                    sql, names = self.inserts[table]
-                    params = list(map(tuple, rows)) if names is None else [dict(zip(names, r)) for r in rows]
-                    conn.exec_driver_sql(sql, params)
+                self.inserts[table].run(conn, rows)
             if ledger:
                 conn.execute(self.ledger_insert, ledger)
         return known
