@@ -33,9 +33,9 @@ def insert_new(dialect_name: str, table: sa.Table, key_column: str | None = None
 class DriverSQL:
     """A statement compiled ONCE for the engine's driver, run with exec_driver_sql: a chunk of a
     thousand rows, or a thousand one-row statements, skip SQLAlchemy's per-call compile-cache lookup and
-    per-row parameter processing (bench/). Rows are sequences in `columns` order, the table's order by
-    default; only for types whose Python values the driver takes as they are (numbers, text, None,
-    naive datetimes)."""
+    per-row parameter processing (bench/). Rows are sequences in `columns` order (an INSERT's columns,
+    or a statement's bind parameter names); only for values every driver takes as they are (numbers,
+    text, None): SQLAlchemy's type processing is skipped, which a datetime on SQLite needs."""
 
     def __init__(self, engine: Engine, stmt: Any, columns: Sequence[str]):
         compiled = stmt.compile(dialect=engine.dialect, column_keys=list(columns))
@@ -61,3 +61,7 @@ class DriverSQL:
         """One executemany of `rows` on `conn` (inside the caller's transaction)."""
         if rows:
             conn.exec_driver_sql(self.sql, self.params(rows))
+
+    def one(self, conn: sa.Connection, row: Sequence[Any]) -> sa.CursorResult:
+        """The statement once, with one row of parameters (a lookup)."""
+        return conn.exec_driver_sql(self.sql, self.params([row])[0])

@@ -78,7 +78,7 @@ class Store:
         self.inserts: dict[str, DriverSQL] = {}
         self.ledger: sa.Table | None = None
         self.ledger_insert: Any = None
-        self.ledger_lookup: Any = None
+        self.ledger_lookup: DriverSQL | None = None
         self.on_ready = None  # called once the tables exist (the runner's metrics go there)
 
     def connect(self) -> None:
@@ -105,9 +105,10 @@ class Store:
                                                  [c.name for c in table.c])
         self.ledger = ledger_table(self.md)
         self.ledger_insert = self.ledger.insert()  # write() leaves out a content already there
-        c = self.ledger.c  # built once: SQLAlchemy then reuses its compiled form for every file
-        self.ledger_lookup = sa.select(c.path).where(c.section == sa.bindparam("section"),
-                                                     c.sha256 == sa.bindparam("sha"))
+        c = self.ledger.c  # compiled once for the driver: a file's transaction asks it once
+        self.ledger_lookup = DriverSQL(self.engine, sa.select(c.path).where(c.section == sa.bindparam("section"),
+                                                                            c.sha256 == sa.bindparam("sha")),
+                                       ["section", "sha"])
 
     @staticmethod
     def _short_busy_wait(engine: Engine) -> None:
@@ -136,13 +137,13 @@ class Store:
         {sha256: path} names those, with the path under which that content was loaded."""
         if not self.ready:
             self._prepare()
-        assert self.engine is not None and self.ledger is not None
+        assert self.engine is not None and self.ledger is not None and self.ledger_lookup is not None
         with self.engine.begin() as conn:
             known: dict[str, str] = {}
             for batch in batches:
                 if batch.ledger is not None:
                     sha = batch.ledger["sha256"]
-                    path = conn.execute(self.ledger_lookup, {"section": self.cfg.section, "sha": sha}).scalar()
+                    path = self.ledger_lookup.one(conn, (self.cfg.section, sha)).scalar()
                     if path is not None:
                         known[sha] = path
             per_table: dict[str, list[tuple]] = {}
