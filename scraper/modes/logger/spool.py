@@ -9,8 +9,10 @@ record is in. A process killed between a commit and the head's update sends thos
 which the target's unique keys turn into nothing: a record is removed only after its rows are
 committed, and never written twice.
 
-A record cut short (the process killed in the middle of an append, a full disk) can only be the
-last: it is dropped with one log line and the spool goes on after it. `limit` bounds the readings
+Every record's checksum is checked once per process: `open()` checks those waiting at start-up, and
+a record this process appended itself is known whole (fsynced), so a drain hashes only the others (a
+record another process appended meanwhile). A record cut short (the process killed in the middle of
+an append, a full disk) can only be the last: it is dropped with one log line and the spool goes on after it. `limit` bounds the readings
 held: when it is reached new batches are refused (the mode counts and logs them as dropped).
 """
 from __future__ import annotations
@@ -59,6 +61,10 @@ class Spool:
         self.readings = 0     # readings in the records after the head
         self.records = 0
         self.corrupt = 0      # records skipped for a bad checksum (not the torn last one)
+        # Bytes [verified_from, verified_to) hold records whose checksums this process has checked (open)
+        # or that it wrote itself (append), except those at `bad`: a drain does not hash them again.
+        self.verified_from = self.verified_to = 0
+        self.bad: set[int] = set()
 
     # --- opening ----------------------------------------------------------------------------------
     def open(self) -> None:
@@ -81,6 +87,7 @@ class Spool:
                     break
                 if count is None:
                     self.corrupt += 1
+                    self.bad.add(offset)
                     log.warning("spool %s: record at byte %d fails its checksum: skipped", self.path, offset)
                 else:
                     self.records += 1
@@ -91,6 +98,7 @@ class Spool:
             with open(self.path, "r+b") as f:
                 f.truncate(good_end)
                 os.fsync(f.fileno())
+        self.verified_from, self.verified_to = head, good_end
 
     def _size(self) -> int:
         return self.path.stat().st_size
@@ -120,8 +128,11 @@ class Spool:
         try:
             os.write(fd, line)
             os.fsync(fd)
+            end = os.fstat(fd).st_size
         finally:
             os.close(fd)
+        if end - len(line) == self.verified_to:
+            self.verified_to = end  # written by this process right after checked bytes
         self.records += 1
         self.readings += int(body.get("readings", 0))
         return True
@@ -139,10 +150,12 @@ class Spool:
         with open(self.path, "rb") as f:
             f.seek(head)
             offset = head
+            verified_from, verified_to, bad = self.verified_from, self.verified_to, self.bad
             for line in f:
-                offset += len(line)
+                start, offset = offset, offset + len(line)
                 digest, _, text = line.rstrip(b"\n").partition(b" ")
-                if not line.endswith(b"\n") or hashlib.sha256(text).hexdigest().encode() != digest:
+                checked = verified_from <= start and offset <= verified_to and start not in bad
+                if not checked and (not line.endswith(b"\n") or hashlib.sha256(text).hexdigest().encode() != digest):
                     continue  # counted and logged by open()
                 n, _, body = text.partition(b" ")
                 texts.append(body)
@@ -164,6 +177,8 @@ class Spool:
                 os.fsync(f.fileno())
             self.head_path.unlink(missing_ok=True)
             self.records = self.readings = 0
+            self.verified_from = self.verified_to = 0
+            self.bad.clear()
             return
         # Overwritten in place, not fsynced: a head lost or torn by a crash reads as 0 (or an older
         # offset), and the records re-sent from there write nothing twice. Only an optimization.
