@@ -65,3 +65,21 @@ class DriverSQL:
     def one(self, conn: sa.Connection, row: Sequence[Any]) -> sa.CursorResult:
         """The statement once, with one row of parameters (a lookup)."""
         return conn.exec_driver_sql(self.sql, self.params([row])[0])
+
+
+def sqlite_json_insert(engine: Engine, table: sa.Table) -> str | None:
+    """An INSERT-if-new of rows given as ONE JSON array of arrays (in the table's column order), which
+    SQLite parses itself (json_each): a spooled chunk's rows reach the table without a Python object
+    per value, which was most of a drain (bench/). None when the SQLite library has no JSON functions.
+    SQLite's parser gives a JSON number the REAL or INTEGER, and a string the TEXT, that binding the
+    decoded Python value gives (the logger's tests compare drained rows with directly written ones)."""
+    quote = engine.dialect.identifier_preparer.quote
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT json_extract('[1]', '$[0]')").scalar()
+    except sa.exc.OperationalError:
+        return None
+    names = [c.name for c in table.c]
+    picks = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(names)))
+    return (f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, names))}) SELECT {picks} "
+            "FROM json_each(?) WHERE true ON CONFLICT DO NOTHING")  # WHERE: SQLite's upsert-after-SELECT rule

@@ -35,9 +35,16 @@ class Batch:
     rows: dict[str, list[tuple]] = field(default_factory=dict)
     readings: int = 0
     ledger: dict[str, Any] | None = None  # a file's ledger row, written in the same transaction
+    columns: dict[str, list[str]] = field(default_factory=dict)  # topic -> its rows' column names
+    arrays: dict[str, list[bytes]] = field(default_factory=dict)  # table -> spooled rows as JSON arrays
 
     def as_record(self) -> dict[str, Any]:
-        return {"source": self.source, "rows": self.rows, "readings": self.readings}
+        """The spool record's body (format 2): the rows as arrays under their column names, named
+        once per topic. A one-topic batch (a poll, usually) is flat, its rows last: a drain takes
+        them out of the line without decoding the record (spool.py)."""
+        parts = [{"t": topic, "c": self.columns.get(topic), "r": rows} for topic, rows in self.rows.items()]
+        head = {"v": 2, "source": self.source, "readings": self.readings}
+        return {**head, **parts[0]} if len(parts) == 1 else {**head, "topics": parts}
 
 
 def unix_time(value: Any) -> float | int:
@@ -127,6 +134,7 @@ def check(source: str, messages: Iterable[Any], topics: Mapping[str, Topic],
                 index = {f: k for k, f in enumerate(order, 1) if f not in MANDATORY}
                 layout = slots[name] = (index, [topic.fields[f] for f in order],
                                         [order.index(f) + 1 for f in topic.identity])
+                batch.columns[name] = ["time", *order]
             else:
                 topic = topics[name]
             index, types, identity = layout

@@ -90,6 +90,7 @@ class Logger:
         self.inbox: Inbox | None = None
         self._refusing = False
         self._full = False
+        self.parsed = False
         self.store.connect()
         self.summary.target = self.store.engine.url.render_as_string(hide_password=True)
         if isinstance(self.source, Device):
@@ -253,11 +254,30 @@ class Logger:
         assert self.spool is not None
         if not self.spool.pending:
             return
-        for chunk in self.spool.chunks(self.cfg.batch):
-            if self.write([Batch("spool", chunk.rows, chunk.readings)]) is None:
+        try:
+            self._drain(budget)
+        finally:
+            if self.parsed:
+                self.parsed = False
+                try:
+                    newest = self.store.newest()
+                except db_errors():
+                    newest = None  # the target went away meanwhile: the next write says so
+                if newest is not None and (self.newest is None or newest > self.newest):
+                    self.newest = newest
+
+    def _drain(self, budget: int | None) -> None:
+        assert self.spool is not None
+        for chunk in self.spool.chunks(self.cfg.batch, raw=self.store.parses_json):
+            try:
+                rows, arrays = self.store.aligned(chunk.rows)
+            except ValueError as exc:  # the regime changed under a waiting spool: kept, for the operator
+                raise self.cfg.error("regime", f"spool {self.spool.path}: {exc}; the spool is kept") from None
+            if self.write([Batch("spool", rows, chunk.readings, arrays=arrays)]) is None:
                 return
             self.spool.committed(chunk)
             self.summary.drained += chunk.readings
+            self.parsed = self.parsed or bool(arrays)  # rows SQLite parsed: drain() asks their newest time
             if not self.spool.pending:
                 log.info("spool %s drained: %d readings written from it so far", self.spool.path,
                          self.summary.drained)

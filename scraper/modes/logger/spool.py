@@ -29,13 +29,16 @@ from typing import Any, Iterator
 log = logging.getLogger("scraper.logger")
 
 
+Group = tuple[str, "tuple[str, ...] | None"]  # (table, its rows' column names; None: the table's own order)
+
+
 @dataclass
 class Chunk:
     """Consecutive records, sent in one transaction: their rows per table in order, and where they end."""
-    end: int                        # byte offset just after the last record
+    end: int                          # byte offset just after the last record
     records: int
     readings: int
-    rows: dict[str, list[list]]     # table -> rows (lists, as the drivers take them)
+    rows: dict[Group, list[list] | bytes]  # (table, columns) -> rows: lists, or one JSON array (raw)
 
 
 def encode(body: dict[str, Any]) -> bytes:
@@ -138,14 +141,15 @@ class Spool:
         return True
 
     # --- draining ---------------------------------------------------------------------------------
-    def chunks(self, rows: int) -> Iterator[Chunk]:
-        """The records after the head, in order, in groups of about `rows` rows (one transaction each)."""
+    def chunks(self, rows: int, raw: bool = False) -> Iterator[Chunk]:
+        """The records after the head, in order, in groups of about `rows` rows (one transaction each).
+        `raw`: the rows of one-topic records stay one JSON array per table (a target that parses JSON)."""
         head = self.head()
         texts: list[bytes] = []
         count = offset = 0
 
         def group() -> Chunk:
-            return Chunk(offset, len(texts), count, _merged(texts))
+            return Chunk(offset, len(texts), count, _merged(texts, raw))
 
         with open(self.path, "rb") as f:
             f.seek(head)
@@ -189,28 +193,69 @@ class Spool:
             os.close(fd)
 
 
-def _merged(texts: list[bytes]) -> dict[str, list[list]]:
-    """The rows of some records' JSON bodies, per table, in order.
+FLAT = b'{"v":2,'   # a one-topic record of format 2: {"v":2,"source":..,"readings":..,"t":..,"c":..,"r":[..]}
+ROWS = b',"r":['
 
-    One JSON document per chunk, not per record: a spooled poll is a few readings, and the decoder's
-    per-call cost was most of a drain. The cyclic collector is paused while it runs: the decoder makes
-    one small list per row (acyclic, freed with the chunk), and the collections they triggered cost
-    as much as the decoding itself (bench/)."""
+
+def _merged(texts: list[bytes], raw: bool = False) -> dict[Group, list[list] | bytes]:
+    """The rows of some records' JSON bodies, per (table, columns), in order.
+
+    A one-topic record of format 2 ends with its rows (`"r":[...]}`): the text before them (source,
+    topic, columns) is the same for every poll of a device, so it is decoded once per chunk, and the
+    rows of all such records of a table are decoded together as ONE JSON array, straight into the
+    lists the driver takes (or, `raw`, left as that array's text for SQLite to parse): no object per
+    record, no merging. Other records (several topics, or the
+    format 1 of earlier versions: `{"source":..,"rows":{table: rows},"readings":..}`) are decoded
+    whole, in one document. The cyclic collector is paused meanwhile: the decoder makes one small
+    list per row (acyclic, freed with the chunk), and the collections they triggered cost as much as
+    the decoding itself (bench/)."""
+    flat: dict[Group, list[bytes]] = {}
+    known: dict[bytes, Group | None] = {}
+    others: list[bytes] = []
     paused = gc.isenabled()
     gc.disable()
     try:
-        bodies = json.loads(b"[" + b",".join(texts) + b"]")
+        for text in texts:
+            cut = text.find(ROWS) if text.startswith(FLAT) and text.endswith(b"]}") else -1
+            key = known.get(text[:cut], False) if cut > 0 else None
+            if key is False:
+                key = known[text[:cut]] = _flat_group(text[:cut])
+            if key is None:
+                others.append(text)
+            elif cut + len(ROWS) < len(text) - 2:  # a record without rows adds nothing
+                flat.setdefault(key, []).append(text[cut + len(ROWS):-2])
+        arrays = {key: b"[" + b",".join(parts) + b"]" for key, parts in flat.items()}
+        rows: dict[Group, list[list] | bytes] = dict(arrays) if raw else {k: json.loads(a) for k, a in arrays.items()}
+        bodies = json.loads(b"[" + b",".join(others) + b"]") if others else []
     finally:
         if paused:
             gc.enable()
-    rows: dict[str, list[list]] = {}
     for body in bodies:
-        for table, more in body["rows"].items():
-            if table in rows:
-                rows[table] += more
+        if "v" not in body:  # format 1: the table's own column order
+            parts = [{"t": table, "c": None, "r": more} for table, more in body["rows"].items()]
+        else:
+            parts = body["topics"] if "topics" in body else [body]
+        for part in parts:
+            key = (part["t"], tuple(part["c"]) if part.get("c") else None)
+            have = rows.get(key)
+            if isinstance(have, bytes):  # raw rows of the same table: decoded to join them
+                have = rows[key] = json.loads(have)
+            if have is not None:
+                have += part["r"]
             else:
-                rows[table] = more
+                rows[key] = part["r"]
     return rows
+
+
+def _flat_group(prefix: bytes) -> Group | None:
+    """(table, columns) of a one-topic record from the text before its rows; None if it is not one."""
+    try:
+        meta = json.loads(prefix + b"}")
+    except ValueError:
+        return None  # several topics: `"topics":[...` is left open before the first rows
+    if not isinstance(meta, dict) or not isinstance(meta.get("t"), str):
+        return None
+    return meta["t"], tuple(meta["c"]) if meta.get("c") else None
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -12,6 +12,7 @@ all; its sha256 is unique per section, so a same-content twin under another name
 """
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timezone
 from typing import Any, Sequence
@@ -21,7 +22,7 @@ from sqlalchemy.engine import Engine
 
 from scraper import db
 from scraper.config import Settings
-from scraper.db.inserts import DriverSQL, insert_new
+from scraper.db.inserts import DriverSQL, insert_new, sqlite_json_insert
 from scraper.runtime.retry import OUTAGE, classify, db_errors, reason
 from scraper.targets.timeseries import series_table
 
@@ -76,6 +77,7 @@ class Store:
         self.md = sa.MetaData()
         self.tables: dict[str, sa.Table] = {}
         self.inserts: dict[str, DriverSQL] = {}
+        self.json_inserts: dict[str, str] = {}  # SQLite: table -> the INSERT of a JSON array of rows
         self.ledger: sa.Table | None = None
         self.ledger_insert: Any = None
         self.ledger_lookup: DriverSQL | None = None
@@ -126,6 +128,11 @@ class Store:
         assert self.engine is not None
         with self.engine.begin() as conn:
             self.md.create_all(conn, checkfirst=True)
+        if self.engine.dialect.name == "sqlite":
+            for name, table in self.tables.items():
+                sql = sqlite_json_insert(self.engine, table)
+                if sql is not None:
+                    self.json_inserts[name] = sql
         self.ready = True
         if self.on_ready is not None:
             self.on_ready(self.engine)
@@ -156,11 +163,51 @@ class Store:
                                    "loaded": datetime.now(timezone.utc).replace(tzinfo=None)})
                 for table, rows in batch.rows.items():
                     per_table.setdefault(table, []).extend(rows)
+                for table, texts in batch.arrays.items():
+                    if table not in self.json_inserts:  # no JSON in this target's SQL: decoded here
+                        per_table.setdefault(table, []).extend(r for text in texts for r in json.loads(text))
+                        continue
+                    for text in texts:
+                        conn.exec_driver_sql(self.json_inserts[table], (text.decode(),))
             for table, rows in per_table.items():
                 self.inserts[table].run(conn, rows)
             if ledger:
                 conn.execute(self.ledger_insert, ledger)
         return known
+
+    @property
+    def parses_json(self) -> bool:
+        """Whether spooled rows may come as JSON arrays (SQLite parses them; write() decodes them if not)."""
+        return self.engine is not None and self.engine.dialect.name == "sqlite"
+
+    def aligned(self, groups: dict[tuple[str, tuple[str, ...] | None], list[list] | bytes]
+                ) -> tuple[dict[str, list], dict[str, list[bytes]]]:
+        """Spooled rows per table in each table's column order, and JSON arrays of rows already in it.
+        A record names its rows' columns: one spooled before the regime's fields changed is written by
+        name (a field it lacks is NULL); a column or topic the regime no longer declares is a
+        ValueError (nothing is dropped silently)."""
+        out: dict[str, list] = {}
+        arrays: dict[str, list[bytes]] = {}
+        for (table, columns), rows in groups.items():
+            if table not in self.tables:
+                raise ValueError(f'topic "{table}" is no longer declared by the regime')
+            own = [c.name for c in self.tables[table].c]
+            if isinstance(rows, bytes):
+                if columns is None or list(columns) == own:
+                    arrays.setdefault(table, []).append(rows)
+                    continue
+                rows = json.loads(rows)
+            if columns is not None and list(columns) != own:
+                lost = [c for c in columns if c not in own]
+                if lost:
+                    raise ValueError(f"{table}: field(s) {', '.join(lost)} are no longer declared by the regime")
+                where = [columns.index(c) if c in columns else None for c in own]
+                rows = [[None if i is None else r[i] for i in where] for r in rows]
+            if table in out:
+                out[table] += rows
+            else:
+                out[table] = rows
+        return out, arrays
 
     def newest(self) -> float | None:
         if not self.ready or self.engine is None:
