@@ -161,7 +161,8 @@ def test_files_deleted_while_the_loader_reads_them_leave_no_partial_file_behind(
     folder = tmp_path / "incoming"
     numbers = list(range(1, 151))
     paths = fake(folder, numbers)
-    cfg = write_cfg(tmp_path / "l.cfg", {"load": loader(sqlite_dbs.target_url, folder)})
+    # two files a transaction (20 rows each): small transactions keep the load slower than the deletions
+    cfg = write_cfg(tmp_path / "l.cfg", {"load": loader(sqlite_dbs.target_url, folder, batch="40")})
     rnd = random.Random()
     seed = rnd.randrange(10**6)
     rnd.seed(seed)

@@ -140,13 +140,14 @@ class Store:
     def write(self, batches: Sequence[Batch]) -> dict[str, str]:
         """Every target transaction of the mode: the batches' rows and their ledger rows, whole or absent.
 
-        A file's batch whose content (sha256) the ledger already holds writes nothing: the returned
-        {sha256: path} names those, with the path under which that content was loaded."""
+        A file's batch whose content (sha256) the ledger already holds, or an earlier batch of these
+        holds, writes nothing: the returned {path: path} names those files, with the path under which
+        that content was loaded."""
         if not self.ready:
             self._prepare()
         assert self.engine is not None and self.ledger is not None and self.ledger_lookup is not None
         with self.engine.begin() as conn:
-            known: dict[str, str] = {}
+            known: dict[str, str] = {}  # sha256 -> the path it was (or is now) loaded under
             for batch in batches:
                 if batch.ledger is not None:
                     sha = batch.ledger["sha256"]
@@ -155,12 +156,16 @@ class Store:
                         known[sha] = path
             per_table: dict[str, list[tuple]] = {}
             ledger = []
+            twins: dict[str, str] = {}
+            loaded = datetime.now(timezone.utc).replace(tzinfo=None)
             for batch in batches:  # one executemany per table: a drained chunk is many small polls
                 if batch.ledger is not None:
-                    if batch.ledger["sha256"] in known:
+                    sha = batch.ledger["sha256"]
+                    if sha in known:
+                        twins[batch.ledger["path"]] = known[sha]
                         continue
-                    ledger.append({**batch.ledger, "section": self.cfg.section,
-                                   "loaded": datetime.now(timezone.utc).replace(tzinfo=None)})
+                    ledger.append({**batch.ledger, "section": self.cfg.section, "loaded": loaded})
+                    known[sha] = batch.ledger["path"]  # a twin later in these batches adds nothing
                 for table, rows in batch.rows.items():
                     per_table.setdefault(table, []).extend(rows)
                 for table, texts in batch.arrays.items():
@@ -173,7 +178,7 @@ class Store:
                 self.inserts[table].run(conn, rows)
             if ledger:
                 conn.execute(self.ledger_insert, ledger)
-        return known
+        return twins
 
     @property
     def parses_json(self) -> bool:
