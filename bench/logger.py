@@ -4,8 +4,9 @@ in one run on SQLite (the lab's usual target).
 1. draining a spool of >= 100 000 readings (MMR3 polls of 3 channels) into an empty target with the
    logger's own drain (Logger.drain: checksums, `batch` rows a transaction, the head moved after
    each) vs ONE hand-written executemany of the same rows into the same table -- target ratio <= 2;
-2. loading 1 000 result files (`scr.py -s SECTION --catchup`: settle, sha256, ledger, validation,
-   one transaction and a deletion per file) vs a hand-written loop (read, json.loads, executemany,
+2. loading 1 000 result files (`scr.py -s SECTION --catchup`: settle, sha256, ledger, validation of
+   each file whole, its ledger row in the transaction of its rows, about `batch` rows a transaction,
+   a deletion per file after its commit) vs a hand-written loop (read, json.loads, executemany,
    commit, unlink per file) -- target ratio <= 2;
 3. polling overhead per reading: 2 000 polls of an emulated MMR3 on 127.0.0.1 by the logger (sleep 0)
    vs the same 2 000 bare UDP request/replies, the difference per reading in microseconds.
