@@ -19,7 +19,8 @@ install: $(STAMP)
 ## var/fake_dcs.db with the fakers of the example regimes, scrape it into var/tmp_offline_db.db,
 ## bridge it into var/grafana/live.db for Grafana (a fresh file: the fakers rewrote the source), and
 ## fake 20 minutes of a 10 Hz monitor into var/cbpm3.db and decimate all but its newest 10 minutes;
-## load 20 fake processing result files into var/lab.db (mode logger); then start a throwaway
+## load 20 fake processing result files into var/lab.db (mode logger), log an emulated cryostat there
+## for a few seconds through a target outage that is spooled and drained; then start a throwaway
 ## Kafka-protocol broker, fake a night of ZTF-like alerts with the producer's 10:00 replay, ingest it
 ## exactly once into var/ztf_alerts.db, reconcile the night, and stop the broker
 demo: install $(DSTAMP)
@@ -40,6 +41,7 @@ demo: install $(DSTAMP)
 	rm -f var/lab.db var/lab.db-wal var/lab.db-shm
 	$(BIN)/scr.py -s processing_faker
 	$(BIN)/scr.py -s processing_loader --settle 0s --catchup --loglevel WARNING
+	$(BIN)/python -m fakers.cryo_demo
 	rm -f var/ztf_alerts.db var/ztf_alerts.db-wal var/ztf_alerts.db-shm
 	$(BIN)/python -m scraper.modes.stream.broker start var/broker.pid > var/broker.addr
 	B=$$(cat var/broker.addr); \

@@ -1,4 +1,4 @@
-"""Example logger regimes after a cryogenic experiment's slow-control logger (docs/logger.md):
+"""Example logger regimes after a cryogenic experiment's slow-control logger (docs/devices.md):
 an MMR3-like thermometry bridge over UDP, a CryoConcept-like cryostat page over HTTP (JSON, or the
 older HTML table), and the processing's JSON result files.
 

@@ -1,4 +1,4 @@
-"""`scr.py plot` for a bridge or decimator section: the stored points per column, as a PNG.
+"""`scr.py plot` for a bridge, decimator or logger section: the stored points per column, as a PNG.
 
 A bridge: one panel per series (table x row x column). A reshaping regime writes several rows per
 instant (pmthv: 192 channels); the k-th row of an instant is one channel (bridged.py), so a series
@@ -24,7 +24,7 @@ from scraper.config.plugins import load_regime
 from .plot import MAX_PANELS, check_out, figure, parse_rows, save, size_for  # plot chose the Agg backend
 
 import matplotlib.dates as mdates  # noqa: E402,I001 (after plot.py has chosen the non-interactive backend)
-from .points import Point, PointView, check_between
+from .points import SERIES, Point, PointView, check_between
 from .window import Window
 
 
@@ -86,12 +86,12 @@ def plot(cfg: Settings, view: PointView, window: Window, out: str | None, column
         if unknown:
             raise cfg.error("--columns", f"{', '.join(unknown)} not among the numeric columns of {view.name} "
                             f"({', '.join(numeric)})")
-    if rows_text and view.kind != "bridge":
+    if rows_text and view.kind not in SERIES:
         raise cfg.error("--rows", f"a {view.kind} section has one row per entry (choose with --columns)")
     wanted = parse_rows(cfg, rows_text)
     found = check_between(cfg, view, window.start, window.end)
     unit = load_regime(cfg, need_target=False).unit
-    if view.kind == "bridge":
+    if view.kind in SERIES:
         fig, shown, available, tally = _bridge(cfg, view, window, found, numeric, columns, wanted, rows_text)
     else:
         fig, shown, available, tally = _thinned(cfg, view, window, found, columns or numeric)
@@ -110,9 +110,10 @@ def _bridge(cfg, view, window, found, numeric, columns, wanted, rows_text):
     for table, pts in by_table.items():
         rows, depth = positions(pts)
         depths[table] = depth
-        cols = {c: [p.values.get(c) for p in pts] for c in numeric}
-        keys = [c for c in numeric if depth > 1 and _constant(cols[c], rows)]
-        curves = columns or [c for c in numeric if c not in keys] or numeric
+        own = [c for c in numeric if c in pts[0].values]  # a table's own columns, not another topic's
+        cols = {c: [p.values.get(c) for p in pts] for c in own}
+        keys = [c for c in own if depth > 1 and _constant(cols[c], rows)]
+        curves = [c for c in columns if c in cols] if columns else [c for c in own if c not in keys] or own
         keys = [k for k in keys if k not in curves]
         tables[table] = (np.array([p.time for p in pts]), np.array(rows), cols)
         first = {}
@@ -126,10 +127,10 @@ def _bridge(cfg, view, window, found, numeric, columns, wanted, rows_text):
                 label = f"{table} {c}" + (f" row {n}" if depth > 1 else "") + (f" ({tags})" if tags else "")
                 series.append(Series(table, n, c, label))
     if not series:
-        raise cfg.error("--rows", f"no row {rows_text} in the bridged tables (an instant has up to "
+        raise cfg.error("--rows", f"no row {rows_text} in the {SERIES[view.kind]} tables (an instant has up to "
                         f"{max(depths.values())} rows)")
     shown = series[:MAX_PANELS]
-    fig, axes = _figure(cfg, len(shown), f"[{cfg.section}] bridge {view.name}: bridged points; UTC")
+    fig, axes = _figure(cfg, len(shown), f"[{cfg.section}] {view.kind} {view.name}: {SERIES[view.kind]} points; UTC")
     floats: dict[tuple[str, str], np.ndarray] = {}  # converted once per table and column, for shown series only
     for ax, s in zip(axes, shown):
         times, rows, cols = tables[s.table]
@@ -137,7 +138,7 @@ def _bridge(cfg, view, window, found, numeric, columns, wanted, rows_text):
         mask = rows == s.row
         ax.plot(times[mask], values[mask], ".-", ms=2, lw=0.6, color="tab:blue")
         _finish(ax, s.label, window)
-    tally = f"{len(found)} bridged rows from {len(by_table)} table" + ("" if len(by_table) == 1 else "s")
+    tally = f"{len(found)} {SERIES[view.kind]} rows from {len(by_table)} table" + ("" if len(by_table) == 1 else "s")
     return fig, shown, len(series), tally
 
 

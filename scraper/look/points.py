@@ -17,7 +17,10 @@ from typing import Any, Protocol
 from scraper.config import Settings
 
 # mode -> "module:class" of its view; imported only when a section of that mode is looked at
-POINT_VIEWS = {"bridge": "scraper.look.bridged:BridgeView", "decimator": "scraper.look.thinned:ThinnedView"}
+POINT_VIEWS = {"bridge": "scraper.look.bridged:BridgeView", "decimator": "scraper.look.thinned:ThinnedView",
+               "logger": "scraper.look.logged:LoggedView"}
+# kinds laid out as time series (a table per source, `time` in unix seconds): the word for their rows
+SERIES = {"bridge": "bridged", "logger": "logged"}
 NUMERIC_DECLARED = ("INT", "REAL", "FLOA", "DOUB", "NUMERIC", "DECIMAL")
 
 
@@ -48,7 +51,7 @@ class Layout:
 class PointView(Protocol):
     """What show and plot need from a section whose mode writes points."""
 
-    kind: str  # "bridge" or "decimator": the words the title uses
+    kind: str  # "bridge", "logger" or "decimator": the words the title uses
     name: str  # the file or table looked at
     layout: Layout
 
@@ -66,7 +69,7 @@ def handles(mode: str) -> bool:
 
 
 def view(cfg: Settings) -> PointView:
-    """The point view of a bridge or decimator section (its data opened read-only)."""
+    """The point view of a bridge, decimator or logger section (its data opened read-only)."""
     module, _, name = POINT_VIEWS[cfg.mode].partition(":")
     return getattr(importlib.import_module(module), name)(cfg)
 

@@ -136,7 +136,7 @@ def view(cfg: Settings) -> View:
     make = VIEWS.get(cfg.mode) or _module_view(cfg.mode)
     if make is None:  # before loading the regime: a decimator's declares no target at all
         raise cfg.error("mode", f"mode {cfg.mode} writes no validity records, bridged points or thinned table: "
-                        "nothing to show (use a scraper, averager, bridge or decimator section)")
+                        "nothing to show (use a scraper, averager, bridge, decimator or logger section)")
     return make(cfg, load_regime(cfg))
 
 

@@ -1,4 +1,4 @@
-"""`scr.py show` for a bridge or decimator section: stored rows as text, CSV or JSON.
+"""`scr.py show` for a bridge, decimator or logger section: stored rows as text, CSV or JSON.
 
 The times are UTC (a bridge stores UTC unix seconds, shown both as stored and as a UTC time); with
 --local the source's wall-clock time too, in a LOCAL column. A decimator's rows say which part of the
@@ -17,7 +17,7 @@ from typing import Any
 from scraper.config import Settings
 from scraper.core.timezones import Clock
 
-from .points import Point, PointView, check_at, check_between
+from .points import SERIES, Point, PointView, check_at, check_between
 from .show import FORMATS, cell, iso
 from .window import Window
 
@@ -38,7 +38,7 @@ class ShownPoints:
 
     @property
     def bridge(self) -> bool:
-        return self.kind == "bridge"
+        return self.kind in SERIES
 
     def text(self) -> str:
         if self.fmt == "json":

@@ -161,7 +161,8 @@ def test_files_deleted_while_the_loader_reads_them_leave_no_partial_file_behind(
     folder = tmp_path / "incoming"
     numbers = list(range(1, 151))
     paths = fake(folder, numbers)
-    cfg = write_cfg(tmp_path / "l.cfg", {"load": loader(sqlite_dbs.target_url, folder)})
+    # two files a transaction (20 rows each): small transactions keep the load slower than the deletions
+    cfg = write_cfg(tmp_path / "l.cfg", {"load": loader(sqlite_dbs.target_url, folder, batch="40")})
     rnd = random.Random()
     seed = rnd.randrange(10**6)
     rnd.seed(seed)
@@ -189,3 +190,27 @@ def test_files_deleted_while_the_loader_reads_them_leave_no_partial_file_behind(
     assert survivors <= ledger_paths, f"seed {seed}: a file nobody deleted was not loaded"
     assert not list(folder.glob("*.json"))
     assert len(ledger_paths) < len(paths), f"seed {seed}: every deletion came after its file was loaded"
+
+
+def test_files_sharing_a_transaction_a_bad_one_between_them_and_a_twin_among_them(dbs, tmp_path):
+    """Several good files in one transaction (batch of 1 000 rows): a bad file read between them is
+    refused whole and kept, the good ones land with exactly their ledger rows, a twin read in the same
+    transaction adds nothing, and every loaded file is moved after the commit."""
+    folder, rejected = tmp_path / "incoming", tmp_path / "rejected"
+    cfg = write_cfg(tmp_path / "l.cfg", {"load": loader(dbs.target_url, folder, rejected=str(rejected), done="move")})
+    good = fake(folder, [1, 2, 4, 5])
+    bad = Processing.fake_file(3)
+    bad["records"][4]["rms"] = "high"
+    bad_path = write_result_file(folder, file_name(3), bad)
+    twin = folder / "twin0004.json"
+    shutil.copy(good[2], twin)
+    past = time.time() - 60
+    for n, p in enumerate([good[0], good[1], bad_path, good[2], twin, good[3]]):
+        os.utime(p, (past + n, past + n))  # read in this order: the bad file and the twin in the middle
+    summary = run(cfg, "load")
+    assert (summary.files, summary.twins, summary.refused) == (4, 1, 1)
+    engine = dbs.engine("target")
+    assert counts(engine) == expected_rows((1, 2, 4, 5))
+    assert sorted(row[0] for row in ledger(engine)) == sorted(str(p) for p in good)
+    assert (rejected / file_name(3)).exists() and "rms" in (rejected / f"{file_name(3)}.reason").read_text()
+    assert sorted(p.name for p in (folder / "done").iterdir()) == sorted([p.name for p in good] + [twin.name])

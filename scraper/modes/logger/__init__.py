@@ -4,7 +4,7 @@ api.py is what a regime declares (Device pollers, Folder, Topic), polling.py ask
 batches.py checks a batch whole, store.py is the target (the bridge's time-series layout on every
 backend, and the file ledger), spool.py keeps batches while the target is down, files.py handles the
 result files, mode.py runs the rounds on the mode-neutral runner, health.py is `scr.py status`.
-docs/logger.md is the operator's guide.
+docs/devices.md is the operator's guide.
 """
 from __future__ import annotations
 

@@ -8,8 +8,9 @@ never paused. Once the target answers, the spool is drained in order, a few tran
 so the polls keep their cadence, before any new batch is written directly: rows arrive in the order
 they were read.
 
-A folder section loads, each round, every settled file whose content is not in the ledger, one
-transaction per file (its rows and its ledger row); files wait in the folder while the target is down.
+A folder section loads, each round, every settled file whose content is not in the ledger: each file
+checked whole, then the good ones together, about `batch` rows a transaction, each file's ledger row
+in the transaction of its rows; files wait in the folder while the target is down.
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from operator import itemgetter
 from typing import Any, Callable, TypeVar
 
 from scraper.config import Settings
@@ -27,7 +30,7 @@ from scraper.runtime.runner import RunOptions, Runner
 from . import paths, rejects
 from .api import Device, Folder, LoggerRegime
 from .batches import Batch, Refused, check
-from .files import Inbox
+from .files import Inbox, Read
 from .polling import DeviceFault, Poller
 from .spool import Spool
 from .store import Store
@@ -89,6 +92,7 @@ class Logger:
         self.inbox: Inbox | None = None
         self._refusing = False
         self._full = False
+        self.parsed = False
         self.store.connect()
         self.summary.target = self.store.engine.url.render_as_string(hide_password=True)
         if isinstance(self.source, Device):
@@ -169,7 +173,7 @@ class Logger:
 
     def write(self, batches: list[Batch]) -> dict[str, str] | None:
         """Every target transaction of the mode goes through here (the lease check belongs here too).
-        None while the target is down; else {sha256: path} of the files whose content was already in.
+        None while the target is down; else {path: path loaded under} of the files whose content was already in.
         The section's lease (runtime/lease.py) is taken at the first write that finds the target up, not
         at start: a logger started while its target is down must poll and spool meanwhile. A second
         copy then stands by there, and every later commit is fenced."""
@@ -181,7 +185,7 @@ class Logger:
         if ok:
             for batch in batches:
                 for rows in batch.rows.values():
-                    top = max(r[0] for r in rows) if rows else None
+                    top = max(map(itemgetter(0), rows)) if rows else None
                     if top is not None and (self.newest is None or top > self.newest):
                         self.newest = float(top)
             return known
@@ -252,11 +256,30 @@ class Logger:
         assert self.spool is not None
         if not self.spool.pending:
             return
-        for group in self.spool.chunks(self.cfg.batch):
-            if self.write([Batch.merged(r.body for r in group)]) is None:
+        try:
+            self._drain(budget)
+        finally:
+            if self.parsed:
+                self.parsed = False
+                try:
+                    newest = self.store.newest()
+                except db_errors():
+                    newest = None  # the target went away meanwhile: the next write says so
+                if newest is not None and (self.newest is None or newest > self.newest):
+                    self.newest = newest
+
+    def _drain(self, budget: int | None) -> None:
+        assert self.spool is not None
+        for chunk in self.spool.chunks(self.cfg.batch, raw=self.store.parses_json):
+            try:
+                rows, arrays = self.store.aligned(chunk.rows)
+            except ValueError as exc:  # the regime changed under a waiting spool: kept, for the operator
+                raise self.cfg.error("regime", f"spool {self.spool.path}: {exc}; the spool is kept") from None
+            if self.write([Batch("spool", rows, chunk.readings, arrays=arrays)]) is None:
                 return
-            self.spool.committed(group)
-            self.summary.drained += sum(int(r.body["readings"]) for r in group)
+            self.spool.committed(chunk)
+            self.summary.drained += chunk.readings
+            self.parsed = self.parsed or bool(arrays)  # rows SQLite parsed: drain() asks their newest time
             if not self.spool.pending:
                 log.info("spool %s drained: %d readings written from it so far", self.spool.path,
                          self.summary.drained)
@@ -268,9 +291,15 @@ class Logger:
 
     # --- folders ----------------------------------------------------------------------------------
     def load_files(self) -> bool:
-        """One pass over the ready files; True when some were loaded (another pass follows at once)."""
+        """One pass over the ready files; True when some were loaded (another pass follows at once).
+
+        Each file is read and checked whole first (a bad one is refused and kept aside alone); the
+        good ones go to the target together, about `batch` rows a transaction, each with its ledger
+        row in that transaction, and are deleted or moved only after its commit."""
         assert self.inbox is not None and isinstance(self.source, Folder)
         progressed = False
+        todo: list[tuple[Path, Read, Batch]] = []
+        rows = 0
         for path in self.inbox.ready():
             if self.runner.stopped:
                 break
@@ -285,18 +314,33 @@ class Logger:
                 log.warning("%s: refused whole (%s), kept as %s", path, exc, kept)
                 continue
             batch.ledger = read.ledger(batch.readings)
-            known = self.write([batch])  # the ledger is asked inside the transaction
-            if known is None:
+            todo.append((path, read, batch))
+            rows += batch.readings
+            if rows >= self.cfg.batch:
+                if not self._load(todo):
+                    return False
+                todo, rows, progressed = [], 0, True
+        if todo:
+            if not self._load(todo):
                 return False
-            self.inbox.finish(path)
             progressed = True
-            if read.sha256 in known:
+        return progressed
+
+    def _load(self, todo: list[tuple[Path, Read, Batch]]) -> bool:
+        """Some checked files in one transaction, then each deleted or moved; False while the target is down."""
+        assert self.inbox is not None
+        known = self.write([batch for _p, _r, batch in todo])  # the ledger is asked inside the transaction
+        if known is None:
+            return False
+        for path, _read, batch in todo:
+            self.inbox.finish(path)
+            if str(path) in known:
                 self.summary.twins += 1
-                log.info("%s: same content as %s, already loaded: nothing added", path, known[read.sha256])
+                log.info("%s: same content as %s, already loaded: nothing added", path, known[str(path)])
                 continue
             self.summary.files += 1
             self.summary.file_rows += batch.readings
-        return progressed
+        return True
 
     def close(self) -> None:
         if self.spool is not None:

@@ -9,12 +9,15 @@ record is in. A process killed between a commit and the head's update sends thos
 which the target's unique keys turn into nothing: a record is removed only after its rows are
 committed, and never written twice.
 
-A record cut short (the process killed in the middle of an append, a full disk) can only be the
-last: it is dropped with one log line and the spool goes on after it. `limit` bounds the readings
+Every record's checksum is checked once per process: `open()` checks those waiting at start-up, and
+a record this process appended itself is known whole (fsynced), so a drain hashes only the others (a
+record another process appended meanwhile). A record cut short (the process killed in the middle of
+an append, a full disk) can only be the last: it is dropped with one log line and the spool goes on after it. `limit` bounds the readings
 held: when it is reached new batches are refused (the mode counts and logs them as dropped).
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -26,10 +29,16 @@ from typing import Any, Iterator
 log = logging.getLogger("scraper.logger")
 
 
+Group = tuple[str, "tuple[str, ...] | None"]  # (table, its rows' column names; None: the table's own order)
+
+
 @dataclass
-class Record:
-    end: int                # byte offset just after this record
-    body: dict[str, Any]    # Batch.as_record()
+class Chunk:
+    """Consecutive records, sent in one transaction: their rows per table in order, and where they end."""
+    end: int                          # byte offset just after the last record
+    records: int
+    readings: int
+    rows: dict[Group, list[list] | bytes]  # (table, columns) -> rows: lists, or one JSON array (raw)
 
 
 def encode(body: dict[str, Any]) -> bytes:
@@ -48,16 +57,6 @@ def _readings(line: bytes) -> int | None:
     return int(count) if count.isdigit() else None
 
 
-def _parse(line: bytes) -> dict[str, Any] | None:
-    """The record of a complete line, None when its checksum does not match."""
-    if _readings(line) is None:
-        return None
-    try:
-        return json.loads(line.rstrip(b"\n").split(b" ", 2)[2])
-    except ValueError:
-        return None
-
-
 class Spool:
     def __init__(self, path: Path, limit: int):
         self.path, self.limit = path, limit
@@ -65,6 +64,10 @@ class Spool:
         self.readings = 0     # readings in the records after the head
         self.records = 0
         self.corrupt = 0      # records skipped for a bad checksum (not the torn last one)
+        # Bytes [verified_from, verified_to) hold records whose checksums this process has checked (open)
+        # or that it wrote itself (append), except those at `bad`: a drain does not hash them again.
+        self.verified_from = self.verified_to = 0
+        self.bad: set[int] = set()
 
     # --- opening ----------------------------------------------------------------------------------
     def open(self) -> None:
@@ -87,6 +90,7 @@ class Spool:
                     break
                 if count is None:
                     self.corrupt += 1
+                    self.bad.add(offset)
                     log.warning("spool %s: record at byte %d fails its checksum: skipped", self.path, offset)
                 else:
                     self.records += 1
@@ -97,6 +101,7 @@ class Spool:
             with open(self.path, "r+b") as f:
                 f.truncate(good_end)
                 os.fsync(f.fileno())
+        self.verified_from, self.verified_to = head, good_end
 
     def _size(self) -> int:
         return self.path.stat().st_size
@@ -126,54 +131,58 @@ class Spool:
         try:
             os.write(fd, line)
             os.fsync(fd)
+            end = os.fstat(fd).st_size
         finally:
             os.close(fd)
+        if end - len(line) == self.verified_to:
+            self.verified_to = end  # written by this process right after checked bytes
         self.records += 1
         self.readings += int(body.get("readings", 0))
         return True
 
     # --- draining ---------------------------------------------------------------------------------
-    def chunks(self, rows: int) -> Iterator[list[Record]]:
-        """The records after the head, in order, in groups of about `rows` rows (one transaction each)."""
+    def chunks(self, rows: int, raw: bool = False) -> Iterator[Chunk]:
+        """The records after the head, in order, in groups of about `rows` rows (one transaction each).
+        `raw`: the rows of one-topic records stay one JSON array per table (a target that parses JSON)."""
         head = self.head()
-        ends: list[int] = []
         texts: list[bytes] = []
-        count = 0
+        count = offset = 0
 
-        def group() -> list[Record]:
-            # one JSON document per chunk, not per record: a spooled poll is a few readings, and the
-            # decoder's per-call cost was most of a drain (bench/)
-            bodies = json.loads(b"[" + b",".join(texts) + b"]")
-            return [Record(end, body) for end, body in zip(ends, bodies)]
+        def group() -> Chunk:
+            return Chunk(offset, len(texts), count, _merged(texts, raw))
 
         with open(self.path, "rb") as f:
             f.seek(head)
             offset = head
+            verified_from, verified_to, bad = self.verified_from, self.verified_to, self.bad
             for line in f:
-                offset += len(line)
-                readings = _readings(line) if line.endswith(b"\n") else None
-                if readings is None:
+                start, offset = offset, offset + len(line)
+                digest, _, text = line.rstrip(b"\n").partition(b" ")
+                checked = verified_from <= start and offset <= verified_to and start not in bad
+                if not checked and (not line.endswith(b"\n") or hashlib.sha256(text).hexdigest().encode() != digest):
                     continue  # counted and logged by open()
-                ends.append(offset)
-                texts.append(line.rstrip(b"\n").split(b" ", 2)[2])
-                count += readings
+                n, _, body = text.partition(b" ")
+                texts.append(body)
+                count += int(n)
                 if count >= rows:
                     yield group()
-                    ends, texts, count = [], [], 0
+                    texts, count = [], 0
         if texts:
             yield group()
 
-    def committed(self, records: list[Record]) -> None:
+    def committed(self, chunk: Chunk) -> None:
         """Those records' rows are in the target: move the head past them; empty the spool when done."""
-        self.records -= len(records)
-        self.readings -= sum(int(r.body.get("readings", 0)) for r in records)
-        end = records[-1].end
+        self.records -= chunk.records
+        self.readings -= chunk.readings
+        end = chunk.end
         if end >= self._size() and self.records <= 0:
             with open(self.path, "r+b") as f:
                 f.truncate(0)
                 os.fsync(f.fileno())
             self.head_path.unlink(missing_ok=True)
             self.records = self.readings = 0
+            self.verified_from = self.verified_to = 0
+            self.bad.clear()
             return
         # Overwritten in place, not fsynced: a head lost or torn by a crash reads as 0 (or an older
         # offset), and the records re-sent from there write nothing twice. Only an optimization.
@@ -182,6 +191,71 @@ class Spool:
             os.write(fd, f"{end:020d}\n".encode())
         finally:
             os.close(fd)
+
+
+FLAT = b'{"v":2,'   # a one-topic record of format 2: {"v":2,"source":..,"readings":..,"t":..,"c":..,"r":[..]}
+ROWS = b',"r":['
+
+
+def _merged(texts: list[bytes], raw: bool = False) -> dict[Group, list[list] | bytes]:
+    """The rows of some records' JSON bodies, per (table, columns), in order.
+
+    A one-topic record of format 2 ends with its rows (`"r":[...]}`): the text before them (source,
+    topic, columns) is the same for every poll of a device, so it is decoded once per chunk, and the
+    rows of all such records of a table are decoded together as ONE JSON array, straight into the
+    lists the driver takes (or, `raw`, left as that array's text for SQLite to parse): no object per
+    record, no merging. Other records (several topics, or the
+    format 1 of earlier versions: `{"source":..,"rows":{table: rows},"readings":..}`) are decoded
+    whole, in one document. The cyclic collector is paused meanwhile: the decoder makes one small
+    list per row (acyclic, freed with the chunk), and the collections they triggered cost as much as
+    the decoding itself (bench/)."""
+    flat: dict[Group, list[bytes]] = {}
+    known: dict[bytes, Group | None] = {}
+    others: list[bytes] = []
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        for text in texts:
+            cut = text.find(ROWS) if text.startswith(FLAT) and text.endswith(b"]}") else -1
+            key = known.get(text[:cut], False) if cut > 0 else None
+            if key is False:
+                key = known[text[:cut]] = _flat_group(text[:cut])
+            if key is None:
+                others.append(text)
+            elif cut + len(ROWS) < len(text) - 2:  # a record without rows adds nothing
+                flat.setdefault(key, []).append(text[cut + len(ROWS):-2])
+        arrays = {key: b"[" + b",".join(parts) + b"]" for key, parts in flat.items()}
+        rows: dict[Group, list[list] | bytes] = dict(arrays) if raw else {k: json.loads(a) for k, a in arrays.items()}
+        bodies = json.loads(b"[" + b",".join(others) + b"]") if others else []
+    finally:
+        if paused:
+            gc.enable()
+    for body in bodies:
+        if "v" not in body:  # format 1: the table's own column order
+            parts = [{"t": table, "c": None, "r": more} for table, more in body["rows"].items()]
+        else:
+            parts = body["topics"] if "topics" in body else [body]
+        for part in parts:
+            key = (part["t"], tuple(part["c"]) if part.get("c") else None)
+            have = rows.get(key)
+            if isinstance(have, bytes):  # raw rows of the same table: decoded to join them
+                have = rows[key] = json.loads(have)
+            if have is not None:
+                have += part["r"]
+            else:
+                rows[key] = part["r"]
+    return rows
+
+
+def _flat_group(prefix: bytes) -> Group | None:
+    """(table, columns) of a one-topic record from the text before its rows; None if it is not one."""
+    try:
+        meta = json.loads(prefix + b"}")
+    except ValueError:
+        return None  # several topics: `"topics":[...` is left open before the first rows
+    if not isinstance(meta, dict) or not isinstance(meta.get("t"), str):
+        return None
+    return meta["t"], tuple(meta["c"]) if meta.get("c") else None
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -12,6 +12,7 @@ all; its sha256 is unique per section, so a same-content twin under another name
 """
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timezone
 from typing import Any, Sequence
@@ -21,6 +22,7 @@ from sqlalchemy.engine import Engine
 
 from scraper import db
 from scraper.config import Settings
+from scraper.db.inserts import DriverSQL, insert_new, sqlite_json_insert
 from scraper.runtime.retry import OUTAGE, classify, db_errors, reason
 from scraper.targets.timeseries import series_table
 
@@ -64,20 +66,6 @@ def ledger_table(md: sa.MetaData) -> sa.Table:
     )
 
 
-def insert_new(backend: str, table: sa.Table) -> Any:
-    """INSERT that writes nothing for a row whose unique key is already there (not MariaDB's INSERT
-    IGNORE, which would also turn a value out of range into a silently clipped one)."""
-    if backend == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-        return insert(table).on_conflict_do_nothing()
-    if backend == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-        return insert(table).on_conflict_do_nothing()
-    from sqlalchemy.dialects.mysql import insert
-    stmt = insert(table)
-    return stmt.on_duplicate_key_update(time=stmt.inserted.time)
-
-
 class Store:
     """The target of one logger section; connects lazily so a target down at start-up is spooled for."""
 
@@ -88,10 +76,11 @@ class Store:
         self.ready = False
         self.md = sa.MetaData()
         self.tables: dict[str, sa.Table] = {}
-        self.inserts: dict[str, Any] = {}
+        self.inserts: dict[str, DriverSQL] = {}
+        self.json_inserts: dict[str, str] = {}  # SQLite: table -> the INSERT of a JSON array of rows
         self.ledger: sa.Table | None = None
         self.ledger_insert: Any = None
-        self.ledger_lookup: Any = None
+        self.ledger_lookup: DriverSQL | None = None
         self.on_ready = None  # called once the tables exist (the runner's metrics go there)
 
     def connect(self) -> None:
@@ -114,23 +103,14 @@ class Store:
         for topic in self.topics:
             table = topic_table(self.md, topic, backend)
             self.tables[topic.name] = table
-            self.inserts[topic.name] = self._driver_sql(insert_new(backend, table), table)
+            self.inserts[topic.name] = DriverSQL(self.engine, insert_new(backend, table, "time"),
+                                                 [c.name for c in table.c])
         self.ledger = ledger_table(self.md)
         self.ledger_insert = self.ledger.insert()  # write() leaves out a content already there
-        c = self.ledger.c  # built once: SQLAlchemy then reuses its compiled form for every file
-        self.ledger_lookup = sa.select(c.path).where(c.section == sa.bindparam("section"),
-                                                     c.sha256 == sa.bindparam("sha"))
-
-    def _driver_sql(self, stmt: Any, table: sa.Table) -> tuple[str, tuple[str, ...] | None]:
-        """The statement compiled once for the driver, and the column names when its parameters are
-        named (None: positional, the table's column order, which batch rows follow): a drained chunk
-        of 1 000 rows skips SQLAlchemy's per-row processing (bench/)."""
-        assert self.engine is not None
-        compiled = stmt.compile(dialect=self.engine.dialect, column_keys=[c.name for c in table.c])
-        if compiled.positional:
-            assert tuple(compiled.positiontup) == tuple(c.name for c in table.c)
-            return str(compiled), None
-        return str(compiled), tuple(c.name for c in table.c)
+        c = self.ledger.c  # compiled once for the driver: a file's transaction asks it once
+        self.ledger_lookup = DriverSQL(self.engine, sa.select(c.path).where(c.section == sa.bindparam("section"),
+                                                                            c.sha256 == sa.bindparam("sha")),
+                                       ["section", "sha"])
 
     @staticmethod
     def _short_busy_wait(engine: Engine) -> None:
@@ -148,6 +128,11 @@ class Store:
         assert self.engine is not None
         with self.engine.begin() as conn:
             self.md.create_all(conn, checkfirst=True)
+        if self.engine.dialect.name == "sqlite":
+            for name, table in self.tables.items():
+                sql = sqlite_json_insert(self.engine, table)
+                if sql is not None:
+                    self.json_inserts[name] = sql
         self.ready = True
         if self.on_ready is not None:
             self.on_ready(self.engine)
@@ -155,37 +140,79 @@ class Store:
     def write(self, batches: Sequence[Batch]) -> dict[str, str]:
         """Every target transaction of the mode: the batches' rows and their ledger rows, whole or absent.
 
-        A file's batch whose content (sha256) the ledger already holds writes nothing: the returned
-        {sha256: path} names those, with the path under which that content was loaded."""
+        A file's batch whose content (sha256) the ledger already holds, or an earlier batch of these
+        holds, writes nothing: the returned {path: path} names those files, with the path under which
+        that content was loaded."""
         if not self.ready:
             self._prepare()
-        assert self.engine is not None and self.ledger is not None
+        assert self.engine is not None and self.ledger is not None and self.ledger_lookup is not None
         with self.engine.begin() as conn:
-            known: dict[str, str] = {}
+            known: dict[str, str] = {}  # sha256 -> the path it was (or is now) loaded under
             for batch in batches:
                 if batch.ledger is not None:
                     sha = batch.ledger["sha256"]
-                    path = conn.execute(self.ledger_lookup, {"section": self.cfg.section, "sha": sha}).scalar()
+                    path = self.ledger_lookup.one(conn, (self.cfg.section, sha)).scalar()
                     if path is not None:
                         known[sha] = path
             per_table: dict[str, list[tuple]] = {}
             ledger = []
+            twins: dict[str, str] = {}
+            loaded = datetime.now(timezone.utc).replace(tzinfo=None)
             for batch in batches:  # one executemany per table: a drained chunk is many small polls
                 if batch.ledger is not None:
-                    if batch.ledger["sha256"] in known:
+                    sha = batch.ledger["sha256"]
+                    if sha in known:
+                        twins[batch.ledger["path"]] = known[sha]
                         continue
-                    ledger.append({**batch.ledger, "section": self.cfg.section,
-                                   "loaded": datetime.now(timezone.utc).replace(tzinfo=None)})
+                    ledger.append({**batch.ledger, "section": self.cfg.section, "loaded": loaded})
+                    known[sha] = batch.ledger["path"]  # a twin later in these batches adds nothing
                 for table, rows in batch.rows.items():
                     per_table.setdefault(table, []).extend(rows)
+                for table, texts in batch.arrays.items():
+                    if table not in self.json_inserts:  # no JSON in this target's SQL: decoded here
+                        per_table.setdefault(table, []).extend(r for text in texts for r in json.loads(text))
+                        continue
+                    for text in texts:
+                        conn.exec_driver_sql(self.json_inserts[table], (text.decode(),))
             for table, rows in per_table.items():
-                if rows:
-                    sql, names = self.inserts[table]
-                    params = list(map(tuple, rows)) if names is None else [dict(zip(names, r)) for r in rows]
-                    conn.exec_driver_sql(sql, params)
+                self.inserts[table].run(conn, rows)
             if ledger:
                 conn.execute(self.ledger_insert, ledger)
-        return known
+        return twins
+
+    @property
+    def parses_json(self) -> bool:
+        """Whether spooled rows may come as JSON arrays (SQLite parses them; write() decodes them if not)."""
+        return self.engine is not None and self.engine.dialect.name == "sqlite"
+
+    def aligned(self, groups: dict[tuple[str, tuple[str, ...] | None], list[list] | bytes]
+                ) -> tuple[dict[str, list], dict[str, list[bytes]]]:
+        """Spooled rows per table in each table's column order, and JSON arrays of rows already in it.
+        A record names its rows' columns: one spooled before the regime's fields changed is written by
+        name (a field it lacks is NULL); a column or topic the regime no longer declares is a
+        ValueError (nothing is dropped silently)."""
+        out: dict[str, list] = {}
+        arrays: dict[str, list[bytes]] = {}
+        for (table, columns), rows in groups.items():
+            if table not in self.tables:
+                raise ValueError(f'topic "{table}" is no longer declared by the regime')
+            own = [c.name for c in self.tables[table].c]
+            if isinstance(rows, bytes):
+                if columns is None or list(columns) == own:
+                    arrays.setdefault(table, []).append(rows)
+                    continue
+                rows = json.loads(rows)
+            if columns is not None and list(columns) != own:
+                lost = [c for c in columns if c not in own]
+                if lost:
+                    raise ValueError(f"{table}: field(s) {', '.join(lost)} are no longer declared by the regime")
+                where = [columns.index(c) if c in columns else None for c in own]
+                rows = [[None if i is None else r[i] for i in where] for r in rows]
+            if table in out:
+                out[table] += rows
+            else:
+                out[table] = rows
+        return out, arrays
 
     def newest(self) -> float | None:
         if not self.ready or self.engine is None:
