@@ -21,6 +21,16 @@ import factories  # noqa: E402
 BACKENDS = ["sqlite", "mariadb", "postgresql"]
 
 
+def pytest_collection_finish(session):
+    """What collection built (modules, fixtures' code) lives as long as the session: frozen, out of the
+    collector's way. The runner then leaves the collector's policy to this host instead of collecting
+    the whole session's heap at the start of every in-process run (about a second each under load)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def pytest_sessionfinish(session):
     """The servers' initialised data directories, shared by the run's workers: gone with the run
     (by the controller, or the only process without xdist)."""

@@ -150,9 +150,14 @@ class Runner:
         # Garbage is collected first: frozen, the cycles earlier runs of this process left (engines,
         # compiled statements) would never be freed, and a program that runs sections again and again
         # (the regime test kit) grew by gigabytes.
+        # A host that froze objects of its own (a test runner, a server embedding the library) owns the
+        # collector's policy: its heap is left as it is (a full collection of a large host costs a
+        # second a run, and unfreezing afterwards would thaw what the host froze).
         thresholds = gc.get_threshold()
-        gc.collect()
-        gc.freeze()
+        freezing = gc.get_freeze_count() == 0
+        if freezing:
+            gc.collect()
+            gc.freeze()
         gc.set_threshold(max(thresholds[0], YOUNG_OBJECTS), *thresholds[1:])
         try:
             while not self.stopped:
@@ -186,7 +191,8 @@ class Runner:
             raise
         finally:
             gc.set_threshold(*thresholds)
-            gc.unfreeze()  # collectable again once the run is over (a program may run many)
+            if freezing:
+                gc.unfreeze()  # collectable again once the run is over (a program may run many)
             if entries is not None:
                 self.progress.finish(entries())
             if not failed and self.metrics is not None and not self.retrier.down:
