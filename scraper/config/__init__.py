@@ -67,6 +67,10 @@ class Settings:
         return self._origin[name]
 
     def error(self, key: str | None, message: str) -> ConfigError:
+        """A mistake in `key`'s value, blamed where the value came from: the command line if it was
+        typed there (as `--KEY`), else the file."""
+        if key is not None and self._origin.get(key) == COMMAND_LINE:
+            return ConfigError(COMMAND_LINE, self.section, f"--{key}", message)
         return ConfigError(self.path, self.section, key, message)
 
     def command(self, verb: str = "", *tail: str) -> str:

@@ -25,7 +25,7 @@ def scr(cfg: Path, *args: str) -> subprocess.CompletedProcess:
                           env=env, cwd=cfg.parent)
 
 
-def one_line(proc: subprocess.CompletedProcess, cfg: Path, key: str, *words: str) -> str:
+def one_line(proc: subprocess.CompletedProcess, cfg: Path | str, key: str, *words: str) -> str:
     assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
     (line,) = proc.stderr.strip().splitlines()
@@ -80,7 +80,7 @@ def test_the_migration_hint_pasted_back_checks_and_fixes_the_file_that_was_refus
     other = cfg.parent / "old-live.db"
     shutil.copy(live, other)
     before = digest(live)
-    line = one_line(scr(cfg, "-s", "bridge", "--target", "sqlite:///old-live.db", "--catchup"), cfg, "target",
+    line = one_line(scr(cfg, "-s", "bridge", "--target", "sqlite:///old-live.db", "--catchup"), "command line", "--target",
                     "needs a migration")
     hinted = shlex.split(re.search(r"run (scr\.py .*), then fix$", line)[1])
     assert hinted == ["scr.py", "migrate", "-s", "bridge", "--cfg", str(cfg), "--target", "sqlite:///old-live.db",

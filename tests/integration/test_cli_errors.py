@@ -36,7 +36,7 @@ def one_line_error(proc: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-def assert_names(line: str, cfg: Path, section: str, key: str, *words: str) -> None:
+def assert_names(line: str, cfg: Path | str, section: str, key: str, *words: str) -> None:
     assert line.startswith(f"{cfg} [{section}] {key}: "), line
     for word in words:
         assert word in line, line
@@ -160,7 +160,7 @@ def test_a_new_sqlite_target_file_hints_the_flag_that_creates_it(sqlite_dbs):
     cfg = dbs.write_cfg({"adtemp_scraper": {"regime": "regimes.adtemp:AdTemp", "timefloor": "2011-02-01 00:00:00"}})
     args = ("--cfg", str(cfg), "-s", "adtemp_scraper", "--target", "sqlite:///var/new.db", "--catchup")
     line = one_line_error(scr(*args, cwd=dbs.tmp_path))
-    assert_names(line, cfg, "adtemp_scraper", "target", f"{dbs.tmp_path}/var/new.db does not exist",
+    assert_names(line, "command line", "adtemp_scraper", "--target", f"{dbs.tmp_path}/var/new.db does not exist",
                  "add --ALLOW_DROP_CREATE_TABLE to create it")
     assert not (dbs.tmp_path / "var" / "new.db").exists()
     ok = scr(*args, "--ALLOW_DROP_CREATE_TABLE", cwd=dbs.tmp_path)

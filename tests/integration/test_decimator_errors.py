@@ -18,15 +18,15 @@ T0 = datetime(2020, 11, 4, 9, 3, 1)
 SECTION = "cbpm3_decimator"
 
 CASES = [  # (id, extra CLI args, setup, key named, words in the message)
-    ("keep-shorter-than-every", ["--keep", "30s", "--every", "1m"], None, "keep", "shorter than every = 1m"),
-    ("every-not-dividing-a-day", ["--every", "7m"], None, "every", "does not divide one day"),
-    ("every-not-whole-seconds", ["--every", "1.5s"], None, "every", "not a whole number of seconds"),
+    ("keep-shorter-than-every", ["--keep", "30s", "--every", "1m"], None, "--keep", "shorter than every = 1m"),
+    ("every-not-dividing-a-day", ["--every", "7m"], None, "--every", "does not divide one day"),
+    ("every-not-whole-seconds", ["--every", "1.5s"], None, "--every", "not a whole number of seconds"),
     ("bad-keep-rule", ["--keep_rule", "middle"], None, "--keep_rule", "is not one of first, last"),
-    ("unknown-group-column", ["--group_column", "instrument"], None, "group_column", 'no column "instrument"'),
+    ("unknown-group-column", ["--group_column", "instrument"], None, "--group_column", 'no column "instrument"'),
     ("rollup-with-another-schema", [], "rollup", "rollup", "exists with another schema"),
     ("source-without-the-time-column", [], "no_time", "source", 'no time column "timestamp"'),
-    ("every-changed-after-thinning", ["--every", "30s", "--keep", "1m"], "thinned", "every", "would mix slice widths"),
-    ("rollup-missing-without-create", ["--rollup", "cbpm3_rollup"], None, "rollup", "--ALLOW_DROP_CREATE_TABLE"),
+    ("every-changed-after-thinning", ["--every", "30s", "--keep", "1m"], "thinned", "--every", "would mix slice widths"),
+    ("rollup-missing-without-create", ["--rollup", "cbpm3_rollup"], None, "--rollup", "--ALLOW_DROP_CREATE_TABLE"),
 ]
 
 

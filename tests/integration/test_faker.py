@@ -91,9 +91,9 @@ def test_a_faked_gap_is_a_gap_in_the_validity_records_too(sqlite_dbs):
 
 
 @pytest.mark.parametrize("key,value,message", [
-    ("profile", "zigzag", 'profile: unknown profile "zigzag"'),
-    ("faker_late", "2", "--faker_late: 2.0 is not a probability"),  # does not parse: the command line's
-    ("faker_ddl", "fake_dcs.sql", "faker_ddl: a mysqldump file needs a MariaDB/MySQL source, not SQLite"),
+    ("profile", "zigzag", '--profile: unknown profile "zigzag"'),  # typed after scr.py: blamed there
+    ("faker_late", "2", "--faker_late: 2.0 is not a probability"),
+    ("faker_ddl", "fake_dcs.sql", "--faker_ddl: a mysqldump file needs a MariaDB/MySQL source, not SQLite"),
 ])
 def test_faker_mistakes_are_one_line_naming_the_key(sqlite_dbs, capsys, key, value, message):
     path = sqlite_dbs.write_cfg({"f": {**ADTEMP, "maxiter": 5}})

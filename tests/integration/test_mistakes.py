@@ -69,7 +69,7 @@ SQLITE_ROWS = {
     "interval -10s": Mistake("--interval", ('"-10s" is not a duration',), args=("--interval", "-10s")),
     "timefloor 0001-01-01": Mistake("--timefloor", ("outside the years 1900 to 9000",),
                                     args=("--timefloor", "0001-01-01 00:00:00")),
-    "timefloor in the future": Mistake("timefloor", ("is in the future",), args=("--timefloor", "2999-01-01 00:00:00")),
+    "timefloor in the future": Mistake("--timefloor", ("is in the future",), args=("--timefloor", "2999-01-01 00:00:00")),
     "threshold nan": Mistake("--threshold", ('"nan" is not a finite number',), args=("--threshold", "nan")),
     "threshold inf": Mistake("--threshold", ('"inf" is not a finite number',), args=("--threshold", "inf")),
     "source not a database": Mistake("source", ("file is not a database",), {"source": "sqlite:///junk.db"},
