@@ -64,6 +64,9 @@ class Kinds:
         self.at_id = self.names.index("id") if "id" in self.names else None
         self.counts: Counter[str] = Counter()
         self._said: set[tuple[str, str]] = set()
+        at = [self.names[k] for k in self.at]
+        # an entry's numeric values at once (C level), for instance(): a tuple whatever their number
+        self._values = itemgetter(*at) if len(at) > 1 else (lambda inst: (inst[at[0]],)) if at else None
 
     @property
     def total(self) -> int:
@@ -105,7 +108,16 @@ class Kinds:
         return row
 
     def instance(self, inst: dict) -> dict:
-        """One entry (a mapping), cleaned in place."""
+        """One entry (a mapping), cleaned in place. Values that are all finite numbers (nearly every
+        entry: a search's candidate, one per search) are told by a few C-level passes; else each is
+        looked at."""
+        if self._values is None:
+            return inst
+        try:  # numbers only add up (None, text, a blob, float + Decimal raise), and to a finite sum only
+            if math.isfinite(sum(self._values(inst))):  # if every one is finite (or the sum overflowed)
+                return inst
+        except (KeyError, TypeError, ValueError, ArithmeticError):  # KeyError: a column it lacks, read as None
+            pass
         for k in self.at:
             name = self.names[k]
             value = inst.get(name)
@@ -183,8 +195,22 @@ class TargetFit:
             self.limits[c.name] = limit
         self.counts: Counter[str] = Counter()
         self._said: set[tuple[str, str]] = set()
+        names, bounds = list(self.limits), set(self.limits.values())
+        # a row's numeric values at once (C level), and the one limit they share, for row()
+        self._values = (itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))) \
+            if names and len(bounds) == 1 else None
+        self._limit = next(iter(bounds)) if len(bounds) == 1 else None
 
     def row(self, row: dict[str, Any], where: str) -> dict[str, Any]:
+        """`row` with what its column cannot hold as NULL. Finite numbers within the columns' common
+        limit (nearly every row: one per propagation) are told by a few C-level passes."""
+        if self._values is not None:
+            try:  # as Kinds.instance; a column's limit holds for every value within the largest
+                values = self._values(row)
+                if math.isfinite(sum(values)) and (self._limit is None or max(map(abs, values)) < self._limit):
+                    return row
+            except (KeyError, TypeError, ValueError, ArithmeticError):
+                pass
         for name, limit in self.limits.items():
             value = row.get(name)
             if value is None or (limit is None and type(value) is float and value - value == 0.0):

@@ -34,46 +34,61 @@ class Watch:
         self.probe_timeout = min(max(hang_after / 4, 1.0), 10.0)
         self.tick = min(max(hang_after / 12, 0.05), 1.0)
         self._hung = hung
+        # thread -> (database, since): each thread sets and clears only its own key, an atomic dict
+        # operation, so a call takes no lock (a catch-up makes ~10 000 a second); the watch reads copies
         self._calls: dict[int, tuple[str, float]] = {}
-        self._probed: dict[int, float] = {}  # thread -> when its current call was last probed
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # starting and ending the thread
         self._thread: threading.Thread | None = None
 
     def run(self, which: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """fn(*args, **kwargs), watched as a call on database `which`."""
         ident = threading.get_ident()
-        with self._lock:
-            outer = self._calls.get(ident)  # a call made inside another one: watched, then the outer again
-            self._calls[ident] = (which, time.monotonic())
-            self._probed.pop(ident, None)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="scraper-liveness", daemon=True)
-                self._thread.start()
+        calls = self._calls
+        outer = calls.get(ident)  # a call made inside another one: watched, then the outer again
+        calls[ident] = (which, time.monotonic())
+        if self._thread is None:  # set before this read: a watch ending now sees the call (_run)
+            self._start()
         try:
             return fn(*args, **kwargs)
         finally:
-            with self._lock:
-                if outer is None:
-                    self._calls.pop(ident, None)
-                else:
-                    self._calls[ident] = outer
+            if outer is None:
+                del calls[ident]
+            else:
+                calls[ident] = outer
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="scraper-liveness", daemon=True)
+                self._thread.start()
 
     def _run(self) -> None:
         idle_since = time.monotonic()
+        probed: dict[int, tuple[float, float]] = {}  # thread -> (since of the call probed, when)
         while True:
             time.sleep(self.tick)
             now = time.monotonic()
-            with self._lock:
-                calls = dict(self._calls)
-                if not calls and now - idle_since >= IDLE_S:
-                    self._thread = None
-                    return
+            calls = dict(self._calls)
             if calls:
                 idle_since = now
+            elif now - idle_since >= IDLE_S:
+                with self._lock:
+                    self._thread = None
+                if not self._calls:
+                    return
+                with self._lock:  # a call began meanwhile, and may have seen this thread still there
+                    if self._thread is not None:
+                        return  # it started a watch of its own
+                    self._thread = threading.current_thread()
+                continue
+            for gone in probed.keys() - calls.keys():
+                del probed[gone]
             for ident, (which, since) in calls.items():
                 waited = now - since
-                if waited >= self.probe_after and now - self._probed.get(ident, since) >= self.probe_after:
-                    self._probed[ident] = now
+                last = probed.get(ident)
+                at = last[1] if last is not None and last[0] == since else since
+                if waited >= self.probe_after and now - at >= self.probe_after:
+                    probed[ident] = (since, now)
                     self._check(which, waited)
 
     def _check(self, which: str, waited: float) -> None:

@@ -73,6 +73,8 @@ class Job(Protocol):
 class Runner:
     """Runs one Job: stop, retries, metrics, progress and the loop (see the module docstring)."""
 
+    ran = False  # a run of this process has frozen the collector, and left what it built, before
+
     def __init__(self, cfg: Settings, options: RunOptions):
         self.cfg, self.options = cfg, options
         self.stop = options.stop or threading.Event()
@@ -147,17 +149,21 @@ class Runner:
         # million entries read trigger again and again, do not walk it each time (~1 % of a catch-up).
         # And a young generation the size of a batch read: an entry lives until it is sampled, so with
         # the default (700 allocations) every batch was walked by a few collections (~3 %)
-        # Garbage is collected first: frozen, the cycles earlier runs of this process left (engines,
-        # compiled statements) would never be freed, and a program that runs sections again and again
-        # (the regime test kit) grew by gigabytes.
+        # Garbage is collected first when an earlier run of this process ended: frozen, the cycles it
+        # left (engines, compiled statements) would never be freed, and a program that runs sections
+        # again and again (the regime test kit) grew by gigabytes. Not before a process's first run:
+        # what its start-up left is freed by the next run's collection or the collector, once unfrozen,
+        # and the full walk costs a catch-up ~2 % of its CPU (bench, 1 M entries).
         # A host that froze objects of its own (a test runner, a server embedding the library) owns the
         # collector's policy: its heap is left as it is (a full collection of a large host costs a
         # second a run, and unfreezing afterwards would thaw what the host froze).
         thresholds = gc.get_threshold()
         freezing = gc.get_freeze_count() == 0
         if freezing:
-            gc.collect()
+            if Runner.ran:
+                gc.collect()
             gc.freeze()
+        Runner.ran = True
         gc.set_threshold(max(thresholds[0], YOUNG_OBJECTS), *thresholds[1:])
         try:
             while not self.stopped:
