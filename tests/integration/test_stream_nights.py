@@ -85,6 +85,9 @@ def test_a_live_section_follows_the_nights_topic_across_midnight_and_a_restart(d
     with running(second), _shown(log, dbs):
         wait_for(lambda: second.poll() is not None or count(dbs.target_url, alerts) == 2 * ALERTS, 180,
                  "nights 1 and 2 ingested")
+        at_end = ("SELECT count(*) FROM stream_lag WHERE topic LIKE '%20201228%' AND behind = 0")
+        wait_for(lambda: second.poll() is not None or count(dbs.target_url, at_end) == 2, 120,
+                 "night 2's partitions held and read to their end")
         # the next midnight passes while it is frozen at the end of night 2, and late alerts of night 2
         # came meanwhile: an end seen before midnight is no drain, they are read before it leaves night 2
         second.send_signal(signal.SIGSTOP)
