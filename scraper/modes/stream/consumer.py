@@ -90,10 +90,14 @@ class Feed:
             self.draining.add(self.topic)
             log.info("new night: reading %s; %s until drained", tonight, self.topic)
             self.topic, changed = tonight, True
+            self.settled = False  # an end seen before midnight is no drain: alerts may have come since
         if self.settled:
+            yesterday = topic_of(self.cfg, wallclock.now_utc() - timedelta(days=1))
             for old in sorted(self.draining):
                 mine = {tp for tp in self.assigned if tp[0] == old}
-                if mine <= self.at_end:
+                # none of it here: another member (perhaps a dead one, until its session ends) holds it;
+                # stay subscribed so its partitions come here if that one goes, until a night later
+                if (mine and mine <= self.at_end) or old != yesterday:
                     self.draining.discard(old)
                     log.info("%s drained (%d partitions here); left", old, len(mine))
                     changed = True
@@ -116,6 +120,8 @@ class Feed:
             self.down = None
 
     def _on_assign(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
+        """Every partition assigned (after each subscription change too) seeks anew, so its end must
+        be reported again before an earlier night counts as drained."""
         self._up()
         self.settled = True
         stored = self._positions(sorted({p.topic for p in parts}))
@@ -131,6 +137,7 @@ class Feed:
                                            self.cfg.start) for p in parts) or "nothing")
 
     def _on_revoke(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
+        self.settled = False  # a rebalance under way: only the assignment that ends it counts
         for p in parts:
             self.assigned.discard((p.topic, p.partition))
             self.at_end.discard((p.topic, p.partition))
