@@ -118,9 +118,10 @@ def status_note(cfg: Any, now: datetime) -> str:
     """`scr.py status`: who holds the section, from the lease row in the database it writes ('' when
     the section never took a lease there: a faker, or never run since leases exist)."""
     which = "source" if cfg.mode == "decimator" else "target"  # the decimator thins its source in place
-    if cfg.mode == "faker" or not cfg.get(which):
+    lease_timeout = cfg.get("lease_timeout")  # None: a mode that takes no lease (stream)
+    if cfg.mode == "faker" or not cfg.get(which) or lease_timeout is None:
         return ""
-    timeout = cfg.get("lease_timeout").total_seconds()
+    timeout = lease_timeout.total_seconds()
     engine = db.connect(cfg, which)
     try:
         row = holder(engine, cfg.section)
@@ -338,6 +339,9 @@ class Lease:
                 break
             except db_errors() as exc:
                 log.debug("[%s] cannot read the lease row (%d): %s", self.section, attempt, reason(exc))
+                # every pooled connection may be one the server ended while this process was frozen
+                # (the renewal's too): the second read goes through a new one
+                self.engine.dispose()
         else:
             return  # the database is down: an outage after all
         if row is not None and (row.holder != self.me or row.epoch != self.epoch):
