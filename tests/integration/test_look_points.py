@@ -190,7 +190,10 @@ def test_the_console_script_on_a_bridge_section(dbs, tmp_path):
         (["show", "--at", "2011-01-31 16:10", "--format", "xml"], "--format", ['"xml" is not a format']),
         (["plot", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00", "--out", "."], "--out", ["directory"]),
         (["report", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00"], "mode", ["mode bridge"]),
-        (["show", "--at", "2011-01-31 16:10", "--target", "sqlite:///none.db"], "target", ["does not exist"]),
+        (["show", "--at", "2011-01-31 16:10", "--target", "sqlite:///none.db"], "--target", ["does not exist"]),
     ]:
         line = one_line_error(scr(args[0], "--cfg", str(cfg.path), "-s", "test", *args[1:], cwd=tmp_path))
-        assert line.startswith(f"{cfg.path} [test] {key}: ") and all(w in line for w in words), line
+        # a section key's value typed after scr.py is blamed on the command line; the verb's own options
+        # (--at, --from, --format, --out) on the section they were applied to
+        where = "command line" if key == "--target" else cfg.path
+        assert line.startswith(f"{where} [test] {key}: ") and all(w in line for w in words), line

@@ -77,7 +77,7 @@ def test_an_override_a_run_would_refuse_writes_nothing(sqlite_dbs, tmp_path, cap
     assert cli.main(["--cfg", str(cfg), "-S", str(tmp_path / "one.ini"), "-s", "scraper", "--maxage", "5x"]) == 2
     assert cli.main(["--cfg", str(cfg), "-s", "scraper", "--maxage", "5x"]) == 2  # as a run of it
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 2 and err[0] == err[1] and "[scraper] maxage" in err[0]
+    assert len(err) == 2 and err[0] == err[1] and "command line [scraper] --maxage" in err[0]
     assert not (tmp_path / "one.ini").exists()
 
 
