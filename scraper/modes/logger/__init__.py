@@ -1,8 +1,8 @@
 """mode = logger: lab devices and result files into the target, validated whole, with a spool.
 
 api.py is what a regime declares (Device pollers, Folder, Topic), polling.py asks a device,
-batches.py checks a batch whole, store.py is the target (the bridge's time-series layout on every
-backend, and the file ledger), spool.py keeps batches while the target is down, files.py handles the
+batches.py checks a batch whole, ahead.py refuses one dated in the future, store.py is the target
+(the bridge's time-series layout on every backend, and the file ledger), spool.py keeps batches while the target is down, files.py handles the
 result files, mode.py runs the rounds on the mode-neutral runner, health.py is `scr.py status`.
 docs/devices.md is the operator's guide.
 """

@@ -1,8 +1,9 @@
 """`scr.py status` of a logger section: from the target (read only) and the local spool.
 
 ERROR while the spool is full (new readings are being dropped) or the target cannot be read; STALE
-when a device section wrote nothing for two poll periods plus a minute, or nothing ever; OK
-otherwise. LAST VALIDITY is the newest reading's time (UTC); a spool that holds readings is noted.
+when a device section wrote nothing for two poll periods plus a minute, or nothing ever; WARNING
+while its batches are refused as dated in the future (the `future` gauge of its last metrics,
+ahead.py); OK otherwise. LAST VALIDITY is the newest reading's time (UTC); a spool that holds readings is noted.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from scraper import db
 from scraper.config import Settings
 from scraper.config.plugins import load_regime
 from scraper.errors import OperatorError
+from scraper.runtime import metrics
 
 from . import paths
 from .api import Device
@@ -62,6 +64,7 @@ def section_health(cfg: Settings, st, now: datetime) -> None:
             if not device and LEDGER in names:
                 files, loaded = conn.execute(sa.text(f"SELECT count(*), max(loaded) FROM {LEDGER} WHERE section = :s"),
                                              {"s": cfg.section}).one()
+        _when, ahead = metrics.latest(engine, cfg.section).get("future", (None, None))
     finally:
         engine.dispose()
     points = [float(t) for t in newest if t is not None]
@@ -83,4 +86,8 @@ def section_health(cfg: Settings, st, now: datetime) -> None:
         st.health = "STALE"
     else:
         st.health = "OK"
+    if ahead and st.health == "OK":
+        st.health = "WARNING"
+    if ahead:
+        notes.insert(0, f"{ahead:g} batches refused as dated in the future (kept in {cfg.rejected})")
     st.note = "; ".join(notes)

@@ -28,6 +28,7 @@ from scraper.runtime.retry import MISTAKE, OUTAGE, Backoff, classify, db_errors,
 from scraper.runtime.runner import RunOptions, Runner
 
 from . import paths, rejects
+from .ahead import Ahead
 from .api import Device, Folder, LoggerRegime
 from .batches import Batch, Refused, check
 from .files import Inbox, Read
@@ -55,16 +56,18 @@ class LoggerSummary:
     files: int = 0
     file_rows: int = 0
     twins: int = 0          # files whose content was already loaded
+    future: int = 0         # of the refused: dated beyond now + future_tolerance (not data yet)
     device: bool = True
 
     def text(self) -> str:
+        ahead = f" ({self.future} dated in the future)" if self.future else ""
         if self.device:
             out = (f"[{self.section}] polls {self.polls} (faults {self.faults}), readings written {self.readings}, "
-                   f"refused batches {self.refused}, spooled {self.spooled}, drained {self.drained}, "
+                   f"refused batches {self.refused}{ahead}, spooled {self.spooled}, drained {self.drained}, "
                    f"dropped {self.dropped}, left in the spool {self.spool_left}")
         else:
             out = (f"[{self.section}] files loaded {self.files} ({self.file_rows} rows), already loaded "
-                   f"{self.twins}, refused {self.refused}")
+                   f"{self.twins}, refused {self.refused}{ahead}")
         return f"{out} -> {self.target}"
 
 
@@ -87,6 +90,7 @@ class Logger:
         self.next_try = 0.0
         self.newest: float | None = None
         self.rejected = paths.local(cfg, cfg.rejected)
+        self.ahead = Ahead(f"device {cfg.device}" if cfg.device else str(cfg.folder), cfg.future_tolerance)
         self.poller: Poller | None = None
         self.spool: Spool | None = None
         self.inbox: Inbox | None = None
@@ -135,6 +139,7 @@ class Logger:
         out: dict[str, float | None] = {"lag_s": None if self.newest is None else round(time.time() - self.newest, 3)}
         if self.spool is not None:
             out["spool_readings"] = float(self.spool.readings)
+        out["future"] = float(self.ahead.spell)  # status: WARNING while batches are refused as ahead of the clock
         return out
 
     def totals(self) -> dict[str, float]:
@@ -191,6 +196,12 @@ class Logger:
             return known
         return None
 
+    def reach(self) -> None:
+        """A section whose every batch is refused as dated in the future still opens its target (its
+        tables, the lease, an empty transaction): its metrics go there, and `status` says WARNING."""
+        if not self.store.ready:
+            self.write([])
+
     # --- devices ----------------------------------------------------------------------------------
     def poll(self) -> None:
         assert self.poller is not None
@@ -222,6 +233,15 @@ class Logger:
             self._refusing = True
             return
         self._refusing = False
+        why = self.ahead.reason(batch) if received is None else None
+        if why is not None:
+            kept = rejects.keep(self.rejected, self.cfg.device, why, reply.data, messages)
+            self.summary.refused += 1
+            self.summary.future += 1
+            self.ahead.refused(f"device {self.cfg.device}", why, kept)
+            self.reach()
+            return
+        self.ahead.in_time()
         self.deliver(batch)
 
     def deliver(self, batch: Batch) -> None:
@@ -308,11 +328,19 @@ class Logger:
                 continue
             try:
                 batch = check(path.name, self.source.parse(json.loads(read.data)), self.topics)
+                why = self.ahead.reason(batch)
             except (ValueError, Refused) as exc:
-                kept = self.inbox.reject(path, str(exc))
+                why, batch = str(exc), None
+            if why is not None:
+                kept = self.inbox.reject(path, why)
                 self.summary.refused += 1
-                log.warning("%s: refused whole (%s), kept as %s", path, exc, kept)
+                log.warning("%s: refused whole (%s), kept as %s", path, why, kept)
+                if batch is not None:
+                    self.summary.future += 1
+                    self.ahead.refused(str(path), why, kept, say=False)
+                    self.reach()
                 continue
+            self.ahead.in_time()
             batch.ledger = read.ledger(batch.readings)
             todo.append((path, read, batch))
             rows += batch.readings
