@@ -8,6 +8,7 @@ regimes/ztf_schema/ (field names and nesting of ZTF's public alert schema).
 """
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -17,6 +18,7 @@ from scraper.modes.stream.regime import Invalid, StreamRegime
 
 SCHEMAS = Path(__file__).with_name("ztf_schema")
 VERSIONS = ("3.2", "3.3", "4.02")
+J2000 = datetime(2000, 1, 1, 12), 2451545.0  # the epoch J2000.0: a UTC time and its Julian date
 PRV_COLUMNS = ("candid", "magpsf", "sigmapsf", "diffmaglim", "ra", "dec", "isdiffpos", "programid")
 
 
@@ -82,3 +84,8 @@ class Ztf(StreamRegime):
             history.setdefault((p["jd"], p["fid"]), {"alert_candid": candid, "jd": p["jd"], "fid": p["fid"],
                                                      **{k: p.get(k) for k in PRV_COLUMNS}})
         return {"ztf_alert": [alert], "ztf_prv_candidate": list(history.values())}
+
+    @classmethod
+    def time(cls, message: Mapping[str, Any]) -> datetime:
+        """The observation's time: the candidate's jd (called after rows(), so it is a number) in UTC."""
+        return J2000[0] + timedelta(days=message["candidate"]["jd"] - J2000[1])

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+from datetime import datetime, timedelta
 
 import fastavro
 import pytest
 from confluent_kafka import Producer
 
 from scraper import commands
+from scraper.core import wallclock
 from scraper.modes.stream.consumer import topic_of
 from stream_support import broker, cli, contents, count, run, write_cfg  # noqa: F401 - fixture
 
@@ -111,6 +114,55 @@ def test_bad_messages_are_kept_in_stream_rejects_and_the_section_goes_on(dbs, br
         and reasons[2] == "empty message"
     assert bytes(rejects[0][4]) == bad[0]
     assert got.written + got.replayed == 30 + made.alerts
+
+
+def _dated(raw: bytes, candid: int, jd: float) -> bytes:
+    """A real alert of the topic made into another one: a new candid, observed at `jd`."""
+    reader = fastavro.reader(io.BytesIO(raw))
+    alert = next(reader)
+    alert["candid"] = alert["candidate"]["candid"] = candid
+    alert["candidate"]["jd"] = jd
+    return _container(reader.writer_schema, alert)
+
+
+def _jd(t) -> float:
+    return 2451545.0 + (t - datetime(2000, 1, 1, 12)).total_seconds() / 86400
+
+
+def test_alerts_dated_a_day_ahead_are_rejected_until_the_clock_reaches_them(dbs, broker, caplog, monkeypatch):
+    path = write_cfg(dbs.tmp_path / "s.cfg", broker, dbs.target_url, alerts=30, replay_at="",
+                     faker={"faker_partitions": 1})
+    run(path, "faker")
+    cfg = commands.settings(str(path), "stream")
+    _part, sample = _raw_messages(cfg)[0]
+    tomorrow = _jd(wallclock.now_utc() + timedelta(days=1))
+    ahead = [9_000_000_000_000_000_000 + i for i in range(3)]
+    p = Producer({"bootstrap.servers": broker.address})
+    for i, candid in enumerate(ahead):
+        p.produce(topic_of(cfg), value=_dated(sample, candid, tomorrow + i / 1440), partition=0)
+    assert p.flush(30) == 0
+    made = run(path, "faker")  # good alerts after the ones dated ahead (new candids)
+    with caplog.at_level(logging.INFO, logger="scraper.stream"):
+        got = run(path, "stream", catchup=True)
+    assert (got.rejected, got.future) == (3, 3)
+    assert got.written + got.replayed == 30 + made.alerts
+    rows = contents(dbs.target_url)
+    assert [r[2] for r in rows["stream_rejects"]] == [30, 31, 32]  # offsets, partition 0
+    assert all(r[3].startswith("dated in the future: ") for r in rows["stream_rejects"])
+    assert not {r[0] for r in rows["ztf_alert"]} & set(ahead)
+    said = [r.getMessage() for r in caplog.records if "in the future" in r.getMessage()]
+    assert len(said) == 1 and str(ahead[0]) in said[0], said
+    st = {r.section: r for r in commands.status(str(path))}["stream"]
+    assert st.health == "WARNING" and "3 messages rejected as dated in the future" in st.note, st.note
+    engine = dbs.engine("target")
+    with engine.begin() as conn:  # read the topic again, with the clock two days on
+        conn.exec_driver_sql("DELETE FROM stream_positions")
+        conn.exec_driver_sql("DELETE FROM stream_rejects")
+    real = wallclock.now_utc()
+    monkeypatch.setattr(wallclock, "now_utc", lambda: real + timedelta(days=2))
+    again = run(path, "stream", catchup=True)
+    assert (again.rejected, again.future, again.written) == (0, 0, 3)
+    assert set(ahead) <= {r[0] for r in contents(dbs.target_url)["ztf_alert"]}
 
 
 def test_status_shows_a_stream_sections_lag_replays_and_rejects(sqlite_dbs, broker):

@@ -27,7 +27,9 @@ def _cfg(path: Path, broker, target: str, reference: str) -> Path:
     topic = f"nights{uuid.uuid4().hex[:8]}_ztf_%Y%m%d_programid1"
     common = [f"regime = regimes.ztf:Ztf", f"brokers = {broker.address}", f"topic = {topic}"]
     faker = [*common, "mode = stream_faker", f"faker_alerts = {ALERTS}", "faker_partitions = 2"]
-    stream = [*common, "mode = stream", "batch = 20", "metrics_every = 1s"]
+    # the faker dates a night's alerts through that night (03:00-12:00 UTC), while the clock here stands
+    # just past its midnight: a day of tolerance keeps them data (the bound is test_stream.py's)
+    stream = [*common, "mode = stream", "batch = 20", "metrics_every = 1s", "future_tolerance = 1d"]
     text = [f"[faker{n}]\n" + "\n".join([*faker, f"night = {night}", f"faker_seed = {n}"]) for n, night in enumerate(NIGHTS)]
     late = [line for line in faker if not line.startswith("faker_alerts")]  # a few late alerts of night 2
     text.append("[late]\n" + "\n".join([*late, f"night = {NIGHTS[1]}", "faker_seed = 9", "faker_alerts = 40"]))

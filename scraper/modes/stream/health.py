@@ -1,7 +1,8 @@
 """`scr.py status` for a stream section, read from the target (positions, rejects, stream_lag, scraper_metrics).
 
 STALE: no position committed yet, or none for longer than two `metrics_every` while messages were
-behind; LAGGING: messages behind; OK otherwise. The note gives the group's messages behind, per
+behind; LAGGING: messages behind; WARNING: messages rejected as dated in the future
+within the last ahead.RECENT; OK otherwise. The note gives the group's messages behind, per
 partition and in total, its seconds behind and how many processes report them (stream_lag, lag.py),
 and the replays and rejects so far.
 """
@@ -15,6 +16,7 @@ from scraper import db
 from scraper.config import Settings
 from scraper.runtime import metrics
 
+from .ahead import REASON, RECENT
 from .lag import LagBoard, totals
 from .ledger import Ledger
 from .regime import load_stream_regime
@@ -33,6 +35,8 @@ def section_health(cfg: Settings, st, now: datetime) -> None:
         with engine.connect() as conn:
             last = conn.execute(sa.select(sa.func.max(p.updated)).where(p.section == cfg.section)).scalar()
             rejected = conn.execute(sa.select(sa.func.count()).where(r.section == cfg.section)).scalar()
+            future = conn.execute(sa.select(sa.func.count()).where(
+                r.section == cfg.section, r.reason.like(f"{REASON}%"), r.time >= now - RECENT)).scalar()
             replayed = 0.0
             if sa.inspect(conn).has_table(metrics.TABLE):
                 replayed = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(m.value), 0)).where(
@@ -54,3 +58,8 @@ def section_health(cfg: Settings, st, now: datetime) -> None:
     st.lag = timedelta(seconds=secs) if lags else None
     quiet = st.last_write_age > 2 * cfg.metrics_every
     st.health = ("STALE" if quiet else "LAGGING") if msgs else "OK"
+    if future:
+        st.note = f"{future} messages rejected as dated in the future within {RECENT} (kept in stream_rejects); " \
+            + st.note
+        if st.health == "OK":
+            st.health = "WARNING"

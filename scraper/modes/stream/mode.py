@@ -16,6 +16,7 @@ from scraper import db
 from scraper.config import Settings
 from scraper.runtime.runner import RunOptions, Runner
 
+from .ahead import Ahead
 from .consumer import Feed
 from .decode import Decoder
 from .lag import LagBoard, totals
@@ -36,13 +37,15 @@ class StreamSummary:
     written: int = 0
     replayed: int = 0
     rejected: int = 0
+    future: int = 0  # of the rejected: dated beyond now + future_tolerance (ahead.py)
     rows: int = 0
     caught_up: bool = False
     reasons: dict[str, int] = field(default_factory=dict)
 
     def text(self) -> str:
         return (f"[{self.section}] messages {self.messages} from {self.topic}: written {self.written} "
-                f"({self.rows} rows), replayed {self.replayed}, rejected {self.rejected}")
+                f"({self.rows} rows), replayed {self.replayed}, rejected {self.rejected}"
+                + (f" ({self.future} dated in the future)" if self.future else ""))
 
 
 class Stream:
@@ -69,6 +72,7 @@ class Stream:
         self.catchup = options.catchup
         self.newest_ts: dict[tuple[str, int], float] = {}  # broker time (s) of the newest message ingested
         self._said: set[str] = set()
+        self.ahead = Ahead(cfg.future_tolerance, cfg.metrics_every)
 
     # --- the Job protocol -------------------------------------------------------------------------
     def step(self) -> bool:
@@ -107,6 +111,12 @@ class Stream:
             message = self.decode(it.raw)
             it.key = self.regime.identity(message)
             it.rows = {name: list(rows) for name, rows in self.regime.rows(message).items()}
+            when = self.regime.time(message)
+            it.reason = self.ahead.reason(when)
+            if it.reason is not None:  # not data yet: rejected and counted, its position consumed
+                it.rows = {}
+                self.summary.future += 1
+                self.ahead.seen(f"{it.topic}[{it.partition}] offset {it.offset}", it.key, when)
         except INVALID as exc:
             it.reason = str(exc) if isinstance(exc, Invalid) else f"{self.regime.__name__}.rows(): " \
                 f"{type(exc).__name__}: {exc}"
@@ -130,6 +140,7 @@ class Stream:
     def gauges(self) -> dict[str, float | None]:
         """The GROUP's lag (lag.py): this process's partitions published, then every member's summed,
         so processes of one section write the same gauges instead of overwriting each other's share."""
+        self.ahead.tick()
         now = time.time()
         mine = {tp: (n, 0.0 if not n or tp not in self.newest_ts else round(max(now - self.newest_ts[tp], 0), 3))
                 for tp, n in self.feed.behind().items()}
@@ -139,7 +150,8 @@ class Stream:
 
     def totals(self) -> dict[str, float]:
         s = self.summary
-        return {"messages": s.messages, "written": s.written, "replayed": s.replayed, "rejected": s.rejected}
+        return {"messages": s.messages, "written": s.written, "replayed": s.replayed, "rejected": s.rejected,
+                "future_rejected": s.future}
 
     def close(self) -> None:
         self.feed.close()

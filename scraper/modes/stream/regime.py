@@ -3,10 +3,11 @@
 A stream regime names its message identity (`key`, fields of the decoded message, e.g. ("candid",)),
 declares its target tables (`tables(metadata)`; the first holds one row per message and carries the
 key columns, unique) and turns one decoded message into rows (`rows(message)`: table name -> list of
-dicts). The engine owns the rest: reading the topic, decoding, the positions, exactly once.
+dicts); optionally it says when a message's data was taken (`time(message)`). The engine owns the rest: reading the topic, decoding, the positions, exactly once.
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, ClassVar, Mapping, Sequence
 
 import sqlalchemy as sa
@@ -36,6 +37,12 @@ class StreamRegime:
         """Rows per target table for one decoded message; raise Invalid (or KeyError, TypeError,
         ValueError) for a message that cannot be ingested: it is rejected, the section goes on."""
         raise NotImplementedError
+
+    @classmethod
+    def time(cls, message: Mapping[str, Any]) -> datetime | None:
+        """Optional: when the message's data was taken (naive UTC), so a message dated beyond now +
+        `future_tolerance` is rejected as not data yet (ahead.py); None (the default): no bound."""
+        return None
 
     @classmethod
     def identity(cls, message: Mapping[str, Any]) -> tuple:
