@@ -102,13 +102,15 @@ def cli_settings(path, section, **overrides):
 
 def test_status_works_while_a_scraper_is_writing(dbs):
     src = dbs.engine("source")
-    insert(src, create_adtemp(src), changing_rows(20000))
+    table = create_adtemp(src)
+    insert(src, table, changing_rows(20000))
     path = dbs.write_cfg({"scraper": {**REGIME, "batch": 20, "metrics_every": "0.2s"}})
     proc = spawn(path, "scraper", "--ALLOW_DROP_CREATE_TABLE")
     with running(proc):
         wait_for(lambda: section_status(str(path), "scraper").last_validity is not None, 30, "the first propagations")
         # watch until the validity has moved (a loaded box may take a while: no fixed time window),
-        # reading the status every 0.1 s rather than in a loop that would starve the scraper
+        # reading the status every 0.1 s rather than in a loop that would starve the scraper; a fast box
+        # may have read everything by the first look, so the DCS goes on writing while we watch
         seen = []
         deadline = time.monotonic() + 60
         while len(seen) < 3 or seen[-1] == seen[0]:
@@ -116,6 +118,8 @@ def test_status_works_while_a_scraper_is_writing(dbs):
             st = section_status(str(path), "scraper")
             assert st.health in ("OK", "LAGGING"), st
             seen.append(st.last_validity)
+            if len(seen) >= 3 and seen[-1] == seen[0]:
+                insert(src, table, changing_rows(50))  # later entries (the factory's sequence goes on)
             time.sleep(0.1)
         status_, _, _ = terminate(proc)
     assert status_ == 0
