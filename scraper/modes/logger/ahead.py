@@ -10,7 +10,7 @@ a day of readings waiting. So a poll (or a result file) with one reading dated b
 nothing of it is written, it is counted, logged once per spell with the reading's time, and the
 `future` gauge in `scraper_metrics` makes `scr.py status` say WARNING while the spell lasts.
 
-The clock is `scraper.core.wallclock.now_utc`, the one reading of it tests can move.
+The bound is `scraper.core.wallclock.Bound` (its clock `now_utc`, the one reading tests can move), in UTC.
 """
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ class Ahead:
 
     def __init__(self, where: str, tolerance: timedelta):
         self.where, self.tolerance = where, tolerance
+        self.bound = wallclock.Bound("UTC", tolerance)  # the database modes' bound, read in UTC
         self.spell = 0  # batches refused in the current spell (the `future` gauge); 0 once one is in time
 
     def reason(self, batch: Batch) -> str | None:
@@ -40,9 +41,10 @@ class Ahead:
         newest = max((row[0] for rows in batch.rows.values() for row in rows), default=None)
         if newest is None:
             return None
-        now = wallclock.now_utc()
-        if newest <= now.replace(tzinfo=timezone.utc).timestamp() + self.tolerance.total_seconds():
+        limit = self.bound()
+        if newest <= limit.replace(tzinfo=timezone.utc).timestamp():
             return None
+        now = limit - self.tolerance
         return (f"a reading dated {_show(newest)} UTC is in the future (now {now:%Y-%m-%d %H:%M:%S} UTC + "
                 f"future_tolerance {self.tolerance})")
 

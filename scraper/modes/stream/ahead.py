@@ -10,7 +10,7 @@ to stream_rejects with the reason "dated in the future", its position consumed l
 logged once per spell with its key and time, and `scr.py status` says WARNING while stream_rejects
 holds such messages rejected within the last RECENT (health.py).
 
-The clock is `scraper.core.wallclock.now_utc`, the one reading of it tests can move.
+The bound is `scraper.core.wallclock.Bound` (its clock `now_utc`, the one reading tests can move), in UTC.
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ class Ahead:
 
     def __init__(self, tolerance: timedelta, quiet: timedelta):
         self.tolerance, self.quiet = tolerance, max(quiet.total_seconds(), 1.0)
+        self.bound = wallclock.Bound("UTC", tolerance)  # the database modes' bound, read in UTC
         self.spell = 0
         self._last = 0.0
 
@@ -39,9 +40,10 @@ class Ahead:
         """Why a message dated `when` (naive UTC) is not data yet, else None."""
         if when is None:
             return None
-        now = wallclock.now_utc()
-        if when <= now + self.tolerance:
+        limit = self.bound()
+        if when <= limit:
             return None
+        now = limit - self.tolerance
         return (f"{REASON}: {when:%Y-%m-%d %H:%M:%S} UTC is beyond now {now:%Y-%m-%d %H:%M:%S} UTC + "
                 f"future_tolerance {self.tolerance}")
 
