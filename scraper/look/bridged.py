@@ -29,6 +29,15 @@ def utc(seconds: float) -> datetime:
     return EPOCH + timedelta(seconds=seconds)
 
 
+def overall(spans: list[tuple[float | None, float | None]]) -> tuple[datetime, datetime] | None:
+    """The UTC span several tables cover together, from each one's (min, max) unix time; None when
+    every table is empty."""
+    held = [(low, high) for low, high in spans if low is not None]
+    if not held:
+        return None
+    return utc(min(low for low, _ in held)), utc(max(high for _, high in held))
+
+
 class BridgeView:
     kind = "bridge"
 
@@ -80,16 +89,10 @@ class BridgeView:
         return out
 
     def covered(self) -> tuple[datetime, datetime] | None:
-        spans = []
-        with self.engine.connect() as conn:
-            for table in self.types:  # a lone min() and max() each come from the time index
-                low = conn.exec_driver_sql(f'SELECT min(time) FROM "{table}"').scalar()
-                high = conn.exec_driver_sql(f'SELECT max(time) FROM "{table}"').scalar()
-                if low is not None:
-                    spans.append((low, high))
-        if not spans:
-            return None
-        return utc(min(s[0] for s in spans)), utc(max(s[1] for s in spans))
+        with self.engine.connect() as conn:  # a lone min() and max() each come from the time index
+            return overall([(conn.exec_driver_sql(f'SELECT min(time) FROM "{table}"').scalar(),
+                             conn.exec_driver_sql(f'SELECT max(time) FROM "{table}"').scalar())
+                            for table in self.types])
 
     def close(self) -> None:
         self.engine.dispose()

@@ -19,7 +19,7 @@ from scraper.config.plugins import load_regime
 from scraper.modes.logger.api import LoggerRegime
 from scraper.modes.logger.store import topic_table
 
-from .bridged import unix, utc
+from .bridged import overall, unix, utc
 from .points import Layout, Point
 
 
@@ -75,16 +75,10 @@ class LoggedView:
         return out
 
     def covered(self) -> tuple[datetime, datetime] | None:
-        spans = []
-        with self.engine.connect() as conn:
-            for t in self.tables.values():  # a lone min() and max() each come from the (time, ...) index
-                low = conn.execute(sa.select(sa.func.min(t.c.time))).scalar()
-                high = conn.execute(sa.select(sa.func.max(t.c.time))).scalar()
-                if low is not None:
-                    spans.append((low, high))
-        if not spans:
-            return None
-        return utc(min(s[0] for s in spans)), utc(max(s[1] for s in spans))
+        with self.engine.connect() as conn:  # a lone min() and max() each come from the (time, ...) index
+            return overall([(conn.execute(sa.select(sa.func.min(t.c.time))).scalar(),
+                             conn.execute(sa.select(sa.func.max(t.c.time))).scalar())
+                            for t in self.tables.values()])
 
     def close(self) -> None:
         self.engine.dispose()
