@@ -14,14 +14,13 @@ left). A stopped section keeps its last picture.
 """
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
 from scraper.db import DateTime
+from scraper.runtime.lease import me
 
 LAG = "stream_lag"
 STALE_PERIODS = 3
@@ -51,15 +50,11 @@ def lag_table(metadata: sa.MetaData) -> sa.Table:
     )
 
 
-def this_member() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 class LagBoard:
     def __init__(self, engine: sa.Engine, section: str, every: timedelta, member: str | None = None):
         self.engine, self.section, self.every = engine, section, every
         self.table = lag_table(sa.MetaData())
-        self.member = member or this_member()
+        self.member = member or me()  # host:pid, as leases name their holder
 
     def ensure(self) -> None:
         """Ours, like scraper_metrics: created on demand, also in a target made before it existed."""
