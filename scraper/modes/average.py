@@ -31,6 +31,7 @@ from scraper.db.kinds import not_number
 from scraper.core.bins import Bins, Chunk, Segment, territory
 from scraper.config.keys import AGGREGATE_KEYS, Key
 from scraper.modes.dbi_section import DbiSection, check_aggregates
+from scraper.modes.early_bins import EarlyBins
 from scraper.modes.summary import Summary
 from scraper.runtime.runner import Runner, RunOptions
 from scraper.targets.dbi import Context
@@ -155,13 +156,19 @@ class Averager:
     def _average(self, src: Source, reader: SourceReader, spec: AggregateSpec) -> Iterator[bool]:
         ctx = self._context(src)
         # bins an older version closed up to an entry dated in the future: closed at their start
-        self.runner.retry("target", self.section.repair_ahead, src, ctx, self.clock.to_utc(reader.bound()))
-        start = self.runner.retry("source", self._territory_start, ctx, reader)
+        ceiling = self.clock.to_utc(reader.bound())
+        self.runner.retry("target", self.section.repair_ahead, src, ctx, ceiling)
+        # bins an older version closed before they were over: averaged again (early_bins.py)
+        early = self.runner.retry("target", EarlyBins.find, self.writer, ctx, self.bins, ceiling,
+                                  self.clock.to_utc(self.cfg.timefloor), reader.bound.tolerance)
         latest = self.runner.retry("source", reader.latest_time)
+        end = None if latest is None else self.bins.floor(self.clock.to_utc(latest))  # the open bin
+        if early.pending and end is not None:
+            yield from self._again(src, reader, spec, early, end)
+        start = self.runner.retry("source", self._territory_start, ctx, reader)
         if start is None or latest is None:
             log.info("%s %s: no source entries to average", src.label, ctx)
             return
-        end = self.bins.floor(self.clock.to_utc(latest))  # the bin holding the latest entry is still open
         if end <= start:
             log.info("%s %s: no closed bin after %s UTC yet (latest entry %s local)", src.label, ctx, start, latest)
             return
@@ -197,14 +204,38 @@ class Averager:
                     binlog.info("no source entries from %s to %s UTC", chunk.end, resume)
                     chunks = territory(self.clock, self.bins, self.cfg.territory, resume, end)
                 queued.extend(ahead(c) for c in itertools.islice(chunks, 2 - len(queued)))
-                records = self._records(src, spec, chunk, rows)
-                if records:
-                    last = records[-1]
-                    self.runner.retry("target", self.writer.write_many, records,
-                                      recovered=lambda: self.section.written(*last[:3]))
-                    self.summary.propagations += len(records)
-                    self.summary.cover(records[0][1], records[-1][2])
+                self._write(src, self._records(src, spec, chunk, rows))
                 yield True
+
+    def _again(self, src: Source, reader: SourceReader, spec: AggregateSpec, early: EarlyBins,
+               end: datetime) -> Iterator[bool]:
+        """Each closed bin an older version wrote before it was over (early_bins.py), averaged again on
+        its own (one grouped query), its early record superseded in the transaction of the new one."""
+        ctx, aggregates = self._context(src), (spec.select_list(), spec.select_list(clean=True))
+        for rec in early.waiting(end):
+            log.info("%s %s: validity record SEQNO %d [%s, %s] UTC was written before its bin was over (an older "
+                     "version): its bin is averaged again once it closes", src.label, ctx, rec.seqno,
+                     rec.timestart, rec.timeend)
+        for lo, hi in early.closed(end):
+            for chunk in territory(self.clock, self.bins, self.cfg.bin, lo, hi):
+                span = self.runner.retry("source", self._span, reader, chunk)
+                rows, _resume = self.runner.retry("source", self._grouped, reader, spec, aggregates, chunk, span)
+                self._write(src, self._records(src, spec, chunk, rows), early)
+                yield True
+
+    def _write(self, src: Source, records: list, early: EarlyBins | None = None) -> None:
+        """A chunk's records in one transaction, superseding the early records of their bins."""
+        if not records:
+            return
+        ctx, last = self._context(src), records[-1]
+        superseded = early.superseded_by(records) if early is not None else []
+        old = {rec.seqno for rec in superseded}
+        self.runner.retry("target", self.writer.write_many, records, old,
+                          recovered=lambda: self.section.written(*last[:3], besides=old))
+        if early is not None:
+            early.done(superseded, src.label, ctx)
+        self.summary.propagations += len(records)
+        self.summary.cover(records[0][1], records[-1][2])
 
     def _span(self, reader: SourceReader, chunk: Chunk) -> tuple[int, int] | datetime:
         """The chunk's id range, from the date_time index alone: bounding the grouped query by it lets

@@ -11,7 +11,7 @@ import fnmatch
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Collection
 
 from sqlalchemy.engine import Engine
 
@@ -76,10 +76,12 @@ class DbiSection:
     def context(self, src: Source) -> Context:
         return Context(src.sitemask, src.subsite, src.simmask, self.cfg.task)
 
-    def written(self, ctx: Context, start: datetime, end: datetime) -> bool:
-        """After a lost connection: did the COMMIT of [start, end] reach the target before it died?"""
+    def written(self, ctx: Context, start: datetime, end: datetime, besides: Collection[int] = ()) -> bool:
+        """After a lost connection: did the COMMIT of [start, end] reach the target before it died?
+        `besides`: SEQNOs of records that may span [start, end] already (the early records the write
+        supersedes, early_bins.py), which are not it."""
         last = self.writer.last_validity(ctx)
-        return last is not None and (last.timestart, last.timeend) == (start, end)
+        return last is not None and (last.timestart, last.timeend) == (start, end) and last.seqno not in besides
 
     def repair_ahead(self, src: Source, ctx: Context, ceiling_utc: datetime) -> None:
         """Records ending ahead of the wall clock, left by a version that read an entry dated in the

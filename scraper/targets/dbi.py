@@ -6,14 +6,15 @@ crash leaves either the whole propagation or none of it — which is what makes 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from datetime import datetime
+from typing import Any, Collection, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
-from scraper.db import DateTime
+from scraper.core import wallclock
+from scraper.db import DateTime, dialects
 from scraper.db.kinds import TargetFit
 from scraper.db.prepared import Binder
 
@@ -37,8 +38,17 @@ class Validity:
     timeend: datetime
 
 
+@dataclass(frozen=True)
+class Written(Validity):
+    """A validity record and when it was written (INSERTDATE, UTC)."""
+
+    insertdate: datetime
+
+
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    """Now, naive UTC to the second: INSERTDATE. The wall clock every bound on the data reads
+    (core/wallclock.py), so that when a record was written compares with the bins it closed."""
+    return wallclock.now_utc().replace(microsecond=0)
 
 
 class DbiTables:
@@ -170,6 +180,23 @@ class DbiWriter:
         with self.engine.connect() as conn:
             return [Validity(*row) for row in conn.execute(stmt)]
 
+    def written_soon(self, ctx: Context, seconds: int, ceiling: datetime, floor: datetime) -> list[Written]:
+        """Records of one context ending in [floor, ceiling], written (INSERTDATE) less than `seconds`
+        after their TIMESTART (whole seconds), that no newer record covers (one with a higher SEQNO
+        whose range holds their TIMESTART: a record written in their place), oldest first."""
+        v, w = self.t.vld.c, self.t.vld.alias("w").c
+        epoch = dialects.impl(self.engine.dialect.name).epoch_seconds
+        mine = (v.SITEMASK == ctx.sitemask, v.SUBSITE == ctx.subsite, v.SIMMASK == ctx.simmask, v.TASK == ctx.task)
+        newer = sa.exists().where(w.SITEMASK == v.SITEMASK, w.SUBSITE == v.SUBSITE, w.SIMMASK == v.SIMMASK,
+                                  w.TASK == v.TASK, w.SEQNO > v.SEQNO, w.TIMESTART <= v.TIMESTART,
+                                  w.TIMEEND >= v.TIMESTART)
+        stmt = (sa.select(v.SEQNO, v.TIMESTART, v.TIMEEND, v.INSERTDATE)
+                .where(*mine, v.TIMEEND <= ceiling, v.TIMEEND >= floor,
+                       epoch(v.INSERTDATE) < epoch(v.TIMESTART) + sa.literal(int(seconds), sa.Integer), ~newer)
+                .order_by(v.TIMESTART, v.SEQNO))
+        with self.engine.connect() as conn:
+            return [Written(*row) for row in conn.execute(stmt)]
+
     def close_ahead(self, ctx: Context, ceiling: datetime) -> list[Validity]:
         """Records of one context ending after `ceiling` (UTC: now + future_tolerance), as they were
         before this call, after which each ends where it starts. A version without the wall-clock
@@ -192,10 +219,13 @@ class DbiWriter:
         """One validity record + its payload rows in one transaction; returns the SEQNO used."""
         return self.write_many([(ctx, timestart, timeend, list(rows))])[0]
 
-    def write_many(self, records: list[tuple[Context, datetime, datetime, list[dict[str, Any]]]]) -> list[int]:
+    def write_many(self, records: list[tuple[Context, datetime, datetime, list[dict[str, Any]]]],
+                   supersede: Collection[int] = ()) -> list[int]:
         """Validity records (each with its context and payload rows) in ONE transaction with four
         statements: one LOCALSEQNO bump for the whole block, its read-back, then executemany of the Vld
-        rows and of the payload. The averager writes a territory chunk this way, a catch-up a group of
+        rows and of the payload. `supersede`: SEQNOs of records these replace, closed at their start in
+        the same transaction (their rows and payload kept), so the old record stops claiming its range
+        exactly when the new one starts to: never both, never neither. The averager writes a territory chunk this way, a catch-up a group of
         propagations: whole or absent, and ~100x fewer round trips than one transaction per record. The
         bump (an UPDATE) takes the row lock (InnoDB) / the write lock (SQLite BEGIN IMMEDIATE) first, so
         two writers can never read the same LASTUSEDSEQNO."""
@@ -217,6 +247,9 @@ class DbiWriter:
             self._insert_vld.many(conn, vld)
             if payload:
                 self._insert_payload.many(conn, payload)
+            if supersede:
+                v = self.t.vld
+                conn.execute(v.update().where(v.c.SEQNO.in_(sorted(supersede))).values(TIMEEND=v.c.TIMESTART))
         return seqnos
 
     def _payload_row(self, counter: int, row: dict[str, Any]) -> dict[str, Any]:
