@@ -202,7 +202,7 @@ def _draw(cfg: Settings, kls: str, window: Window, shown: list[Series], by_ctx: 
             if values.shape[1] >= s.row:
                 ax.plot(times, values[:, s.row - 1, k], ".", ms=1.5, color="tab:blue", alpha=0.6)
         recs = by_ctx[s.context]
-        held = [(r.timestart, r.timeend, _value(r, s.row, s.column)) for r in recs]
+        held = [(r.timestart, r.timeend, _value(r, s.row, s.column)) for r in live(recs)]
         xs, ys = _steps(held)
         ax.plot(xs, ys, color="tab:orange", lw=1.2)
         # propagation marks: a tick on the time axis at each TIMEEND, readable for 100s of records a day
@@ -222,6 +222,18 @@ def _draw(cfg: Settings, kls: str, window: Window, shown: list[Series], by_ctx: 
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     return fig
+
+
+def live(recs: list[Record]) -> list[Record]:
+    """The records of one context (in time order) less those superseded: a record holding no time
+    (TIMESTART == TIMEEND) whose instant a newer record (higher SEQNO) also holds was closed at its
+    start when that one replaced it (a record ahead of the clock, a bin an older averager closed
+    early; docs/operations.md). Drawn, it would join its old value to the new one with a vertical
+    stroke nobody recorded."""
+    def replaced(k: int, r: Record) -> bool:
+        return r.timestart == r.timeend and any(o.seqno > r.seqno and o.timestart <= r.timestart <= o.timeend
+                                                for o in recs[max(k - 2, 0):k + 3])
+    return [r for k, r in enumerate(recs) if not replaced(k, r)]
 
 
 def _steps(held: list[tuple]) -> tuple[list, list]:

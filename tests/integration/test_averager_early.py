@@ -23,6 +23,7 @@ from factories import create_lid, insert
 from regimes.adlid import AdLid
 from scraper.core import wallclock
 from scraper.look import records as look
+from scraper.look.plot import live as plotted
 from support import target_rows
 from test_averager import AVG, KLS, StopAfter, average
 from test_untrusted_averager import rounded
@@ -143,6 +144,9 @@ def test_bins_an_older_version_closed_early_are_averaged_again_nothing_deleted(d
             (shown,) = view.at(rec[0])
             assert (shown.timestart, shown.timeend) == next((r[0], r[1]) for r in expected if r[0] == rec[0])
             assert shown.timeend > rec[1]  # the whole bin, not the part the older version had
+        # a plot draws the re-averaged records as steps, not the superseded ones beside them
+        drawn = plotted(view.between(live.base, live.now))
+        assert [(r.timestart, r.timeend) for r in drawn] == [(r[0], r[1]) for r in sorted(expected)]
     finally:
         view.close()
 
