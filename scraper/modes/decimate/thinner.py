@@ -15,8 +15,7 @@ an entry beyond it is left for the next pass, which finds it above the watermark
 
 Late entries: rows whose id is above the watermark (the highest id when the previous pass began) and
 whose time lies behind the cursor were committed after their slice was thinned. Each such slice is
-thinned again under the same rule; with a rollup, the late entries are merged into its row (the row
-remembers the id it kept, which is the one entry already counted).
+thinned again under the same rule (rethin.py).
 """
 from __future__ import annotations
 
@@ -34,6 +33,7 @@ from scraper.core.wallclock import Bound
 from scraper.db.kinds import spell
 from scraper.targets.dbi import utcnow
 
+from .rethin import Rethinner
 from .slices import Slicing
 from .statements import KEEPER_LIST_MAX, SLICE, Statements
 from .tables import CURSOR_TABLE, Cursor, TableSpec, cursor_table, read_cursor, write_cursor
@@ -85,6 +85,7 @@ class Thinner:
         self.rollup, self.retrier, self.dry_run = rollup, retrier, dry_run
         self.st = Statements(spec, slicing, keep_rule, self.writer.dialect.name, floor)
         self.cursors = cursor_table()
+        self.again = Rethinner(self.writer, spec, slicing, keep_rule, rollup, self.st, self.cursors)
         self.totals = PassTotals()
         self.every_s = int(slicing.every.total_seconds())
         self.keep_s = int(slicing.keep.total_seconds())
@@ -334,67 +335,9 @@ class Thinner:
                              Cursor(cur.until, top, cur.every_s, cur.keep_rule, cur.keep_s), utcnow())
 
     def _rethin(self, chunk: Chunk, cursor: Cursor | None = None) -> None:
-        """Thin slices again, in Python (their rows are the kept ones plus the late ones): same rule,
-        and the late entries merged into the rollup exactly once; `cursor` written in the same
-        transaction when given."""
-        spec = self.spec
-        with self.writer.begin() as conn:
-            if cursor is not None:
-                done = read_cursor(conn, self.cursors, self.spec.name)
-                if done is not None and done.until >= chunk.end:
-                    return  # a retry after a COMMIT whose acknowledgement was lost
-                write_cursor(conn, self.cursors, self.spec.name, cursor, utcnow())
-            rows = conn.execute(self.st.rows(chunk)).mappings().all()
-            by_key: dict = defaultdict(list)
-            for r in rows:
-                by_key[(r[SLICE], r.get("g"))].append(r)
-            existing = self._existing_rollup(conn, chunk) if self.rollup is not None else {}
-            doomed, tally, merged = [], defaultdict(Tally), []
-            for key, group_rows in by_key.items():
-                group_rows.sort(key=lambda r: (r["t"], r["id"]), reverse=self.keep_rule == "last")
-                keeper = group_rows[0]
-                doomed += [r["id"] for r in group_rows[1:]]
-                tally[key[1]].deleted += len(group_rows) - 1
-                if self.rollup is not None:
-                    merged.append(self._merge(key, group_rows, keeper["id"], existing.get(key)))
-            for i in range(0, len(doomed), 500):
-                conn.execute(self.st.delete_ids(doomed[i:i + 500]))
-            if self.rollup is not None and merged:
-                self._replace_rollup(conn, chunk, merged)
-        self._add(tally)  # counted once committed
-        self.totals.rollup_rows += len(merged) if self.rollup is not None else 0
-
-    def _existing_rollup(self, conn: Connection, chunk: Chunk) -> dict:
-        r = self.rollup
-        rows = conn.execute(sa.select(r).where(r.c.slice_utc >= chunk.start, r.c.slice_utc < chunk.end)).mappings()
-        group = self.spec.group.name if self.spec.group is not None else None
-        return {(self.slicing.index(row["slice_utc"]), row[group] if group else None): dict(row) for row in rows}
-
-    def _merge(self, key, rows, kept_id: int, old: dict | None) -> dict:
-        """The slice's rollup row with the entries it has not counted yet (all but the one it kept)."""
-        new = [r for r in rows if old is None or r["id"] != old["kept_id"]]
-        n_old = old["count"] if old else 0
-        out = {"slice_utc": self.slicing.start(key[0]), "kept_id": kept_id, "count": n_old + len(new)}
-        if self.spec.group is not None:
-            out[self.spec.group.name] = key[1]
-        for c in self.spec.numeric:
-            values = [float(r[c.name]) for r in new if spell(r[c.name]) is None and r[c.name] is not None]
-            had = old is not None and old[f"{c.name}_avg"] is not None
-            mins = values + ([old[f"{c.name}_min"]] if had else [])
-            maxs = values + ([old[f"{c.name}_max"]] if had else [])
-            n = len(values) + (n_old if had else 0)
-            total = sum(values) + (old[f"{c.name}_avg"] * n_old if had else 0.0)
-            out[f"{c.name}_avg"] = total / n if n else None
-            out[f"{c.name}_min"] = min(mins) if mins else None
-            out[f"{c.name}_max"] = max(maxs) if maxs else None
-        return out
-
-    def _replace_rollup(self, conn: Connection, chunk: Chunk, merged: list[dict]) -> None:
-        r = self.rollup
-        group = self.spec.group.name if self.spec.group is not None else None
-        for row in merged:
-            where = [r.c.slice_utc == row["slice_utc"]]
-            if group:
-                where.append(r.c[group].is_(None) if row[group] is None else r.c[group] == row[group])
-            conn.execute(r.delete().where(*where))
-        conn.execute(r.insert(), merged)
+        """Thin slices again in Python (rethin.py); counted once committed."""
+        deleted, merged = self.again.slices(chunk, cursor)
+        for g, n in deleted.items():
+            self.totals.per_group[g].deleted += n
+            self.totals.deleted += n
+        self.totals.rollup_rows += merged
