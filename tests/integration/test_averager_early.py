@@ -26,7 +26,7 @@ from scraper.look import records as look
 from scraper.look.plot import live as plotted
 from support import target_rows
 from test_averager import AVG, KLS, StopAfter, average
-from test_untrusted_averager import rounded
+from test_untrusted_averager import payload_columns, rounded
 from untrusted import utc_now
 
 BIN = timedelta(minutes=10)
@@ -123,7 +123,7 @@ def test_bins_an_older_version_closed_early_are_averaged_again_nothing_deleted(d
     live.up_to(live.now)
     expected = live.reference(dbs)
     with caplog.at_level(logging.WARNING, logger="scraper.averager"):
-        summary = average(cfg)
+        summary = average(dbs.settings(**KEYS, time_view=True))
     said = [r.getMessage() for r in caplog.records if "before its bin" in r.getMessage()]
     assert len(said) == 4 and all("now ends at its start, its payload kept" in m for m in said), said
     got = target_rows(live.tgt, KLS)
@@ -149,6 +149,14 @@ def test_bins_an_older_version_closed_early_are_averaged_again_nothing_deleted(d
         assert [(r.timestart, r.timeend) for r in drawn] == [(r[0], r[1]) for r in sorted(expected)]
     finally:
         view.close()
+    # Grafana's view of the table (time_view): one point per record of the uninterrupted run, the
+    # re-averaged values; the superseded records, holding no time, are not plotted beside them
+    grafana = sa.table(f"{KLS}_time", sa.column("time"), sa.column("nsamples"))
+    with live.tgt.connect() as conn:
+        points = conn.execute(sa.select(grafana).order_by(grafana.c.time)).all()
+    counts = [dict(zip(payload_columns(live.tgt), r[-1][0]))["nsamples"] for r in sorted(expected)]
+    assert [(round(float(t)), n) for t, n in points] == [
+        (round((r[0] - datetime(1970, 1, 1)).total_seconds()), c) for r, c in zip(sorted(expected), counts)]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
