@@ -6,7 +6,8 @@ into chunks of `territory` DB time. Each chunk costs ONE grouped aggregate query
 expression of datetimebin.py; preceded by an index-only lookup of the chunk's id range, skipped
 chunks without entries cost only that) and ONE target transaction holding all its bins, written with batched
 inserts (DbiWriter.write_many). A chunk is therefore whole or absent, so a killed averager resumes
-exactly where the target ends: no seams, no duplicates.
+exactly where the target ends: no seams, no duplicates. Before the territory, each bin an older version
+closed before it was over is averaged again on its own (early_bins.py).
 
 Each bin is handed to the regime's `propagate(sv)` like a scraper PROCEED: sv[0] and sv[-1] are the
 first and last aggregated entries of the bin (only `date_time` is set) and sv[-1].aggd holds the bin's
