@@ -225,10 +225,10 @@ class DbiWriter:
         statements: one LOCALSEQNO bump for the whole block, its read-back, then executemany of the Vld
         rows and of the payload. `supersede`: SEQNOs of records these replace, closed at their start in
         the same transaction (their rows and payload kept), so the old record stops claiming its range
-        exactly when the new one starts to: never both, never neither. The averager writes a territory chunk this way, a catch-up a group of
-        propagations: whole or absent, and ~100x fewer round trips than one transaction per record. The
-        bump (an UPDATE) takes the row lock (InnoDB) / the write lock (SQLite BEGIN IMMEDIATE) first, so
-        two writers can never read the same LASTUSEDSEQNO."""
+        exactly when the new one starts to: never both, never neither. The averager writes a territory
+        chunk this way, a catch-up a group of propagations: whole or absent, and ~100x fewer round trips
+        than one transaction per record. The bump (an UPDATE) takes the row lock (InnoDB) / the write
+        lock (SQLite BEGIN IMMEDIATE) first, so two writers can never read the same LASTUSEDSEQNO."""
         if not records:
             return []
         now = utcnow()

@@ -3,10 +3,10 @@ with the validity range as UTC unix seconds, `time` (TIMESTART) and `timeend` (T
 
 Grafana's SQL data sources read a number as unix seconds, so a conditions table is plotted exactly
 like a bridged table: `SELECT time, Temp_PT1 FROM DcsAdTemp_time ORDER BY time` is the step function
-the conditions database holds (a record superseded by a newer one is not in it). How each backend computes unix seconds (SQLite: INTEGER for whole
-seconds and REAL otherwise, as in the bridge; MariaDB and PostgreSQL: one DOUBLE column) and replaces
-a view is in scraper/db/dialects.py. Every name is quoted: PostgreSQL keeps the DBI tables' upper-case
-column names only quoted.
+the conditions database holds (a record superseded by a newer one is not in it). How each backend
+computes unix seconds (SQLite: INTEGER for whole seconds and REAL otherwise, as in the bridge;
+MariaDB and PostgreSQL: one DOUBLE column) and replaces a view is in scraper/db/dialects.py. Every
+name is quoted: PostgreSQL keeps the DBI tables' upper-case column names only quoted.
 """
 from __future__ import annotations
 
