@@ -15,7 +15,7 @@ from pathlib import Path
 
 from processes import running, terminate, wait_for
 from scraper import commands
-from stream_support import broker, contents, count  # noqa: F401 - fixture
+from stream_support import SESSION, broker, contents, count  # noqa: F401 - fixture
 
 CLOCKED = Path(__file__).resolve().parents[1] / "clocked.py"
 NIGHTS = ("2020-12-27", "2020-12-28", "2020-12-29")
@@ -29,7 +29,8 @@ def _cfg(path: Path, broker, target: str, reference: str) -> Path:
     faker = [*common, "mode = stream_faker", f"faker_alerts = {ALERTS}", "faker_partitions = 2"]
     # the faker dates a night's alerts through that night (03:00-12:00 UTC), while the clock here stands
     # just past its midnight: a day of tolerance keeps them data (the bound is test_stream.py's)
-    stream = [*common, "mode = stream", "batch = 20", "metrics_every = 1s", "future_tolerance = 1d"]
+    stream = [*common, "mode = stream", "batch = 20", "metrics_every = 1s", "future_tolerance = 1d",
+              f"session_timeout = {SESSION}"]
     text = [f"[faker{n}]\n" + "\n".join([*faker, f"night = {night}", f"faker_seed = {n}"]) for n, night in enumerate(NIGHTS)]
     late = [line for line in faker if not line.startswith("faker_alerts")]  # a few late alerts of night 2
     text.append("[late]\n" + "\n".join([*late, f"night = {NIGHTS[1]}", "faker_seed = 9", "faker_alerts = 40"]))
