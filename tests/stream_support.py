@@ -17,6 +17,9 @@ from scraper.modes.stream.broker import Broker
 
 _topics = itertools.count()
 NIGHT = "2020-12-27"
+# Tansu takes any session timeout: 3 s (6 heartbeats) instead of Kafka's least 6 s halves what a
+# restart after a SIGKILL, and the survivors of a killed member, wait for the broker to give up on it
+SESSION = "3s"
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +37,7 @@ def write_cfg(path: Path, broker: Broker, target: str, *, alerts: int = 300, rep
         "faker": {**common, "mode": "stream_faker", "faker_alerts": alerts, "faker_replay_at": replay_at,
                   "faker_partitions": 3, **(faker or {})},
         "stream": {**common, "mode": "stream", "consumer_group": f"g_{topic}", "target": target, "batch": 100, "metrics_every": "1s",
-                   **(stream or {})},
+                   "session_timeout": SESSION, **(stream or {})},
     }
     lines = []
     for name, keys in sections.items():

@@ -10,7 +10,7 @@ aggregate or a regime that takes its time never delays a renewal. When the row h
 `lease_timeout` of the standby's own clock (minus two polls, so that the takeover falls within
 `lease_timeout` of the holder's last renewal), the standby takes it with a compare-and-set that bumps
 `epoch`. No clocks of two hosts are ever compared: only "has the row changed since I last looked".
-A holder of this very host whose process has ended is taken over at once (`_gone`): a crashed
+A holder of this very host whose process has ended is taken over at once (`gone`): a crashed
 program that supervisord restarts does not wait for its own dead predecessor.
 
 **Fencing.** A frozen holder (SIGSTOP, a VM paused, a host swapping) wakes up still believing it
@@ -125,7 +125,7 @@ def status_note(cfg: Any, now: datetime) -> str:
     engine = db.connect(cfg, which)
     try:
         row = holder(engine, cfg.section)
-        waiting = standbys(engine, cfg.section, now, timeout, _gone) if row is not None else []
+        waiting = standbys(engine, cfg.section, now, timeout, gone) if row is not None else []
     finally:
         engine.dispose()
     if row is None:
@@ -140,7 +140,7 @@ def status_note(cfg: Any, now: datetime) -> str:
                                for w in waiting if w.name != row.holder])
 
 
-def _gone(holder: str) -> bool:
+def gone(holder: str) -> bool:
     """True when `holder` names a process of this host that has ended (or is a zombie): it can write
     nothing more, so its section is taken at once instead of after lease_timeout. Anything uncertain
     (another host, a process of another user, a reused pid) is not gone: then the timeout decides,
@@ -210,7 +210,7 @@ class Lease:
                 if self.retry(which, self._take, row):
                     break
                 continue
-            if _gone(row.holder):  # died on this very host (a crash that supervisord restarts): no wait
+            if gone(row.holder):  # died on this very host (a crash that supervisord restarts): no wait
                 if self.retry(which, self._take, row):
                     log.warning("[%s] took the section over from %s: that process is gone (epoch %d)",
                                 self.section, row.holder, self.epoch)

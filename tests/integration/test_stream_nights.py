@@ -10,12 +10,13 @@ import uuid
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
 from processes import running, terminate, wait_for
 from scraper import commands
-from stream_support import broker, contents, count  # noqa: F401 - fixture
+from stream_support import SESSION, broker, contents, count  # noqa: F401 - fixture
 
 CLOCKED = Path(__file__).resolve().parents[1] / "clocked.py"
 NIGHTS = ("2020-12-27", "2020-12-28", "2020-12-29")
@@ -29,7 +30,8 @@ def _cfg(path: Path, broker, target: str, reference: str) -> Path:
     faker = [*common, "mode = stream_faker", f"faker_alerts = {ALERTS}", "faker_partitions = 2"]
     # the faker dates a night's alerts through that night (03:00-12:00 UTC), while the clock here stands
     # just past its midnight: a day of tolerance keeps them data (the bound is test_stream.py's)
-    stream = [*common, "mode = stream", "batch = 20", "metrics_every = 1s", "future_tolerance = 1d"]
+    stream = [*common, "mode = stream", "batch = 20", "metrics_every = 1s", "future_tolerance = 1d",
+              f"session_timeout = {SESSION}"]
     text = [f"[faker{n}]\n" + "\n".join([*faker, f"night = {night}", f"faker_seed = {n}"]) for n, night in enumerate(NIGHTS)]
     late = [line for line in faker if not line.startswith("faker_alerts")]  # a few late alerts of night 2
     text.append("[late]\n" + "\n".join([*late, f"night = {NIGHTS[1]}", "faker_seed = 9", "faker_alerts = 40"]))
@@ -65,7 +67,17 @@ def _fake(path: Path, n: int) -> None:
     commands.run(commands.settings(str(path), f"faker{n}"))
 
 
+def _fixed(path: Path, night: str) -> None:
+    """The reference: a night read on its own by a fixed-night section (into the other database)."""
+    commands.run(commands.settings(str(path), "fixed", {"night": night}), allow_create=True, catchup=True)
+
+
 def test_a_live_section_follows_the_nights_topic_across_midnight_and_a_restart(dbs, broker):
+    with ThreadPoolExecutor(1) as pool:  # the reference, on a thread while the live process is waited on
+        _follow(dbs, broker, pool)
+
+
+def _follow(dbs, broker, pool: ThreadPoolExecutor) -> None:
     path = _cfg(dbs.tmp_path / "s.cfg", broker, dbs.target_url, dbs.source_url)
     clock = dbs.tmp_path / "clock"
     alerts = "SELECT count(*) FROM ztf_alert"
@@ -79,6 +91,7 @@ def test_a_live_section_follows_the_nights_topic_across_midnight_and_a_restart(d
         first.send_signal(signal.SIGKILL)
         first.wait(30)
     assert count(dbs.target_url, alerts) < ALERTS, "killed after night 1 was read: nothing left to drain"
+    references = [pool.submit(_fixed, path, NIGHTS[0])]  # night 1 is all on the broker
     # midnight passed while it was down; night 2 is on the broker: a restart finishes night 1 first
     _set_clock(clock, "2020-12-28 00:00:30")
     _fake(path, 1)
@@ -99,6 +112,7 @@ def test_a_live_section_follows_the_nights_topic_across_midnight_and_a_restart(d
             _set_clock(clock, "2020-12-29 00:00:05")
         finally:
             second.send_signal(signal.SIGCONT)
+        references += [pool.submit(_fixed, path, night) for night in NIGHTS[1:]]  # night 2's late alerts too
         total = 3 * ALERTS + late.messages
         wait_for(lambda: second.poll() is not None or count(dbs.target_url, positions) == total, 180,
                  "nights 2 (with its late alerts) and 3 ingested")
@@ -108,9 +122,8 @@ def test_a_live_section_follows_the_nights_topic_across_midnight_and_a_restart(d
     assert code == 0, text[-3000:]
     assert "draining " in text and "20201227_programid1 drained" in text, text[-3000:]
     assert "new night: reading " in text and "20201229_programid1" in text, text[-3000:]
-    # the reference: each night read on its own by a fixed-night section
-    for night in NIGHTS:
-        commands.run(commands.settings(str(path), "fixed", {"night": night}), allow_create=True, catchup=True)
+    for done in references:
+        done.result(300)
     got, expected = contents(dbs.target_url), contents(dbs.source_url)
     assert got == expected
     assert len({p[0] for p in got["stream_positions"]}) == 3  # a position per night's topic and partition

@@ -7,6 +7,8 @@ positions, store.py the optional message files, mode.py the runner's Job, reconc
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from scraper.config import Settings
 from scraper.config.keys import Key
 from scraper.runtime.runner import RunOptions
@@ -29,6 +31,9 @@ KEYS = [
     Key("start", "choice(earliest, latest)", "earliest",
         "stream: where a partition the target has never seen starts"),
     Key("store", "text", "", "stream: directory where each message is also kept as <key>.avro; empty: none"),
+    Key("session_timeout", "positive_duration", timedelta(seconds=6),
+        "stream: how long the broker waits for a silent process of the group (killed, frozen) before its "
+        "partitions go to the others, and a restart after a crash waits to join"),
 ]
 # No section lease (runtime/lease.py), unlike every other writing mode: the processes of a stream section
 # are meant to run side by side, sharing the topic's partitions through their consumer group, and the

@@ -48,11 +48,12 @@ class Feed:
 
     def __init__(self, cfg: Settings, positions: Callable[[list[str]], dict[tuple[str, int], int]]):
         self.cfg, self._positions = cfg, positions
+        session_ms = int(cfg.session_timeout.total_seconds() * 1000)
         self.consumer = Consumer({
             **client_config(cfg), "group.id": group_of(cfg), "enable.auto.commit": False,
             "auto.offset.reset": "earliest" if cfg.start == "earliest" else "latest",
             "enable.partition.eof": True, "fetch.wait.max.ms": 50,
-            "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
+            "session.timeout.ms": session_ms, "heartbeat.interval.ms": min(500, session_ms // 3),
             "topic.metadata.refresh.interval.ms": 10000,  # tonight's topic, created after we started
             "error_cb": self._on_error})
         self.topic = topic_of(cfg)
