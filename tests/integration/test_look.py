@@ -10,6 +10,7 @@ import json
 import math
 import random
 import struct
+import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from factories import PMT_CHANNELS, PT, create_adtemp, create_pmthv
-from scraper import commands
+from scraper import cli, commands
 from scraper.look.plot import size_for
 from support import scrape
 
@@ -29,6 +30,24 @@ ADTEMP = {"regime": "regimes.adtemp:AdTemp", "source_tz": "Asia/Shanghai", "inte
           "maxage": "10m", "threshold": 0.5, "timefloor": f"{FROM + SHANGHAI:%Y-%m-%d %H:%M:%S}"}
 PMTHV = {**ADTEMP, "regime": "regimes.pmthv:PmtHv", "interval": "30s", "maxage": "30m", "threshold": 1.0}
 
+
+@pytest.fixture
+def scr_here(monkeypatch, capsys):
+    """`scr.py ARGS` run by the console script's own cli.main in this process, with the environment
+    test_cli_errors.scr gives a real one (cwd, HOME, SCRAPER_MYCNF, no SCRAPER_CFG), as a
+    CompletedProcess. For the many bad-input cases: what they prove is the one line and exit 2 that
+    cli.main gives, which a process start-up (~0.5 s of CPU each) adds nothing to; each test keeps
+    real `scr.py` processes for what an operator runs."""
+    def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+        monkeypatch.chdir(cwd)
+        monkeypatch.delenv("SCRAPER_CFG", raising=False)
+        monkeypatch.setenv("HOME", str(cwd))
+        monkeypatch.setenv("SCRAPER_MYCNF", str(cwd / "my.cnf"))
+        capsys.readouterr()
+        status = cli.main(list(args))
+        printed = capsys.readouterr()
+        return subprocess.CompletedProcess(["scr.py", *args], status, printed.out, printed.err)
+    return run
 
 
 def q(engine: sa.Engine, *names: str) -> str:
