@@ -70,7 +70,9 @@ class BridgeView:
         with self.engine.connect() as conn:
             rows = conn.exec_driver_sql(f'SELECT {names} FROM "{table}" WHERE {where} ORDER BY time, rowid',
                                         params).all()
-        return [Point(table, utc(r[0]), dict(zip(cols, r[1:])), unix=r[0]) for r in rows]
+        times: dict[float, datetime] = {}  # one datetime per instant: a reshaping regime's rows share it
+        return [Point(table, times.get(r[0]) or times.setdefault(r[0], utc(r[0])), dict(zip(cols, r[1:])), unix=r[0])
+                for r in rows]
 
     def at(self, when: datetime) -> list[Point]:
         """Per table, every row at the newest time at or before `when` (several: channels, twins)."""

@@ -74,6 +74,7 @@ class Runner:
     """Runs one Job: stop, retries, metrics, progress and the loop (see the module docstring)."""
 
     ran = False  # a run of this process has frozen the collector, and left what it built, before
+    host_froze = False  # the host froze its heap: asked once, as gc.get_freeze_count() walks all of it
 
     def __init__(self, cfg: Settings, options: RunOptions):
         self.cfg, self.options = cfg, options
@@ -157,8 +158,11 @@ class Runner:
         # A host that froze objects of its own (a test runner, a server embedding the library) owns the
         # collector's policy: its heap is left as it is (a full collection of a large host costs a
         # second a run, and unfreezing afterwards would thaw what the host froze).
+        # Runs of a process are sequential and each unfreezes what it froze: a frozen heap at a run's start
+        # is the host's, for good (get_freeze_count() costs ~15 ms a call in a test worker's heap).
         thresholds = gc.get_threshold()
-        freezing = gc.get_freeze_count() == 0
+        freezing = not Runner.host_froze and gc.get_freeze_count() == 0
+        Runner.host_froze = not freezing
         if freezing:
             if Runner.ran:
                 gc.collect()

@@ -10,6 +10,8 @@ import json
 import math
 import random
 import struct
+import subprocess
+import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -17,9 +19,9 @@ import pytest
 import sqlalchemy as sa
 
 from factories import PMT_CHANNELS, PT, create_adtemp, create_pmthv
-from scraper import commands
+from scraper import cli, commands
 from scraper.look.plot import size_for
-from support import scrape
+from support import Databases, scrape
 
 SHANGHAI = timedelta(hours=8)  # Asia/Shanghai has no DST: local = UTC + 8 h
 START = datetime(2011, 2, 1, 0, 0, 0)  # source-local time of the first entry
@@ -29,6 +31,24 @@ ADTEMP = {"regime": "regimes.adtemp:AdTemp", "source_tz": "Asia/Shanghai", "inte
           "maxage": "10m", "threshold": 0.5, "timefloor": f"{FROM + SHANGHAI:%Y-%m-%d %H:%M:%S}"}
 PMTHV = {**ADTEMP, "regime": "regimes.pmthv:PmtHv", "interval": "30s", "maxage": "30m", "threshold": 1.0}
 
+
+@pytest.fixture
+def scr_here(monkeypatch, capsys):
+    """`scr.py ARGS` run by the console script's own cli.main in this process, with the environment
+    test_cli_errors.scr gives a real one (cwd, HOME, SCRAPER_MYCNF, no SCRAPER_CFG), as a
+    CompletedProcess. For the many bad-input cases: what they prove is the one line and exit 2 that
+    cli.main gives, which a process start-up (~0.5 s of CPU each) adds nothing to; each test keeps
+    real `scr.py` processes for what an operator runs."""
+    def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+        monkeypatch.chdir(cwd)
+        monkeypatch.delenv("SCRAPER_CFG", raising=False)
+        monkeypatch.setenv("HOME", str(cwd))
+        monkeypatch.setenv("SCRAPER_MYCNF", str(cwd / "my.cnf"))
+        capsys.readouterr()
+        status = cli.main(list(args))
+        printed = capsys.readouterr()
+        return subprocess.CompletedProcess(["scr.py", *args], status, printed.out, printed.err)
+    return run
 
 
 def q(engine: sa.Engine, *names: str) -> str:
@@ -82,6 +102,50 @@ def fill_pmthv(engine: sa.Engine, n: int = 400, seed: int = 5) -> None:
             conn.execute(pw_sql[ad], pw)
 
 
+def _database(backend: str, tmp: Path, role: str, request) -> str:
+    """A fresh empty database of the backend (a file under tmp for SQLite), dropped with the fixture
+    that asked for it."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp / f'{role}.db'}"
+    server = request.getfixturevalue(f"{backend}_server")
+    name = f"look_{role}_{uuid.uuid4().hex[:12]}"
+    server.create_database(name)
+    request.addfinalizer(lambda: server.drop_database(name))
+    return server.url(name)
+
+
+def _scraped(request, tmp_path_factory, fill, keys: dict) -> Databases:
+    tmp = tmp_path_factory.mktemp(f"{fill.__name__}_{request.param}")
+    shared = Databases(request.param, tmp, _database(request.param, tmp, "source", request),
+                       _database(request.param, tmp, "target", request))
+    request.addfinalizer(shared.close)
+    fill(shared.engine("source"))
+    scrape(shared.settings(**keys))
+    return shared
+
+
+# The module's tests that only read a source and its target scraped with the section's own settings
+# share one per backend (filling and scraping pmthv's 192-channel records was most of their time);
+# the report tests' other real scrapes write a target of their own (own_target) from the same source.
+@pytest.fixture(scope="module", params=["sqlite", "mariadb", "postgresql"])
+def adtemp_scraped(request, tmp_path_factory) -> Databases:
+    """fill_adtemp's source and a target scraped from it with ADTEMP: read, never written."""
+    return _scraped(request, tmp_path_factory, fill_adtemp, ADTEMP)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "mariadb", "postgresql"])
+def pmthv_scraped(request, tmp_path_factory) -> Databases:
+    """fill_pmthv's source and a target scraped from it with PMTHV: read, never written."""
+    return _scraped(request, tmp_path_factory, fill_pmthv, PMTHV)
+
+
+def own_target(shared: Databases, tmp_path: Path, request) -> Databases:
+    """The shared source with a fresh target of the same backend, for scrapes with other settings."""
+    dbs = Databases(shared.backend, tmp_path, shared.source_url, _database(shared.backend, tmp_path, "own", request))
+    request.addfinalizer(dbs.close)
+    return dbs
+
+
 def real_chain(engine: sa.Engine, kls: str) -> list[tuple]:
     """(SUBSITE, TIMESTART, TIMEEND, payload rows) of every record ending by TO, read with plain SQL."""
     with engine.connect() as conn:
@@ -133,20 +197,22 @@ def fidelity(entries, chain) -> list[tuple[float, float]]:
 GRID = {"threshold": "0.25,0.5,1", "maxage": "10m,1h", "interval": "10s,30s"}
 
 
-def test_every_report_row_is_what_a_real_adtemp_scrape_writes(dbs):
+def test_every_report_row_is_what_a_real_adtemp_scrape_writes(adtemp_scraped, tmp_path, request):
     """12 combinations replayed at once; for four of them (the configured one among them) a real
     scrape of the same range writes exactly that many records, and the fidelity the report gives
     for the configured settings is the one measured on the real target."""
-    fill_adtemp(dbs.engine("source"))
+    dbs = adtemp_scraped
+    own = own_target(dbs, tmp_path, request)
     cfg = dbs.settings(**ADTEMP)
     rep = commands.report(cfg.path, cfg.section, None, start=stamp(FROM), end=stamp(TO),
                           thresholds=GRID["threshold"], maxages=GRID["maxage"], intervals=GRID["interval"])
     assert len(rep.rows) == 12 and sum(r.configured for r in rep.rows) == 1
     by_combo = {(r.threshold, r.maxage, r.interval): r for r in rep.rows}
-    target = dbs.engine("target")
     for threshold, maxage, interval in [(0.5, "10m", "10s"), (0.25, "1h", "10s"), (1, "1h", "30s"), (0.25, "10m", "30s")]:
-        scrape(dbs.settings(**{**ADTEMP, "threshold": threshold, "maxage": maxage, "interval": interval}), drop=True)
-        chain = real_chain(target, "DcsAdTemp")
+        keys = {**ADTEMP, "threshold": threshold, "maxage": maxage, "interval": interval}
+        if keys != ADTEMP:  # the configured settings' real scrape is the shared target
+            scrape(own.settings(**keys), drop=True)
+        chain = real_chain((dbs if keys == ADTEMP else own).engine("target"), "DcsAdTemp")
         row = by_combo[(threshold, timedelta(seconds=_secs(maxage)), timedelta(seconds=_secs(interval)))]
         assert row.records == len(chain), (threshold, maxage, interval)
         assert row.per_day == pytest.approx(len(chain) / (3 / 24))
@@ -159,17 +225,19 @@ def test_every_report_row_is_what_a_real_adtemp_scrape_writes(dbs):
     assert rep.columns == PT
 
 
-def test_every_report_row_is_what_a_real_pmthv_scrape_writes(dbs):
+def test_every_report_row_is_what_a_real_pmthv_scrape_writes(pmthv_scraped, tmp_path, request):
     """Two detectors (two validity chains), 192 channel rows per record, a tripped channel."""
-    fill_pmthv(dbs.engine("source"))
+    dbs = pmthv_scraped
+    own = own_target(dbs, tmp_path, request)
     cfg = dbs.settings(**PMTHV)
     rep = commands.report(cfg.path, cfg.section, None, start=stamp(FROM), end=stamp(TO),
                           thresholds="0.5,1,2", maxages="30m,1h")
     by_combo = {(r.threshold, r.maxage): r for r in rep.rows}
-    target = dbs.engine("target")
     for threshold, maxage in [(1.0, "30m"), (2.0, "1h"), (0.5, "30m")]:
-        scrape(dbs.settings(**{**PMTHV, "threshold": threshold, "maxage": maxage}), drop=True)
-        chain = real_chain(target, "DcsPmtHv")
+        keys = {**PMTHV, "threshold": threshold, "maxage": maxage}
+        if keys != PMTHV:  # the configured settings' real scrape is the shared target
+            scrape(own.settings(**keys), drop=True)
+        chain = real_chain((dbs if keys == PMTHV else own).engine("target"), "DcsPmtHv")
         assert {sub for sub, *_ in chain} == {1, 2}
         assert by_combo[(threshold, timedelta(seconds=_secs(maxage)))].records == len(chain), (threshold, maxage)
         if threshold == 1.0:
@@ -224,10 +292,9 @@ def _vld(engine: sa.Engine) -> list[tuple]:
                                      f"{q(engine, 'DcsAdTempVld')} ORDER BY {q(engine, 'TIMESTART')}"))]
 
 
-def test_show_at_a_time_is_the_record_a_consumer_reads(dbs):
-    fill_adtemp(dbs.engine("source"))
+def test_show_at_a_time_is_the_record_a_consumer_reads(adtemp_scraped):
+    dbs = adtemp_scraped
     cfg = dbs.settings(**ADTEMP)
-    scrape(cfg)
     vld = _vld(dbs.engine("target"))
     seqno, start, end = vld[10]
     inside = commands.show(cfg, at=stamp(start + (end - start) / 2))
@@ -252,10 +319,8 @@ def test_show_at_a_time_is_the_record_a_consumer_reads(dbs):
     assert text[2].split()[:3] == [str(seqno), f"{start:%Y-%m-%d}", f"{start:%H:%M:%S}"]
 
 
-def test_show_csv_has_every_channel_of_both_detectors(dbs):
-    fill_pmthv(dbs.engine("source"))
-    cfg = dbs.settings(**PMTHV)
-    scrape(cfg)
+def test_show_csv_has_every_channel_of_both_detectors(pmthv_scraped):
+    cfg = pmthv_scraped.settings(**PMTHV)
     lines = commands.show(cfg, at=stamp(FROM + timedelta(hours=1)), fmt="csv").text().splitlines()
     assert lines[0] == "SEQNO,TIMESTART,TIMEEND,SITEMASK,SUBSITE,ROW,ladder,col,ring,voltage,pw"
     assert len(lines) == 1 + 2 * 192
@@ -268,10 +333,8 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", head[16:24])
 
 
-def test_plot_writes_a_png_of_the_expected_size(dbs, tmp_path):
-    fill_adtemp(dbs.engine("source"))
-    cfg = dbs.settings(**ADTEMP)
-    scrape(cfg)
+def test_plot_writes_a_png_of_the_expected_size(adtemp_scraped, tmp_path):
+    cfg = adtemp_scraped.settings(**ADTEMP)
     done = commands.plot(cfg, start=stamp(FROM), end=stamp(TO), out=str(tmp_path / "adtemp.png"))
     assert png_size(tmp_path / "adtemp.png") == done.size == size_for(5) == (1200, 660)  # 5 panels, 2 columns
     assert done.records > 10 and done.entries > 900
@@ -279,10 +342,8 @@ def test_plot_writes_a_png_of_the_expected_size(dbs, tmp_path):
     assert png_size(tmp_path / "pt3.png") == (1200, 260) and [s.column for s in one.shown] == ["Temp_PT3"]
 
 
-def test_plot_of_192_channels_is_small_multiples_of_a_chosen_subset(dbs, tmp_path):
-    fill_pmthv(dbs.engine("source"))
-    cfg = dbs.settings(**PMTHV)
-    scrape(cfg)
+def test_plot_of_192_channels_is_small_multiples_of_a_chosen_subset(pmthv_scraped, tmp_path):
+    cfg = pmthv_scraped.settings(**PMTHV)
     every = commands.plot(cfg, start=stamp(FROM), end=stamp(TO), out=str(tmp_path / "all.png"))
     assert (len(every.shown), every.available) == (16, 2 * 192 * 2)  # voltage and pw vary, channels do not
     assert png_size(tmp_path / "all.png") == (1200, 1660)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from processes import with_modules
 from scraper import commands
 from support import FRAGILE_REGIME, scrape
-from test_look import ADTEMP, FROM, TO, fill_adtemp, png_size, stamp
+from test_look import ADTEMP, FROM, TO, fill_adtemp, png_size, scr_here, stamp  # noqa: F401
 
 BAD = [  # (verb and arguments after -s SECTION, section, flag or key named, words in the message)
     (["show", "--from", "2011-02-01 02:00", "--to", "2011-02-01 01:00"], "s", "--from", "is after --to"),
@@ -65,10 +65,12 @@ def scraped(tmp_path_factory):
 
 @pytest.mark.parametrize("args,section,key,words", [(c[0], c[1], c[2], c[3:]) for c in BAD],
                          ids=[f"{c[0][0]}-{c[2] or 'section'}-{i}" for i, c in enumerate(BAD)])
-def test_bad_input_is_one_line_and_exit_2(scraped, args, section, key, words):
-    from test_cli_errors import one_line_error, scr
+def test_bad_input_is_one_line_and_exit_2(scraped, args, section, key, words, scr_here):
+    """Through cli.main in this process (scr_here); real processes give the exit-2 line below and in
+    test_look_points."""
+    from test_cli_errors import one_line_error
 
-    proc = scr(args[0], "--cfg", str(scraped), "-s", section, *args[1:], cwd=scraped.parent)
+    proc = scr_here(args[0], "--cfg", str(scraped), "-s", section, *args[1:], cwd=scraped.parent)
     line = one_line_error(proc)
     assert line.startswith(f"{scraped} [{section}]" + (f" {key}: " if key else ": ")), line
     for word in words:
@@ -81,18 +83,18 @@ def test_bad_input_is_one_line_and_exit_2(scraped, args, section, key, words):
                                                ("report", "adlid_averager", "averager"),
                                                ("show", "adtemp_faker", "faker"),
                                                ("plot", "cbpm3_faker", "faker")])
-def test_sections_of_modes_without_records_to_look_at_are_one_line(verb, section, mode, tmp_path):
+def test_sections_of_modes_without_records_to_look_at_are_one_line(verb, section, mode, tmp_path, scr_here):
     """The shipped config's sections whose mode has nothing for the verb (report replays change rules;
     a faker writes only its source; a decimator's regime declares no target): named in one line
     before any database is opened."""
     import shutil
 
-    from test_cli_errors import one_line_error, scr
+    from test_cli_errors import one_line_error
 
     shutil.copy(Path(__file__).resolve().parents[2] / "scraper.cfg", tmp_path / "scraper.cfg")
     args = ["--at", "2011-02-01 06:00"] if verb == "show" else \
         ["--from", "2011-02-01", "--to", "2011-02-02"] + (["--out", "x.png"] if verb == "plot" else [])
-    line = one_line_error(scr(verb, "-s", section, *args, cwd=tmp_path))
+    line = one_line_error(scr_here(verb, "-s", section, *args, cwd=tmp_path))
     assert line.startswith(f"scraper.cfg [{section}] mode: ") and f"mode {mode}" in line, line
 
 

@@ -16,7 +16,7 @@ import decimation as d
 from factories import PMT_CHANNELS, PT
 from scraper import commands
 from test_cli_errors import one_line_error, scr
-from test_look import ADTEMP, SHANGHAI, START, fill_adtemp, fill_pmthv, png_size, q, stamp
+from test_look import ADTEMP, SHANGHAI, START, fill_adtemp, fill_pmthv, png_size, q, scr_here, stamp  # noqa: F401
 
 EPOCH = datetime(1970, 1, 1)
 BRIDGE = {"regime": "regimes.adtemp:AdTemp", "mode": "bridge", "source_tz": "Asia/Shanghai",
@@ -142,7 +142,7 @@ def test_show_on_a_decimator_is_the_thinned_table_with_its_parts(thinned, tmp_pa
     assert parts == {"pending"}
 
 
-def test_plot_of_a_decimator_and_the_console_script(thinned, tmp_path):
+def test_plot_of_a_decimator_and_the_console_script(thinned, tmp_path, scr_here):
     cfg, _src = thinned
     span = [f"{T0}", f"{T0 + timedelta(minutes=5)}"]
     done = commands.plot(cfg, start=span[0], end=span[1], out=str(tmp_path / "all.png"))
@@ -160,22 +160,24 @@ def test_plot_of_a_decimator_and_the_console_script(thinned, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(f"[test] wrote {tmp_path / 'cli.png'} (1200x460 px): 2 series, ")
     assert png_size(tmp_path / "cli.png") == (1200, 460)
-    # bad input: one line naming the file, section and flag, exit 2
-    for args, key, words in [
+    # bad input: one line naming the file, section and flag, exit 2 (the first from a real process)
+    for k, (args, key, words) in enumerate([
         (["show", "--at", "2020-11-05 00:00"], "--at", ["outside the data", "the decimator cbpm3_data covers"]),
         (["show", "--from", span[1], "--to", span[0]], "--from", ["is after --to"]),
         (["plot", "--from", *span[:1], "--to", span[1], "--out", "nodir/x.png"], "--out", ["does not exist"]),
         (["plot", "--from", *span[:1], "--to", span[1], "--out", "x.png", "--rows", "1"], "--rows", ["one row per"]),
         (["plot", "--from", *span[:1], "--to", span[1], "--out", "x.png", "--columns", "id"], "--columns", ["not among"]),
         (["report", "--from", *span[:1], "--to", span[1]], "mode", ["mode decimator"]),
-    ]:
-        line = one_line_error(scr(args[0], "--cfg", str(cfg.path), "-s", "test", *args[1:], cwd=tmp_path))
+    ]):
+        line = one_line_error((scr_here if k else scr)(args[0], "--cfg", str(cfg.path), "-s", "test", *args[1:],
+                                                      cwd=tmp_path))
         assert line.startswith(f"{cfg.path} [test] {key}: ") and all(w in line for w in words), line
     assert not (tmp_path / "x.png").exists()
 
 
-def test_the_console_script_on_a_bridge_section(dbs, tmp_path):
-    """A real `scr.py show` process prints JSON a script can parse; bad input is one line, exit 2."""
+def test_the_console_script_on_a_bridge_section(dbs, tmp_path, scr_here):
+    """A real `scr.py show` process prints JSON a script can parse; bad input is one line, exit 2 (the
+    first case from a real process, the others from cli.main in this one)."""
     fill_adtemp(dbs.engine("source"), n=100)
     cfg = bridge(dbs, tmp_path)
     proc = scr("show", "--cfg", str(cfg.path), "-s", "test", "--from", "2011-02-01 00:06", "--to", "2011-02-01 00:07",
@@ -184,15 +186,16 @@ def test_the_console_script_on_a_bridge_section(dbs, tmp_path):
     rows = json.loads(proc.stdout)["rows"]  # --local: the range is source time, 8 h ahead of UTC
     assert [r["local"] for r in rows] == [f"2011-02-01 00:06:{s:02d}" for s in range(0, 60, 10)] + ["2011-02-01 00:07:00"]
     assert [r["utc"] for r in rows] == [f"2011-01-31 16:06:{s:02d}" for s in range(0, 60, 10)] + ["2011-01-31 16:07:00"]
-    for args, key, words in [
+    for k, (args, key, words) in enumerate([
         (["show", "--at", "2011-03-01"], "--at", ["outside the data", "covers 2011-01-31 16:05:00"]),
         (["show", "--from", "2012-01-01", "--to", "2012-01-02"], "--from", ["no row between"]),
         (["show", "--at", "2011-01-31 16:10", "--format", "xml"], "--format", ['"xml" is not a format']),
         (["plot", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00", "--out", "."], "--out", ["directory"]),
         (["report", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00"], "mode", ["mode bridge"]),
         (["show", "--at", "2011-01-31 16:10", "--target", "sqlite:///none.db"], "--target", ["does not exist"]),
-    ]:
-        line = one_line_error(scr(args[0], "--cfg", str(cfg.path), "-s", "test", *args[1:], cwd=tmp_path))
+    ]):
+        line = one_line_error((scr_here if k else scr)(args[0], "--cfg", str(cfg.path), "-s", "test", *args[1:],
+                                                      cwd=tmp_path))
         # a section key's value typed after scr.py is blamed on the command line; the verb's own options
         # (--at, --from, --format, --out) on the section they were applied to
         where = "command line" if key == "--target" else cfg.path
