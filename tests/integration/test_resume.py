@@ -1,18 +1,16 @@
 """Resume: the target is the bookmark. Stopping anywhere and restarting changes nothing."""
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
 import sys
-import time
 from datetime import datetime as D, timedelta
 
 import pytest
-import sqlalchemy as sa
 
 from factories import AdTempRowFactory, PmtHvRowFactory, create_adtemp, create_pmthv, insert, power_row
+from processes import wait_for
 from support import SLOW_REGIME, scrape, target_rows, validities
 
 REGIME = {"regime": "regimes.adtemp:AdTemp", "interval": "10s", "maxage": "2m", "threshold": 0.5,
@@ -128,44 +126,53 @@ def test_seeding_a_production_target_is_refused(sqlite_dbs, tmp_path):
         scrape(cfg)
 
 
-def _scr(cfg_path, *args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "scraper", "--cfg", str(cfg_path), "-s", "test", *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def _scr(cfg_path, log, *args) -> subprocess.Popen:
+    """stderr into a file: a pipe nobody reads while the run goes on would block its DEBUG lines, so
+    every run would stop at the same place (a full pipe), not at a random one."""
+    with open(log, "wb") as err:
+        return subprocess.Popen([sys.executable, "-m", "scraper", "--cfg", str(cfg_path), "-s", "test", *args],
+                                stdout=subprocess.DEVNULL, stderr=err)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
-def test_killed_scraper_restarts_into_the_same_target(dbs, signum):
+def test_killed_scraper_restarts_into_the_same_target(dbs):
+    """Runs stopped by SIGKILL and by SIGTERM in turn (both in one catch-up: each restart resumes from
+    whatever the last stop left, a crash's half-written group or a clean stop's), then a last run."""
     src = dbs.engine("source")
-    insert(src, create_adtemp(src), wandering_rows(3000, seed=42))
+    # 1500 entries (177 propagations): the size only has to outlast the first two stops (below)
+    insert(src, create_adtemp(src), wandering_rows(1500, seed=42))
     expected = reference(dbs)
     # every propagation of the slow regime (what AdTemp writes) takes 20 ms: the whole catch-up lasts
-    # seconds on a machine of any speed, so the first run is always killed in the middle
-    assert len(expected) * 0.02 > 3.0, len(expected)
+    # seconds on a machine of any speed, so the first runs are always stopped in the middle
+    assert len(expected) * 0.02 > 3.0, len(expected)  # longer than two stops 1.5 s into a run
+
     (dbs.tmp_path / "slow.py").write_text(SLOW_REGIME)  # imported from beside the config file
     path = dbs.write_cfg({"test": {**REGIME, "regime": "slow:Slow", "batch": 5}})
-    rng, kills = random.Random(signum), 0
-    target = dbs.engine("target")
-    for attempt in range(12):
+    rng, kills = random.Random(dbs.backend), {signal.SIGKILL: 0, signal.SIGTERM: 0}
+    for attempt in range(30):
+        signum = (signal.SIGKILL, signal.SIGTERM)[attempt % 2]
         # DEBUG: the per-sample lines of a catch-up (the same decisions at every level) tell when
         # sampling has begun
-        proc = _scr(path, "--catchup", "--ALLOW_DROP_CREATE_TABLE", "--loglevel", "DEBUG")
-        # the kill falls a random moment after the run got going, however slow start-up is on a busy machine
-        deadline = time.monotonic() + 60
-        while not sa.inspect(target).has_table("DcsAdTempVld") and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+        log = dbs.tmp_path / f"run{attempt}.log"
+        proc = _scr(path, log, "--catchup", "--ALLOW_DROP_CREATE_TABLE", "--loglevel", "DEBUG")
+        if rng.random() < 0.25:  # now and then while Python is still starting up
+            wait = rng.uniform(0.0, 0.5)
+        else:  # mostly a random moment once this run samples, however slow start-up is on a busy machine
+            wait_for(lambda: b"SV " in log.read_bytes() or proc.poll() is not None, 60, "the run to sample")
+            wait = rng.uniform(0.0, 1.5)
         try:
-            proc.wait(timeout=rng.uniform(0.2, 2.0))
+            proc.wait(timeout=wait)
         except subprocess.TimeoutExpired:
             proc.send_signal(signum)
-            kills += 1
-        _, err = proc.communicate(timeout=60)
+            kills[signum] += 1
+        proc.wait(timeout=60)
+        err = log.read_bytes()
         if signum == signal.SIGTERM:  # handled once sampling has begun (earlier: still importing)
             started = b"SV " in err
             assert proc.returncode == 0 or (proc.returncode == -signal.SIGTERM and not started), err.decode()[-2000:]
-        if proc.returncode == 0 and kills and b"received" not in err:
+        if proc.returncode == 0 and all(kills.values()) and b"received" not in err:
             break  # a run that finished on its own: the source is fully scraped
-    assert kills >= 1
-    proc = _scr(path, "--catchup")
-    _, err = proc.communicate(timeout=120)  # read stderr while it runs: a full pipe would block it
-    assert proc.returncode == 0, err.decode()[-2000:]
+    assert all(kills.values()), kills
+    log = dbs.tmp_path / "last.log"
+    proc = _scr(path, log, "--catchup")
+    assert proc.wait(timeout=120) == 0, log.read_text()[-2000:]
     assert target_rows(dbs.engine("target"), "DcsAdTemp") == expected
