@@ -302,9 +302,9 @@ class TimeSeriesFile:
         self.engine.dispose()
 
 
-def read_only_engine(path: Path) -> Engine:
+def read_only_engine(path: Path, busy_timeout: float = 60.0) -> Engine:
     """For looking without writing (schema checks, backups): never sets WAL or creates anything."""
-    return sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true", connect_args={"timeout": 60})
+    return sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true", connect_args={"timeout": busy_timeout})
 
 
 def column_types(engine: Engine, table: str) -> dict[str, str] | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -255,3 +256,37 @@ def test_catchup_on_a_terminal_draws_a_progress_bar(sqlite_dbs):
     percents = [int(p) for _, p, _ in bars]
     assert percents == sorted(percents) and percents[-1] > percents[0]
     assert count(live) == 30000
+
+
+def test_a_live_file_held_locked_at_start_up_is_waited_out_then_bridged(dbs):
+    """Another process keeping the live file locked past busy_timeout when a bridge starts (a copy of
+    the section frozen while it held the lock): the start-up waits like any outage, says so once, and
+    then bridges what one uninterrupted run bridges — not exit 1 on "database is locked"."""
+    src = dbs.engine("source")
+    create_source(src)
+    add_rows(src, dcs_rows(300, seed=8))
+    live = dbs.tmp_path / "grafana" / "live.db"
+    cfg = write_cfg(dbs, live, busy_timeout="0.2s", backoff_cap="0.5s")
+    commands.run(commands.settings(str(cfg), "bridge"), catchup=True)  # the file exists, in WAL mode
+    add_rows(src, dcs_rows(300, seed=9, start=dcs_rows(300, seed=8)[-1]["date_time"] + timedelta(seconds=10),
+                           first_id=301))
+    holder = sqlite3.connect(live, isolation_level=None)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")  # in WAL mode with exclusive locking: nobody else may even read
+    log = dbs.tmp_path / "locked.log"
+    try:
+        proc = spawn(cfg, "bridge", "--catchup", log=log)
+        with running(proc):
+            wait_for(lambda: "DB down:" in (log.read_text() if log.exists() else "") or proc.poll() is not None,
+                     60, "the bridge waiting for the locked file")
+            assert proc.poll() is None, log.read_text()
+            holder.execute("ROLLBACK")
+            holder.close()
+            out, _ = proc.communicate(timeout=120)
+    finally:
+        holder.close()
+    text = log.read_text()
+    assert proc.returncode == 0 and "Traceback" not in text, text[-3000:]
+    assert text.count("DB down:") == 1 and text.count("DB back up after") == 1, text[-3000:]
+    assert state(live) == state(reference(dbs))
+    assert count(live) == 600

@@ -74,13 +74,15 @@ class Plan:
         return "\n".join(lines + [f"  {c.line()}" for c in self.changes])
 
 
-def plan(path: Path, section: str, series: list[Series]) -> Plan:
-    """What differs between the file and the layout; reads the file only (read-only connection)."""
+def plan(path: Path, section: str, series: list[Series], busy_timeout: float = 60.0) -> Plan:
+    """What differs between the file and the layout; reads the file only (read-only connection).
+    `busy_timeout`: how long a lock held by another process is waited for before it is an error (a
+    running section's start-up then waits it out as an outage)."""
     out = Plan(path, section)
     if not path.exists():
         out.fresh = True
         return out
-    engine = read_only_engine(path)
+    engine = read_only_engine(path, busy_timeout)
     try:
         tables = {s.table: column_types(engine, s.table) for s in series}
         bookkeeping = {name: column_types(engine, name) for name in (POSITION, *METRICS)}
@@ -160,7 +162,7 @@ def fix(path: Path, section: str, series: list[Series]) -> Plan:
 
 def require_current(cfg: Settings, path: Path, series: list[Series]) -> bool:
     """Raise the one-line error when the file needs a migration; True when it is fresh for the section."""
-    todo = plan(path, cfg.section, series)
+    todo = plan(path, cfg.section, series, cfg.busy_timeout.total_seconds())
     if todo.refusals:
         raise cfg.error("target", f"{path}: {todo.refusals[0]}")
     if todo.changes:

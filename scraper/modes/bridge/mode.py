@@ -87,8 +87,10 @@ class Bridge:
             for reader in readers:
                 timeforms.require_space_text(reader.dt.type, cfg, reader.main, "the bridge")
             self.layout = layout(self.regime, readers)
-            fresh = migrate.require_current(cfg, self.path, self.layout)  # read-only; exit 2 if not current
-            self.file = TimeSeriesFile(self.path, wal_autocheckpoint=cfg.wal_autocheckpoint,
+            # read-only; exit 2 if not current. Both open the live file, which another process (a copy
+            # of the section frozen while it held the lock) can keep locked past busy_timeout: an outage
+            fresh = runner.startup("target", migrate.require_current, cfg, self.path, self.layout)
+            self.file = runner.startup("target", TimeSeriesFile, self.path, wal_autocheckpoint=cfg.wal_autocheckpoint,
                                        busy_timeout=cfg.busy_timeout.total_seconds(), group=cfg.group or None)
         except BaseException:
             self.source_engine.dispose()
