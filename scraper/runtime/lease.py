@@ -330,9 +330,11 @@ class Lease:
     def confirm(self, which: str) -> None:
         """An outage of the database the lease lives in: when the section was taken meanwhile (this
         process was frozen, and the server ended its idle transaction), that is no outage to wait out
-        but LeaseLost. Called by the retrier before it says a database is down."""
-        if which != self.which or self._lost.is_set() or self.epoch is None:
+        but LeaseLost. Called by the retrier before it says a database is down. Already found lost (the
+        renewal thread, resumed at the same moment, can be first): LeaseLost at once, no outage said."""
+        if which != self.which or self.epoch is None:
             return
+        self.verify()
         for attempt in (1, 2):  # the first may meet another pooled connection the server ended too
             try:
                 row = holder(self.engine, self.section)
