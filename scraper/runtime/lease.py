@@ -283,13 +283,21 @@ class Lease:
             if not still and not self._closed.is_set():  # not our own release that came first
                 self._lose()
 
-    def _lose(self) -> None:
+    def _lose(self, conn: sa.Connection | None = None) -> None:
+        """`conn`: the transaction that found the lease taken, read through: on SQLite a second
+        connection would wait out busy_timeout for the write lock this one holds (the bridge's file
+        begins every transaction IMMEDIATE), and every other copy with it."""
         if self._lost.is_set():
             return
         self._lost.set()
-        now = self._quietly(holder, self.engine, self.section)
+        now = self._quietly(self._read, conn) if conn is not None else self._quietly(holder, self.engine, self.section)
         who = f" to {now.holder} (epoch {now.epoch})" if now is not None and not now.free else ""
         log.warning("[%s] lost the section%s: writing nothing more, standing by", self.section, who)
+
+    def _read(self, conn: sa.Connection) -> Holding | None:
+        t = self.table.c
+        row = conn.execute(sa.select(t.holder, t.epoch, t.renewed).where(t.section == self.section)).first()
+        return Holding(*row) if row is not None else None
 
     def _quietly(self, fn: Callable[..., T], *args: Any) -> T | None:
         try:
@@ -310,7 +318,7 @@ class Lease:
     def check(self, conn: sa.Connection) -> None:
         """Inside a write transaction, as its last statement: still ours (and renewed), else LeaseLost."""
         if self._lost.is_set() or conn.execute(self._fence, {"e": self.epoch, "now": _now()}).rowcount != 1:
-            self._lose()
+            self._lose(conn)
             raise LeaseLost(f"[{self.section}] another process holds the section now: transaction rolled back")
 
     def fence(self, engine: Engine) -> None:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from scraper.runtime.lease import TABLE, Lease, LeaseLost
 from scraper.runtime.retry import Retrier
+from scraper.targets.timeseries import TimeSeriesFile
 
 ADTEMP = {"regime": "regimes.adtemp:AdTemp", "backoff_cap": "0.05s", "metrics": False}
 
@@ -79,3 +80,24 @@ def test_an_error_of_another_database_is_still_an_outage(held, caplog):
     assert retrier.call("source", locked_once()) == "done"
     assert "source DB down" in caplog.text and "source DB back up" in caplog.text
     assert not lease.lost
+
+
+def test_a_commit_refused_on_the_bridges_file_names_the_new_holder_without_waiting_for_its_own_lock(tmp_path, caplog):
+    """The bridge's live file begins every transaction IMMEDIATE (targets/timeseries.py). The fence
+    that refuses a commit reads who holds the section now through the refused transaction itself: read
+    through a second connection it waited out busy_timeout for the write lock its own transaction held
+    (and every other copy waited with it), then said the loss without the new holder."""
+    live = TimeSeriesFile(tmp_path / "live.db", busy_timeout=1.0)
+    lease = Lease(live.engine, "copies", 30.0, threading.Event())
+    lease.acquire("target")
+    lease.fence(live.engine)
+    try:
+        take_over(live.engine, "copies")
+        caplog.set_level(logging.WARNING)
+        with pytest.raises(LeaseLost):
+            with live.engine.begin() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        assert "lost the section to elsewhere:1 (epoch 2)" in caplog.text
+    finally:
+        lease.close()
+        live.engine.dispose()
