@@ -56,11 +56,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
-from scraper import db
 from scraper.db import DateTime
 from scraper.db import limits
 from scraper.runtime.retry import OUTAGE, Stopped, classify, db_errors, reason
-from scraper.runtime.standbys import Waiting, standbys
+from scraper.runtime.standbys import Waiting
 
 log = logging.getLogger("scraper.lease")
 T = TypeVar("T")
@@ -108,36 +107,15 @@ def holder(engine: Engine, section: str) -> Holding | None:
     """The lease row of `section` (None: never held, or no lease table in that database)."""
     if not sa.inspect(engine).has_table(TABLE):
         return None
-    t = lease_table().c
     with engine.connect() as conn:
-        row = conn.execute(sa.select(t.holder, t.epoch, t.renewed).where(t.section == section)).first()
+        return read_holder(conn, section)
+
+
+def read_holder(conn: sa.Connection, section: str) -> Holding | None:
+    """The lease row of `section`, read through `conn` (its table known to exist)."""
+    t = lease_table().c
+    row = conn.execute(sa.select(t.holder, t.epoch, t.renewed).where(t.section == section)).first()
     return Holding(*row) if row is not None else None
-
-
-def status_note(cfg: Any, now: datetime) -> str:
-    """`scr.py status`: who holds the section, from the lease row in the database it writes ('' when
-    the section never took a lease there: a faker, or never run since leases exist)."""
-    which = "source" if cfg.mode == "decimator" else "target"  # the decimator thins its source in place
-    lease_timeout = cfg.get("lease_timeout")  # None: a mode that takes no lease (stream)
-    if cfg.mode == "faker" or not cfg.get(which) or lease_timeout is None:
-        return ""
-    timeout = lease_timeout.total_seconds()
-    engine = db.connect(cfg, which)
-    try:
-        row = holder(engine, cfg.section)
-        waiting = standbys(engine, cfg.section, now, timeout, gone) if row is not None else []
-    finally:
-        engine.dispose()
-    if row is None:
-        return ""
-    ago = max((now - row.renewed).total_seconds(), 0.0)
-    if row.free:
-        held = f"no HOLDER (released {ago:.0f}s ago, epoch {row.epoch})"
-    else:
-        late = f"; not renewed for {ago:.0f}s: a STANDBY takes over" if ago > timeout else ""
-        held = f"HOLDER {row.holder} (epoch {row.epoch}, renewed {ago:.0f}s ago{late})"
-    return "; ".join([held] + [f"STANDBY {w.name} (waiting {max((now - w.since).total_seconds(), 0.0):.0f}s)"
-                               for w in waiting if w.name != row.holder])
 
 
 def gone(holder: str) -> bool:
@@ -290,14 +268,10 @@ class Lease:
         if self._lost.is_set():
             return
         self._lost.set()
-        now = self._quietly(self._read, conn) if conn is not None else self._quietly(holder, self.engine, self.section)
+        now = (self._quietly(read_holder, conn, self.section) if conn is not None
+               else self._quietly(holder, self.engine, self.section))
         who = f" to {now.holder} (epoch {now.epoch})" if now is not None and not now.free else ""
         log.warning("[%s] lost the section%s: writing nothing more, standing by", self.section, who)
-
-    def _read(self, conn: sa.Connection) -> Holding | None:
-        t = self.table.c
-        row = conn.execute(sa.select(t.holder, t.epoch, t.renewed).where(t.section == self.section)).first()
-        return Holding(*row) if row is not None else None
 
     def _quietly(self, fn: Callable[..., T], *args: Any) -> T | None:
         try:

@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from scraper import config, modes
 from scraper import db
 from scraper.runtime import answering, lease, metrics, unread
+from scraper.runtime.standbys import standbys
 from scraper.config import Settings
 from scraper.errors import OperatorError
 from scraper.config.plugins import load_regime
@@ -74,7 +75,7 @@ def section_status(path: str, section: str, now: datetime | None = None) -> Sect
         if cfg.mode != "faker" and "source" in modes.mode(cfg.mode).keys:  # a stream or logger reads no table
             _untrusted(cfg, st)
         if st.health != "NEVER RUN":  # a first run creates the database file a lease lives in
-            held = lease.status_note(cfg, now)  # who writes it: HOLDER host:pid (runtime/lease.py)
+            held = lease_note(cfg, now)  # who writes it: HOLDER host:pid (runtime/lease.py)
             st.note = "; ".join(n for n in (held, st.note) if n)
     except OperatorError as exc:
         st.health, st.note = "ERROR", str(exc)
@@ -214,3 +215,29 @@ def table(rows: list[SectionStatus]) -> str:
     for line in [head, *body]:
         out.append("  ".join(str(v).ljust(w) for v, w in zip(line, widths)) + "  " + line[-1])
     return "\n".join(s.rstrip() for s in out)
+
+
+def lease_note(cfg: Settings, now: datetime) -> str:
+    """`scr.py status`: who holds the section, from the lease row in the database it writes ('' when
+    the section never took a lease there: a faker, or never run since leases exist)."""
+    which = "source" if cfg.mode == "decimator" else "target"  # the decimator thins its source in place
+    lease_timeout = cfg.get("lease_timeout")  # None: a mode that takes no lease (stream)
+    if cfg.mode == "faker" or not cfg.get(which) or lease_timeout is None:
+        return ""
+    timeout = lease_timeout.total_seconds()
+    engine = db.connect(cfg, which)
+    try:
+        row = lease.holder(engine, cfg.section)
+        waiting = standbys(engine, cfg.section, now, timeout, lease.gone) if row is not None else []
+    finally:
+        engine.dispose()
+    if row is None:
+        return ""
+    ago = max((now - row.renewed).total_seconds(), 0.0)
+    if row.free:
+        held = f"no HOLDER (released {ago:.0f}s ago, epoch {row.epoch})"
+    else:
+        late = f"; not renewed for {ago:.0f}s: a STANDBY takes over" if ago > timeout else ""
+        held = f"HOLDER {row.holder} (epoch {row.epoch}, renewed {ago:.0f}s ago{late})"
+    return "; ".join([held] + [f"STANDBY {w.name} (waiting {max((now - w.since).total_seconds(), 0.0):.0f}s)"
+                               for w in waiting if w.name != row.holder])
