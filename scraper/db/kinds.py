@@ -74,12 +74,19 @@ class Kinds:
 
     def rows(self, rows: list) -> list:
         """A batch of driver rows (tuples) with every wrong value replaced by None. A column of finite
-        numbers (nearly every one) is told by a few C-level passes; only a column holding something
-        else is looked at value by value."""
+        numbers (nearly every one) is told by one C-level sum; a column with NULLs by a few passes;
+        only a column holding something else is looked at value by value. (This runs on every entry
+        a batch catch-up reads: its first form, a list and a set of types per column, cost a free-form
+        catch-up ~10 % of its time.)"""
         if not self.at or not rows:
             return rows
         bad: set[int] = set()
         for k in self.at:
+            try:  # numbers only add up (None, text, a blob, float + Decimal raise), to a finite sum only
+                if math.isfinite(sum(map(itemgetter(k), rows))):  # if every one is finite (or it overflowed)
+                    continue
+            except (TypeError, ValueError, ArithmeticError):
+                pass
             column = list(map(itemgetter(k), rows))
             kinds = set(map(type, column))
             if kinds <= _NUMBERS:

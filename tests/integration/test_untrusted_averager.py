@@ -102,8 +102,9 @@ def test_bad_rows_among_live_entries_average_like_the_same_source_without_them(d
     assert rounded(target_rows(tgt, KLS)) == rounded(expected)
     assert summary.future == 3 and summary.before_floor == 3
     # the values the aggregates skipped: those of entries in a closed bin that pass aggregate_filter
-    closed = max(r[1] for r in expected)  # TIMEEND of the last bin (source_tz is UTC)
-    skipped = [(i, c) for i, c in cells if live[i - 1]["date_time"] < closed and live[i - 1]["Quality"] != 0]
+    # TIMEEND of the last closed bin: the time of its last entry (source_tz is UTC), which is in the bin
+    closed = max(r[1] for r in expected)
+    skipped = [(i, c) for i, c in cells if live[i - 1]["date_time"] <= closed and live[i - 1]["Quality"] != 0]
     assert summary.wrong == (len(skipped) if spoiled else 0)
     said = [r.getMessage() for r in caplog.records if r.name == "scraper.kinds"]
     assert len(said) == len(set(said)) and all("read as NULL" in m for m in said)
