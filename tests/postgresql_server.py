@@ -24,7 +24,7 @@ _RUN_AS = "postgres"
 # is thrown away anyway (the scraper's own crash safety is tested on its processes, not the server's).
 _SERVER_OPTIONS = ("-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off",
                    "-c", "full_page_writes=off", "-c", "shared_buffers=32MB", "-c", "max_connections=200",
-                   "-c", "log_min_messages=warning")
+                   "-c", "log_min_messages=warning") + tuple(os.environ.get("PGX", "").split())
 _INITDB_OPTIONS = ("-U", _RUN_AS, "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync")
 
 

@@ -58,6 +58,7 @@ if TYPE_CHECKING:  # pragma: no cover
 # Entries per propagation below which reading batches into Python is cheaper than a query per
 # propagation (a skip query costs ~50 us on SQLite, ~300 us on MariaDB; Python ~5-25 us per entry).
 MIN_STRETCH = 16
+STEADY = ("_fut",)  # the wall-clock bound: the same value for ~2 000 searches (core/wallclock.py)
 _SMOOTHING = 0.05  # weight of the newest stretch in the running estimate (~ the mean of the last 20)
 
 
@@ -187,14 +188,14 @@ class Skipper:
         if seen:
             if dialect.count_in_search:
                 cand = counted_search(r, cand, by_id)
-            stmt = self._statements[key] = PreparedQuery(r.engine, cand)
+            stmt = self._statements[key] = PreparedQuery(r.engine, cand, steady=STEADY)
             return stmt
         maxid, late, _first, _last = r.late_check(after, watermark).selected_columns
         check = sa.select(sa.literal_column("2"), maxid, *[sa.null()] * (len(cols) - 1), late)
         if watermark is not None:
             check = check.where(id_ > watermark)
         parts = [dialect.compound_part(p) for p in (cand, tail, check)]
-        stmt = self._statements[key] = PreparedQuery(r.engine, sa.union_all(*parts))
+        stmt = self._statements[key] = PreparedQuery(r.engine, sa.union_all(*parts), steady=STEADY)
         return stmt
 
     def _judge_disordered(self, sp: Span) -> str | None:
