@@ -227,9 +227,9 @@ def _draw(cfg: Settings, kls: str, window: Window, shown: list[Series], by_ctx: 
 def live(recs: list[Record]) -> list[Record]:
     """The records of one context (in time order) less those superseded: a record holding no time
     (TIMESTART == TIMEEND) whose instant a newer record (higher SEQNO) also holds was closed at its
-    start when that one replaced it (a record ahead of the clock, a bin an older averager closed
-    early; docs/operations.md). Drawn, it would join its old value to the new one with a vertical
-    stroke nobody recorded."""
+    start when that one replaced it (the rule targets.dbi.covered states in SQL, here on records
+    already read). Drawn, it would join its old value to the new one with a vertical stroke nobody
+    recorded."""
     def replaced(k: int, r: Record) -> bool:
         return r.timestart == r.timeend and any(o.seqno > r.seqno and o.timestart <= r.timestart <= o.timeend
                                                 for o in recs[max(k - 2, 0):k + 3])

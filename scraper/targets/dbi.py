@@ -51,6 +51,18 @@ def utcnow() -> datetime:
     return wallclock.now_utc().replace(microsecond=0)
 
 
+def covered(v: sa.FromClause, w: sa.FromClause) -> sa.ColumnElement[bool]:
+    """SQL true where a newer record (higher SEQNO) of v's context holds v's TIMESTART (`w`: another
+    alias of the same validity table). A record holding no time (TIMESTART = TIMEEND) that is covered
+    was closed at its start when that newer one replaced it (a record ahead of the clock, a bin an
+    older averager closed early; docs/operations.md): it is no longer part of the history. One rule
+    for every reader of that history: the averager's repair (written_soon) and Grafana's time view
+    (timeview.py); a plot applies it in Python (look/plot.py: live)."""
+    return sa.exists().where(w.c.SITEMASK == v.c.SITEMASK, w.c.SUBSITE == v.c.SUBSITE, w.c.SIMMASK == v.c.SIMMASK,
+                             w.c.TASK == v.c.TASK, w.c.SEQNO > v.c.SEQNO, w.c.TIMESTART <= v.c.TIMESTART,
+                             w.c.TIMEEND >= v.c.TIMESTART)
+
+
 class DbiTables:
     """The three tables of one `kls`, declared in Python so they can be created on demand."""
 
@@ -184,15 +196,13 @@ class DbiWriter:
         """Records of one context ending in [floor, ceiling], written (INSERTDATE) less than `seconds`
         after their TIMESTART (whole seconds), that no newer record covers (one with a higher SEQNO
         whose range holds their TIMESTART: a record written in their place), oldest first."""
-        v, w = self.t.vld.c, self.t.vld.alias("w").c
+        v = self.t.vld.c
         epoch = dialects.impl(self.engine.dialect.name).epoch_seconds
         mine = (v.SITEMASK == ctx.sitemask, v.SUBSITE == ctx.subsite, v.SIMMASK == ctx.simmask, v.TASK == ctx.task)
-        newer = sa.exists().where(w.SITEMASK == v.SITEMASK, w.SUBSITE == v.SUBSITE, w.SIMMASK == v.SIMMASK,
-                                  w.TASK == v.TASK, w.SEQNO > v.SEQNO, w.TIMESTART <= v.TIMESTART,
-                                  w.TIMEEND >= v.TIMESTART)
         stmt = (sa.select(v.SEQNO, v.TIMESTART, v.TIMEEND, v.INSERTDATE)
                 .where(*mine, v.TIMEEND <= ceiling, v.TIMEEND >= floor,
-                       epoch(v.INSERTDATE) < epoch(v.TIMESTART) + sa.literal(int(seconds), sa.Integer), ~newer)
+                       epoch(v.INSERTDATE) < epoch(v.TIMESTART) + sa.literal(int(seconds), sa.Integer),
+                       ~covered(self.t.vld, self.t.vld.alias("w")))
                 .order_by(v.TIMESTART, v.SEQNO))
         with self.engine.connect() as conn:
             return [Written(*row) for row in conn.execute(stmt)]

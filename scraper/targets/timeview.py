@@ -5,15 +5,17 @@ Grafana's SQL data sources read a number as unix seconds, so a conditions table 
 like a bridged table: `SELECT time, Temp_PT1 FROM DcsAdTemp_time ORDER BY time` is the step function
 the conditions database holds (a record superseded by a newer one is not in it). How each backend
 computes unix seconds (SQLite: INTEGER for whole seconds and REAL otherwise, as in the bridge;
-MariaDB and PostgreSQL: one DOUBLE column) and replaces a view is in scraper/db/dialects.py. Every
-name is quoted: PostgreSQL keeps the DBI tables' upper-case column names only quoted.
+MariaDB and PostgreSQL: one DOUBLE column) and replaces a view is in scraper/db/dialects.py. The
+view's SELECT is written by SQLAlchemy for the target's dialect: it quotes the DBI tables' upper-case
+names (PostgreSQL keeps them only quoted), and the superseded record is the one rule of targets/dbi.py.
 """
 from __future__ import annotations
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from scraper.db import dialects
-from scraper.targets.dbi import DbiTables
+from scraper.targets.dbi import DbiTables, covered
 
 
 def view_name(tables: DbiTables) -> str:
@@ -24,24 +26,16 @@ def create_time_view(engine: Engine, tables: DbiTables) -> str:
     """Create (or replace, the payload may have grown) the view; returns its name."""
     sql = dialects.impl(engine)
     q = engine.dialect.identifier_preparer.quote
-    name, kls, vld = view_name(tables), tables.kls, tables.vld.name
-    v = {c: f"v.{q(c)}" for c in ("TIMESTART", "TIMEEND", "SITEMASK", "SUBSITE", "TASK", "SEQNO")}
-    payload = ", ".join(f"p.{q(c)}" for c in tables.columns)
-    select = (f"SELECT {sql.unix_seconds_sql(v['TIMESTART'])} AS {q('time')}, "
-              f"{sql.unix_seconds_sql(v['TIMEEND'])} AS {q('timeend')}, {v['SITEMASK']}, {v['SUBSITE']}, "
-              f"{v['TASK']}, {v['SEQNO']}, p.{q('ROW_COUNTER')}{', ' + payload if payload else ''} "
-              f"FROM {q(kls)} p JOIN {q(vld)} v ON {v['SEQNO']} = p.{q('SEQNO')} "
-              f"WHERE {v['TIMESTART']} <> {v['TIMEEND']} OR NOT EXISTS ({_newer(q, vld)})")
+    name = view_name(tables)
+    v, w, p = tables.vld.alias("v"), tables.vld.alias("w"), tables.payload.alias("p")
+
+    def seconds(column: str) -> sa.ColumnElement:
+        return sa.literal_column(sql.unix_seconds_sql(f"v.{q(column)}"))
+
+    select = (sa.select(seconds("TIMESTART").label("time"), seconds("TIMEEND").label("timeend"), v.c.SITEMASK,
+                        v.c.SUBSITE, v.c.TASK, v.c.SEQNO, p.c.ROW_COUNTER, *(p.c[c] for c in tables.columns))
+              .select_from(p.join(v, v.c.SEQNO == p.c.SEQNO))
+              .where(sa.or_(v.c.TIMESTART != v.c.TIMEEND, ~covered(v, w))))  # superseded records left out
     with engine.begin() as conn:
-        sql.replace_view(conn, q(name), select)
+        sql.replace_view(conn, q(name), str(select.compile(dialect=engine.dialect)))
     return name
-
-
-def _newer(q, vld: str) -> str:
-    """A newer record (higher SEQNO) of the same context holding the instant of `v`: then `v`, holding
-    no time, was closed at its start when that one replaced it (a record ahead of the clock, a bin an
-    older averager closed early; docs/operations.md) and is left out, not plotted beside its
-    replacement at the same time."""
-    same = " AND ".join(f"w.{q(c)} = v.{q(c)}" for c in ("SITEMASK", "SUBSITE", "SIMMASK", "TASK"))
-    return (f"SELECT 1 FROM {q(vld)} w WHERE {same} AND w.{q('SEQNO')} > v.{q('SEQNO')} "
-            f"AND w.{q('TIMESTART')} <= v.{q('TIMESTART')} AND w.{q('TIMEEND')} >= v.{q('TIMESTART')}")
