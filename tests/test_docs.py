@@ -370,6 +370,15 @@ def test_docs_index_in_readme_links_every_doc_and_links_resolve():
             assert (path.parent / target).exists(), f"{path.name} links to missing {target}"
 
 
+def test_every_source_file_the_docs_name_exists():
+    """A reader follows `scraper/core/bins.py` to the code: a path left behind by a move sends them nowhere."""
+    for path in markdown_files():
+        text = path.read_text()
+        made = set(re.findall(r"Save this as `([\w/]+\.py)`", text))  # the tutorial's, written by the reader
+        for named in set(re.findall(r"`((?:scraper|regimes|fakers|bench|tests)/[\w/]+\.py)`", text)) - made:
+            assert (ROOT / named).exists(), f"{path.name} names {named}, which does not exist"
+
+
 def test_readme_layout_names_every_engine_module_regime_and_top_level_directory():
     section = README.read_text().split("## Layout", 1)[1]
     words = set(re.findall(r"[\w.]+", FENCE.search(section)[2]))
