@@ -150,7 +150,11 @@ class StopRequest(threading.Event):
         while True:
             ready, _, _ = select.select([fd], [], [], POLL)
             if ready:
-                for signum in os.read(fd, 64):
+                data = os.read(fd, 64)
+                if not data:  # the wakeup fd was closed (a program calling cli.main() is done): no signals to hear
+                    os.close(fd)
+                    return
+                for signum in data:
                     if signum in signals:
                         self.request(f"received {signal.Signals(signum).name}")
             if not self.is_set():

@@ -1,6 +1,10 @@
 """The look verbs as an operator meets them: bad input is one line and exit 2, a section whose mode
 has nothing to look at says so, the CLI prints what the commands return, and a regime failing in a
-report's replay is one line and exit 3 — never a traceback."""
+report's replay is one line and exit 3 — never a traceback.
+
+Most runs go through the console script's own cli.main in this process (`here`, tests/cli_here.py: the
+output and the exit status are cli.main's; a process start-up adds ~0.5 s of CPU and nothing to prove);
+a show, the options before the verb and the exit status 3 run the real console script."""
 from __future__ import annotations
 
 import subprocess
@@ -11,10 +15,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from cli_here import here  # noqa: F401 - fixture
 from processes import with_modules
 from scraper import commands
 from support import FRAGILE_REGIME, scrape
-from test_look import ADTEMP, FROM, TO, fill_adtemp, png_size, scr_here, stamp  # noqa: F401
+from test_look import ADTEMP, FROM, TO, fill_adtemp, png_size, stamp
 
 BAD = [  # (verb and arguments after -s SECTION, section, flag or key named, words in the message)
     (["show", "--from", "2011-02-01 02:00", "--to", "2011-02-01 01:00"], "s", "--from", "is after --to"),
@@ -65,12 +70,12 @@ def scraped(tmp_path_factory):
 
 @pytest.mark.parametrize("args,section,key,words", [(c[0], c[1], c[2], c[3:]) for c in BAD],
                          ids=[f"{c[0][0]}-{c[2] or 'section'}-{i}" for i, c in enumerate(BAD)])
-def test_bad_input_is_one_line_and_exit_2(scraped, args, section, key, words, scr_here):
-    """Through cli.main in this process (scr_here); real processes give the exit-2 line below and in
+def test_bad_input_is_one_line_and_exit_2(scraped, args, section, key, words, here):
+    """Through cli.main in this process (here); real processes give the exit-2 line below and in
     test_look_points."""
     from test_cli_errors import one_line_error
 
-    proc = scr_here(args[0], "--cfg", str(scraped), "-s", section, *args[1:], cwd=scraped.parent)
+    proc = here(args[0], "--cfg", str(scraped), "-s", section, *args[1:], cwd=scraped.parent)
     line = one_line_error(proc)
     assert line.startswith(f"{scraped} [{section}]" + (f" {key}: " if key else ": ")), line
     for word in words:
@@ -83,7 +88,7 @@ def test_bad_input_is_one_line_and_exit_2(scraped, args, section, key, words, sc
                                                ("report", "adlid_averager", "averager"),
                                                ("show", "adtemp_faker", "faker"),
                                                ("plot", "cbpm3_faker", "faker")])
-def test_sections_of_modes_without_records_to_look_at_are_one_line(verb, section, mode, tmp_path, scr_here):
+def test_sections_of_modes_without_records_to_look_at_are_one_line(verb, section, mode, tmp_path, here):
     """The shipped config's sections whose mode has nothing for the verb (report replays change rules;
     a faker writes only its source; a decimator's regime declares no target): named in one line
     before any database is opened."""
@@ -94,35 +99,36 @@ def test_sections_of_modes_without_records_to_look_at_are_one_line(verb, section
     shutil.copy(Path(__file__).resolve().parents[2] / "scraper.cfg", tmp_path / "scraper.cfg")
     args = ["--at", "2011-02-01 06:00"] if verb == "show" else \
         ["--from", "2011-02-01", "--to", "2011-02-02"] + (["--out", "x.png"] if verb == "plot" else [])
-    line = one_line_error(scr_here(verb, "-s", section, *args, cwd=tmp_path))
+    line = one_line_error(here(verb, "-s", section, *args, cwd=tmp_path))
     assert line.startswith(f"scraper.cfg [{section}] mode: ") and f"mode {mode}" in line, line
 
 
-def test_options_may_come_before_the_verb_and_a_key_typo_is_blamed_on_the_command_line(scraped):
+def test_options_may_come_before_the_verb_and_a_key_typo_is_blamed_on_the_command_line(scraped, here):
     from test_cli_errors import one_line_error, scr
 
     before = scr("--cfg", str(scraped), "-s", "s", "show", "--at", "2011-01-31 17:00", cwd=scraped.parent)
-    after = scr("show", "--cfg", str(scraped), "-s", "s", "--at", "2011-01-31 17:00", cwd=scraped.parent)
+    after = here("show", "--cfg", str(scraped), "-s", "s", "--at", "2011-01-31 17:00", cwd=scraped.parent)
     assert before.returncode == 0 and before.stdout == after.stdout, before.stderr
     assert before.stdout.startswith("[s] DcsAdTemp: valid at 2011-01-31 17:00:00 UTC")
-    line = one_line_error(scr("--cfg", str(scraped), "show", "-s", "s", "--at", "2011-02-01 01:00", "--maxgae", "1h",
-                              cwd=scraped.parent))
+    line = one_line_error(here("--cfg", str(scraped), "show", "-s", "s", "--at", "2011-02-01 01:00", "--maxgae", "1h",
+                               cwd=scraped.parent))
     assert line.startswith("command line [s] --maxgae: unknown key (did you mean --maxage"), line
 
 
-def test_the_cli_prints_what_the_commands_return(scraped, tmp_path):
-    """The real console script, end to end: show, plot (the PNG read back) and report."""
+def test_the_cli_prints_what_the_commands_return(scraped, tmp_path, here):
+    """End to end: show through the real console script, plot (the PNG read back) and report through
+    its cli.main in this process (the real script draws in test_look_points)."""
     from test_cli_errors import scr
 
     shown = scr("show", "--cfg", str(scraped), "-s", "s", "--at", "2011-01-31 17:00", cwd=tmp_path)
     assert shown.returncode == 0 and shown.stdout.startswith("[s] DcsAdTemp: valid at 2011-01-31 17:00:00 UTC")
     out = tmp_path / "s.png"
-    plotted = scr("plot", "--cfg", str(scraped), "-s", "s", "--from", "2011-01-31 16:00", "--to",
+    plotted = here("plot", "--cfg", str(scraped), "-s", "s", "--from", "2011-01-31 16:00", "--to",
                   "2011-01-31 17:00", "--out", str(out), "--columns", "Temp_PT1,Temp_PT2", cwd=tmp_path)
     assert plotted.returncode == 0, plotted.stderr
     assert plotted.stdout.startswith(f"[s] wrote {out} (1200x460 px): 2 series")
     assert png_size(out) == (1200, 460)
-    rep = scr("report", "--cfg", str(scraped), "-s", "s", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00",
+    rep = here("report", "--cfg", str(scraped), "-s", "s", "--from", "2011-01-31 16:00", "--to", "2011-01-31 17:00",
               "--threshold", "0.5,1", "--maxage", "10m,1h", "--out", str(tmp_path / "r.png"), cwd=tmp_path)
     assert rep.returncode == 0, rep.stderr
     lines = rep.stdout.splitlines()

@@ -2,8 +2,10 @@
 the file, section and key (or the option) at fault — no traceback, and nothing written: the target is
 unchanged and no file appears.
 
-One row per mistake, run as the real CLI in a subprocess the way an operator (or supervisord) would,
-with --ALLOW_DROP_CREATE_TABLE so that nothing but the mistake can hold a run back. Outages are the
+One row per mistake, run with --ALLOW_DROP_CREATE_TABLE so that nothing but the mistake can hold a run
+back: through the console script's own cli.main in this process (tests/cli_here.py: the line and the
+exit status are cli.main's, a process start-up adds ~0.5 s of CPU and nothing to prove), and for one row
+of each family (REAL) as the real CLI in a subprocess the way an operator (or supervisord) would. Outages are the
 other half of the contract (tests/integration/test_faults.py): those are waited out, never exit 2.
 """
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 import factories
+from cli_here import here  # noqa: F401 - fixture
 from factories import AdTempRowFactory, create_adtemp, insert
 from support import scrape
 
@@ -94,6 +97,12 @@ SQLITE_ROWS = {
 }
 
 
+# a real process for one row of each family: a regime beside the config (PYTHONPATH), the file's
+# encoding, a database file, a program file (-S), the command line; the server's grants and names
+REAL = {"regime with a SyntaxError", "config file not UTF-8", "source not a database", "-S to an impossible path",
+        "unknown key on the command line", "wrong password", "source"}
+
+
 def scr(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("SCRAPER_CFG",)}
     env.update({"HOME": str(cwd), "SCRAPER_MYCNF": str(cwd / "my.cnf"), "PYTHONPATH": str(cwd)})
@@ -151,7 +160,7 @@ def prepared(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("name", list(SQLITE_ROWS))
-def test_mistake_is_one_line_exit_2_and_writes_nothing(prepared, tmp_path, name):
+def test_mistake_is_one_line_exit_2_and_writes_nothing(prepared, tmp_path, name, here):
     row = SQLITE_ROWS[name]
     for db in ("src.db", "tgt.db"):
         (tmp_path / db).write_bytes((prepared / db).read_bytes())
@@ -165,7 +174,8 @@ def test_mistake_is_one_line_exit_2_and_writes_nothing(prepared, tmp_path, name)
     args = ("--cfg", str(cfg), "-s", SECTION, *row.args)
     if "-S" not in row.args:
         args += ("--catchup", "--ALLOW_DROP_CREATE_TABLE")
-    line = assert_one_line(scr(tmp_path, *args), cfg, row.key, row.words)
+    proc = scr(tmp_path, *args) if name in REAL else here(*args, cwd=tmp_path, path=(tmp_path,))
+    line = assert_one_line(proc, cfg, row.key, row.words)
     assert "s3cret" not in line
     assert files_in(tmp_path) == before, "no file created"
     assert sqlite_state(tmp_path / "tgt.db") == state, "the target is unchanged"
@@ -203,7 +213,7 @@ MARIADB_ROWS = {
 
 
 @pytest.mark.parametrize("name", list(MARIADB_ROWS))
-def test_mariadb_mistake_is_one_line_exit_2_and_writes_nothing(mariadb_server, server_dbs, tmp_path, name):
+def test_mariadb_mistake_is_one_line_exit_2_and_writes_nothing(mariadb_server, server_dbs, tmp_path, name, here):
     key, words = MARIADB_ROWS[name]
     source_db, target_db = server_dbs
     factories.reset()
@@ -239,7 +249,8 @@ def test_mariadb_mistake_is_one_line_exit_2_and_writes_nothing(mariadb_server, s
                     "loglevel": "WARNING"})  # a mistake found mid-run: the log must not add lines either
     before, state = files_in(tmp_path), mariadb_state(mariadb_server, target_db)
     try:
-        proc = scr(tmp_path, "--cfg", str(cfg), "-s", SECTION, "--catchup", "--ALLOW_DROP_CREATE_TABLE")
+        args = ("--cfg", str(cfg), "-s", SECTION, "--catchup", "--ALLOW_DROP_CREATE_TABLE")
+        proc = scr(tmp_path, *args) if name in REAL else here(*args, cwd=tmp_path, path=(tmp_path,))
         line = assert_one_line(proc, cfg, key, words)
     finally:
         with mariadb_server.connect() as conn, conn.cursor() as cur:
@@ -250,7 +261,7 @@ def test_mariadb_mistake_is_one_line_exit_2_and_writes_nothing(mariadb_server, s
 
 
 @pytest.mark.parametrize("which", ["source", "target"])
-def test_postgresql_unknown_database_is_one_line_exit_2(postgresql_server, tmp_path, which):
+def test_postgresql_unknown_database_is_one_line_exit_2(postgresql_server, tmp_path, which, here):
     """As MySQL's 1049: a database name that does not exist is a typo, not an outage to wait out."""
     name = f"mistake_pg_{which}"
     postgresql_server.create_database(name)
@@ -263,7 +274,8 @@ def test_postgresql_unknown_database_is_one_line_exit_2(postgresql_server, tmp_p
         urls[which] = postgresql_server.url("no_such_database")
         cfg = tmp_path / "scraper.cfg"
         write_cfg(cfg, {**BASE, **urls})
-        proc = scr(tmp_path, "--cfg", str(cfg), "-s", SECTION, "--catchup", "--ALLOW_DROP_CREATE_TABLE")
+        args = ("--cfg", str(cfg), "-s", SECTION, "--catchup", "--ALLOW_DROP_CREATE_TABLE")
+        proc = scr(tmp_path, *args) if which in REAL else here(*args, cwd=tmp_path, path=(tmp_path,))
         assert_one_line(proc, cfg, which, ('database "no_such_database" does not exist',))
     finally:
         postgresql_server.drop_database(name)

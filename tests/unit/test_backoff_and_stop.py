@@ -33,3 +33,27 @@ def test_a_request_ends_a_wait_at_once_and_a_timeout_still_returns_false():
     t0 = time.monotonic()
     assert stop.wait(3600) is True and time.monotonic() - t0 < 30  # not the hour
     assert stop.reason == "received SIGTERM"
+
+
+def test_the_signal_watcher_ends_when_a_program_closes_the_wakeup_pipe():
+    """A program calling cli.main() in its own process (a test) puts its signal handlers and wakeup fd
+    back afterwards: closing the run's wakeup pipe ends the watcher thread instead of leaving it to spin."""
+    import os
+    import signal
+
+    from processes import wait_for
+    from scraper.runtime.stop import SIGNALS
+
+    handlers = {signum: signal.getsignal(signum) for signum in SIGNALS}
+    before = signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(before)
+    old = {t for t in threading.enumerate() if t.name == "scraper-stop"}
+    StopRequest().on_signals(lambda: 0)
+    try:
+        (watcher,) = {t for t in threading.enumerate() if t.name == "scraper-stop"} - old
+        assert watcher.is_alive()
+    finally:
+        os.close(signal.set_wakeup_fd(before))
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    wait_for(lambda: not watcher.is_alive(), 10, "the watcher thread to end")
