@@ -80,7 +80,14 @@ def fill_adtemp(engine: sa.Engine, n: int = 1500, seed: int = 3) -> None:
 
 
 def fill_pmthv(engine: sa.Engine, n: int = 400, seed: int = 5) -> None:
-    """Two detectors, 192 channels every 30 s drifting by ~0.3 V a step, one channel tripping off."""
+    """Two detectors, 192 channels every 30 s drifting by ~0.07 V a step, one channel tripping off.
+
+    The drift sets how often some channel of 192 moves past the threshold, so how many 192-row records
+    a scrape writes: at ~0.3 V every entry made one at threshold 0.5 (720 records, 138 k payload rows,
+    in each of the report test's real scrapes). What the tests prove (two chains, 192 rows a record,
+    a trip, report rows == real scrapes) does not need that volume; at 0.07 V thresholds 0.5/1/2 give
+    about 110/33/9-14 records over the report's 3 h, and maxage (30m or 1h) now changes the count at
+    threshold 2, which it never did when every entry moved a channel past it."""
     create_pmthv(engine)
     rng = random.Random(seed)
     hv_sql = {ad: sa.text(f"INSERT INTO {q(engine, f'DBNS_{ad}_HV')} ({q(engine, 'id', 'date_time', *PMT_CHANNELS)}) VALUES "
@@ -94,7 +101,7 @@ def fill_pmthv(engine: sa.Engine, n: int = 400, seed: int = 5) -> None:
             volts = {c: 1500.0 + k % 7 for k, c in enumerate(PMT_CHANNELS)}
             hv, pw = [], []
             for i in range(n):
-                volts = {c: round(v + rng.gauss(0, 0.3), 2) for c, v in volts.items()}
+                volts = {c: round(v + rng.gauss(0, 0.07), 2) for c, v in volts.items()}
                 row = {"id": i + 1, "dt": stamp(START + i * timedelta(seconds=30))}
                 hv.append({**row, **volts})
                 pw.append({**row, **{f"{c}_Pw": int(not (c == "L3C2R5" and 150 <= i < 170)) for c in PMT_CHANNELS}})
@@ -233,6 +240,8 @@ def test_every_report_row_is_what_a_real_pmthv_scrape_writes(pmthv_scraped, tmp_
     rep = commands.report(cfg.path, cfg.section, None, start=stamp(FROM), end=stamp(TO),
                           thresholds="0.5,1,2", maxages="30m,1h")
     by_combo = {(r.threshold, r.maxage): r for r in rep.rows}
+    # the data lets maxage count (fill_pmthv): the real scrape at (2, 1h) checks a maxage-bound chain
+    assert by_combo[(2.0, timedelta(hours=1))].records < by_combo[(2.0, timedelta(minutes=30))].records
     for threshold, maxage in [(1.0, "30m"), (2.0, "1h"), (0.5, "30m")]:
         keys = {**PMTHV, "threshold": threshold, "maxage": maxage}
         if keys != PMTHV:  # the configured settings' real scrape is the shared target
