@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 import decimation as d
 from processes import on_a_terminal, running, scalar, spawn, terminate, wait_for
-from scraper import commands
+from scraper import cli, commands
 
 
 
@@ -139,22 +139,32 @@ def test_a_long_first_pass_draws_a_progress_bar_on_a_terminal(sqlite_dbs):
     assert f"entries deleted {len(data) - len(ids)}," in out
 
 
-def test_supervisord_program_and_status_line_of_a_decimator_section(sqlite_dbs, tmp_path):
+def test_supervisord_program_and_status_line_of_a_decimator_section(sqlite_dbs, tmp_path, capsys):
     src = sqlite_dbs.engine("source")
     d.create_table(src)
     d.insert(src, d.ten_hz(d.EPOCH.replace(year=2020, month=11, day=4), 300))
     cfg = sqlite_dbs.write_cfg({"cbpm3_decimator": DECIMATOR})
-    run = lambda *args: subprocess.run([sys.executable, "-m", "scraper", "--cfg", str(cfg), *args],  # noqa: E731
-                                       capture_output=True, text=True, timeout=120)
-    made = run("-S", str(tmp_path / "sv"), "-s", "cbpm3_decimator")
+
+    def scr(*args: str) -> subprocess.CompletedProcess:
+        """`scr.py --cfg cfg args` in-process (cli.main, as the console script calls it): -S and status
+        only read and print, so the process start-up of a real scr.py would prove nothing more."""
+        capsys.readouterr()
+        status = cli.main(["--cfg", str(cfg), *args])
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, status, out, err)
+
+    made = scr("-S", str(tmp_path / "sv"), "-s", "cbpm3_decimator")
     assert made.returncode == 0, made.stderr
     ini = (tmp_path / "sv").read_text()
     assert "[program:cbpm3_decimator]" in ini and "-s cbpm3_decimator" in ini and "exitcodes=0,2" in ini
-    before = run("status")
+    before = scr("status")
     assert "cbpm3_decimator" in before.stdout and "NEVER RUN" in before.stdout and "not thinned yet" in before.stdout
     assert before.returncode == 0, "a section never run is not a fault"
-    assert run("-s", "cbpm3_decimator", "--catchup", "--ALLOW_DROP_CREATE_TABLE").returncode == 0
-    after = run("status")
+    # the run itself as supervisord would start it: a real process
+    ran = subprocess.run([sys.executable, "-m", "scraper", "--cfg", str(cfg), "-s", "cbpm3_decimator", "--catchup",
+                          "--ALLOW_DROP_CREATE_TABLE"], capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    after = scr("status")
     (line,) = [l for l in after.stdout.splitlines() if l.startswith("cbpm3_decimator")]
     assert " OK " in line and "cursor 2020-11-04 00:02:50 UTC, horizon 2020-11-04 00:02:50 UTC" in line, line
     assert after.returncode == 0
