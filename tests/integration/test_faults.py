@@ -83,7 +83,8 @@ def test_server_stopped_while_polling_is_waited_out_on_every_path(own_server, pa
         reference = dbs.settings(**{k: v for k, v in keys.items() if k != "loglevel"}, kls="Reference")
         scrape(reference)
         expected = target_rows(tgt, "Reference")
-        wait_for(lambda: target_rows(tgt, kls) == expected, 60, "the scraper to catch up after the outage")
+        # each look reads the whole target back: twice a second is enough to see it done
+        wait_for(lambda: target_rows(tgt, kls) == expected, 60, "the scraper to catch up after the outage", every=0.5)
         status, _, out = terminate(proc)
     assert status == 0, log.read_text()[-3000:]
     assert_one_outage_logged(log)
@@ -158,7 +159,7 @@ def test_read_only_target_at_start_and_mid_run_is_an_outage(own_server):
         read_only(0)
         scrape(dbs.settings(**keys, kls="Reference"))
         expected = target_rows(tgt, "Reference")
-        wait_for(lambda: target_rows(tgt, "DcsAdTemp") == expected, 60, "the writes after read-only")
+        wait_for(lambda: target_rows(tgt, "DcsAdTemp") == expected, 60, "the writes after read-only", every=0.5)
         status, _, _ = terminate(proc)
     assert status == 0, log.read_text()[-3000:]
     lines = log_lines(log)
