@@ -33,10 +33,12 @@ LEASE = {"lease_timeout": "2s", "loglevel": "DEBUG"}  # DEBUG: per-sample lines 
 AVG = {"regime": "regimes.adlid:AdLid", "mode": "averager", "timefloor": "2011-01-01 00:00:00",
        "aggregate": "avg,min,max,std", "aggregate_skips": "id,date_time,Quality",
        "aggregate_filter": "Quality != 0", "bin": "1h", "territory": "1h"}
+# 7.5 minutes at 10 Hz of 5 instruments, thinned in 66 chunks of one 5 s slice (250 entries) each: as
+# many chunks to disrupt as 15 minutes in slices of 10 s, at half the entries to write and thin
 FAKER = {"regime": "regimes.cbpm3:Cbpm3", "mode": "faker", "source_tz": "UTC", "interval": "0.1s",
-         "faker_timestart": "2020-11-04 09:03:01", "sleep": 0, "maxiter": 9000}
+         "faker_timestart": "2020-11-04 09:03:01", "sleep": 0, "maxiter": 4500}
 DECIMATOR = {"regime": "regimes.cbpm3:Cbpm3", "mode": "decimator", "source_tz": "UTC", "keep": "2m",
-             "every": "10s", "batch": 300, "rollup": "cbpm3_rollup", "sleep": "0.2s"}
+             "every": "5s", "batch": 200, "rollup": "cbpm3_rollup", "sleep": "0.2s"}
 
 
 @dataclass
@@ -78,10 +80,33 @@ def scraper_case(dbs, lease: dict = LEASE) -> Case:
                 lambda: target_rows(tgt, "DcsAdTemp"), target_rows(tgt, "RefAdTemp"))
 
 
+# The AD lid regime with a slow target, as SLOW_REGIME is for the scraper: 25 ms a bin, so 200 bins last
+# seconds on a machine of any speed, asleep rather than busy. It writes exactly what AdLid writes.
+SLOW_AVERAGER = '''
+import time
+
+from regimes.adlid import AdLid, AdLidScraper
+
+
+class SlowScraper(AdLidScraper):
+    def propagate(self, sv):
+        time.sleep(0.025)
+        yield from super().propagate(sv)
+
+
+class SlowAdLid(AdLid):
+    scraper = SlowScraper
+'''
+
+
 def averager_case(dbs, lease: dict = LEASE) -> Case:
     src = dbs.engine("source")
-    create_lid(src, factories.lid_rows(20000, datetime(2011, 2, 1), timedelta(minutes=2), seed=3, sigma=0.2))
-    cfg = dbs.write_cfg({"ref": {**AVG, "kls": "RefAdLid"}, "copies": {**AVG, **lease}})
+    # 200 hourly bins of 10 entries (every 7th flagged bad): the copies' sleep, not the bins' size or
+    # number, makes their work outlast two disruptions (each lands after at most 40 more bins)
+    create_lid(src, factories.lid_rows(2000, datetime(2011, 2, 1), timedelta(minutes=6), seed=3, sigma=0.2))
+    (dbs.tmp_path / "slow_lid.py").write_text(SLOW_AVERAGER)
+    cfg = dbs.write_cfg({"ref": {**AVG, "kls": "RefAdLid"},
+                         "copies": {**AVG, "regime": "slow_lid:SlowAdLid", **lease}})
     _run(cfg, "ref")
     tgt = dbs.engine("target")
     return Case(cfg, "copies", tgt, lambda: rows_in(tgt, "DcsAdLidSensorVld"),
@@ -91,9 +116,11 @@ def averager_case(dbs, lease: dict = LEASE) -> Case:
 def bridge_case(dbs, lease: dict = LEASE) -> Case:
     src = dbs.engine("source")
     create_source(src)
-    add_rows(src, dcs_rows(20000, twins=0.1, seed=6))
+    # 800 batches of 10 entries: as many commits to disrupt as 20000 entries in batches of 25 (a batch,
+    # not an entry, is what costs a copy its time), at two fifths of the entries to write and bridge
+    add_rows(src, dcs_rows(8000, twins=0.1, seed=6))
     live, ref = dbs.tmp_path / "grafana" / "live.db", dbs.tmp_path / "reference" / "live.db"
-    keys = {**BRIDGE, "batch": 25}
+    keys = {**BRIDGE, "batch": 10}
     cfg = dbs.write_cfg({"ref": {**keys, "target": f"sqlite:///{ref}"},
                          "copies": {**keys, "target": f"sqlite:///{live}", **lease}})
     _run(cfg, "ref")

@@ -8,64 +8,34 @@ from __future__ import annotations
 import multiprocessing
 import subprocess
 import sys
-import time
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from factories import AdTempRowFactory, create_adtemp, insert
 from processes import with_modules
+from scraper import commands
+from seqno_writer import COLUMNS, KLS, ROWS_PER_WRITE, T0, WRITES, writer
 from support import SLOW_REGIME, target_rows
-
-KLS = "DcsRace"
-T0 = datetime(2011, 2, 1)
-WRITES, ROWS_PER_WRITE = 60, 3
-
-
-def _writer(cfg_path: str, writer_id: int, fresh: bool, ready, done) -> None:
-    """Child process: connect like the engine does, then write WRITES validity records as fast as possible."""
-    from scraper import config, modes
-    from scraper import db
-    from scraper.targets.dbi import Context, DbiTables, DbiWriter
-
-    cfg = modes.settings(cfg_path, "race")
-    engine = db.connect(cfg, "target", writer=True, create=True)
-    writer = DbiWriter(engine, DbiTables(KLS, {"WRITER": sa.Integer, "K": sa.Integer, "VALUE": sa.Float}))
-    ready.wait(60)  # every process connected and imported: now they really run at the same time
-    if fresh:  # both processes find an empty target and create it at the same moment
-        writer.create()
-    writer.prepare()
-    ctx = Context(sitemask=1, subsite=writer_id)
-    k = 0
-    while k < WRITES:  # single records (live) and groups of 2-3 (catch-up commits), interleaved
-        # a scraper reads between propagations; without a pause SQLite's busy handler lets one process
-        # take every write in turn
-        time.sleep(0.002)
-        group = range(k, min(WRITES, k + 1 + k % 3))
-        writer.write_many([(ctx, T0 + timedelta(seconds=j), T0 + timedelta(seconds=j + 1),
-                            [{"WRITER": writer_id, "K": j, "VALUE": j + r / 10} for r in range(ROWS_PER_WRITE)])
-                           for j in group])
-        k = group.stop
-    engine.dispose()
-    done.put(writer_id)
 
 
 def race(dbs, writers: int, fresh: bool) -> None:
     cfg = dbs.write_cfg({"race": {"regime": "regimes.adtemp:AdTemp"}})
     if not fresh:
-        from scraper import config, modes
+        from scraper import modes
         from scraper import db
         from scraper.targets.dbi import DbiTables, DbiWriter
 
         settings = modes.settings(str(cfg), "race")
         engine = db.connect(settings, "target", writer=True, create=True)
-        DbiWriter(engine, DbiTables(KLS, {"WRITER": sa.Integer, "K": sa.Integer, "VALUE": sa.Float})).create()
+        DbiWriter(engine, DbiTables(KLS, COLUMNS)).create()
         engine.dispose()
-    mp = multiprocessing.get_context("spawn")
+    mp = multiprocessing.get_context("forkserver")
+    mp.set_forkserver_preload(["seqno_writer"])  # the engine imported once, by the server the writers fork from
     ready, done = mp.Barrier(writers), mp.Queue()
-    procs = [mp.Process(target=_writer, args=(str(cfg), w, fresh, ready, done)) for w in range(1, writers + 1)]
+    procs = [mp.Process(target=writer, args=(str(cfg), w, fresh, ready, done)) for w in range(1, writers + 1)]
     try:
         for p in procs:
             p.start()
@@ -142,8 +112,8 @@ def test_two_scraper_processes_into_one_kls_match_their_solo_runs(dbs, tmp_path)
     run = lambda section: subprocess.Popen(  # noqa: E731
         [*scr, "--cfg", str(cfg), "-s", section, "--catchup", "--ALLOW_DROP_CREATE_TABLE"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    solo = run("solo")
-    assert solo.wait(120) == 0, solo.stderr.read()
+    # the reference, in this process: what the section writes alone (the race is between real processes)
+    commands.run(commands.settings(str(cfg), "solo", {}), allow_create=True, catchup=True)
     procs = [run("task0"), run("task1")]
     try:
         outs = [p.communicate(timeout=120) for p in procs]
