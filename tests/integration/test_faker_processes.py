@@ -79,12 +79,14 @@ def procs(dbs, request):
     })
     p = Processes(path, dbs.tmp_path)
     p.kls, p.entries = kls, entries
+    # one pooled engine each for the test's polls: a new connection every 50 ms is a server process
+    # forked (PostgreSQL) or a login (MariaDB) each time, for as long as the processes run
+    p.source, p.target = dbs.engine("source"), dbs.engine("target")
     yield p
     p.kill_all()
 
 
-def source_has_rows(dbs) -> bool:
-    eng = dbs.engine("source")
+def source_has_rows(eng: sa.Engine) -> bool:
     try:
         names = sa.inspect(eng).get_table_names()
         if not names:
@@ -94,20 +96,15 @@ def source_has_rows(dbs) -> bool:
             return all(conn.execute(sa.text(f"SELECT COUNT(*) FROM {q(n)}")).scalar() > 0 for n in names)
     except sa.exc.DBAPIError:
         return False
-    finally:
-        eng.dispose()
 
 
-def validity_count(dbs, kls: str) -> int:
-    eng = dbs.engine("target")
+def validity_count(eng: sa.Engine, kls: str) -> int:
     try:
         with eng.connect() as conn:
             vld = eng.dialect.identifier_preparer.quote(f"{kls}Vld")
             return conn.execute(sa.text(f"SELECT COUNT(*) FROM {vld}")).scalar()
     except sa.exc.DBAPIError:
         return 0  # not created yet
-    finally:
-        eng.dispose()
 
 
 def wait_until(condition, what: str, timeout: float = DEADLINE) -> None:
@@ -119,7 +116,7 @@ def wait_until(condition, what: str, timeout: float = DEADLINE) -> None:
 
 def start_faker(dbs, procs: Processes, *args: str) -> subprocess.Popen:
     faker = procs.start("faker", *args)
-    wait_until(lambda: source_has_rows(dbs) or faker.poll() is not None, "the faker's first entries")
+    wait_until(lambda: source_has_rows(procs.source) or faker.poll() is not None, "the faker's first entries")
     assert faker.poll() in (None, 0), procs.output(faker)
     return faker
 
@@ -155,13 +152,13 @@ def test_live_scraper_alongside_a_live_faker_writes_what_one_catchup_writes(dbs,
     # the second faker below is started only once the scraper runs live, however slow the machine.
     faker = start_faker(dbs, procs, "--maxiter", str(procs.entries // 2))
     scraper = procs.start("scraper", "--ALLOW_DROP_CREATE_TABLE")
-    wait_until(lambda: validity_count(dbs, procs.kls) > 0 or scraper.poll() is not None, "the live scraper's first records")
+    wait_until(lambda: validity_count(procs.target, procs.kls) > 0 or scraper.poll() is not None, "the live scraper's first records")
     assert faker.wait(timeout=DEADLINE) == 0, procs.output(faker)
     # More entries while the scraper runs live (however slowly a busy machine started it): the faker
     # continues after the newest entry, and the live scraper, never told to stop, picks them up.
-    before = validity_count(dbs, procs.kls)
+    before = validity_count(procs.target, procs.kls)
     more = procs.start("faker", "--faker_dropsrc", "False", "--maxiter", str(procs.entries // 4))
-    wait_until(lambda: validity_count(dbs, procs.kls) > before or scraper.poll() is not None,
+    wait_until(lambda: validity_count(procs.target, procs.kls) > before or scraper.poll() is not None,
                "the live scraper to propagate entries written while it runs")
     assert more.wait(timeout=DEADLINE) == 0, procs.output(more)
     assert scraper.poll() is None, procs.output(scraper)
@@ -198,7 +195,7 @@ def test_scraper_stopped_and_restarted_while_the_faker_keeps_writing_loses_nothi
         killed += signum == signal.SIGKILL
         assert stops < 40, "the faker should finish within a few scraper restarts"
     assert faker.returncode == 0, procs.output(faker)
-    before = validity_count(dbs, procs.kls)
+    before = validity_count(procs.target, procs.kls)
     assert before > 0, "the interrupted runs should have propagated (and resumed) before the final catch-up"
     got = assert_same_as_one_catchup(dbs, procs)
     print(f"{stops} interrupted runs wrote {before} of {len(got)} validity records")
