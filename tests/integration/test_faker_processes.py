@@ -52,13 +52,6 @@ class Processes:
         self.started.append((section, proc, log))
         return proc
 
-    def run(self, section: str, *args: str) -> str:
-        """Run to completion; fail with the process's own output unless it exits 0."""
-        proc = self.start(section, *args)
-        code = proc.wait(timeout=DEADLINE)
-        assert code == 0, self.output(proc)
-        return self.output(proc)
-
     def output(self, proc: subprocess.Popen, tail: int = 3000) -> str:
         log = next(path for _, p, path in self.started if p is proc)
         return log.read_text(errors="replace")[-tail:]
@@ -85,13 +78,15 @@ def procs(dbs, request):
                       "kls": f"Ref{kls}"},
     })
     p = Processes(path, dbs.tmp_path)
-    p.kls = kls
+    p.kls, p.entries = kls, entries
+    # one pooled engine each for the test's polls: a new connection every 50 ms is a server process
+    # forked (PostgreSQL) or a login (MariaDB) each time, for as long as the processes run
+    p.source, p.target = dbs.engine("source"), dbs.engine("target")
     yield p
     p.kill_all()
 
 
-def source_has_rows(dbs) -> bool:
-    eng = dbs.engine("source")
+def source_has_rows(eng: sa.Engine) -> bool:
     try:
         names = sa.inspect(eng).get_table_names()
         if not names:
@@ -101,20 +96,15 @@ def source_has_rows(dbs) -> bool:
             return all(conn.execute(sa.text(f"SELECT COUNT(*) FROM {q(n)}")).scalar() > 0 for n in names)
     except sa.exc.DBAPIError:
         return False
-    finally:
-        eng.dispose()
 
 
-def validity_count(dbs, kls: str) -> int:
-    eng = dbs.engine("target")
+def validity_count(eng: sa.Engine, kls: str) -> int:
     try:
         with eng.connect() as conn:
             vld = eng.dialect.identifier_preparer.quote(f"{kls}Vld")
             return conn.execute(sa.text(f"SELECT COUNT(*) FROM {vld}")).scalar()
     except sa.exc.DBAPIError:
         return 0  # not created yet
-    finally:
-        eng.dispose()
 
 
 def wait_until(condition, what: str, timeout: float = DEADLINE) -> None:
@@ -124,20 +114,29 @@ def wait_until(condition, what: str, timeout: float = DEADLINE) -> None:
         time.sleep(0.05)
 
 
-def start_faker(dbs, procs: Processes) -> subprocess.Popen:
-    faker = procs.start("faker")
-    wait_until(lambda: source_has_rows(dbs) or faker.poll() is not None, "the faker's first entries")
+def start_faker(dbs, procs: Processes, *args: str) -> subprocess.Popen:
+    faker = procs.start("faker", *args)
+    wait_until(lambda: source_has_rows(procs.source) or faker.poll() is not None, "the faker's first entries")
     assert faker.poll() in (None, 0), procs.output(faker)
     return faker
 
 
+def in_process(procs: Processes, section: str, **overrides) -> None:
+    """A run that is no process's behaviour under test, in this process: it saves a `scr.py` start-up
+    (~0.4 s CPU of imports) and runs the same engine."""
+    commands.run(commands.settings(str(procs.cfg_path), section, overrides or None), allow_create=True,
+                 catchup=section != "faker")
+
+
 def reference(procs: Processes) -> None:
-    """The one catch-up to compare with, in this process: it is no process's behaviour under test."""
-    commands.run(commands.settings(str(procs.cfg_path), "reference"), allow_create=True, catchup=True)
+    """The one catch-up to compare with."""
+    in_process(procs, "reference")
 
 
 def assert_same_as_one_catchup(dbs, procs: Processes) -> list[tuple]:
-    procs.run("scraper", "--catchup")  # whatever the live scraper had not reached yet
+    # whatever the interrupted or stopped scraper process had not reached yet: its own section and
+    # target, resumed from what the process left
+    in_process(procs, "scraper")
     reference(procs)
     tgt = dbs.engine("target")
     got, expected = target_rows(tgt, procs.kls), target_rows(tgt, f"Ref{procs.kls}")
@@ -148,15 +147,18 @@ def assert_same_as_one_catchup(dbs, procs: Processes) -> list[tuple]:
 
 @pytest.mark.parametrize("procs", list(REGIMES), indirect=True)
 def test_live_scraper_alongside_a_live_faker_writes_what_one_catchup_writes(dbs, procs):
-    faker = start_faker(dbs, procs)
+    # Half the regime's entries, then a quarter more: the size is not what this is about (each faker
+    # entry is a commit the faker, the server and the polling scraper pay for), the live overlap is, and
+    # the second faker below is started only once the scraper runs live, however slow the machine.
+    faker = start_faker(dbs, procs, "--maxiter", str(procs.entries // 2))
     scraper = procs.start("scraper", "--ALLOW_DROP_CREATE_TABLE")
-    wait_until(lambda: validity_count(dbs, procs.kls) > 0 or scraper.poll() is not None, "the live scraper's first records")
+    wait_until(lambda: validity_count(procs.target, procs.kls) > 0 or scraper.poll() is not None, "the live scraper's first records")
     assert faker.wait(timeout=DEADLINE) == 0, procs.output(faker)
     # More entries while the scraper runs live (however slowly a busy machine started it): the faker
     # continues after the newest entry, and the live scraper, never told to stop, picks them up.
-    before = validity_count(dbs, procs.kls)
-    more = procs.start("faker", "--faker_dropsrc", "False")
-    wait_until(lambda: validity_count(dbs, procs.kls) > before or scraper.poll() is not None,
+    before = validity_count(procs.target, procs.kls)
+    more = procs.start("faker", "--faker_dropsrc", "False", "--maxiter", str(procs.entries // 4))
+    wait_until(lambda: validity_count(procs.target, procs.kls) > before or scraper.poll() is not None,
                "the live scraper to propagate entries written while it runs")
     assert more.wait(timeout=DEADLINE) == 0, procs.output(more)
     assert scraper.poll() is None, procs.output(scraper)
@@ -193,7 +195,7 @@ def test_scraper_stopped_and_restarted_while_the_faker_keeps_writing_loses_nothi
         killed += signum == signal.SIGKILL
         assert stops < 40, "the faker should finish within a few scraper restarts"
     assert faker.returncode == 0, procs.output(faker)
-    before = validity_count(dbs, procs.kls)
+    before = validity_count(procs.target, procs.kls)
     assert before > 0, "the interrupted runs should have propagated (and resumed) before the final catch-up"
     got = assert_same_as_one_catchup(dbs, procs)
     print(f"{stops} interrupted runs wrote {before} of {len(got)} validity records")
@@ -203,7 +205,7 @@ def test_rows_a_live_faker_commits_late_are_reported_by_the_live_scraper_not_pro
     """faker_late: entries held back and committed behind newer ones while the scraper runs. The scraper
     reports each of them (WARNING lines, summary) and propagates exactly what one catch-up over the
     source without them gives: nothing rewritten, nothing silently lost."""
-    procs.run("faker", "--maxiter", "50", "--profile", "random_walk")  # the source exists before the scraper
+    in_process(procs, "faker", maxiter=50, profile="random_walk")  # the source exists before the scraper
     scraper = procs.start("scraper", "--ALLOW_DROP_CREATE_TABLE")
     wait_until(lambda: procs.says(scraper, "timecursor(local)"), "the scraper to resume")
     # no duplicates here: a re-insert committed after the cursor passed its time is unreachable as well

@@ -17,7 +17,7 @@ from scraper import Differs, Moved
 from scraper.modes import scrape as engine_module
 from scraper.modes.scrape import Scrape
 from scraper.sources.sql.skipping import Skipper
-from support import target_rows, validities
+from support import target_rows
 
 REGIME = {"regime": "regimes.adtemp:AdTemp", "interval": "10s", "maxage": "10m", "threshold": 0.5,
           "timefloor": "2011-02-01 00:00:00", "loglevel": "WARNING"}
@@ -45,6 +45,10 @@ def dcs_rows(n: int, seed: int, *, grid: float = 0.0) -> list[dict]:
     return rows
 
 
+# the source of most tests here: each inserts it into its own fresh source, never changed in place
+SOURCE_ROWS = dcs_rows(1500, seed=5)
+
+
 def run(dbs, kls: str, *, stop_after_flushes: int | None = None, **keys) -> Scrape:
     """One catch-up run in-process; with `stop_after_flushes` it is killed (no clean exit: the pending
     group of propagations is lost, as with SIGKILL) when it starts its n-th target transaction."""
@@ -69,18 +73,36 @@ def run(dbs, kls: str, *, stop_after_flushes: int | None = None, **keys) -> Scra
     return engine
 
 
+_SHARED: dict[tuple, tuple[list[tuple], Scrape]] = {}
+
+
+def shared_run(dbs, kls: str, **keys) -> tuple[list[tuple], Scrape]:
+    """(target rows, engine) of one run over SOURCE_ROWS, which several tests compare with: run once
+    per backend (in each xdist worker) on the first test's own fresh databases, a module fixture keyed
+    by backend. Its callers have inserted SOURCE_ROWS unchanged before calling."""
+    key = (dbs.backend, kls, tuple(sorted(keys.items())))
+    if key not in _SHARED:
+        engine = run(dbs, kls, **keys)
+        _SHARED[key] = target_rows(dbs.engine("target"), kls), engine
+    return _SHARED[key]
+
+
+def python_run(dbs) -> tuple[list[tuple], Scrape]:
+    """Every entry of SOURCE_ROWS judged in Python: the target and counts skipping must equal."""
+    return shared_run(dbs, "PythonRef", skip_in_database=False)
+
+
 class Killed(BaseException):
     """Stands for SIGKILL: not an Exception, so nothing in the engine catches it."""
 
 
 def test_skipping_in_sql_writes_the_target_and_counts_of_judging_every_entry_in_python(dbs):
     src = dbs.engine("source")
-    insert(src, create_adtemp(src), dcs_rows(1500, seed=5))
-    python = run(dbs, "InPython", skip_in_database=False)
+    insert(src, create_adtemp(src), SOURCE_ROWS)
+    expected, python = python_run(dbs)
     skipping = run(dbs, "Skipping")
     assert not python.skippers and skipping.skippers
     tgt = dbs.engine("target")
-    expected = target_rows(tgt, "InPython")
     assert len(expected) > 30
     assert target_rows(tgt, "Skipping") == expected
     p, s = python.summary, skipping.summary
@@ -200,8 +222,8 @@ def test_entries_out_of_id_order_that_are_not_candidates_cost_no_rewind(dbs, mon
     src = dbs.engine("source")
     rows = dcs_rows(1500, seed=5)
     insert(src, create_adtemp(src), rows)
-    run(dbs, "Original", skip_in_database=False)
-    ends = {end for _start, end in validities(dbs.engine("target"), "Original")}
+    original, _ = python_run(dbs)  # in time order, as the ids are yet
+    ends = {record[1] for record in original}  # (TIMESTART, TIMEEND, ...)
     times = [r["date_time"] for r in rows]
     quiet = [k for k in range(1, len(rows) - 1) if times.count(times[k]) == 1  # no twin: same order
              and all(abs(times[k] - end) > timedelta(seconds=30) for end in ends)]
@@ -218,7 +240,7 @@ def test_entries_out_of_id_order_that_are_not_candidates_cost_no_rewind(dbs, mon
     with caplog.at_level(logging.WARNING, logger="scraper.engine"):
         skipping = run(dbs, "Skipping")
     tgt = dbs.engine("target")
-    assert target_rows(tgt, "Skipping") == target_rows(tgt, "InPython") == target_rows(tgt, "Original")
+    assert target_rows(tgt, "Skipping") == target_rows(tgt, "InPython") == original
     p, s = python.summary, skipping.summary
     assert (s.entries_read, s.propagations, s.range_utc, s.late) == (p.entries_read, p.propagations,
                                                                     p.range_utc, p.late)
@@ -233,9 +255,9 @@ def test_a_row_committed_late_inside_a_skipped_stretch_is_late_and_not_read(dbs,
     late once and never counted as read — as reading every entry in Python reports it."""
     src = dbs.engine("source")
     table = create_adtemp(src)
-    rows = dcs_rows(1500, seed=5)
+    rows = SOURCE_ROWS
     insert(src, table, rows)
-    reference = run(dbs, "Reference", skip_in_database=False)
+    _, reference = python_run(dbs)
     searches, search = [], Skipper._search_seen
 
     def search_then_insert(self, params):  # each candidate among the seen rows (chained or not)
@@ -271,13 +293,13 @@ def test_the_log_level_changes_neither_statements_nor_target(dbs, monkeypatch, c
     time (COMMIT_SECONDS) must not be what decides the statements."""
     monkeypatch.setattr(engine_module, "COMMIT_SECONDS", float("inf"))
     src = dbs.engine("source")
-    insert(src, create_adtemp(src), dcs_rows(1500, seed=5))
-    reference = run(dbs, "InPython", skip_in_database=False)
-    quiet = run(dbs, "Quiet", loglevel="ERROR")
+    insert(src, create_adtemp(src), SOURCE_ROWS)
+    python, reference = python_run(dbs)
+    quiet_rows, quiet = shared_run(dbs, "Quiet", loglevel="ERROR")  # the levels share it: all patch COMMIT_SECONDS
     with caplog.at_level(getattr(logging, level), logger="scraper"):
         logged = run(dbs, "Logged", loglevel=level)
     tgt = dbs.engine("target")
-    assert target_rows(tgt, "Logged") == target_rows(tgt, "Quiet") == target_rows(tgt, "InPython")
+    assert target_rows(tgt, "Logged") == quiet_rows == python
     q, g = quiet.summary, logged.summary
     assert (g.queries, g.entries_read, g.skipped, g.propagations) == (q.queries, q.entries_read, q.skipped,
                                                                       q.propagations)
