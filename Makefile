@@ -86,8 +86,9 @@ bytecode:
 ## test: install test needs (incl. mariadb-server, postgresql) and run the whole suite on SQLite,
 ## MariaDB and PostgreSQL. Tests spend most of their time waiting for child processes and servers, so
 ## more workers than cores pay (each worker starts its own throwaway servers; a module sharing one costly
-## fixture stays on one worker: --dist loadgroup). TEST_WORKERS=0 runs serially
-TEST_WORKERS ?= 4
+## fixture stays on one worker: --dist loadgroup). On 2 cores, 6 workers keep both busy while tests wait
+## (538 s against 586 s with 4, measured side by side). TEST_WORKERS=0 runs serially
+TEST_WORKERS ?= 6
 test: install-test bytecode
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
