@@ -123,21 +123,26 @@ class Fragile(AdTemp):
 '''
 
 
-# The AD temperatures regime with a slow target: each propagation takes 20 ms, so a catch-up of a few
-# hundred propagations lasts seconds on a machine of any speed (a test stops it in the middle, or runs
-# two at once that must overlap). It writes exactly what AdTemp writes.
-SLOW_REGIME = '''
+def slow_regime(module: str, regime: str, seconds: float, name: str = "Slow") -> str:
+    """The source of a regime module: `module`'s `regime` with a slow target, each propagation taking
+    `seconds`, asleep rather than busy, so that a run lasts seconds on a machine of any speed (a test
+    stops it in the middle, or runs copies that must overlap). It writes exactly what `regime` writes."""
+    return f'''
 import time
 
-from regimes.adtemp import AdTemp, AdTempScraper
+from {module} import {regime}, {regime}Scraper
 
 
-class SlowScraper(AdTempScraper):
+class SlowScraper({regime}Scraper):
     def propagate(self, sv):
-        time.sleep(0.02)
+        time.sleep({seconds})
         yield from super().propagate(sv)
 
 
-class Slow(AdTemp):
+class {name}({regime}):
     scraper = SlowScraper
 '''
+
+
+# The AD temperatures regime, 20 ms a propagation: a catch-up of a few hundred propagations lasts seconds
+SLOW_REGIME = slow_regime("regimes.adtemp", "AdTemp", 0.02)

@@ -26,7 +26,7 @@ from processes import running, scalar, spawn, terminate, wait_for
 from scraper import commands
 from scraper.runtime import status
 from scraper.runtime.lease import holder
-from support import SLOW_REGIME, target_rows
+from support import SLOW_REGIME, slow_regime, target_rows
 from test_resume import REGIME, wandering_rows
 
 LEASE = {"lease_timeout": "2s", "loglevel": "DEBUG"}  # DEBUG: per-sample lines make a catch-up last long enough
@@ -82,21 +82,7 @@ def scraper_case(dbs, lease: dict = LEASE) -> Case:
 
 # The AD lid regime with a slow target, as SLOW_REGIME is for the scraper: 25 ms a bin, so 200 bins last
 # seconds on a machine of any speed, asleep rather than busy. It writes exactly what AdLid writes.
-SLOW_AVERAGER = '''
-import time
-
-from regimes.adlid import AdLid, AdLidScraper
-
-
-class SlowScraper(AdLidScraper):
-    def propagate(self, sv):
-        time.sleep(0.025)
-        yield from super().propagate(sv)
-
-
-class SlowAdLid(AdLid):
-    scraper = SlowScraper
-'''
+SLOW_AVERAGER = slow_regime("regimes.adlid", "AdLid", 0.025, name="SlowAdLid")
 
 
 def averager_case(dbs, lease: dict = LEASE) -> Case:
