@@ -327,24 +327,6 @@ class MySQLImpl(DefaultImpl):
         return timeforms.ZeroDateTime()
 
 
-# PostgreSQL SQLSTATEs: an operator's to fix (privilege, login) or an outage to wait out
-_PG_PERMISSION = {"42501", "28000", "28P01"}
-# shutdown, too many connections, serialization/deadlock, lock wait; disk full, out of resources, I/O error,
-# read-only transaction (a standby, maintenance); statement_timeout or another's cancel (as MySQL's 1317)
-_PG_TRANSIENT = {"57P01", "57P02", "57P03", "53300", "40001", "40P01", "55P03", "53100", "53000", "58030", "25006", "57014"}
-
-
-def classify_sqlstate(state: str | None) -> str | None:
-    """'permission' or 'transient' for a PostgreSQL error's SQLSTATE, None when it says neither."""
-    if not state:
-        return None
-    if state in _PG_PERMISSION:
-        return "permission"
-    if state in _PG_TRANSIENT or state.startswith("08"):  # class 08: connection exceptions
-        return "transient"
-    return None
-
-
 class PostgreSQLImpl(DefaultImpl):
     __dialect__ = name = "postgresql"
 

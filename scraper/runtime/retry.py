@@ -28,7 +28,6 @@ from typing import Callable, TypeVar
 from sqlalchemy.exc import DBAPIError
 
 from scraper.config import Settings
-from scraper.db import dialects
 from scraper.errors import OperatorError
 from scraper.runtime.hang import Watch
 
@@ -76,6 +75,23 @@ PG_LOGIN_MISTAKE = re.compile(r'FATAL:\s+(database "[^"]*" does not exist|role "
 SCHEMA_STATES = {"42703", "42P01"}  # PostgreSQL: undefined column, undefined table
 SQLITE_SCHEMA = ("no such column", "no such table", "has no column named")
 
+# PostgreSQL SQLSTATEs: an operator's to fix (privilege, login) or an outage to wait out
+PG_PERMISSION = {"42501", "28000", "28P01"}
+# shutdown, too many connections, serialization/deadlock, lock wait; disk full, out of resources, I/O error,
+# read-only transaction (a standby, maintenance); statement_timeout or another's cancel (as MySQL's 1317)
+PG_TRANSIENT = {"57P01", "57P02", "57P03", "53300", "40001", "40P01", "55P03", "53100", "53000", "58030", "25006", "57014"}
+
+
+def _by_sqlstate(state: str | None) -> str | None:
+    """'permission' or 'transient' for a PostgreSQL error's SQLSTATE, None when it says neither."""
+    if not state:
+        return None
+    if state in PG_PERMISSION:
+        return "permission"
+    if state in PG_TRANSIENT or state.startswith("08"):  # class 08: connection exceptions
+        return "transient"
+    return None
+
 
 def db_errors() -> tuple[type[BaseException], ...]:
     """SQLAlchemy's wrapped errors and the DBAPI modules' own base exceptions (for code that bypasses
@@ -121,7 +137,7 @@ def classify(exc: BaseException) -> str:
         return MISTAKE
     if getattr(orig, "sqlstate", None) in SCHEMA_STATES:
         return MISTAKE
-    by_state = dialects.classify_sqlstate(getattr(orig, "sqlstate", None))
+    by_state = _by_sqlstate(getattr(orig, "sqlstate", None))
     if by_state is not None:  # PostgreSQL names its errors by SQLSTATE, not by number
         return MISTAKE if by_state == "permission" else OUTAGE
     if code in OUTAGE_CODES or getattr(exc, "connection_invalidated", False):
