@@ -92,9 +92,8 @@ class Kinds:
             if kinds <= _NUMBERS:
                 if float not in kinds:
                     continue
-                try:
-                    if math.isfinite(sum(column) if type(None) not in kinds else
-                                     sum([v for v in column if v is not None])):
+                try:  # the sum of all of them failed above: its numbers, NULLs left out
+                    if math.isfinite(sum([v for v in column if v is not None])):
                         continue
                 except OverflowError:  # an int beyond a float's range
                     pass
