@@ -127,12 +127,16 @@ class PreparedQuery:
         self._results: list | None = None  # from the first result's type codes (PostgreSQL's numerics need them)
         self._processors: list[tuple[int, Any]] | None = None
         self._conn = None
+        # kept with the connection, made by the first call: a cursor and the statement's entry in the
+        # registry a stop cancels (db/cancel.py) cost ~2 us a call to make, a catch-up makes ~10 000 a second
+        self._cursor: Any = None
+        self._running: cancel.running | None = None
 
     def with_sql(self, sql: str) -> "PreparedQuery":
         """The same parameters and result columns around another SQL text (a compound statement that
         runs this one, sources/sql/chain.py), on a connection of its own."""
         other = copy.copy(self)
-        other.sql, other._conn = sql, None
+        other.sql, other._conn, other._cursor, other._running = sql, None, None, None
         return other
 
     def _connection(self):
@@ -206,14 +210,16 @@ class PreparedQuery:
             kept = self._conn is not None
             try:
                 conn = self._connection()  # may reconnect: a server that is down fails here, not below
-                with cancel.running(self.engine, conn.dbapi_connection):
-                    cursor = conn.cursor()
+                cursor, running = self._cursor, self._running
+                if cursor is None or running is None:
+                    cursor = self._cursor = conn.dbapi_connection.cursor()
+                    running = self._running = cancel.running(self.engine, conn.dbapi_connection)
+                with running:
                     cursor.execute(self.sql, args)
                     rows = cursor.fetchall()
                 if self._results is None and cursor.description is not None:  # PostgreSQL's numerics need the type codes
                     self._results = [t.result_processor(self.engine.dialect, d[1])
                                      for t, d in zip(self._types, cursor.description)]
-                cursor.close()
                 return rows
             except dbapi.Error as exc:
                 lost = conn is None or self.engine.dialect.is_disconnect(exc, conn.dbapi_connection, cursor)
@@ -224,6 +230,7 @@ class PreparedQuery:
                                                  connection_invalidated=lost, dialect=self.engine.dialect) from exc
 
     def close(self) -> None:
+        self._cursor = self._running = None  # closed with their connection
         if self._conn is not None:
             conn, self._conn = self._conn, None
             try:
