@@ -65,7 +65,7 @@ class DbiSection:
             writer = DbiWriter(target, DbiTables(cfg.kls or declared.kls, declared.columns))
             runner.startup("target", prepare_target, cfg, writer, target, options.allow_create, options.drop)
             for reader in readers:
-                reader.guard = lambda fn, *args: runner.retry("source", fn, *args)
+                reader.guard = runner.guard("source")
             runner.record_metrics_in(target)
             return cls(cfg, regime, Clock(cfg.source_tz), source, target, writer,
                        regime.scraper(cfg, declared), readers, runner.lease)

@@ -13,6 +13,7 @@ commit what is pending (`flush`), and its counters. The Runner owns the rest, on
 """
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import threading
@@ -91,6 +92,11 @@ class Runner:
     def retry(self, which: str, fn: Callable[..., T], *args, recovered: Callable[[], bool] | None = None,
               **kwargs) -> T | None:
         return self.retrier.call(which, fn, *args, recovered=recovered, **kwargs)
+
+    def guard(self, which: str) -> Callable[..., Any]:
+        """`retry` bound to `which`, for a reader's every statement: guard(fn, *args). The retrier's own
+        method, bound, rather than a function calling `retry`: a catch-up calls it per search."""
+        return functools.partial(self.retrier.call, which)
 
     def startup(self, which: str, fn: Callable[..., T], *args, **kwargs) -> T:
         """A start-up step (connect, DDL, reflection): an outage is waited out like mid-run (a scraper

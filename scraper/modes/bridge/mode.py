@@ -110,7 +110,7 @@ class Bridge:
             log.info("%s -> %s: resuming %s (source-local)", feed.series.source.label, feed.series.table, where)
         self.newest = self.file.newest_time([s.table for s in self.layout])
         for reader in readers:
-            reader.guard = lambda fn, *args: runner.retry("source", fn, *args)
+            reader.guard = runner.guard("source")
         self.future = [r.future_watch() for r in readers]
         self._floor_counted = 0.0
         self._count_untrusted(force=True)

@@ -155,7 +155,7 @@ class Decimator:
                                         self.spec.group.name if self.spec.group is not None else None)
         # entries dated ahead of the wall clock: never thinned nor moving the horizon; counted, logged once
         self.future = FutureWatch(self.reader, self.spec.name, self.spec.time, self.spec.id, Bound.of(cfg),
-                                  guard=lambda fn, *args: self.runner.retry("source", fn, *args))
+                                  guard=self.runner.guard("source"))
         self.summary.future = self.future
         self._pass: tuple[datetime, datetime, int] | None = None  # (next chunk, horizon, watermark)
         self._passes_done = 0
