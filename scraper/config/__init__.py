@@ -51,8 +51,11 @@ class Settings:
         self._values, self._origin, self._keys = values, origin, keys
 
     def __getattr__(self, name: str) -> Any:
+        """A key's value. Kept as an attribute once asked for (settings never change once loaded), so
+        that the next read is a plain one: a catch-up's loop reads a few keys per entry it samples."""
         try:
-            return self.__dict__["_values"][name]
+            value = self.__dict__[name] = self.__dict__["_values"][name]
+            return value
         except KeyError:
             raise AttributeError(f"mode {self.__dict__['_values'].get('mode')} has no key {name}") from None
 
