@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
+from datetime import datetime
 from decimal import Decimal
 from operator import itemgetter
 from typing import Any, Sequence
@@ -207,9 +208,10 @@ class TargetFit:
             if names and len(bounds) == 1 else None
         self._limit = next(iter(bounds)) if len(bounds) == 1 else None
 
-    def row(self, row: dict[str, Any], where: str) -> dict[str, Any]:
+    def row(self, row: dict[str, Any], timestart: datetime) -> dict[str, Any]:
         """`row` with what its column cannot hold as NULL. Finite numbers within the columns' common
-        limit (nearly every row: one per propagation) are told by a few C-level passes."""
+        limit (nearly every row: one per propagation) are told by a few C-level passes. `timestart`
+        (the record's, UTC) is what a log line names the row by, spelled only then."""
         if self._values is not None:
             try:  # as Kinds.instance; a column's limit holds for every value within the largest
                 values = self._values(row)
@@ -229,6 +231,6 @@ class TargetFit:
                 self.counts[name] += 1
                 if (name, what) not in self._said:
                     self._said.add((name, what))
-                    log.warning("%s.%s: %s %r (%s) cannot be held by the column: written as NULL (logged once "
-                                "per column and kind)", self.table, name, what, value, where)
+                    log.warning("%s.%s: %s %r (TIMESTART %s UTC) cannot be held by the column: written as NULL "
+                                "(logged once per column and kind)", self.table, name, what, value, timestart)
         return row

@@ -252,8 +252,7 @@ class DbiWriter:
                             "SITEMASK": ctx.sitemask, "SIMMASK": ctx.simmask, "SUBSITE": ctx.subsite,
                             "TASK": ctx.task, "AGGREGATENO": AGGREGATENO, "VERSIONDATE": timestart,
                             "INSERTDATE": now})
-                payload += [dict(self.fit.row(self._payload_row(i, row), f"TIMESTART {timestart} UTC"), SEQNO=seqno)
-                            for i, row in enumerate(rows, 1)]
+                payload += [self.fit.row(self._payload_row(seqno, i, row), timestart) for i, row in enumerate(rows, 1)]
             self._insert_vld.many(conn, vld)
             if payload:
                 self._insert_payload.many(conn, payload)
@@ -262,12 +261,12 @@ class DbiWriter:
                 conn.execute(v.update().where(v.c.SEQNO.in_(sorted(supersede))).values(TIMEEND=v.c.TIMESTART))
         return seqnos
 
-    def _payload_row(self, counter: int, row: dict[str, Any]) -> dict[str, Any]:
+    def _payload_row(self, seqno: int, counter: int, row: dict[str, Any]) -> dict[str, Any]:
         unknown = set(row) - set(self.t.columns)
         if unknown:
             raise ValueError(f"propagate() yielded keys not declared in Target {self.t.kls}: {sorted(unknown)}")
         out = {name: row.get(name) for name in self.t.columns}
-        out["ROW_COUNTER"] = counter
+        out["ROW_COUNTER"], out["SEQNO"] = counter, seqno
         return out
 
 
