@@ -119,3 +119,54 @@ def test_random_streams_give_contiguous_validities_and_only_justified_proceeds(s
     assert validities, "the stream should propagate at least once"
     assert all(a[1] == b[0] for a, b in zip(validities, validities[1:]))  # contiguous
     assert all(start < end for start, end in validities)
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("logged", [False, True])
+def test_a_stretch_decides_what_sampling_one_by_one_decides(seed, logged):
+    """sample_stretch (catch-up's batch loop, with or without a line per sample) and sample() entry by entry
+    reach the same states, counts and sv[-1] on the same random stream, stretch after stretch."""
+    from collections import deque
+    rng = random.Random(seed)
+    threshold, maxage = rng.choice([0.5, 1.0]), timedelta(seconds=rng.choice([30, 60]))
+    changed = by_threshold(threshold)
+    stream, seconds, value = [], 0.0, 20.0
+    for i in range(1, 300):
+        seconds += rng.choice([10, 10, 20, 0.5])
+        value += rng.choice([0, 0, 0, rng.uniform(-1.2, 1.2)])
+        stream.append(entry(i, seconds, value))
+    one, batch = fresh(), fresh()
+    one.sample(stream[0], changed, maxage)
+    batch.sample(stream[0], changed, maxage)
+    lines: list[str] = []
+    left, at = deque(stream[1:]), 1
+    while left:
+        n = batch.sample_stretch(left, changed, maxage, lines.append if logged else None)
+        for inst in stream[at:at + n]:
+            state = one.sample(inst, changed, maxage)
+            if state != "unchanged":
+                break
+        at += n
+        assert (batch.state, batch.nsample, batch[-1]) == (one.state, one.nsample, one[-1])
+        if batch.proceed:
+            batch.advance(INTERVAL)
+            one.advance(INTERVAL)
+    assert at == len(stream)
+    assert (len(lines) == len(stream) - 1) is logged
+    empty = fresh()
+    empty.sample(stream[0], changed, maxage)
+    assert empty.sample_stretch(deque(), changed, maxage) == 0 and empty.state == "notfull"
+
+
+def test_an_entry_maker_keeps_names_order_and_the_last_of_a_repeated_name():
+    """Rows become Instances by a generated function: by keyword arguments where every name can be one,
+    else by a dict display (a name with a space, a Python keyword, a non-ASCII name Python would
+    normalize); the same mapping either way."""
+    from scraper.core.sourcevector import entry_maker
+    for names in (["id", "date_time", "Temp_PT1", "x", "x"], ["id", "date_time", "a b", "class", "x", "x"],
+                  ["id", "date_time", "ﬁ", "x", "x"]):
+        row = tuple(range(len(names)))
+        made = entry_maker(names, [1])(row, "converted")
+        expected = dict(zip(names, row)) | {"date_time": "converted"}
+        assert type(made) is Instance and list(made.items()) == list(expected.items())
+    assert dict(entry_maker(["id"])((7,))) == {"id": 7}
