@@ -63,15 +63,20 @@ def test_restart_invariance_holds_for_every_source_of_a_regime(sqlite_dbs):
         insert(src, hv, rows), insert(src, pw, [power_row(r) for r in rows])
     keys = {"regime": "regimes.pmthv:PmtHv", "interval": "10s", "maxage": "3m", "threshold": 5.0}
     scrape(sqlite_dbs.settings(**keys, kls="RefPmtHv"))
-    # a run must outlast the 3m maxage (19 samples) to propagate at all: a restart re-reads sv[0]
+    tgt = sqlite_dbs.engine("target")
+    expected = target_rows(tgt, "RefPmtHv")
+    assert len(expected) > 3, "the reference run should propagate several times"
+    # a run must outlast the 3m maxage (19 samples) to propagate at all: a restart re-reads sv[0]. Each
+    # stopping point fills a target of its own from empty, restart after restart
     for stop_after in (20, 27, 41):
-        for _ in range(100):
-            if scrape(sqlite_dbs.settings(overrides={"maxiter": stop_after}, **keys)).caught_up:
+        kls = f"Every{stop_after}PmtHv"
+        for runs in range(1, 101):
+            if scrape(sqlite_dbs.settings(overrides={"maxiter": stop_after}, **keys, kls=kls)).caught_up:
                 break
         else:
             pytest.fail(f"maxiter={stop_after}: restarts never reached the end of the source")
-    tgt = sqlite_dbs.engine("target")
-    assert target_rows(tgt, "DcsPmtHv") == target_rows(tgt, "RefPmtHv")
+        assert runs > 3, f"maxiter={stop_after}: the source should take several interrupted runs, took {runs}"
+        assert target_rows(tgt, kls) == expected, f"maxiter={stop_after}"
 
 
 def test_catchup_in_batches_equals_sample_by_sample_and_live_arrival(dbs):
