@@ -167,15 +167,18 @@ class Skipper:
         # in id order the search's `id > _i` already excludes what `after` excludes at date_time = _t
         # (the entries up to sv[-1]): the lower bound alone is the same condition, one term less per row
         lower = sa.and_(dt >= sa.bindparam("_lo", type_=dt.type)) if by_id else after
+        dialect = r.dialect
         # the rule first: false on nearly every row looked at, it ends the row's test at once (the lower
         # bound, true on nearly every row, is then left to the few the rule calls changed: SQLite ~10 %)
         # entries dated beyond the wall-clock bound are not data yet (core/wallclock.py): neither a
         # candidate nor the latest entry
         early = dt <= sa.bindparam("_fut", type_=dt.type)
-        cand = cand.where(sa.or_(self._condition, overage), lower, early).limit(1)
+        # in id order, the time bounds are tested on the rows walked, never answered from the date_time
+        # index (dialects.off_index)
+        bounds = [dialect.off_index(lower), dialect.off_index(early)] if by_id else [lower, early]
+        cand = cand.where(sa.or_(self._condition, overage), *bounds).limit(1)
         tail = (q.with_only_columns(sa.literal_column("1").label("_kind"), *cols, NO_LATE)
                 .where(after, early).order_by(dt.desc(), id_.desc()).limit(1))
-        dialect = r.dialect
         if by_id:
             cand = cand.where(id_ > sa.bindparam("_i", type_=id_.type), id_ <= watermark).order_by(id_)
         else:
