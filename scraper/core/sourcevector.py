@@ -131,45 +131,35 @@ class SourceVector:
                        maxage: timedelta, emit: Callable[[str], None] | None = None) -> int:
         """Sample entries from the left of `entries` (the next ones rule 1 of a sample selects, in order) until one
         proceeds or none is left; returns how many. The same decisions as sample() one by one, as one
-        loop: reading a stretch of unchanged entries is catch-up's per-entry hot path. `emit` gets each
-        sample's log line (a loop of its own: without it, an entry costs the decision and nothing else,
-        its count and state kept once for the stretch)."""
+        loop: reading a stretch of unchanged entries is catch-up's per-entry hot path, so an entry costs
+        the decision and nothing else, the count and the state kept once for the stretch. With `emit`,
+        which gets each sample's log line, the entries go through sample() one by one instead."""
+        if emit is not None:
+            n = 0
+            while entries:
+                self.sample(entries.popleft(), changed, maxage)
+                n += 1
+                emit(self.line())
+                if self.state != "unchanged":
+                    break
+            return n
         first = self._items[0]
         limit = first["date_time"] + maxage
-        popleft, n, state, base = entries.popleft, 0, self.state, self.nsample
+        popleft, state, waiting = entries.popleft, self.state, len(entries)
         items = self._items = [first, self._items[-1]]  # sv[-1] replaced in place: one list for the stretch
-        if emit is None:
-            waiting = len(entries)
-            while entries:
-                items[1] = inst = popleft()
-                if changed(self):
-                    state = "changed"
-                    break
-                if inst["date_time"] > limit:
-                    state = "overage"
-                    break
-            else:
-                if waiting:
-                    state = "unchanged"
-            n = waiting - len(entries)
-            self.nsample = base + n
-            self.state = state
-            return n
         while entries:
-            inst = popleft()
-            n += 1
-            items[1] = inst
+            items[1] = inst = popleft()
             if changed(self):
                 state = "changed"
-            elif inst["date_time"] > limit:
-                state = "overage"
-            else:
-                state = "unchanged"
-            self.nsample, self.state = base + n, state
-            emit(self.line())
-            if state != "unchanged":
                 break
-        self.nsample = base + n
+            if inst["date_time"] > limit:
+                state = "overage"
+                break
+        else:
+            if waiting:
+                state = "unchanged"
+        n = waiting - len(entries)
+        self.nsample += n
         self.state = state
         return n
 
